@@ -1,0 +1,163 @@
+package alignment
+
+import (
+	"context"
+	"errors"
+	"iter"
+)
+
+// Errors of the alignment package and of the contracts it defines.
+// Implementations wrap them with %w; callers test with errors.Is.
+var (
+	// ErrTransient marks a failure worth retrying: a rate limit, an
+	// overloaded or restarting server, a reset connection. The Loop retries
+	// calls whose error wraps it, with capped exponential backoff.
+	ErrTransient = errors.New("transient failure")
+	// ErrUnsupported says an implementation lacks an optional capability it
+	// was asked for (log-probabilities from a server that has none, say).
+	ErrUnsupported = errors.New("unsupported")
+	// ErrBudget says a run stopped because more items failed than its
+	// failure budget allows.
+	ErrBudget = errors.New("failure budget exceeded")
+	// ErrNotResumable says an output directory holds a run that cannot be
+	// continued with the given configuration.
+	ErrNotResumable = errors.New("run cannot be resumed")
+	// ErrInvalid says an input or a configuration is malformed.
+	ErrInvalid = errors.New("invalid input")
+)
+
+// Policy is anything that writes responses: a model backend, an ensemble, a
+// scripted fake.
+//
+// Generate returns between 1 and o.Count() responses to p. A backend that
+// cannot draw several at once may return fewer than asked; SampleN fills up
+// with further calls. Responses are in the order drawn.
+//
+// Concurrency: Generate may be called from many goroutines at once.
+// Context: Generate returns promptly with ctx.Err() (or an error wrapping it)
+// once ctx is done. Ownership: Generate must not modify p or o (their slices
+// and maps included) nor keep them after returning; the caller owns the
+// returned slice.
+type Policy interface {
+	Generate(ctx context.Context, p Prompt, o SampleOptions) ([]Response, error)
+}
+
+// Judge scores one response to a prompt (pointwise feedback).
+//
+// Concurrency: Judge may be called from many goroutines at once. Context: it
+// returns promptly once ctx is done. Ownership: it must not modify p or r.
+// A judge that samples a model should take its seed from SeedFrom(ctx) when
+// present, so that repeated judging by the Loop is repeatable.
+type Judge interface {
+	Judge(ctx context.Context, p Prompt, r Response) (Judgment, error)
+}
+
+// Refiner rewrites a response: critique-and-revise, a tree-search step,
+// self-play. It returns the refined response with the steps it took appended
+// to Revisions; when it cannot improve r it returns r unchanged.
+//
+// Concurrency, context and ownership rules are those of Judge.
+type Refiner interface {
+	Refine(ctx context.Context, p Prompt, r Response) (Response, error)
+}
+
+// PreferenceSink receives the pairs a run produces.
+//
+// Concurrency: the Loop calls Write from one goroutine at a time; sinks that
+// are shared with other writers must lock. Context: Write returns promptly
+// once ctx is done. Ownership: the sink must not keep pairs or its elements'
+// slices after returning unless it copies them.
+type PreferenceSink interface {
+	Write(ctx context.Context, pairs []Pair) error
+}
+
+// Optional capabilities. The Loop finds them by type assertion, as
+// database/sql finds driver.QueryerContext; each doc says what happens when
+// an implementation lacks the capability.
+
+// Comparer is a pairwise judge: how likely A is a better response than B.
+// The Loop uses a Comparer given in Loop.Comparer instead of pointwise
+// judging; lacking one, it judges each response on its own.
+//
+// Concurrency, context and ownership rules are those of Judge.
+type Comparer interface {
+	Compare(ctx context.Context, p Prompt, a, b Response) (Comparison, error)
+}
+
+// Trainer turns one iteration's preference pairs into the next policy.
+// Lacking a Trainer, the Loop keeps the same policy across iterations (as
+// when it only writes data for an external trainer).
+//
+// Train is called from one goroutine at a time; it must not modify pairs and
+// must not keep them after returning. It may return pol itself, updated in
+// place, or a new Policy.
+type Trainer interface {
+	Train(ctx context.Context, pol Policy, pairs []Pair) (Policy, error)
+}
+
+// Checkpointer is a Trainer that can save a policy to a directory and load it
+// back, which lets a run in an output directory resume after an iteration's
+// training. Lacking it, a run resumes only within its first iteration and
+// reports ErrNotResumable past that.
+type Checkpointer interface {
+	SaveCheckpoint(ctx context.Context, pol Policy, dir string) error
+	LoadCheckpoint(ctx context.Context, dir string) (Policy, error)
+}
+
+// Scorer is a Policy that can give the log-probability of a given
+// completion, summed over its tokens, with the number of tokens. Judges use
+// it for soft labels and trainers for reference log-probabilities; lacking
+// it, they parse sampled text instead, or report ErrUnsupported.
+//
+// Concurrency, context and ownership rules are those of Policy.
+type Scorer interface {
+	LogProb(ctx context.Context, p Prompt, completion string) (logProb float64, tokens int, err error)
+}
+
+// Ranged is a Judge that states its score scale. The Loop uses it for
+// histograms and saturation; conformance tests check that every score falls
+// inside it. Lacking it, the Loop assumes the 0–5 scale of the default rubric.
+type Ranged interface {
+	ScoreRange() (lo, hi float64)
+}
+
+// Flusher is a sink that buffers. The Loop calls Flush at the end of every
+// iteration, before training and before it returns, including on
+// cancellation and failure; lacking it, the Loop assumes Write is durable.
+type Flusher interface {
+	Flush(ctx context.Context) error
+}
+
+// PromptSource yields the prompts of each iteration. Sources may return the
+// same prompts every iteration (a fixed set) or new ones (self-instruct).
+//
+// Prompts is called once per iteration from one goroutine; the Loop ranges
+// over the sequence once and stops at the first error it yields. Prompt IDs
+// must be unique within an iteration.
+type PromptSource interface {
+	Prompts(ctx context.Context, iteration int) iter.Seq2[Prompt, error]
+}
+
+// Sized is a PromptSource that knows how many prompts an iteration has.
+// The Loop uses it for progress totals and to apply the failure budget from
+// the first prompt; lacking it, the budget applies to the prompts seen so far
+// once ten have been seen, and again at the end of the iteration.
+type Sized interface {
+	Len(iteration int) int
+}
+
+type seedKey struct{}
+
+// WithSeed returns a context that carries seed for the randomness of one
+// call. The Loop sets it on every Judge and Refiner call, derived from
+// (run seed, iteration, prompt ID, response, sample index), so that judges
+// and refiners that sample a model are repeatable at any concurrency.
+func WithSeed(ctx context.Context, seed uint64) context.Context {
+	return context.WithValue(ctx, seedKey{}, seed)
+}
+
+// SeedFrom returns the seed set by WithSeed, if any.
+func SeedFrom(ctx context.Context) (uint64, bool) {
+	s, ok := ctx.Value(seedKey{}).(uint64)
+	return s, ok
+}

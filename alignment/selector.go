@@ -1,0 +1,86 @@
+package alignment
+
+import "math"
+
+// Scored is a response with its aggregate judge score, the input of pair
+// selection.
+type Scored struct {
+	Response Response
+	Score    float64
+}
+
+// Selector picks the preference pair among the scored responses to one
+// prompt. It returns the indices of the chosen and rejected responses, or
+// ok == false when the responses do not make a pair (all tied, say); the
+// Loop counts that as a tie. Select must not modify rs.
+type Selector interface {
+	Select(rs []Scored) (chosen, rejected int, ok bool)
+}
+
+// MaxMin is the Self-Rewarding selector: chosen is the highest-scoring
+// response, rejected the lowest; when they score the same the prompt yields
+// no pair. Among equal scores the earlier response wins both roles, which
+// keeps selection independent of anything but the order of sampling.
+type MaxMin struct{}
+
+// Select implements Selector.
+func (MaxMin) Select(rs []Scored) (chosen, rejected int, ok bool) {
+	if len(rs) < 2 {
+		return 0, 0, false
+	}
+	for i, r := range rs {
+		if r.Score > rs[chosen].Score {
+			chosen = i
+		}
+		if r.Score < rs[rejected].Score {
+			rejected = i
+		}
+	}
+	return chosen, rejected, rs[chosen].Score > rs[rejected].Score
+}
+
+// LengthControlled is the Meta-Rewarding selector (Wu et al., 2024): with
+// top and bottom scores smax and smin and d = smax − smin, chosen is the
+// shortest response scoring at least smax − Rho·d, rejected the longest
+// scoring at most smin + Rho·d. It counters the drift toward long responses
+// that plain max/min selection causes. Rho = 0 is MaxMin with length as the
+// tie-breaker; Rho must be below 0.5 so that the two windows cannot overlap
+// (larger values are treated as 0.5 minus a hair). Lengths are
+// Response.Length. Equal lengths keep the earlier response.
+type LengthControlled struct {
+	Rho float64
+}
+
+// Select implements Selector.
+func (l LengthControlled) Select(rs []Scored) (chosen, rejected int, ok bool) {
+	if len(rs) < 2 {
+		return 0, 0, false
+	}
+	smin, smax := rs[0].Score, rs[0].Score
+	for _, r := range rs[1:] {
+		smin, smax = math.Min(smin, r.Score), math.Max(smax, r.Score)
+	}
+	if !(smax > smin) {
+		return 0, 0, false
+	}
+	rho := l.Rho
+	if !(rho >= 0) {
+		rho = 0
+	}
+	if rho >= 0.5 {
+		rho = math.Nextafter(0.5, 0)
+	}
+	d := smax - smin
+	top, bottom := smax-rho*d, smin+rho*d
+	chosen, rejected = -1, -1
+	for i, r := range rs {
+		n := r.Response.Length()
+		if r.Score >= top && (chosen < 0 || n < rs[chosen].Response.Length()) {
+			chosen = i
+		}
+		if r.Score <= bottom && (rejected < 0 || n > rs[rejected].Response.Length()) {
+			rejected = i
+		}
+	}
+	return chosen, rejected, rs[chosen].Score > rs[rejected].Score
+}
