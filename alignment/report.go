@@ -1,0 +1,186 @@
+package alignment
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Report sums up one iteration of a Loop. It is plain data, encodable as
+// JSON; a resumed run carries the counts of the part done before the
+// interruption, so its reports equal those of an uninterrupted run except
+// for timings.
+type Report struct {
+	Iteration int `json:"iteration"`
+	// Prompts counts the prompts handled: done plus failed.
+	Prompts int `json:"prompts"`
+	// Failed counts prompts that failed permanently; Failures names them.
+	Failed   int       `json:"failed"`
+	Failures []Failure `json:"failures,omitempty"`
+	// Responses counts responses sampled; Judgments counts judge or comparer
+	// calls that returned a verdict; Retries counts retried calls.
+	Responses int `json:"responses"`
+	Judgments int `json:"judgments"`
+	Retries   int `json:"retries"`
+	// Pairs counts pairs written; Ties counts prompts whose responses made
+	// no pair (all scored the same, or the selector declined).
+	Pairs int `json:"pairs"`
+	Ties  int `json:"ties"`
+	// Score summarises the aggregate score of every judged response, and
+	// Histogram counts them in HistogramBins equal bins over
+	// [ScoreLo, ScoreHi]; scores outside the range count in the edge bins.
+	Score     Summary `json:"score"`
+	ScoreLo   float64 `json:"score_lo"`
+	ScoreHi   float64 `json:"score_hi"`
+	Histogram []int   `json:"histogram"`
+	// Length summarises the length (Response.Length) of every judged
+	// response; ChosenLength and RejectedLength those of the pairs written.
+	Length         Summary `json:"length"`
+	ChosenLength   Summary `json:"chosen_length"`
+	RejectedLength Summary `json:"rejected_length"`
+	// Elapsed is the iteration's wall time, training included; Sampling,
+	// Refining and Judging are the summed durations of those calls across
+	// goroutines (busy time, not wall time); Training is the wall time of the
+	// Trainer.
+	Elapsed  time.Duration `json:"elapsed_ns"`
+	Sampling time.Duration `json:"sampling_ns"`
+	Refining time.Duration `json:"refining_ns"`
+	Judging  time.Duration `json:"judging_ns"`
+	Training time.Duration `json:"training_ns"`
+	// Resumed is true when part of the iteration was done by an earlier,
+	// interrupted run.
+	Resumed bool `json:"resumed,omitempty"`
+}
+
+// HistogramBins is the number of bins of Report.Histogram.
+const HistogramBins = 10
+
+// Failure names a prompt that failed permanently and why.
+type Failure struct {
+	PromptID string `json:"prompt_id"`
+	Err      string `json:"error"`
+}
+
+// Summary holds running statistics of a sample: count, mean, extremes and
+// the sum of squared deviations from the mean (Welford's algorithm), which
+// keeps it exact to merge and cheap to update.
+type Summary struct {
+	N    int     `json:"n"`
+	Mean float64 `json:"mean"`
+	Min  float64 `json:"min"`
+	Max  float64 `json:"max"`
+	SSD  float64 `json:"ssd"`
+}
+
+// Add records x.
+func (s *Summary) Add(x float64) {
+	s.N++
+	if s.N == 1 {
+		s.Min, s.Max = x, x
+	} else {
+		s.Min, s.Max = math.Min(s.Min, x), math.Max(s.Max, x)
+	}
+	d := x - s.Mean
+	s.Mean += d / float64(s.N)
+	s.SSD += d * (x - s.Mean)
+}
+
+// Stdev returns the sample standard deviation, or 0 below two values.
+func (s Summary) Stdev() float64 {
+	if s.N < 2 {
+		return 0
+	}
+	return math.Sqrt(s.SSD / float64(s.N-1))
+}
+
+// String formats the summary for logs.
+func (s Summary) String() string {
+	if s.N == 0 {
+		return "n=0"
+	}
+	return fmt.Sprintf("n=%d mean=%.3g sd=%.3g min=%.3g max=%.3g", s.N, s.Mean, s.Stdev(), s.Min, s.Max)
+}
+
+// addScore records one aggregate score in Score and Histogram.
+func (r *Report) addScore(x float64) {
+	r.Score.Add(x)
+	if len(r.Histogram) != HistogramBins {
+		r.Histogram = make([]int, HistogramBins)
+	}
+	b := 0
+	if w := r.ScoreHi - r.ScoreLo; w > 0 {
+		b = int(math.Floor((x - r.ScoreLo) / w * HistogramBins))
+	}
+	r.Histogram[min(max(b, 0), HistogramBins-1)]++
+}
+
+// EventKind says what an Event reports.
+type EventKind int
+
+// Event kinds, in the order a run emits them.
+const (
+	// IterationStarted opens an iteration; Total is set when known.
+	IterationStarted EventKind = iota
+	// ItemDone reports a prompt handled; Done, Failed and Total are the
+	// iteration's progress so far.
+	ItemDone
+	// ItemFailed reports a prompt that failed permanently, with Err.
+	ItemFailed
+	// CallRetried reports a transient failure about to be retried, with Err.
+	CallRetried
+	// TrainingStarted and TrainingDone bracket the Trainer's call.
+	TrainingStarted
+	TrainingDone
+	// IterationDone closes an iteration, with its Report.
+	IterationDone
+)
+
+// String returns the kind's name.
+func (k EventKind) String() string {
+	switch k {
+	case IterationStarted:
+		return "iteration-started"
+	case ItemDone:
+		return "item-done"
+	case ItemFailed:
+		return "item-failed"
+	case CallRetried:
+		return "call-retried"
+	case TrainingStarted:
+		return "training-started"
+	case TrainingDone:
+		return "training-done"
+	case IterationDone:
+		return "iteration-done"
+	}
+	return fmt.Sprintf("EventKind(%d)", int(k))
+}
+
+// Event is what a Loop tells its Observer.
+type Event struct {
+	Kind      EventKind
+	Iteration int
+	// PromptID names the prompt of item and call events.
+	PromptID string
+	// Done, Failed and Total give the iteration's progress; Total is 0 when
+	// the prompt source does not know its size.
+	Done, Failed, Total int
+	// Err is the failure of ItemFailed and CallRetried events.
+	Err error
+	// Report is set on IterationDone.
+	Report *Report
+}
+
+// Observer receives a Loop's events, for progress display and logging.
+// The Loop calls Observe from one goroutine at a time, synchronously: a slow
+// observer slows the run. The Event and its Report must not be kept beyond
+// the call unless copied.
+type Observer interface {
+	Observe(Event)
+}
+
+// ObserverFunc adapts a function to an Observer.
+type ObserverFunc func(Event)
+
+// Observe calls f(e).
+func (f ObserverFunc) Observe(e Event) { f(e) }
