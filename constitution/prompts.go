@@ -1,0 +1,120 @@
+package constitution
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/internal/fence"
+)
+
+// Prompts are assembled by concatenation only: principle texts come from the
+// constitution's author and go in as they are; everything a user or a model
+// wrote is quoted with fence.Quote, so it can neither close its quotation
+// nor supply the marker or the verdict that the output parsers look for.
+
+// critiquePrompt asks for a critique of reply under pr.
+func critiquePrompt(p alignment.Prompt, reply string, pr Principle) string {
+	var b strings.Builder
+	writeExamples(&b, pr, false)
+	writeCase(&b, p, reply)
+	b.WriteString("Critique request: ")
+	b.WriteString(pr.Critique)
+	b.WriteString("\n\nWrite the critique, and nothing else, after the final \"Critique:\" line.\n\nCritique:")
+	return b.String()
+}
+
+// revisionPrompt asks for a revision of reply that answers critique.
+func revisionPrompt(p alignment.Prompt, reply, critique string, pr Principle) string {
+	var b strings.Builder
+	writeExamples(&b, pr, true)
+	writeCase(&b, p, reply)
+	b.WriteString("Critique request: ")
+	b.WriteString(pr.Critique)
+	b.WriteString("\n\nThe critique:\n")
+	b.WriteString(fence.Quote("critique", critique))
+	b.WriteString("\n\nRevision request: ")
+	b.WriteString(pr.Revision)
+	b.WriteString("\n\nWrite the complete revised reply, and nothing else, after the final \"Revision:\" line.\n\nRevision:")
+	return b.String()
+}
+
+// comparisonPrompt asks which of two replies better meets pr.
+func comparisonPrompt(p alignment.Prompt, first, second string, pr Principle, reason bool) string {
+	var b strings.Builder
+	b.WriteString("Here is a conversation with an AI assistant and two possible replies to it.\n\nThe conversation:\n")
+	b.WriteString(fence.Quote("conversation", conversation(p)))
+	b.WriteString("\n\nOption (A):\n")
+	b.WriteString(fence.Quote("option-a", first))
+	b.WriteString("\n\nOption (B):\n")
+	b.WriteString(fence.Quote("option-b", second))
+	b.WriteString("\n\n")
+	b.WriteString(pr.Comparison)
+	if reason {
+		b.WriteString("\n\nThink it through step by step first. Then end with one line that gives your choice as Answer: (A) or as Answer: (B).")
+	} else {
+		b.WriteString("\n\nReply with one line that gives your choice as Answer: (A) or as Answer: (B).")
+	}
+	return b.String()
+}
+
+// writeCase writes the conversation and the reply under review.
+func writeCase(b *strings.Builder, p alignment.Prompt, reply string) {
+	b.WriteString("Here is a conversation with an AI assistant and the assistant's latest reply.\n\nThe conversation:\n")
+	b.WriteString(fence.Quote("conversation", conversation(p)))
+	b.WriteString("\n\nThe reply:\n")
+	b.WriteString(fence.Quote("reply", reply))
+	b.WriteString("\n\n")
+}
+
+// writeExamples writes pr's few-shot demonstrations, with their revisions
+// when revision is true.
+func writeExamples(b *strings.Builder, pr Principle, revision bool) {
+	if len(pr.Examples) == 0 {
+		return
+	}
+	b.WriteString("Examples of the work asked for:\n\n")
+	for i, ex := range pr.Examples {
+		b.WriteString("Example " + strconv.Itoa(i+1) + ".\nThe conversation:\n")
+		b.WriteString(fence.Quote("conversation", ex.Prompt))
+		b.WriteString("\n\nThe reply:\n")
+		b.WriteString(fence.Quote("reply", ex.Response))
+		b.WriteString("\n\nCritique request: ")
+		b.WriteString(pr.Critique)
+		b.WriteString("\n\nThe critique:\n")
+		b.WriteString(fence.Quote("critique", ex.Critique))
+		if revision {
+			b.WriteString("\n\nRevision request: ")
+			b.WriteString(pr.Revision)
+			b.WriteString("\n\nThe revised reply:\n")
+			b.WriteString(fence.Quote("revised", ex.Revision))
+		}
+		b.WriteString("\n\n")
+	}
+	b.WriteString("Now the case to work on.\n\n")
+}
+
+// conversation renders a prompt's messages: the text alone for a single
+// message, one "role: content" paragraph per message otherwise.
+func conversation(p alignment.Prompt) string {
+	if len(p.Messages) == 1 {
+		return p.Messages[0].Content
+	}
+	parts := make([]string, len(p.Messages))
+	for i, m := range p.Messages {
+		parts[i] = m.Role + ": " + m.Content
+	}
+	return strings.Join(parts, "\n\n")
+}
+
+// afterMarker returns the trimmed text after the last occurrence of marker
+// outside fenced regions of out, and false when there is none or the text
+// after it is empty.
+func afterMarker(out, marker string) (string, bool) {
+	i := strings.LastIndex(fence.Mask(out), marker)
+	if i < 0 {
+		return "", false
+	}
+	text := strings.TrimSpace(out[i+len(marker):])
+	return text, text != ""
+}

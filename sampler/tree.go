@@ -1,0 +1,433 @@
+package sampler
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/internal/fence"
+	"github.com/selfalign/selfalign/internal/seeds"
+)
+
+// refinerName is the Refiner recorded in the revisions TreeSearch makes and
+// the Source of the responses it refines.
+const refinerName = "sampler.TreeSearch"
+
+// TreeOptions configure a [TreeSearch]. The zero value, or nil, gives the
+// defaults.
+type TreeOptions struct {
+	// Branch is the number of refinements drawn from each expanded node;
+	// zero means 3.
+	Branch int
+	// Depth is the number of refinement levels tried; zero means 3.
+	Depth int
+	// Keep is the number of best nodes of a level that are expanded into
+	// the next (keep-top-k); zero means Branch.
+	Keep int
+	// Samples is the number of times each node is judged (k); zero means 1.
+	Samples int
+	// Pass is the score at or above which one judge sample counts as a
+	// pass; zero means the top of the judge's ScoreRange when it implements
+	// alignment.Ranged, else 5, the top of the default rubric.
+	Pass float64
+	// Threshold is the pass rate (passes/Samples) a node must exceed to be
+	// accepted, in [0, 1); zero accepts a node as soon as any sample passes.
+	Threshold float64
+	// Budget caps the model calls of one search: policy calls plus judge
+	// calls. Zero means no cap beyond what Branch, Depth, Keep and Samples
+	// imply.
+	Budget int
+	// Seed is mixed into every seed of a search.
+	Seed uint64
+	// Sample holds the decoding options of refinement calls; its N and Seed
+	// are set by the search.
+	Sample alignment.SampleOptions
+}
+
+// TreeSearch is a SPaR-style Refiner (Cheng et al., 2024, "SPaR: Self-Play
+// with Tree-Search Refinement"): a response the judge fails is refined
+// breadth-first. Each level asks the policy for Branch minimal corrections
+// of each kept node, judges every new candidate Samples times, and stops at
+// the first candidate whose pass rate exceeds Threshold, which is therefore
+// one of the shallowest passing refinements. The Keep best candidates of a
+// level (by pass rate, then mean score, then order) are expanded next.
+// Candidates whose text repeats one already seen (after [Normalize]) are
+// skipped without judging.
+//
+// A refinement prompt quotes the request, the response and the judge's
+// rationale between fences and asks for the corrected response after a
+// final "Revision:" line; the text after the last "Revision:" outside
+// fenced regions of the output is the candidate, and outputs without one are
+// counted as unparsed and skipped. The accepted candidate and the original
+// differ only where the correction was needed, which makes them the
+// minimally different pairs SPaR trains on (see [TreeResult.Pair]).
+//
+// A search runs its calls one after another, so that which calls it makes,
+// and so its result and its budget use, never depend on scheduling. Its
+// seeds come from alignment.SeedFrom(ctx) when set, else from the prompt ID
+// and the response text, always mixed with TreeOptions.Seed.
+type TreeSearch struct {
+	pol   alignment.Policy
+	judge alignment.Judge
+	o     TreeOptions
+
+	searches, found, passing, exhausted, budget, unparsed, duplicates atomic.Int64
+}
+
+var _ alignment.Refiner = (*TreeSearch)(nil)
+
+// TreeResult is the outcome of one [TreeSearch.Search].
+type TreeResult struct {
+	// Original is the response searched from.
+	Original alignment.Response
+	// Response is the accepted refinement, with one Revision per level from
+	// the original appended to its Revisions; the original when none was
+	// found or the original already passed.
+	Response alignment.Response
+	// Found is true when a refinement was accepted.
+	Found bool
+	// AlreadyPassing is true when the original itself passed and no search
+	// was needed.
+	AlreadyPassing bool
+	// Depth is the level of the accepted refinement, from 1; 0 otherwise.
+	Depth int
+	// PassRate and Score are the pass rate and mean judge score of
+	// Response; OriginalPassRate and OriginalScore those of Original.
+	PassRate, Score                 float64
+	OriginalPassRate, OriginalScore float64
+	// Calls is the number of model calls made: policy plus judge.
+	Calls int
+}
+
+// Pair returns the SPaR preference pair of a successful search: chosen is
+// the accepted refinement, rejected the original, Source "spar", scores the
+// mean judge scores. It reports false when no refinement was found.
+func (r TreeResult) Pair(p alignment.Prompt) (alignment.Pair, bool) {
+	if !r.Found {
+		return alignment.Pair{}, false
+	}
+	return alignment.Pair{
+		Prompt:        p.Clone(),
+		Chosen:        r.Response.Clone(),
+		Rejected:      r.Original.Clone(),
+		ScoreChosen:   r.Score,
+		ScoreRejected: r.OriginalScore,
+		Source:        "spar",
+	}, true
+}
+
+// TreeStats counts what a TreeSearch has done since it was built.
+type TreeStats struct {
+	// Searches counts Search and Refine calls that ran to an outcome.
+	Searches int64
+	// Found counts searches that accepted a refinement, AlreadyPassing those
+	// whose original passed, Exhausted those that tried every level in vain.
+	Found, AlreadyPassing, Exhausted int64
+	// OverBudget counts searches stopped by the budget.
+	OverBudget int64
+	// Unparsed counts policy outputs without a "Revision:" line or with an
+	// empty revision; Duplicates counts candidates skipped as repeats.
+	Unparsed, Duplicates int64
+}
+
+// NewTreeSearch returns a tree search that refines with pol and judges with
+// j. A nil o means the defaults. It fails, wrapping [ErrInvalid], when pol
+// or j is nil or an option is out of range (negative counts, a Threshold
+// outside [0, 1), a Pass that is not finite).
+func NewTreeSearch(pol alignment.Policy, j alignment.Judge, o *TreeOptions) (*TreeSearch, error) {
+	var opts TreeOptions
+	if o != nil {
+		opts = *o
+		opts.Sample.Stop = slices.Clone(o.Sample.Stop)
+	}
+	switch {
+	case pol == nil:
+		return nil, fmt.Errorf("sampler: tree search: nil policy: %w", ErrInvalid)
+	case j == nil:
+		return nil, fmt.Errorf("sampler: tree search: nil judge: %w", ErrInvalid)
+	case opts.Branch < 0, opts.Depth < 0, opts.Keep < 0, opts.Samples < 0, opts.Budget < 0:
+		return nil, fmt.Errorf("sampler: tree search: negative Branch, Depth, Keep, Samples or Budget (%d, %d, %d, %d, %d): %w",
+			opts.Branch, opts.Depth, opts.Keep, opts.Samples, opts.Budget, ErrInvalid)
+	case !(opts.Threshold >= 0 && opts.Threshold < 1):
+		return nil, fmt.Errorf("sampler: tree search: threshold %v is outside [0, 1): %w", opts.Threshold, ErrInvalid)
+	case math.IsNaN(opts.Pass) || math.IsInf(opts.Pass, 0):
+		return nil, fmt.Errorf("sampler: tree search: pass score %v is not finite: %w", opts.Pass, ErrInvalid)
+	}
+	if err := checkDecoding(opts.Sample.Temperature, opts.Sample.TopP, opts.Sample.MaxTokens); err != nil {
+		return nil, fmt.Errorf("sampler: tree search: %w", err)
+	}
+	opts.Branch = cmp.Or(opts.Branch, 3)
+	opts.Depth = cmp.Or(opts.Depth, 3)
+	opts.Keep = cmp.Or(opts.Keep, opts.Branch)
+	opts.Samples = cmp.Or(opts.Samples, 1)
+	if opts.Pass == 0 {
+		opts.Pass = 5
+		if r, ok := j.(alignment.Ranged); ok {
+			_, opts.Pass = r.ScoreRange()
+		}
+	}
+	return &TreeSearch{pol: pol, judge: j, o: opts}, nil
+}
+
+// Refine implements alignment.Refiner: it returns the accepted refinement,
+// or r unchanged when r already passes or no refinement was found. It fails,
+// wrapping [ErrBudget], when the search needs more calls than the budget.
+func (t *TreeSearch) Refine(ctx context.Context, p alignment.Prompt, r alignment.Response) (alignment.Response, error) {
+	res, err := t.Search(ctx, p, r)
+	if err != nil {
+		return alignment.Response{}, err
+	}
+	return res.Response, nil
+}
+
+// Stats returns the counts of what t has done so far.
+func (t *TreeSearch) Stats() TreeStats {
+	return TreeStats{
+		Searches: t.searches.Load(), Found: t.found.Load(), AlreadyPassing: t.passing.Load(),
+		Exhausted: t.exhausted.Load(), OverBudget: t.budget.Load(),
+		Unparsed: t.unparsed.Load(), Duplicates: t.duplicates.Load(),
+	}
+}
+
+// Search judges r and, when it fails, searches for a passing refinement. It
+// fails, wrapping [ErrBudget], when the budget runs out first, and
+// [ErrScore] when the judge returns NaN.
+func (t *TreeSearch) Search(ctx context.Context, p alignment.Prompt, r alignment.Response) (TreeResult, error) {
+	if err := ctx.Err(); err != nil {
+		return TreeResult{}, err
+	}
+	base, ok := alignment.SeedFrom(ctx)
+	if !ok {
+		base = seeds.Derive(0, "response", p.ID, r.Text)
+	}
+	s := &search{t: t, p: p, base: seeds.Derive(base, "tree", strconv.FormatUint(t.o.Seed, 10))}
+	res, err := s.run(ctx, r)
+	res.Calls = s.calls
+	if err != nil {
+		if errors.Is(err, ErrBudget) {
+			t.budget.Add(1)
+		}
+		return TreeResult{}, err
+	}
+	t.searches.Add(1)
+	switch {
+	case res.Found:
+		t.found.Add(1)
+	case res.AlreadyPassing:
+		t.passing.Add(1)
+	default:
+		t.exhausted.Add(1)
+	}
+	return res, nil
+}
+
+// search is the state of one Search call.
+type search struct {
+	t     *TreeSearch
+	p     alignment.Prompt
+	base  uint64
+	calls int
+}
+
+// node is one candidate of the tree.
+type node struct {
+	parent   *node
+	text     string
+	path     string // "0" for the root, "0.2.1" for the second child of the third child
+	finish   string
+	rate     float64
+	score    float64
+	feedback string
+}
+
+func (s *search) run(ctx context.Context, r alignment.Response) (TreeResult, error) {
+	o := s.t.o
+	root := &node{text: r.Text, path: "0"}
+	if err := s.judge(ctx, root, r); err != nil {
+		return TreeResult{}, err
+	}
+	res := TreeResult{
+		Original: r.Clone(), Response: r.Clone(),
+		PassRate: root.rate, Score: root.score,
+		OriginalPassRate: root.rate, OriginalScore: root.score,
+	}
+	if root.rate > o.Threshold {
+		res.AlreadyPassing = true
+		return res, nil
+	}
+	seen := map[string]bool{Normalize(r.Text): true}
+	frontier := []*node{root}
+	for depth := 1; depth <= o.Depth && len(frontier) > 0; depth++ {
+		var level []*node
+		for _, parent := range frontier {
+			kids, err := s.expand(ctx, parent)
+			if err != nil {
+				return TreeResult{}, err
+			}
+			for _, kid := range kids {
+				if key := Normalize(kid.text); seen[key] {
+					s.t.duplicates.Add(1)
+					continue
+				} else {
+					seen[key] = true
+				}
+				cand := s.refined(r, kid)
+				if err := s.judge(ctx, kid, cand); err != nil {
+					return TreeResult{}, err
+				}
+				if kid.rate > o.Threshold {
+					res.Found, res.Depth = true, depth
+					res.Response, res.PassRate, res.Score = cand, kid.rate, kid.score
+					return res, nil
+				}
+				level = append(level, kid)
+			}
+		}
+		slices.SortStableFunc(level, func(a, b *node) int {
+			if c := cmp.Compare(b.rate, a.rate); c != 0 {
+				return c
+			}
+			return cmp.Compare(b.score, a.score)
+		})
+		frontier = level[:min(o.Keep, len(level))]
+	}
+	return res, nil
+}
+
+// expand asks the policy for Branch refinements of n.
+func (s *search) expand(ctx context.Context, n *node) ([]*node, error) {
+	o := s.t.o.Sample
+	o.N = s.t.o.Branch
+	o.Seed = seeds.Derive(s.base, "expand", n.path)
+	outs, err := alignment.SampleN(ctx, policyFunc(func(ctx context.Context, p alignment.Prompt, o alignment.SampleOptions) ([]alignment.Response, error) {
+		if err := s.spend(); err != nil {
+			return nil, err
+		}
+		return s.t.pol.Generate(ctx, p, o)
+	}), refinePrompt(s.p, n), o)
+	if err != nil {
+		return nil, fmt.Errorf("sampler: tree search: refining prompt %q at node %s: %w", s.p.ID, n.path, err)
+	}
+	var kids []*node
+	for i, out := range outs {
+		text, ok := afterMarker(out.Text, "Revision:")
+		if !ok {
+			s.t.unparsed.Add(1)
+			continue
+		}
+		kids = append(kids, &node{parent: n, text: text, path: n.path + "." + strconv.Itoa(i), finish: out.FinishReason})
+	}
+	return kids, nil
+}
+
+// judge sets n's pass rate, mean score and feedback from Samples judgments
+// of r, whose text is n's.
+func (s *search) judge(ctx context.Context, n *node, r alignment.Response) error {
+	k := s.t.o.Samples
+	passes, sum := 0, 0.0
+	n.feedback = ""
+	for i := range k {
+		if err := s.spend(); err != nil {
+			return err
+		}
+		jctx := alignment.WithSeed(ctx, seeds.Derive(s.base, "judge", n.path, strconv.Itoa(i)))
+		j, err := s.t.judge.Judge(jctx, s.p, r)
+		if err != nil {
+			return fmt.Errorf("sampler: tree search: judging prompt %q at node %s: %w", s.p.ID, n.path, err)
+		}
+		if math.IsNaN(j.Score) {
+			return fmt.Errorf("sampler: tree search: judge scored prompt %q at node %s NaN: %w", s.p.ID, n.path, ErrScore)
+		}
+		sum += j.Score
+		if j.Score >= s.t.o.Pass {
+			passes++
+		} else if n.feedback == "" {
+			n.feedback = j.Rationale
+		}
+	}
+	n.rate, n.score = float64(passes)/float64(k), sum/float64(k)
+	return nil
+}
+
+// spend counts one model call against the budget.
+func (s *search) spend() error {
+	if b := s.t.o.Budget; b > 0 && s.calls >= b {
+		return fmt.Errorf("sampler: tree search: prompt %q needs more than %d model calls: %w", s.p.ID, b, ErrBudget)
+	}
+	s.calls++
+	return nil
+}
+
+// refined returns r rewritten to n's text with the path from the root
+// recorded as revisions.
+func (s *search) refined(r alignment.Response, n *node) alignment.Response {
+	var chain []alignment.Revision
+	for c := n; c.parent != nil; c = c.parent {
+		chain = append(chain, alignment.Revision{Refiner: refinerName, Critique: c.parent.feedback, Text: c.text})
+	}
+	slices.Reverse(chain)
+	out := r.Clone()
+	out.Revisions = append(out.Revisions, chain...)
+	out.Text = n.text
+	out.Source = refinerName
+	out.FinishReason = n.finish
+	// Token counts and log-probabilities described the original text.
+	out.Tokens, out.LogProb, out.HasLogProb, out.TokenLogProbs = 0, 0, false, nil
+	return out
+}
+
+// policyFunc adapts a function to alignment.Policy.
+type policyFunc func(ctx context.Context, p alignment.Prompt, o alignment.SampleOptions) ([]alignment.Response, error)
+
+func (f policyFunc) Generate(ctx context.Context, p alignment.Prompt, o alignment.SampleOptions) ([]alignment.Response, error) {
+	return f(ctx, p, o)
+}
+
+// refinePrompt asks for a minimal correction of n's text.
+func refinePrompt(p alignment.Prompt, n *node) alignment.Prompt {
+	var b strings.Builder
+	b.WriteString("A response to the request below falls short. Correct it with the smallest changes that fix the problem, and keep everything that is already right.\n\n")
+	b.WriteString("The request:\n")
+	b.WriteString(fence.Quote("request", conversation(p)))
+	b.WriteString("\n\nThe response:\n")
+	b.WriteString(fence.Quote("response", n.text))
+	if n.feedback != "" {
+		b.WriteString("\n\nA reviewer's feedback on the response:\n")
+		b.WriteString(fence.Quote("feedback", n.feedback))
+	}
+	b.WriteString("\n\nWrite the corrected response, and nothing else, after the final \"Revision:\" line.\n\nRevision:")
+	return alignment.NewPrompt(p.ID, b.String())
+}
+
+// conversation renders a prompt's messages: the text alone for a single
+// message, one "role: content" paragraph per message otherwise.
+func conversation(p alignment.Prompt) string {
+	if len(p.Messages) == 1 {
+		return p.Messages[0].Content
+	}
+	parts := make([]string, len(p.Messages))
+	for i, m := range p.Messages {
+		parts[i] = m.Role + ": " + m.Content
+	}
+	return strings.Join(parts, "\n\n")
+}
+
+// afterMarker returns the trimmed text after the last occurrence of marker
+// outside fenced regions of out (a model echoing its prompt cannot supply
+// the marker from quoted text), and false when there is none or the text is
+// empty.
+func afterMarker(out, marker string) (string, bool) {
+	i := strings.LastIndex(fence.Mask(out), marker)
+	if i < 0 {
+		return "", false
+	}
+	text := strings.TrimSpace(out[i+len(marker):])
+	return text, text != ""
+}
