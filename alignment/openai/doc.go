@@ -1,0 +1,107 @@
+// Package openai is the alignment.Policy for servers that speak the OpenAI
+// chat-completions protocol: vLLM, SGLang, llama.cpp's server, Ollama's /v1
+// and OpenAI itself. One Policy can sample responses, serve as the model
+// behind a judge or a refiner, and score given completions
+// (alignment.Scorer) where the server allows it.
+//
+//	pol, err := openai.New("Qwen/Qwen2.5-7B-Instruct",
+//		[]string{"http://localhost:8000/v1"}, nil)
+//	...
+//	rs, err := pol.Generate(ctx, alignment.NewPrompt("p1", "Hi!"),
+//		alignment.SampleOptions{N: 4, Temperature: 0.8, Seed: 1})
+//
+// # Why net/http and not the official SDK
+//
+// The protocol surface needed is two POST requests and a handful of JSON
+// fields, about 300 lines with encoding/json. The official SDK
+// (github.com/openai/openai-go) would add a large dependency tree for it,
+// and its main extra, automatic retries, would stack on the retries this
+// package must do itself anyway: retrying per endpoint with balancing and
+// resting across replicas, honouring Retry-After within a budget, and
+// telling the Loop (through alignment.ErrTransient) what is worth retrying
+// later. Server quirks (n refused or ignored, echo for prompt scoring, the
+// error shapes of vLLM and Ollama) also sit outside what the SDK models.
+// By the house rule, a dependency must clearly beat writing the thing;
+// this one does not.
+//
+// # Requests
+//
+// Generate posts to {base}/chat/completions with model, messages, n (only
+// when above 1), temperature (always, 0 included: a dropped temperature
+// means the server's default, often 0.7 or 1), top_p (when not 0),
+// max_tokens (or max_completion_tokens, see Options.MaxCompletionTokens;
+// when not 0), stop, seed, and logprobs with top_logprobs when asked
+// (TopLogProbs > 0 implies LogProbs). The seed is sent as its 31 low bits,
+// the range every server accepts. SampleOptions.Extra is merged into the
+// body for server-specific parameters (vLLM's top_k, min_p,
+// repetition_penalty, chat_template_kwargs, ...); a key that names a field
+// the Policy sets itself, or "stream", is an error wrapping
+// alignment.ErrInvalid rather than a silent override.
+//
+// Responses carry the message content (or the refusal when the content is
+// null), the finish reason as the server wrote it ("length" when cut at
+// MaxTokens), per-token log-probabilities with their alternatives and
+// their sum (HasLogProb) when asked for and returned, and Source, which is
+// the model name (Options.Source overrides it; replicas of one model share
+// it). Tokens is the server's completion token count when one choice came
+// back, the number of log-probability entries otherwise, and is kept only
+// when every response of the call has one, so that the lengths that
+// length-controlled selection compares are all of one kind.
+//
+// # Server quirks
+//
+// llama.cpp's server refuses n > 1 (400, or 500 in older builds, "Only one
+// completion choice is allowed") and Ollama's /v1 ignores n and answers one
+// choice. Generate notices either per endpoint, remembers it, and draws the
+// missing responses with parallel n = 1 requests, each with the seed
+// alignment.SampleN would give it; later calls go parallel from the start
+// once every endpoint is known to answer one choice. Usage (prompt and
+// completion tokens, requests, retries) accumulates atomically; read it
+// with Policy.Usage for reports.
+//
+// # Scoring
+//
+// LogProb needs the log-probabilities of the prompt's own tokens, which
+// chat completions do not give. It renders the prompt to text with
+// Options.Render (ChatML by default; set it to the served model's chat
+// template), posts prompt text plus completion to {base}/completions with
+// echo, logprobs 1 and max_tokens 1, and sums the log-probabilities of the
+// tokens whose text_offset lies inside the completion. That is the vLLM
+// method (also OpenAI's legacy completion models). Offsets count Unicode
+// code points, as vLLM reports them; a token that straddles the boundary
+// between prompt and completion counts for the prompt. Servers that cannot
+// do it give an error wrapping alignment.ErrUnsupported: 404, 405 or 501
+// on /completions, a refusal of echo or logprobs (llama.cpp), or an answer
+// without the echoed prompt and its offsets (Ollama).
+//
+// # Scale-out, faults and retries
+//
+// Several base URLs are replicas of the same model. Each request goes to
+// the endpoint with the fewest requests outstanding, ties taken in turn; at
+// most Options.MaxConcurrency requests run on one endpoint at a time. An
+// endpoint with FailureThreshold transient failures in a row rests for
+// CoolDown, and after its rest one more failure rests it again; when every
+// endpoint rests, the one that rested first is tried anyway.
+//
+// 408, 409, 429 and 5xx answers (but 501), reset, refused or cut
+// connections and exchanges that exceed Options.Timeout are transient:
+// they are retried, each time on the best endpoint, with exponential
+// backoff from MinBackoff to MaxBackoff with jitter, waiting at least what
+// Retry-After (seconds or HTTP-date) or retry-after-ms asks. After
+// MaxRetries retries, or when the server asks for a wait beyond MaxBackoff,
+// the error is returned still wrapping alignment.ErrTransient, so the Loop
+// may retry the item later. Other statuses (400, 401, 403, 404, 422, ...)
+// are permanent and returned at once as a *StatusError with the server's
+// message, parsed from the error shapes of OpenAI, vLLM (old and new),
+// Ollama and FastAPI, and truncated. A success body that is not a usable
+// completion wraps ErrMalformed. Cancelling the context ends waits,
+// requests and backoffs at once with an error wrapping ctx.Err().
+//
+// # API keys
+//
+// The key comes from Options.APIKey or the environment (OPENAI_API_KEY, or
+// the variable named by Options.APIKeyEnv) and is sent as a Bearer token.
+// It never appears in errors (server messages that echo it are scrubbed),
+// in log records, or in the fmt output of Options and Policy, whatever the
+// verb.
+package openai

@@ -1,0 +1,547 @@
+// Package openaitest runs fake OpenAI-compatible servers for tests: each
+// serves /v1/chat/completions and /v1/completions in the response shape and
+// with the quirks of one real server (vLLM, llama.cpp's server, Ollama's
+// /v1, OpenAI), with canned or scripted replies and a hook for injecting
+// faults. The fake is deterministic: the same requests get the same bytes
+// back, apart from the port.
+//
+// The quirks reproduced are the ones a client must handle:
+//
+//   - vLLM honours n, returns token log-probabilities, and on
+//     /v1/completions echoes the prompt with its log-probabilities and text
+//     offsets when asked (echo, logprobs), which is how prompt scoring works.
+//   - llama.cpp refuses n ≠ 1 with 400 "Only one completion choice is
+//     allowed", refuses echo with 400 "Only no echo is supported", and
+//     serves whatever model is loaded under any name.
+//   - Ollama ignores n (one choice comes back) and ignores echo.
+//   - OpenAI honours n and log-probabilities; its chat models have no
+//     /v1/completions (404 "This is a chat model ...").
+//
+// Tokens are whitespace-delimited words (a word carries the spaces before
+// it, a newline is a token of its own); see Tokenize.
+package openaitest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/selfalign/selfalign/alignment"
+)
+
+// Flavor selects which real server a fake imitates.
+type Flavor int
+
+// The servers a fake can imitate.
+const (
+	VLLM Flavor = iota
+	LlamaCpp
+	Ollama
+	OpenAI
+)
+
+// String returns the flavor's lower-case name.
+func (f Flavor) String() string {
+	switch f {
+	case VLLM:
+		return "vllm"
+	case LlamaCpp:
+		return "llama.cpp"
+	case Ollama:
+		return "ollama"
+	case OpenAI:
+		return "openai"
+	}
+	return fmt.Sprintf("Flavor(%d)", int(f))
+}
+
+// Options configure a fake server. The zero value is a vLLM server that
+// serves any model name with canned replies.
+type Options struct {
+	// Flavor is the server imitated.
+	Flavor Flavor
+	// Model is the served model name; requests naming another get the
+	// flavor's 404 (llama.cpp ignores names, as the real one does). Empty
+	// serves any name.
+	Model string
+	// APIKey, when set, is required as "Authorization: Bearer <APIKey>";
+	// other requests get the flavor's 401.
+	APIKey string
+	// Reply writes the text of choice i of a request, before max_tokens
+	// and stop are applied. Nil means CannedReply. It may be called from
+	// many goroutines at once.
+	Reply func(r Request, i int) string
+	// LogProb gives the log-probability of a token. Nil means
+	// CannedLogProb.
+	LogProb func(token string) float64
+	// Intercept, when set, sees every request first (its body readable)
+	// and may answer it itself, returning true, to inject faults: error
+	// statuses, slow or garbage answers, hijacked connections.
+	Intercept func(w http.ResponseWriter, r *http.Request) bool
+}
+
+// Request is a request as the fake understood it.
+type Request struct {
+	// Path is the URL path, such as "/v1/chat/completions".
+	Path string
+	// Model, Messages (chat) and Prompt (completions) are as sent.
+	Model    string
+	Messages []alignment.Message
+	Prompt   string
+	// N is the n sent, 0 when absent.
+	N int
+	// Temperature, TopP and Seed are nil when absent, so tests can tell a
+	// dropped 0 from a sent one.
+	Temperature, TopP *float64
+	Seed              *int64
+	// MaxTokens is max_tokens or max_completion_tokens, 0 when absent.
+	MaxTokens int
+	Stop      []string
+	// LogProbs is true when log-probabilities were asked for; TopLogProbs
+	// is top_logprobs (chat) or the logprobs count (completions).
+	LogProbs    bool
+	TopLogProbs int
+	Echo        bool
+	// Body holds every field of the request body, raw.
+	Body map[string]json.RawMessage
+}
+
+// Server is a running fake server.
+type Server struct {
+	srv *httptest.Server
+	o   Options
+
+	mu   sync.Mutex
+	reqs []Request
+}
+
+// NewServer starts a fake server. When t is not nil, the server is closed
+// when the test ends; otherwise the caller must call Close.
+func NewServer(t testing.TB, o Options) *Server {
+	s := &Server{o: o}
+	if s.o.Reply == nil {
+		s.o.Reply = func(r Request, i int) string { return CannedReply(o.Flavor, r, i) }
+	}
+	if s.o.LogProb == nil {
+		s.o.LogProb = CannedLogProb
+	}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	if t != nil {
+		t.Cleanup(s.Close)
+	}
+	return s
+}
+
+// URL returns the base URL clients use, ending in "/v1".
+func (s *Server) URL() string { return s.srv.URL + "/v1" }
+
+// Requests returns the requests received so far, in arrival order,
+// including those that Intercept answered.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.reqs...)
+}
+
+// Close shuts the server down, closing client connections.
+func (s *Server) Close() {
+	s.srv.CloseClientConnections()
+	s.srv.Close()
+}
+
+// CannedReply is the default reply: it names the flavor, the choice, the
+// seed and repeats the last user message (or the end of the prompt), so
+// that tests can see which request and which draw produced a text.
+func CannedReply(f Flavor, r Request, i int) string {
+	seed := "none"
+	if r.Seed != nil {
+		seed = fmt.Sprint(*r.Seed)
+	}
+	about := alignment.Prompt{Messages: r.Messages}.Text()
+	if r.Messages == nil {
+		about = "the prompt"
+	}
+	return fmt.Sprintf("Reply %d from %s (seed %s) to: %s", i, f, seed, about)
+}
+
+// CannedLogProb is the default token log-probability: a value in
+// [-0.5, -0.125] that depends only on the token's length.
+func CannedLogProb(token string) float64 {
+	return -float64(utf8.RuneCountInString(strings.TrimSpace(token))%4+1) / 8
+}
+
+// Tokenize splits s into the fake's tokens: a newline is a token; any other
+// run of white space joins the word after it. Concatenating the tokens gives
+// s back.
+func Tokenize(s string) []string {
+	var out []string
+	start := 0
+	inWord := false
+	for i, r := range s {
+		switch {
+		case r == '\n':
+			if i > start {
+				out = append(out, s[start:i])
+			}
+			out = append(out, "\n")
+			start, inWord = i+1, false
+		case unicode.IsSpace(r):
+			if inWord {
+				out = append(out, s[start:i])
+				start, inWord = i, false
+			}
+		default:
+			inWord = true
+		}
+	}
+	if start < len(s) {
+		out = append(out, s[start:])
+	}
+	return out
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	req, perr := parseRequest(r.URL.Path, raw)
+	s.mu.Lock()
+	s.reqs = append(s.reqs, req)
+	s.mu.Unlock()
+	if s.o.Intercept != nil && s.o.Intercept(w, r) {
+		return
+	}
+	f := s.o.Flavor
+	if s.o.APIKey != "" && r.Header.Get("Authorization") != "Bearer "+s.o.APIKey {
+		s.unauthorized(w)
+		return
+	}
+	if r.URL.Path != "/v1/chat/completions" && r.URL.Path != "/v1/completions" {
+		s.fail(w, http.StatusNotFound, "not_found_error", "Not Found")
+		return
+	}
+	if r.Method != http.MethodPost {
+		s.fail(w, http.StatusMethodNotAllowed, "invalid_request_error", "Method Not Allowed")
+		return
+	}
+	if perr != nil {
+		s.fail(w, http.StatusBadRequest, "invalid_request_error", perr.Error())
+		return
+	}
+	if s.o.Model != "" && req.Model != s.o.Model && f != LlamaCpp {
+		s.modelNotFound(w, req.Model)
+		return
+	}
+	if req.Path == "/v1/completions" {
+		s.completion(w, req)
+		return
+	}
+	s.chat(w, req)
+}
+
+// parseRequest reads the fields the fake understands. A field of the wrong
+// type is an error, as in the real servers.
+func parseRequest(path string, raw []byte) (Request, error) {
+	req := Request{Path: path}
+	if err := json.Unmarshal(raw, &req.Body); err != nil {
+		return req, fmt.Errorf("request body is not a JSON object: %v", err)
+	}
+	var typed struct {
+		Model               string              `json:"model"`
+		Messages            []alignment.Message `json:"messages"`
+		Prompt              *string             `json:"prompt"`
+		N                   int                 `json:"n"`
+		Temperature         *float64            `json:"temperature"`
+		TopP                *float64            `json:"top_p"`
+		Seed                *int64              `json:"seed"`
+		MaxTokens           int                 `json:"max_tokens"`
+		MaxCompletionTokens int                 `json:"max_completion_tokens"`
+		LogProbs            json.RawMessage     `json:"logprobs"`
+		TopLogProbs         int                 `json:"top_logprobs"`
+		Echo                bool                `json:"echo"`
+	}
+	if err := json.Unmarshal(raw, &typed); err != nil {
+		return req, fmt.Errorf("invalid request: %v", err)
+	}
+	req.Model, req.Messages, req.N = typed.Model, typed.Messages, typed.N
+	req.Temperature, req.TopP, req.Seed = typed.Temperature, typed.TopP, typed.Seed
+	req.MaxTokens = max(typed.MaxTokens, typed.MaxCompletionTokens)
+	req.TopLogProbs, req.Echo = typed.TopLogProbs, typed.Echo
+	if typed.Prompt != nil {
+		req.Prompt = *typed.Prompt
+	}
+	switch lp := strings.TrimSpace(string(typed.LogProbs)); lp {
+	case "", "null", "false", "0":
+	case "true":
+		req.LogProbs = true
+	default:
+		var k int
+		if err := json.Unmarshal(typed.LogProbs, &k); err != nil {
+			return req, fmt.Errorf("invalid logprobs %s", lp)
+		}
+		req.LogProbs, req.TopLogProbs = true, k
+	}
+	if stop, ok := req.Body["stop"]; ok {
+		var one string
+		if json.Unmarshal(stop, &one) == nil {
+			req.Stop = []string{one}
+		} else if err := json.Unmarshal(stop, &req.Stop); err != nil {
+			return req, fmt.Errorf("invalid stop: %v", err)
+		}
+	}
+	if path == "/v1/chat/completions" && len(req.Messages) == 0 {
+		return req, fmt.Errorf("messages must be a non-empty list")
+	}
+	if path == "/v1/completions" && typed.Prompt == nil {
+		return req, fmt.Errorf("prompt is required")
+	}
+	return req, nil
+}
+
+// draw is one generated choice.
+type draw struct {
+	text, finish, stopReason string
+	tokens                   []string
+}
+
+// generate writes choice i of req: the reply, cut at the first stop string,
+// then at max_tokens tokens.
+func (s *Server) generate(req Request, i int, defaultMax int) draw {
+	d := draw{text: s.o.Reply(req, i), finish: "stop"}
+	cut := -1
+	for _, st := range req.Stop {
+		if k := strings.Index(d.text, st); st != "" && k >= 0 && (cut < 0 || k < cut) {
+			cut, d.stopReason = k, st
+		}
+	}
+	if cut >= 0 {
+		d.text = d.text[:cut]
+	}
+	d.tokens = Tokenize(d.text)
+	limit := req.MaxTokens
+	if limit == 0 {
+		limit = defaultMax
+	}
+	if limit > 0 && len(d.tokens) > limit {
+		d.tokens = d.tokens[:limit]
+		d.text = strings.Join(d.tokens, "")
+		d.finish, d.stopReason = "length", ""
+	}
+	return d
+}
+
+func (s *Server) chat(w http.ResponseWriter, req Request) {
+	f := s.o.Flavor
+	n := max(req.N, 1)
+	switch f {
+	case LlamaCpp:
+		if req.N > 1 {
+			s.fail(w, http.StatusBadRequest, "invalid_request_error", "Only one completion choice is allowed")
+			return
+		}
+	case Ollama:
+		n = 1
+	}
+	promptTokens := 0
+	for _, m := range req.Messages {
+		promptTokens += len(Tokenize(m.Content)) + 4
+	}
+	completionTokens := 0
+	choices := make([]any, n)
+	for i := range n {
+		d := s.generate(req, i, 0)
+		completionTokens += len(d.tokens)
+		msg := map[string]any{"role": "assistant", "content": d.text}
+		choice := map[string]any{"index": i, "message": msg, "finish_reason": d.finish}
+		switch f {
+		case VLLM:
+			msg["reasoning_content"] = nil
+			msg["tool_calls"] = []any{}
+			choice["stop_reason"] = nilIfEmpty(d.stopReason)
+			choice["logprobs"] = nil
+		case OpenAI:
+			msg["refusal"] = nil
+			msg["annotations"] = []any{}
+			choice["logprobs"] = nil
+		}
+		if req.LogProbs {
+			choice["logprobs"] = map[string]any{"content": s.chatLogProbs(d.tokens, req.TopLogProbs)}
+		}
+		choices[i] = choice
+	}
+	u := map[string]any{"prompt_tokens": promptTokens, "completion_tokens": completionTokens, "total_tokens": promptTokens + completionTokens}
+	body := map[string]any{
+		"id":      "chatcmpl-" + f.String(),
+		"object":  "chat.completion",
+		"created": 1735689600,
+		"model":   req.Model,
+		"choices": choices,
+		"usage":   u,
+	}
+	switch f {
+	case VLLM:
+		body["system_fingerprint"] = nil
+		body["prompt_logprobs"] = nil
+		u["prompt_tokens_details"] = nil
+	case LlamaCpp:
+		body["system_fingerprint"] = "b6000-fake"
+		body["timings"] = map[string]any{"prompt_n": promptTokens, "prompt_ms": 12.5, "predicted_n": completionTokens, "predicted_ms": 80.0}
+	case Ollama:
+		body["system_fingerprint"] = "fp_ollama"
+	case OpenAI:
+		body["system_fingerprint"] = "fp_fake"
+		body["service_tier"] = "default"
+		u["prompt_tokens_details"] = map[string]any{"cached_tokens": 0, "audio_tokens": 0}
+		u["completion_tokens_details"] = map[string]any{"reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// chatLogProbs renders tokens as a chat logprobs.content list.
+func (s *Server) chatLogProbs(tokens []string, top int) []any {
+	out := make([]any, len(tokens))
+	for i, t := range tokens {
+		lp := s.o.LogProb(t)
+		entry := map[string]any{"token": t, "logprob": lp, "bytes": []byte(t)}
+		alts := make([]any, 0, top)
+		for k := range top {
+			tok := t
+			if k > 0 {
+				tok = fmt.Sprintf(" alt%d", k)
+			}
+			alts = append(alts, map[string]any{"token": tok, "logprob": lp - float64(k), "bytes": []byte(tok)})
+		}
+		entry["top_logprobs"] = alts
+		out[i] = entry
+	}
+	return out
+}
+
+func (s *Server) completion(w http.ResponseWriter, req Request) {
+	f := s.o.Flavor
+	switch f {
+	case OpenAI:
+		s.fail(w, http.StatusNotFound, "invalid_request_error", "This is a chat model and not supported in the v1/completions endpoint. Did you mean to use v1/chat/completions?")
+		return
+	case LlamaCpp:
+		if req.Echo {
+			s.fail(w, http.StatusBadRequest, "invalid_request_error", "Only no echo is supported")
+			return
+		}
+		if req.N > 1 {
+			s.fail(w, http.StatusBadRequest, "invalid_request_error", "Only one completion choice is allowed")
+			return
+		}
+	}
+	d := s.generate(req, 0, 16)
+	if req.Body["max_tokens"] != nil && req.MaxTokens == 0 {
+		d = draw{finish: "length"}
+	}
+	text := d.text
+	var toks []string
+	echo := req.Echo && f == VLLM
+	if echo {
+		text = req.Prompt + d.text
+		toks = Tokenize(req.Prompt)
+	}
+	promptTokens := len(Tokenize(req.Prompt))
+	choice := map[string]any{"index": 0, "text": text, "finish_reason": d.finish, "logprobs": nil}
+	if req.LogProbs && f == VLLM {
+		all := append(toks, d.tokens...)
+		offsets := make([]int, len(all))
+		lps := make([]any, len(all))
+		tops := make([]any, len(all))
+		off := 0
+		for i, t := range all {
+			offsets[i] = off
+			off += utf8.RuneCountInString(t)
+			if echo && i == 0 {
+				continue
+			}
+			lp := s.o.LogProb(t)
+			lps[i] = lp
+			tops[i] = map[string]float64{t: lp}
+		}
+		choice["logprobs"] = map[string]any{"text_offset": offsets, "token_logprobs": lps, "tokens": all, "top_logprobs": tops}
+	}
+	if f == VLLM {
+		choice["stop_reason"] = nilIfEmpty(d.stopReason)
+		choice["prompt_logprobs"] = nil
+	}
+	body := map[string]any{
+		"id":      "cmpl-" + f.String(),
+		"object":  "text_completion",
+		"created": 1735689600,
+		"model":   req.Model,
+		"choices": []any{choice},
+		"usage":   map[string]any{"prompt_tokens": promptTokens, "completion_tokens": len(d.tokens), "total_tokens": promptTokens + len(d.tokens)},
+	}
+	if f == Ollama {
+		body["system_fingerprint"] = "fp_ollama"
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// fail writes an error in the flavor's shape.
+func (s *Server) fail(w http.ResponseWriter, code int, typ, msg string) {
+	switch s.o.Flavor {
+	case LlamaCpp:
+		writeJSON(w, code, map[string]any{"error": map[string]any{"code": code, "message": msg, "type": typ}})
+	case Ollama:
+		writeJSON(w, code, map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": nil, "code": nil}})
+	case OpenAI:
+		writeJSON(w, code, map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": nil, "code": nil}})
+	default:
+		writeJSON(w, code, map[string]any{"error": map[string]any{"message": msg, "type": http.StatusText(code), "param": nil, "code": code}})
+	}
+}
+
+func (s *Server) unauthorized(w http.ResponseWriter) {
+	switch s.o.Flavor {
+	case VLLM:
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "Unauthorized"})
+	case LlamaCpp:
+		s.fail(w, http.StatusUnauthorized, "authentication_error", "Invalid API Key")
+	default:
+		s.fail(w, http.StatusUnauthorized, "invalid_request_error", "Incorrect API key provided. You can find your API key in your account settings.")
+	}
+}
+
+func (s *Server) modelNotFound(w http.ResponseWriter, model string) {
+	switch s.o.Flavor {
+	case Ollama:
+		s.fail(w, http.StatusNotFound, "not_found_error", fmt.Sprintf("model %q not found, try pulling it first", model))
+	case OpenAI:
+		s.fail(w, http.StatusNotFound, "invalid_request_error", fmt.Sprintf("The model `%s` does not exist or you do not have access to it.", model))
+	default:
+		s.fail(w, http.StatusNotFound, "NotFoundError", fmt.Sprintf("The model `%s` does not exist.", model))
+	}
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(b)
+}

@@ -1,0 +1,557 @@
+package openai
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/internal/seeds"
+)
+
+// Defaults of Options; a zero field means its default.
+const (
+	DefaultAPIKeyEnv        = "OPENAI_API_KEY"
+	DefaultTimeout          = 5 * time.Minute
+	DefaultMaxRetries       = 4
+	DefaultMinBackoff       = 500 * time.Millisecond
+	DefaultMaxBackoff       = 30 * time.Second
+	DefaultMaxConcurrency   = 32
+	DefaultFailureThreshold = 3
+	DefaultCoolDown         = 30 * time.Second
+)
+
+// Options configure a Policy. A nil *Options, and every zero field, means
+// the default. Printing Options with fmt (any verb) never shows the API key.
+type Options struct {
+	// APIKey is sent as "Authorization: Bearer <APIKey>". When empty, the
+	// key is read from the environment variable APIKeyEnv; when that is
+	// empty too, no Authorization header is sent (local vLLM, llama.cpp
+	// and Ollama servers need none).
+	APIKey string `json:"-"`
+	// APIKeyEnv names the environment variable holding the key;
+	// DefaultAPIKeyEnv (OPENAI_API_KEY) when empty, no lookup when "-".
+	APIKeyEnv string
+	// Client makes the HTTP requests. When nil, the Policy uses its own
+	// client whose transport keeps MaxConcurrency idle connections per host
+	// (net/http's default of 2 would reconnect constantly under load).
+	Client *http.Client
+	// Timeout bounds one HTTP exchange, from sending the request to reading
+	// the whole body; waiting for a concurrency slot is not counted. A
+	// timed-out exchange is a transient failure. Default DefaultTimeout.
+	Timeout time.Duration
+	// MaxRetries is how many times a transient failure is retried before the
+	// error is returned; negative means never. Default DefaultMaxRetries.
+	MaxRetries int
+	// MinBackoff and MaxBackoff bound the wait between retries: MinBackoff
+	// doubles per attempt up to MaxBackoff, with jitter. A Retry-After
+	// longer than MaxBackoff ends the retries at once with the error (which
+	// carries the wait in StatusError.RetryAfter). Defaults
+	// DefaultMinBackoff and DefaultMaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+	// MaxConcurrency limits the requests in flight to each endpoint; more
+	// wait their turn. Default DefaultMaxConcurrency.
+	MaxConcurrency int
+	// FailureThreshold is the number of transient failures in a row after
+	// which an endpoint rests for CoolDown. Defaults DefaultFailureThreshold
+	// and DefaultCoolDown.
+	FailureThreshold int
+	CoolDown         time.Duration
+	// MaxCompletionTokens sends SampleOptions.MaxTokens as
+	// max_completion_tokens instead of max_tokens. OpenAI's reasoning
+	// models accept only the former; llama.cpp and older servers know only
+	// the latter, hence the default.
+	MaxCompletionTokens bool
+	// Source is the Response.Source of every response; the model name when
+	// empty. Replicas of one model share it: they are one policy.
+	Source string
+	// Render turns a prompt into the raw text a model continues, for the
+	// Scorer (LogProb), which talks to /v1/completions where no chat
+	// template is applied. It must match the served model's chat template
+	// for the log-probabilities to mean what they should. Default ChatML.
+	Render func(alignment.Prompt) string
+	// Logger receives retry and rest events; nil discards them.
+	Logger *slog.Logger
+	// Jitter is the randomness of backoff jitter. It affects only timing,
+	// never results; nil means a source seeded from the runtime's entropy.
+	Jitter rand.Source
+}
+
+// String describes o with the API key redacted.
+func (o Options) String() string {
+	key := "none"
+	if o.APIKey != "" {
+		key = redacted
+	}
+	set := func(b bool) string {
+		if b {
+			return "set"
+		}
+		return "nil"
+	}
+	return fmt.Sprintf("openai.Options{APIKey: %s, APIKeyEnv: %q, Client: %s, Timeout: %v, MaxRetries: %d, MinBackoff: %v, MaxBackoff: %v, MaxConcurrency: %d, FailureThreshold: %d, CoolDown: %v, MaxCompletionTokens: %t, Source: %q, Render: %s, Logger: %s, Jitter: %s}",
+		key, o.APIKeyEnv, set(o.Client != nil), o.Timeout, o.MaxRetries, o.MinBackoff, o.MaxBackoff, o.MaxConcurrency,
+		o.FailureThreshold, o.CoolDown, o.MaxCompletionTokens, o.Source, set(o.Render != nil), set(o.Logger != nil), set(o.Jitter != nil))
+}
+
+// GoString is String: %#v must not print the key either.
+func (o Options) GoString() string { return o.String() }
+
+// Format makes every fmt verb print String, so that no verb (%x, %+v, ...)
+// reaches the key through reflection.
+func (o Options) Format(f fmt.State, verb rune) { formatSafe(f, verb, o.String()) }
+
+const redacted = "[REDACTED]"
+
+// Policy is an alignment.Policy and alignment.Scorer over one or more
+// servers that speak the OpenAI chat-completions protocol. It is safe for
+// concurrent use; make it with New.
+type Policy struct {
+	model, source          string
+	key                    string
+	eps                    []*endpoint
+	hc                     *http.Client
+	timeout                time.Duration
+	maxRetries             int
+	minBackoff, maxBackoff time.Duration
+	threshold              int
+	coolDown               time.Duration
+	maxCompletionTokens    bool
+	render                 func(alignment.Prompt) string
+	log                    *slog.Logger
+
+	rngMu sync.Mutex
+	rng   *rand.Rand
+
+	mu    sync.Mutex // guards the load and health fields of eps, and picks
+	picks uint64
+
+	promptTokens, completionTokens, requests, retries atomic.Int64
+}
+
+var (
+	_ alignment.Policy = (*Policy)(nil)
+	_ alignment.Scorer = (*Policy)(nil)
+)
+
+// New returns a Policy that asks model on the servers at baseURLs. A base
+// URL is what OpenAI clients call base_url, such as
+// "http://localhost:8000/v1" (vLLM), "http://localhost:8080/v1" (llama.cpp),
+// "http://localhost:11434/v1" (Ollama) or "https://api.openai.com/v1"; a URL
+// with no path gets "/v1". Several URLs are replicas of one model, balanced
+// by least outstanding requests. Errors wrap alignment.ErrInvalid.
+func New(model string, baseURLs []string, o *Options) (*Policy, error) {
+	if o == nil {
+		o = &Options{}
+	}
+	if strings.TrimSpace(model) == "" {
+		return nil, fmt.Errorf("openai: empty model name: %w", alignment.ErrInvalid)
+	}
+	if len(baseURLs) == 0 {
+		return nil, fmt.Errorf("openai: no base URL: %w", alignment.ErrInvalid)
+	}
+	for _, c := range []struct {
+		name string
+		v    time.Duration
+	}{{"Timeout", o.Timeout}, {"MinBackoff", o.MinBackoff}, {"MaxBackoff", o.MaxBackoff}, {"CoolDown", o.CoolDown}} {
+		if c.v < 0 {
+			return nil, fmt.Errorf("openai: Options.%s is negative (%v): %w", c.name, c.v, alignment.ErrInvalid)
+		}
+	}
+	if o.MaxConcurrency < 0 {
+		return nil, fmt.Errorf("openai: Options.MaxConcurrency is negative (%d): %w", o.MaxConcurrency, alignment.ErrInvalid)
+	}
+	if o.FailureThreshold < 0 {
+		return nil, fmt.Errorf("openai: Options.FailureThreshold is negative (%d): %w", o.FailureThreshold, alignment.ErrInvalid)
+	}
+	p := &Policy{
+		model:               model,
+		source:              cmp.Or(o.Source, model),
+		timeout:             cmp.Or(o.Timeout, DefaultTimeout),
+		maxRetries:          o.MaxRetries,
+		minBackoff:          cmp.Or(o.MinBackoff, DefaultMinBackoff),
+		maxBackoff:          cmp.Or(o.MaxBackoff, DefaultMaxBackoff),
+		threshold:           cmp.Or(o.FailureThreshold, DefaultFailureThreshold),
+		coolDown:            cmp.Or(o.CoolDown, DefaultCoolDown),
+		maxCompletionTokens: o.MaxCompletionTokens,
+		render:              o.Render,
+		log:                 o.Logger,
+		hc:                  o.Client,
+	}
+	switch {
+	case o.MaxRetries == 0:
+		p.maxRetries = DefaultMaxRetries
+	case o.MaxRetries < 0:
+		p.maxRetries = 0
+	}
+	if p.minBackoff > p.maxBackoff {
+		return nil, fmt.Errorf("openai: Options.MinBackoff (%v) is above MaxBackoff (%v): %w", p.minBackoff, p.maxBackoff, alignment.ErrInvalid)
+	}
+	limit := cmp.Or(o.MaxConcurrency, DefaultMaxConcurrency)
+	for i, raw := range baseURLs {
+		ep, err := newEndpoint(i, raw, limit)
+		if err != nil {
+			return nil, err
+		}
+		p.eps = append(p.eps, ep)
+	}
+	p.key = o.APIKey
+	if p.key == "" && o.APIKeyEnv != "-" {
+		p.key = strings.TrimSpace(os.Getenv(cmp.Or(o.APIKeyEnv, DefaultAPIKeyEnv)))
+	}
+	if p.render == nil {
+		p.render = ChatML
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	src := o.Jitter
+	if src == nil {
+		src = rand.NewPCG(rand.Uint64(), rand.Uint64())
+	}
+	p.rng = rand.New(src)
+	if p.hc == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = limit
+		p.hc = &http.Client{Transport: t}
+	}
+	return p, nil
+}
+
+// Generate implements alignment.Policy over /chat/completions. It returns
+// exactly o.Count() responses: it asks for all of them in one request and,
+// when an endpoint refuses n > 1 (llama.cpp) or ignores it (Ollama), draws
+// the missing ones with parallel n = 1 requests whose seeds are derived from
+// o.Seed as alignment.SampleN derives them. Errors wrap alignment.ErrInvalid
+// (bad prompt or options), alignment.ErrTransient (retries exhausted),
+// ErrMalformed, or are a *StatusError; cancellation returns an error
+// wrapping ctx.Err().
+func (p *Policy) Generate(ctx context.Context, pr alignment.Prompt, o alignment.SampleOptions) ([]alignment.Response, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	req, extra, err := p.chatRequest(pr, o)
+	if err != nil {
+		return nil, err
+	}
+	want := o.Count()
+	var out []alignment.Response
+	if want > 1 && !p.allSingle() {
+		if out, err = p.chat(ctx, req, extra, want, o.Seed); err != nil {
+			return nil, err
+		}
+	}
+	if len(out) < want {
+		rest, err := p.fill(ctx, req, extra, len(out), want, o.Seed)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rest...)
+	}
+	// Lengths of one prompt's responses are compared by length-controlled
+	// selection, so token counts are kept only when every response has one;
+	// otherwise all fall back to word counts.
+	for _, r := range out {
+		if r.Tokens == 0 {
+			for i := range out {
+				out[i].Tokens = 0
+			}
+			break
+		}
+	}
+	return out, nil
+}
+
+// chatRequest validates the inputs of Generate and builds the request body
+// shared by its HTTP requests (n and seed are set per request).
+func (p *Policy) chatRequest(pr alignment.Prompt, o alignment.SampleOptions) (chatRequest, []byte, error) {
+	if err := checkPrompt(pr); err != nil {
+		return chatRequest{}, nil, err
+	}
+	switch {
+	case math.IsNaN(o.Temperature) || math.IsInf(o.Temperature, 0) || o.Temperature < 0:
+		return chatRequest{}, nil, fmt.Errorf("openai: SampleOptions.Temperature is %v, want a finite value ≥ 0: %w", o.Temperature, alignment.ErrInvalid)
+	case math.IsNaN(o.TopP) || o.TopP < 0 || o.TopP > 1:
+		return chatRequest{}, nil, fmt.Errorf("openai: SampleOptions.TopP is %v, want a value in [0, 1]: %w", o.TopP, alignment.ErrInvalid)
+	case o.MaxTokens < 0:
+		return chatRequest{}, nil, fmt.Errorf("openai: SampleOptions.MaxTokens is %d, want ≥ 0: %w", o.MaxTokens, alignment.ErrInvalid)
+	case o.TopLogProbs < 0:
+		return chatRequest{}, nil, fmt.Errorf("openai: SampleOptions.TopLogProbs is %d, want ≥ 0: %w", o.TopLogProbs, alignment.ErrInvalid)
+	}
+	for i, s := range o.Stop {
+		if s == "" || !utf8.ValidString(s) {
+			return chatRequest{}, nil, fmt.Errorf("openai: SampleOptions.Stop[%d] is empty or not valid UTF-8: %w", i, alignment.ErrInvalid)
+		}
+	}
+	extra, err := encodeExtra(o.Extra)
+	if err != nil {
+		return chatRequest{}, nil, err
+	}
+	req := chatRequest{
+		Model:       p.model,
+		Messages:    pr.Messages,
+		Temperature: o.Temperature,
+		TopP:        o.TopP,
+		Stop:        o.Stop,
+		LogProbs:    o.LogProbs || o.TopLogProbs > 0,
+		TopLogProbs: o.TopLogProbs,
+	}
+	if p.maxCompletionTokens {
+		req.MaxCompletionTokens = o.MaxTokens
+	} else {
+		req.MaxTokens = o.MaxTokens
+	}
+	return req, extra, nil
+}
+
+// checkPrompt rejects prompts no server can answer.
+func checkPrompt(pr alignment.Prompt) error {
+	if len(pr.Messages) == 0 {
+		return fmt.Errorf("openai: prompt %q has no messages: %w", pr.ID, alignment.ErrInvalid)
+	}
+	for i, m := range pr.Messages {
+		if m.Role == "" {
+			return fmt.Errorf("openai: prompt %q message %d has no role: %w", pr.ID, i, alignment.ErrInvalid)
+		}
+		// JSON cannot carry invalid UTF-8; encoding/json would replace it
+		// silently and the model would see other text than the caller's.
+		if !utf8.ValidString(m.Content) || !utf8.ValidString(m.Role) {
+			return fmt.Errorf("openai: prompt %q message %d is not valid UTF-8: %w", pr.ID, i, alignment.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// chat makes one chat completion request for n choices (retries included)
+// and returns its responses, between 1 and n of them.
+func (p *Policy) chat(ctx context.Context, req chatRequest, extra []byte, n int, seed uint64) ([]alignment.Response, error) {
+	req.Seed = int64(seed & seedMask)
+	sent := n
+	build := func(ep *endpoint) ([]byte, error) {
+		sent = n
+		if ep.single.Load() {
+			sent = 1
+		}
+		req.N = 0
+		if sent > 1 {
+			req.N = sent
+		}
+		body, err := json.Marshal(req)
+		if err != nil {
+			return nil, fmt.Errorf("openai: encoding the chat request: %v: %w", err, alignment.ErrInvalid)
+		}
+		return withExtra(body, extra), nil
+	}
+	adapt := func(ep *endpoint, se *StatusError) bool {
+		if sent <= 1 || !nRefusal(se.StatusCode) || !rejectsN(se.Message) {
+			return false
+		}
+		if !ep.single.Swap(true) {
+			p.log.Info("openai: endpoint refuses n > 1; drawing responses one per request", "endpoint", ep.name)
+		}
+		return true
+	}
+	data, ep, err := p.post(ctx, "/chat/completions", build, adapt)
+	if err != nil {
+		return nil, err
+	}
+	out, u, err := parseChat(data, sent, p.source)
+	p.addUsage(u)
+	if err != nil {
+		return nil, fmt.Errorf("openai: POST %s/chat/completions: %w", ep.name, err)
+	}
+	if sent > 1 && len(out) == 1 && !ep.single.Swap(true) {
+		p.log.Info("openai: endpoint ignores n; drawing responses one per request", "endpoint", ep.name)
+	}
+	return out, nil
+}
+
+// nRefusal lists the statuses with which servers refuse n > 1: 400 or 422
+// for a validation error, 500 from llama.cpp builds that report every
+// parameter error that way.
+func nRefusal(code int) bool {
+	return code == http.StatusBadRequest || code == http.StatusUnprocessableEntity || code == http.StatusInternalServerError
+}
+
+// fill draws responses from..to-1 with one single-choice request each, in
+// parallel; response i is drawn with drawSeed(seed, i).
+func (p *Policy) fill(ctx context.Context, req chatRequest, extra []byte, from, to int, seed uint64) ([]alignment.Response, error) {
+	out := make([]alignment.Response, to-from)
+	if to-from == 1 {
+		rs, err := p.chat(ctx, req, extra, 1, drawSeed(seed, from))
+		if err != nil {
+			return nil, err
+		}
+		out[0] = rs[0]
+		return out, nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for i := from; i < to; i++ {
+		g.Go(func() error {
+			rs, err := p.chat(gctx, req, extra, 1, drawSeed(seed, i))
+			if err != nil {
+				return err
+			}
+			out[i-from] = rs[0]
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// drawSeed is the seed of the i-th response of a Generate call: the call's
+// seed for the first, then the derivation alignment.SampleN uses, so that
+// filling here or in SampleN draws the same responses.
+func drawSeed(seed uint64, i int) uint64 {
+	if i == 0 {
+		return seed
+	}
+	return seeds.Derive(seed, "fill", strconv.Itoa(i))
+}
+
+// LogProb implements alignment.Scorer: the log-probability of completion
+// after the prompt, summed over the completion's tokens, with their number.
+// It renders the prompt with Options.Render, sends the text and the
+// completion to /completions with echo, logprobs 1 and max_tokens 1 (the
+// echo method of vLLM and of OpenAI's legacy completion models), and sums
+// the tokens whose text offset falls inside the completion; the one token
+// generated past the end is ignored. A token that straddles the boundary
+// counts for the prompt.
+//
+// Servers that cannot do this (llama.cpp refuses echo, Ollama ignores it,
+// OpenAI's chat models have no /completions) give an error wrapping
+// alignment.ErrUnsupported. An empty completion scores 0 with 0 tokens
+// without a request.
+func (p *Policy) LogProb(ctx context.Context, pr alignment.Prompt, completion string) (float64, int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, 0, err
+	}
+	if err := checkPrompt(pr); err != nil {
+		return 0, 0, err
+	}
+	prefix := p.render(pr)
+	if prefix == "" {
+		return 0, 0, fmt.Errorf("openai: Options.Render returned an empty text for prompt %q: %w", pr.ID, alignment.ErrInvalid)
+	}
+	if completion == "" {
+		return 0, 0, nil
+	}
+	if !utf8.ValidString(completion) || !utf8.ValidString(prefix) {
+		return 0, 0, fmt.Errorf("openai: scoring prompt %q: the rendered prompt or the completion is not valid UTF-8: %w", pr.ID, alignment.ErrInvalid)
+	}
+	full := prefix + completion
+	start := utf8.RuneCountInString(prefix)
+	end := start + utf8.RuneCountInString(completion)
+	body, err := json.Marshal(completionRequest{Model: p.model, Prompt: full, Echo: true, MaxTokens: 1, LogProbs: 1})
+	if err != nil {
+		return 0, 0, fmt.Errorf("openai: encoding the scoring request for prompt %q: %v: %w", pr.ID, err, alignment.ErrInvalid)
+	}
+	data, ep, err := p.post(ctx, "/completions", func(*endpoint) ([]byte, error) { return body, nil }, nil)
+	if err != nil {
+		var se *StatusError
+		if errors.As(err, &se) && echoUnsupported(se) {
+			return 0, 0, fmt.Errorf("openai: scoring needs /v1/completions with echo and logprobs: %w: %w", err, alignment.ErrUnsupported)
+		}
+		return 0, 0, err
+	}
+	sum, n, u, err := parseEcho(data, full, start, end)
+	p.addUsage(u)
+	var ee errEcho
+	switch {
+	case errors.As(err, &ee):
+		return 0, 0, fmt.Errorf("openai: scoring on %s/completions: %s: %w", ep.name, ee.why, alignment.ErrUnsupported)
+	case err != nil:
+		return 0, 0, fmt.Errorf("openai: scoring on %s/completions: %w", ep.name, err)
+	}
+	return sum, n, nil
+}
+
+// echoUnsupported reports whether a failed scoring request says the server
+// has no /completions (404, 405, 501) or refuses echo or logprobs there.
+func echoUnsupported(se *StatusError) bool {
+	switch se.StatusCode {
+	case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented:
+		return true
+	case http.StatusBadRequest, http.StatusUnprocessableEntity:
+		m := strings.ToLower(se.Message)
+		return strings.Contains(m, "echo") || strings.Contains(m, "logprob")
+	}
+	return false
+}
+
+// Usage counts what a Policy has consumed since it was made, for reports.
+type Usage struct {
+	// PromptTokens and CompletionTokens sum the usage servers reported.
+	PromptTokens, CompletionTokens int64
+	// Requests counts successful HTTP exchanges; Retries counts transient
+	// failures that were retried.
+	Requests, Retries int64
+}
+
+// Usage returns the totals so far. It is safe to call at any time.
+func (p *Policy) Usage() Usage {
+	return Usage{
+		PromptTokens:     p.promptTokens.Load(),
+		CompletionTokens: p.completionTokens.Load(),
+		Requests:         p.requests.Load(),
+		Retries:          p.retries.Load(),
+	}
+}
+
+func (p *Policy) addUsage(u usage) {
+	p.promptTokens.Add(u.PromptTokens)
+	p.completionTokens.Add(u.CompletionTokens)
+}
+
+// Model returns the model name sent with every request.
+func (p *Policy) Model() string { return p.model }
+
+// CloseIdleConnections closes the idle connections of the Policy's HTTP
+// client; call it when done with the Policy.
+func (p *Policy) CloseIdleConnections() { p.hc.CloseIdleConnections() }
+
+// String describes p (model, endpoints, whether a key is set) without the key.
+func (p *Policy) String() string {
+	names := make([]string, len(p.eps))
+	for i, e := range p.eps {
+		names[i] = e.name
+	}
+	key := "none"
+	if p.key != "" {
+		key = redacted
+	}
+	return fmt.Sprintf("openai.Policy{model: %q, endpoints: [%s], api key: %s}", p.model, strings.Join(names, " "), key)
+}
+
+// GoString is String: %#v must not print the key either.
+func (p *Policy) GoString() string { return p.String() }
+
+// Format makes every fmt verb print String.
+func (p *Policy) Format(f fmt.State, verb rune) { formatSafe(f, verb, p.String()) }
+
+// formatSafe writes s for any verb, quoted for %q.
+func formatSafe(f fmt.State, verb rune, s string) {
+	if verb == 'q' {
+		s = strconv.Quote(s)
+	}
+	io.WriteString(f, s)
+}

@@ -1,0 +1,361 @@
+package openai
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/selfalign/selfalign/alignment"
+)
+
+// chatRequest is the body of POST /chat/completions. Temperature and seed
+// have no omitempty: 0 is a meaningful value for both and must reach the
+// server (a dropped temperature means the server's default, often 0.7 or 1).
+type chatRequest struct {
+	Model               string              `json:"model"`
+	Messages            []alignment.Message `json:"messages"`
+	N                   int                 `json:"n,omitempty"`
+	Temperature         float64             `json:"temperature"`
+	TopP                float64             `json:"top_p,omitempty"`
+	MaxTokens           int                 `json:"max_tokens,omitempty"`
+	MaxCompletionTokens int                 `json:"max_completion_tokens,omitempty"`
+	Stop                []string            `json:"stop,omitempty"`
+	Seed                int64               `json:"seed"`
+	LogProbs            bool                `json:"logprobs,omitempty"`
+	TopLogProbs         int                 `json:"top_logprobs,omitempty"`
+}
+
+// completionRequest is the body of POST /completions as the Scorer sends it.
+type completionRequest struct {
+	Model       string  `json:"model"`
+	Prompt      string  `json:"prompt"`
+	Echo        bool    `json:"echo"`
+	MaxTokens   int     `json:"max_tokens"`
+	LogProbs    int     `json:"logprobs"`
+	Temperature float64 `json:"temperature"`
+}
+
+// reserved lists the body fields the Policy sets itself; SampleOptions.Extra
+// may not name them, so that Extra can never silently override n, the
+// temperature or the model, nor switch on streaming, which this client
+// does not parse.
+var reserved = map[string]bool{
+	"model": true, "messages": true, "n": true, "temperature": true,
+	"top_p": true, "max_tokens": true, "max_completion_tokens": true,
+	"stop": true, "seed": true, "logprobs": true, "top_logprobs": true,
+	"stream": true, "stream_options": true, "echo": true, "prompt": true,
+}
+
+// seedMask keeps the 31 low bits of a seed: every server accepts that range
+// (llama.cpp reads a 32-bit unsigned seed where 0xFFFFFFFF means "random";
+// vLLM and Ollama reject values past int64).
+const seedMask = 1<<31 - 1
+
+// encodeExtra renders the Extra fields as JSON members in sorted key order
+// (so that bodies are byte-for-byte repeatable), checking for collisions
+// with reserved fields.
+func encodeExtra(extra map[string]any) ([]byte, error) {
+	if len(extra) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b bytes.Buffer
+	for _, k := range keys {
+		if reserved[k] {
+			return nil, fmt.Errorf("openai: SampleOptions.Extra[%q] names a field the policy sets itself: %w", k, alignment.ErrInvalid)
+		}
+		kb, err := json.Marshal(k)
+		if err != nil {
+			return nil, fmt.Errorf("openai: SampleOptions.Extra key %q: %v: %w", k, err, alignment.ErrInvalid)
+		}
+		vb, err := json.Marshal(extra[k])
+		if err != nil {
+			return nil, fmt.Errorf("openai: SampleOptions.Extra[%q]: %v: %w", k, err, alignment.ErrInvalid)
+		}
+		b.WriteByte(',')
+		b.Write(kb)
+		b.WriteByte(':')
+		b.Write(vb)
+	}
+	return b.Bytes(), nil
+}
+
+// withExtra splices the pre-encoded extra members into the JSON object body.
+func withExtra(body, extra []byte) []byte {
+	if len(extra) == 0 {
+		return body
+	}
+	out := make([]byte, 0, len(body)+len(extra))
+	out = append(out, body[:len(body)-1]...)
+	out = append(out, extra...)
+	return append(out, '}')
+}
+
+// chatResponse is the part of a chat completion this client reads. Pointers
+// tell a missing or null field from a zero one.
+type chatResponse struct {
+	Choices []chatChoice    `json:"choices"`
+	Usage   *usage          `json:"usage"`
+	Error   json.RawMessage `json:"error"`
+}
+
+type chatChoice struct {
+	Index        *int         `json:"index"`
+	Message      *chatMessage `json:"message"`
+	FinishReason *string      `json:"finish_reason"`
+	LogProbs     *struct {
+		Content *[]tokenLogProb `json:"content"`
+	} `json:"logprobs"`
+}
+
+type chatMessage struct {
+	Content *string `json:"content"`
+	Refusal *string `json:"refusal"`
+}
+
+type tokenLogProb struct {
+	Token       string         `json:"token"`
+	LogProb     float64        `json:"logprob"`
+	TopLogProbs []tokenLogProb `json:"top_logprobs"`
+}
+
+type usage struct {
+	PromptTokens     int64 `json:"prompt_tokens"`
+	CompletionTokens int64 `json:"completion_tokens"`
+}
+
+// parseChat turns a chat completion body into responses, in choice index
+// order. asked is the n that was sent: more choices than that is an error,
+// never a silent truncation. It also returns the usage the server reported.
+func parseChat(body []byte, asked int, source string) ([]alignment.Response, usage, error) {
+	var cr chatResponse
+	if err := json.Unmarshal(body, &cr); err != nil {
+		return nil, usage{}, fmt.Errorf("openai: chat completion is not valid JSON (%v; body starts %q): %w", err, truncate(string(body), 80), ErrMalformed)
+	}
+	var u usage
+	if cr.Usage != nil {
+		u = *cr.Usage
+		if u.PromptTokens < 0 || u.CompletionTokens < 0 {
+			return nil, usage{}, fmt.Errorf("openai: chat completion reports negative usage (%d prompt, %d completion tokens): %w", u.PromptTokens, u.CompletionTokens, ErrMalformed)
+		}
+	}
+	if len(cr.Choices) == 0 {
+		if msg := errorMessage(body); msg != "" && len(cr.Error) > 0 {
+			return nil, u, fmt.Errorf("openai: chat completion has no choices, only an error: %s: %w", truncate(msg, maxMessage), ErrMalformed)
+		}
+		return nil, u, fmt.Errorf("openai: chat completion has an empty choices list: %w", ErrMalformed)
+	}
+	if len(cr.Choices) > asked {
+		return nil, u, fmt.Errorf("openai: chat completion has %d choices, asked for %d: %w", len(cr.Choices), asked, ErrMalformed)
+	}
+	choices := orderByIndex(cr.Choices)
+	out := make([]alignment.Response, len(choices))
+	for i, c := range choices {
+		if c.Message == nil {
+			return nil, u, fmt.Errorf("openai: chat completion choice %d has no message: %w", i, ErrMalformed)
+		}
+		r := alignment.Response{Source: source}
+		switch {
+		case c.Message.Content != nil:
+			r.Text = *c.Message.Content
+		case c.Message.Refusal != nil:
+			r.Text = *c.Message.Refusal
+		}
+		if c.FinishReason != nil {
+			r.FinishReason = *c.FinishReason
+		}
+		if c.LogProbs != nil && c.LogProbs.Content != nil {
+			content := *c.LogProbs.Content
+			r.TokenLogProbs = make([]alignment.TokenLogProb, len(content))
+			for j, t := range content {
+				r.TokenLogProbs[j] = alignment.TokenLogProb{Token: t.Token, LogProb: t.LogProb}
+				r.LogProb += t.LogProb
+				if len(t.TopLogProbs) > 0 {
+					top := make([]alignment.TokenLogProb, len(t.TopLogProbs))
+					for k, a := range t.TopLogProbs {
+						top[k] = alignment.TokenLogProb{Token: a.Token, LogProb: a.LogProb}
+					}
+					r.TokenLogProbs[j].Top = top
+				}
+			}
+			if math.IsInf(r.LogProb, 0) {
+				return nil, u, fmt.Errorf("openai: chat completion choice %d: log-probabilities sum to %v: %w", i, r.LogProb, ErrMalformed)
+			}
+			r.HasLogProb = true
+			r.Tokens = len(content)
+		}
+		out[i] = r
+	}
+	if len(out) == 1 && cr.Usage != nil {
+		out[0].Tokens = int(u.CompletionTokens)
+	}
+	return out, u, nil
+}
+
+// orderByIndex sorts choices by their index when the indices are a
+// permutation of 0..n-1, and keeps the server's order otherwise (Ollama and
+// some proxies number every choice 0).
+func orderByIndex(cs []chatChoice) []chatChoice {
+	seen := make([]bool, len(cs))
+	for _, c := range cs {
+		if c.Index == nil || *c.Index < 0 || *c.Index >= len(cs) || seen[*c.Index] {
+			return cs
+		}
+		seen[*c.Index] = true
+	}
+	out := make([]chatChoice, len(cs))
+	for _, c := range cs {
+		out[*c.Index] = c
+	}
+	return out
+}
+
+// completionResponse is the part of a text completion the Scorer reads.
+type completionResponse struct {
+	Choices []struct {
+		Text     *string `json:"text"`
+		LogProbs *struct {
+			Tokens        []string   `json:"tokens"`
+			TokenLogProbs []*float64 `json:"token_logprobs"`
+			TextOffset    []int      `json:"text_offset"`
+		} `json:"logprobs"`
+	} `json:"choices"`
+	Usage *usage `json:"usage"`
+}
+
+// errEcho says the server answered a completion without echoing the prompt
+// with its log-probabilities; the Scorer reports it as ErrUnsupported.
+type errEcho struct{ why string }
+
+func (e errEcho) Error() string { return e.why }
+
+// parseEcho sums the log-probabilities of the tokens of an echoed completion
+// that start inside the completion, that is at a character offset in
+// [start, end). Offsets are counted in Unicode code points, as vLLM (Python
+// str) and OpenAI report them. The first token of a prompt has no
+// log-probability (null) and is never part of the completion, since the
+// rendered prompt is never empty.
+func parseEcho(body []byte, full string, start, end int) (float64, int, usage, error) {
+	var cr completionResponse
+	if err := json.Unmarshal(body, &cr); err != nil {
+		return 0, 0, usage{}, fmt.Errorf("openai: completion is not valid JSON (%v; body starts %q): %w", err, truncate(string(body), 80), ErrMalformed)
+	}
+	var u usage
+	if cr.Usage != nil {
+		u = *cr.Usage
+	}
+	if len(cr.Choices) != 1 {
+		return 0, 0, u, fmt.Errorf("openai: completion has %d choices, asked for 1: %w", len(cr.Choices), ErrMalformed)
+	}
+	c := cr.Choices[0]
+	if c.Text == nil || !strings.HasPrefix(*c.Text, full) {
+		return 0, 0, u, errEcho{"the server did not echo the prompt"}
+	}
+	lp := c.LogProbs
+	if lp == nil || lp.TokenLogProbs == nil || lp.TextOffset == nil {
+		return 0, 0, u, errEcho{"the server returned no prompt log-probabilities with their text offsets"}
+	}
+	n := len(lp.TextOffset)
+	if len(lp.TokenLogProbs) != n || (lp.Tokens != nil && len(lp.Tokens) != n) {
+		return 0, 0, u, fmt.Errorf("openai: completion log-probabilities have %d offsets, %d log-probabilities and %d tokens: %w", n, len(lp.TokenLogProbs), len(lp.Tokens), ErrMalformed)
+	}
+	if n == 0 || lp.TextOffset[0] != 0 {
+		return 0, 0, u, errEcho{"the log-probabilities do not start at the beginning of the prompt"}
+	}
+	sum, tokens := 0.0, 0
+	for i, off := range lp.TextOffset {
+		if i > 0 && off < lp.TextOffset[i-1] {
+			return 0, 0, u, fmt.Errorf("openai: completion text offset %d (%d) is before offset %d (%d): %w", i, off, i-1, lp.TextOffset[i-1], ErrMalformed)
+		}
+		if off < start || off >= end {
+			continue
+		}
+		if lp.TokenLogProbs[i] == nil {
+			return 0, 0, u, fmt.Errorf("openai: completion token %d has no log-probability: %w", i, ErrMalformed)
+		}
+		sum += *lp.TokenLogProbs[i]
+		tokens++
+	}
+	if tokens == 0 && end > start {
+		return 0, 0, u, fmt.Errorf("openai: no token starts inside the completion (characters %d to %d of %d); a token straddles the prompt boundary: %w", start, end, utf8.RuneCountInString(full), ErrMalformed)
+	}
+	if math.IsInf(sum, 0) {
+		return 0, 0, u, fmt.Errorf("openai: completion log-probabilities sum to %v: %w", sum, ErrMalformed)
+	}
+	return sum, tokens, u, nil
+}
+
+// errorBody covers the error shapes of the servers we talk to: OpenAI,
+// llama.cpp, Ollama and vLLM ≥ 0.10.1 send {"error":{"message":...}};
+// older vLLM sends {"object":"error","message":...}; Ollama's native API
+// and vLLM's auth middleware send {"error":"..."}; FastAPI sends
+// {"detail":...}.
+type errorBody struct {
+	Error   json.RawMessage `json:"error"`
+	Message *string         `json:"message"`
+	Detail  json.RawMessage `json:"detail"`
+}
+
+// errorMessage extracts the human-readable message from an error body, or
+// returns the body itself, trimmed, when it is not a known JSON shape.
+func errorMessage(body []byte) string {
+	var eb errorBody
+	if json.Unmarshal(body, &eb) == nil {
+		if len(eb.Error) > 0 {
+			var inner struct {
+				Message *string `json:"message"`
+			}
+			if json.Unmarshal(eb.Error, &inner) == nil && inner.Message != nil {
+				return strings.TrimSpace(*inner.Message)
+			}
+			var s string
+			if json.Unmarshal(eb.Error, &s) == nil {
+				return strings.TrimSpace(s)
+			}
+		}
+		if eb.Message != nil {
+			return strings.TrimSpace(*eb.Message)
+		}
+		if len(eb.Detail) > 0 {
+			var s string
+			if json.Unmarshal(eb.Detail, &s) == nil {
+				return strings.TrimSpace(s)
+			}
+			return strings.TrimSpace(string(eb.Detail))
+		}
+	}
+	return strings.TrimSpace(strings.ToValidUTF8(string(body), "\uFFFD"))
+}
+
+// rejectsN reports whether an error message is a server refusing n > 1:
+// llama.cpp says "Only one completion choice is allowed" (with 400 in
+// recent builds, 500 in older ones); other servers name the parameter n.
+func rejectsN(msg string) bool {
+	m := strings.ToLower(msg)
+	if strings.Contains(m, "choice") {
+		return true
+	}
+	for i := 0; i < len(m); i++ {
+		if m[i] != 'n' {
+			continue
+		}
+		before := i == 0 || !isWordByte(m[i-1])
+		after := i+1 == len(m) || !isWordByte(m[i+1])
+		if before && after {
+			return true
+		}
+	}
+	return false
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+}
