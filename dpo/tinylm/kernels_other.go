@@ -1,0 +1,19 @@
+//go:build !amd64 || purego
+
+package tinylm
+
+// useAVX2 is false where the amd64 assembly is not built; every kernel runs
+// its portable Go version.
+var useAVX2 = false
+
+func kernel(k int, a, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	kernelGo(k, a, b, ldb, c, ldc, acc)
+}
+
+func axpy(alpha float32, x, y []float32) { axpyGo(alpha, x, y) }
+
+func vmax(x []float32) float32 { return vmaxGo(x) }
+
+func expSum(dst, src []float32, shift float32) float32 { return expSumGo(dst, src, shift) }
+
+func scale(x []float32, s float32) { scaleGo(x, s) }

@@ -1,0 +1,160 @@
+package tinylm
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// naiveGemm is the reference product in float64, from the definition.
+func naiveGemm(m, n, k int, a matrix, b []float32, ldb int, c []float64, ldc int) {
+	for i := range m {
+		for j := range n {
+			var s float64
+			for p := range k {
+				s += float64(a.data[i*a.rs+p*a.cs]) * float64(b[p*ldb+j])
+			}
+			c[i*ldc+j] += s
+		}
+	}
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
+	}
+	return s
+}
+
+// withKernels runs f with the assembly kernels (when the CPU has them) and
+// with the portable ones.
+func withKernels(t *testing.T, f func(t *testing.T)) {
+	saved := useAVX2
+	t.Cleanup(func() { useAVX2 = saved })
+	for _, asm := range []bool{true, false} {
+		if asm && !saved {
+			continue
+		}
+		t.Run(fmt.Sprintf("asm=%v", asm), func(t *testing.T) {
+			useAVX2 = asm
+			f(t)
+		})
+	}
+}
+
+func TestSgemm(t *testing.T) {
+	withKernels(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(1, 2))
+		var buf gemmBuf
+		for _, d := range [][3]int{{1, 1, 1}, {3, 5, 7}, {6, 16, 4}, {7, 17, 3}, {13, 33, 300}, {50, 130, 600}, {384, 100, 128}, {5, 1000, 0}} {
+			m, n, k := d[0], d[1], d[2]
+			for _, trans := range []bool{false, true} {
+				for _, acc := range []bool{false, true} {
+					name := fmt.Sprintf("m=%d,n=%d,k=%d,trans=%v,acc=%v", m, n, k, trans, acc)
+					ad := randSlice(r, m*k)
+					a := matrix{data: ad, rs: k, cs: 1}
+					if trans {
+						a = matrix{data: ad, rs: 1, cs: m}
+					}
+					ldb, ldc := n+3, n+2
+					b := randSlice(r, k*ldb)
+					c := randSlice(r, m*ldc)
+					want := make([]float64, len(c))
+					for i, v := range c {
+						if acc {
+							want[i] = float64(v)
+						} else if (i % ldc) < n {
+							want[i] = 0
+						} else {
+							want[i] = float64(v)
+						}
+					}
+					naiveGemm(m, n, k, a, b, ldb, want, ldc)
+					sgemm(&buf, m, n, k, a, b, ldb, c, ldc, acc)
+					for i := range c {
+						// float32 products summed over k terms: error grows like √k·ε.
+						tol := 1e-5 * (1 + math.Sqrt(float64(k))) * (1 + math.Abs(want[i]))
+						if !assert.InDelta(t, want[i], float64(c[i]), tol, "%s: element %d", name, i) {
+							break
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestExpSum(t *testing.T) {
+	withKernels(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(3, 4))
+		for _, n := range []int{1, 7, 8, 9, 100, 1003} {
+			src := make([]float32, n)
+			for i := range src {
+				src[i] = float32(r.Float64()*120 - 100)
+			}
+			src[0] = -200 // underflow region
+			dst := make([]float32, n)
+			shift := float32(5)
+			got := expSum(dst, src, shift)
+			var want float64
+			for i, v := range src {
+				e := math.Exp(float64(v - shift))
+				if float64(v-shift) < expMin {
+					e = math.Exp(expMin)
+				}
+				want += e
+				assert.InDelta(t, e, float64(dst[i]), 3e-7*e+1e-45, "n=%d: exp(%v)", n, v-shift)
+			}
+			assert.InDelta(t, want, float64(got), 1e-5*want, "n=%d: sum", n)
+			m := vmax(src)
+			want32 := src[0]
+			for _, v := range src {
+				want32 = max(want32, v)
+			}
+			assert.Equal(t, want32, m, "n=%d: max", n)
+			s := append([]float32(nil), src...)
+			scale(s, 0.5)
+			y := append([]float32(nil), src...)
+			axpy(2, src, y)
+			for i := range s {
+				assert.Equal(t, src[i]*0.5, s[i])
+				assert.InDelta(t, 3*float64(src[i]), float64(y[i]), 1e-4*math.Abs(float64(src[i])))
+			}
+		}
+	})
+}
+
+func TestExpfAgainstMath(t *testing.T) {
+	require.True(t, true)
+	worst := 0.0
+	for x := -87.0; x < 88; x += 0.001 {
+		got := float64(expf(float32(x)))
+		want := math.Exp(float64(float32(x)))
+		worst = max(worst, math.Abs(got-want)/want)
+	}
+	assert.Less(t, worst, 2.5e-7, "relative error of expf against math.Exp")
+}
+
+func BenchmarkSgemm(b *testing.B) {
+	const n, h, v = 384, 128, 1000
+	r := rand.New(rand.NewPCG(1, 2))
+	A, W, Z := randSlice(r, n*h), randSlice(r, h*v), randSlice(r, n*v)
+	var buf gemmBuf
+	b.Run("fwd", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			sgemm(&buf, n, v, h, matrix{A, h, 1}, W, v, Z, v, false)
+		}
+	})
+	b.Run("dW", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			sgemm(&buf, h, v, n, matrix{A, 1, h}, Z, v, W, v, true)
+		}
+	})
+}
