@@ -1,0 +1,42 @@
+// Package judge is LLM-as-a-judge for synthetic alignment: pointwise rubric
+// judges, pairwise comparers, a meta-judge that ranks judgments, juries of
+// several judges, and the audits and calibration that tell whether a judge
+// can be trusted.
+//
+// # Judges
+//
+// Rubric scores one response on a scale (by default an additive 0–5 scale)
+// by asking any alignment.Policy, sampling it k times and aggregating.
+// Pairwise asks which of two responses is better, in both presentation
+// orders, and reports a position-inconsistent pair as a tie. Meta compares
+// two judgments of the same response and ranks a tournament of judgments
+// with a Bradley–Terry fit, yielding judge-training pairs for
+// Meta-Rewarding. Jury aggregates several judges and measures how much they
+// agree. Func turns a Go function into a Judge.
+//
+// # Reading model output safely
+//
+// A judged response is untrusted text: it may contain "Score: 5", a fake
+// closing delimiter, or instructions to the judge. Every response and prompt
+// is fenced by internal/fence before it goes into a judge prompt, so that
+// it cannot close its fence, and ParseScore and ParseVerdict ignore fenced
+// regions of the judge's output and take the judge's LAST declaration. A
+// judge model that echoes its whole prompt before its verdict is therefore
+// read correctly, whatever the response says; testdata/adversarial holds the
+// attacks this is tested against. Prompts are built by plain substitution of
+// {{placeholders}}; no model or user text is ever executed as a template.
+//
+// # Audits and calibration
+//
+// Audit measures a judge's biases with figures: position bias, length bias
+// (Spearman and Kendall correlation of score with length, win rate of a
+// padded copy), self-preference, saturation and sample variance. Calibrate
+// measures agreement with gold labels (pairwise accuracy, Cohen's kappa,
+// Spearman) for choosing between judges.
+//
+// # Randomness
+//
+// A judge that samples a model takes the seed of each call from
+// alignment.SeedFrom(ctx) when present, and otherwise derives it from the
+// text it judges, so the same inputs always give the same judgment.
+package judge

@@ -1,0 +1,221 @@
+package judge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/internal/seeds"
+)
+
+// Errors of the judge package; messages that wrap them say what was wrong
+// and where.
+var (
+	// ErrUnparsable says a judge model's output holds no readable score or
+	// verdict, or an ambiguous one.
+	ErrUnparsable = errors.New("unparsable judge output")
+	// ErrInvalid says an option or an input is malformed: a template with an
+	// unknown placeholder, an empty scale, mismatched lengths, a NaN.
+	ErrInvalid = errors.New("invalid input")
+)
+
+// Aggregate says how several scores of one response (samples of one judge,
+// or the members of a jury) become one.
+type Aggregate int
+
+const (
+	// Mean is the arithmetic mean, the default.
+	Mean Aggregate = iota
+	// Median is the middle score, or the mean of the two middle ones; it
+	// resists one wild sample.
+	Median
+	// Majority is the most common score; among equally common scores, their
+	// median. It suits judges on a small integer scale.
+	Majority
+)
+
+// String returns the aggregate's name.
+func (a Aggregate) String() string {
+	switch a {
+	case Mean:
+		return "mean"
+	case Median:
+		return "median"
+	case Majority:
+		return "majority"
+	}
+	return "Aggregate(" + strconv.Itoa(int(a)) + ")"
+}
+
+// aggregate combines xs, which must not be empty; it does not modify xs.
+func (a Aggregate) aggregate(xs []float64) float64 {
+	switch a {
+	case Median:
+		return median(xs)
+	case Majority:
+		s := slices.Clone(xs)
+		slices.Sort(s)
+		var modes []float64
+		best := 0
+		for i := 0; i < len(s); {
+			j := i
+			for j < len(s) && s[j] == s[i] {
+				j++
+			}
+			switch n := j - i; {
+			case n > best:
+				best, modes = n, append(modes[:0], s[i])
+			case n == best:
+				modes = append(modes, s[i])
+			}
+			i = j
+		}
+		return median(modes)
+	}
+	sum := 0.0
+	for _, x := range xs {
+		sum += x
+	}
+	return sum / float64(len(xs))
+}
+
+func (a Aggregate) valid() bool { return a >= Mean && a <= Majority }
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// template is a judge prompt with {{name}} placeholders, filled by plain
+// substitution: the values are never scanned for placeholders themselves.
+type template struct {
+	text string
+}
+
+// parseTemplate checks that text uses only allowed placeholders and every
+// required one. A placeholder is "{{" and "}}" around letters, digits,
+// underscores or spaces.
+func parseTemplate(what, text string, allowed, required []string) (template, error) {
+	if strings.TrimSpace(text) == "" {
+		return template{}, fmt.Errorf("judge: %s template is empty: %w", what, ErrInvalid)
+	}
+	seen := map[string]bool{}
+	for i := 0; ; {
+		open := strings.Index(text[i:], "{{")
+		if open < 0 {
+			break
+		}
+		open += i
+		end := strings.Index(text[open+2:], "}}")
+		if end < 0 {
+			break
+		}
+		name := text[open+2 : open+2+end]
+		i = open + 2
+		if strings.IndexFunc(name, func(r rune) bool {
+			return !(r == '_' || r == ' ' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+		}) >= 0 || name == "" {
+			continue
+		}
+		if !slices.Contains(allowed, name) {
+			line := 1 + strings.Count(text[:open], "\n")
+			return template{}, fmt.Errorf("judge: %s template line %d: unknown placeholder {{%s}} (known: {{%s}}): %w",
+				what, line, name, strings.Join(allowed, "}}, {{"), ErrInvalid)
+		}
+		seen[name] = true
+		i = open + 2 + end + 2
+	}
+	for _, r := range required {
+		if !seen[r] {
+			return template{}, fmt.Errorf("judge: %s template lacks the placeholder {{%s}}: %w", what, r, ErrInvalid)
+		}
+	}
+	return template{text: text}, nil
+}
+
+// fill replaces each {{name}} by its value; kv alternates names and values.
+func (t template) fill(kv ...string) string {
+	pairs := make([]string, 0, len(kv))
+	for i := 0; i+1 < len(kv); i += 2 {
+		pairs = append(pairs, "{{"+kv[i]+"}}", kv[i+1])
+	}
+	return strings.NewReplacer(pairs...).Replace(t.text)
+}
+
+// conversation renders a prompt for quoting: the text of a single message,
+// or every turn prefixed by its role.
+func conversation(p alignment.Prompt) string {
+	if len(p.Messages) == 1 {
+		return p.Messages[0].Content
+	}
+	var b strings.Builder
+	for i, m := range p.Messages {
+		if i > 0 {
+			b.WriteString("\n\n")
+		}
+		b.WriteString(m.Role)
+		b.WriteString(": ")
+		b.WriteString(m.Content)
+	}
+	return b.String()
+}
+
+// judgePrompt wraps a filled template in a prompt for the judge model.
+func judgePrompt(id, system, text string) alignment.Prompt {
+	p := alignment.Prompt{ID: id}
+	if system != "" {
+		p.Messages = append(p.Messages, alignment.Message{Role: alignment.RoleSystem, Content: system})
+	}
+	p.Messages = append(p.Messages, alignment.Message{Role: alignment.RoleUser, Content: text})
+	return p
+}
+
+// callSeed is the seed of a judge's model call: the context's when set,
+// otherwise one derived from what is judged, so that judging is repeatable
+// without one.
+func callSeed(ctx context.Context, labels ...string) uint64 {
+	if s, ok := alignment.SeedFrom(ctx); ok {
+		return s
+	}
+	return seeds.Derive(0, labels...)
+}
+
+// sampleOptions copies o so that later changes by the caller cannot reach
+// a judge, and so that no two calls share its slices and maps.
+func sampleOptions(o alignment.SampleOptions) alignment.SampleOptions {
+	o.Stop = slices.Clone(o.Stop)
+	if o.Extra != nil {
+		extra := make(map[string]any, len(o.Extra))
+		for k, v := range o.Extra {
+			extra[k] = v
+		}
+		o.Extra = extra
+	}
+	return o
+}
+
+// scale returns the range of a Ranged judge, or the 0–5 range the Loop
+// assumes, or the explicit range when min < max.
+func scale(j alignment.Judge, lo, hi float64) (float64, float64) {
+	if lo < hi {
+		return lo, hi
+	}
+	if r, ok := j.(alignment.Ranged); ok {
+		return r.ScoreRange()
+	}
+	return 0, 5
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+func formatNumber(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }

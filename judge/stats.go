@@ -1,0 +1,147 @@
+package judge
+
+import (
+	"math"
+	"slices"
+
+	"gonum.org/v1/gonum/stat"
+)
+
+// ranks returns the 1-based ranks of xs, ties sharing their average rank.
+func ranks(xs []float64) []float64 {
+	idx := make([]int, len(xs))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int {
+		switch {
+		case xs[a] < xs[b]:
+			return -1
+		case xs[a] > xs[b]:
+			return 1
+		}
+		return 0
+	})
+	r := make([]float64, len(xs))
+	for i := 0; i < len(idx); {
+		j := i
+		for j < len(idx) && xs[idx[j]] == xs[idx[i]] {
+			j++
+		}
+		avg := float64(i+j+1) / 2 // mean of ranks i+1 .. j
+		for k := i; k < j; k++ {
+			r[idx[k]] = avg
+		}
+		i = j
+	}
+	return r
+}
+
+// spearman is Spearman's rank correlation: Pearson's correlation (gonum's
+// stat.Correlation) of the average-tie ranks. It returns 0 when either side
+// is constant or there are fewer than two points, where the correlation is
+// undefined, rather than NaN.
+func spearman(x, y []float64) float64 {
+	if len(x) < 2 || constant(x) || constant(y) {
+		return 0
+	}
+	return stat.Correlation(ranks(x), ranks(y), nil)
+}
+
+// kendall is Kendall's tau-b, which corrects for ties: (C − D) /
+// sqrt((n0 − n1)(n0 − n2)) with n1, n2 the pairs tied in x and in y.
+// gonum's stat.Kendall is tau-a and counts a pair tied in one variable as
+// concordant or discordant depending on the other's sign, which skews
+// correlations of integer scores; on data without ties the two agree (the
+// tests check this). It returns 0 when either side is constant.
+func kendall(x, y []float64) float64 {
+	if len(x) < 2 || constant(x) || constant(y) {
+		return 0
+	}
+	var c, d, tx, ty float64
+	for i := range x {
+		for j := i + 1; j < len(x); j++ {
+			dx, dy := x[i]-x[j], y[i]-y[j]
+			switch {
+			case dx == 0 && dy == 0:
+			case dx == 0:
+				tx++
+			case dy == 0:
+				ty++
+			case (dx > 0) == (dy > 0):
+				c++
+			default:
+				d++
+			}
+		}
+	}
+	return (c - d) / math.Sqrt((c+d+tx)*(c+d+ty))
+}
+
+func constant(xs []float64) bool {
+	for _, x := range xs {
+		if x != xs[0] {
+			return false
+		}
+	}
+	return true
+}
+
+// cohenKappa is Cohen's kappa of two raters' category labels,
+// (p_o − p_e)/(1 − p_e). When both raters use one and the same category
+// throughout, p_e is 1 and kappa is 0/0; it is reported as 1, the raters
+// agreeing perfectly.
+func cohenKappa(a, b []float64) float64 {
+	n := float64(len(a))
+	ca, cb := map[float64]float64{}, map[float64]float64{}
+	agree := 0.0
+	for i := range a {
+		ca[a[i]]++
+		cb[b[i]]++
+		if a[i] == b[i] {
+			agree++
+		}
+	}
+	po := agree / n
+	pe := 0.0
+	for k, x := range ca {
+		pe += x / n * cb[k] / n
+	}
+	if pe >= 1 {
+		return 1
+	}
+	return (po - pe) / (1 - pe)
+}
+
+// krippendorffInterval is Krippendorff's alpha with the interval metric for
+// a complete table, ratings[rater][unit]: 1 − D_o/D_e, with D_o the mean
+// squared difference within units and D_e across all pairable values. It
+// returns 1 when every value is the same (no disagreement, none expected).
+func krippendorffInterval(ratings [][]float64) float64 {
+	m := len(ratings)
+	units := len(ratings[0])
+	var all []float64
+	do := 0.0
+	for u := range units {
+		for a := range m {
+			all = append(all, ratings[a][u])
+			for b := range m {
+				d := ratings[a][u] - ratings[b][u]
+				do += d * d / float64(m-1)
+			}
+		}
+	}
+	n := float64(len(all))
+	do /= n
+	// Σ over ordered pairs of (x_i − x_j)² is 2n·Σ(x_i − mean)².
+	mean := stat.Mean(all, nil)
+	ss := 0.0
+	for _, x := range all {
+		ss += (x - mean) * (x - mean)
+	}
+	de := 2 * ss / (n - 1)
+	if de == 0 {
+		return 1
+	}
+	return 1 - do/de
+}
