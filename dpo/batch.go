@@ -187,6 +187,17 @@ func Validate(l Loss, pairs []Pair) error {
 
 // checkPair returns a *PairError for the first invalid field of p, or nil.
 func checkPair(i int, p *Pair, lengths bool) error {
+	// The common case, a valid pair, in a few comparisons; NaN fails them all.
+	const lo = -math.MaxFloat64
+	minLen := 0
+	if lengths {
+		minLen = 1
+	}
+	if p.Chosen <= 0 && p.Chosen >= lo && p.Rejected <= 0 && p.Rejected >= lo &&
+		p.RefChosen <= 0 && p.RefChosen >= lo && p.RefRejected <= 0 && p.RefRejected >= lo &&
+		p.ChosenLen >= minLen && p.RejectedLen >= minLen {
+		return nil
+	}
 	for _, f := range [...]struct {
 		name string
 		v    float64

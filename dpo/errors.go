@@ -7,8 +7,8 @@ import (
 	"github.com/selfalign/selfalign/alignment"
 )
 
-// Errors of the dpo package. Each wraps the alignment error of the same
-// meaning, so that errors.Is works with either.
+// Errors of the dpo package. ErrInvalid and ErrUnsupported wrap the
+// alignment errors of the same meaning, so that errors.Is works with either.
 var (
 	// ErrInvalid says an input or a setting is malformed: a pair whose
 	// log-probabilities are NaN, infinite or positive, a length below 1 for a
@@ -20,6 +20,10 @@ var (
 	// the Trainer was given a policy that is not a Model, a model that cannot
 	// be saved, or no function to load one. It wraps alignment.ErrUnsupported.
 	ErrUnsupported = fmt.Errorf("dpo: %w", alignment.ErrUnsupported)
+	// ErrDiverged says training produced a non-finite gradient: the model's
+	// gradients overflowed or its log-probabilities became NaN. The
+	// parameters are left as they were before the offending step.
+	ErrDiverged = errors.New("dpo: training diverged")
 )
 
 // PairError reports an invalid pair: which one, which field and why. It

@@ -78,7 +78,8 @@ type Sigmoid struct {
 func (s Sigmoid) Eval(p Pair) (loss, dChosen, dRejected float64) {
 	z := s.Beta * p.margin()
 	e := s.LabelSmoothing
-	loss = -(1-e)*logSigmoid(z) - e*logSigmoid(-z)
+	ls, lsn, sg, sgn := sigmoids(z)
+	loss = -(1-e)*ls - e*lsn
 	// dloss/dz = ε·σ(z) − (1−ε)·σ(−z). For large ε the two terms cancel
 	// near z = 0, where the derivative is small but well defined; written
 	// as (tanh(z/2) − (1−2ε))/2 it keeps full precision there. For small ε
@@ -88,7 +89,7 @@ func (s Sigmoid) Eval(p Pair) (loss, dChosen, dRejected float64) {
 	if e > 0.25 {
 		g = s.Beta * (math.Tanh(z/2) - (1 - 2*e)) / 2
 	} else {
-		g = s.Beta * (e*sigmoid(z) - (1-e)*sigmoid(-z))
+		g = s.Beta * (e*sg - (1-e)*sgn)
 	}
 	return loss, g, -g
 }
@@ -125,8 +126,9 @@ func (r Robust) Eval(p Pair) (loss, dChosen, dRejected float64) {
 	z := r.Beta * p.margin()
 	e := r.LabelSmoothing
 	d := 1 - 2*e
-	loss = (-(1-e)*logSigmoid(z) + e*logSigmoid(-z)) / d
-	g := -r.Beta * ((1-e)*sigmoid(-z) + e*sigmoid(z)) / d
+	ls, lsn, sg, sgn := sigmoids(z)
+	loss = (-(1-e)*ls + e*lsn) / d
+	g := -r.Beta * ((1-e)*sgn + e*sg) / d
 	return loss, g, -g
 }
 
@@ -262,8 +264,10 @@ type NCA struct {
 func (n NCA) Eval(p Pair) (loss, dChosen, dRejected float64) {
 	rc := n.Beta * (p.Chosen - p.RefChosen)
 	rr := n.Beta * (p.Rejected - p.RefRejected)
-	loss = -logSigmoid(rc) - 0.5*logSigmoid(-rc) - 0.5*logSigmoid(-rr)
-	return loss, n.Beta * (0.5*sigmoid(rc) - sigmoid(-rc)), n.Beta * 0.5 * sigmoid(rr)
+	lc, lcn, sc, scn := sigmoids(rc)
+	_, lrn, sr, _ := sigmoids(rr)
+	loss = -lc - 0.5*lcn - 0.5*lrn
+	return loss, n.Beta * (0.5*sc - scn), n.Beta * 0.5 * sr
 }
 
 // Validate implements Validator.
@@ -290,6 +294,21 @@ var (
 // dpoRewards returns DPO's implicit rewards and the summed log-probabilities.
 func dpoRewards(beta float64, p Pair) (chosen, rejected, logpChosen, logpRejected float64) {
 	return beta * (p.Chosen - p.RefChosen), beta * (p.Rejected - p.RefRejected), p.Chosen, p.Rejected
+}
+
+// sigmoids returns log σ(x), log σ(−x), σ(x) and σ(−x) from one exponential
+// and one log1p, each with the precision of logSigmoid and sigmoid: the
+// exponential is of −|x|, so it never overflows, and the tails keep their
+// full relative precision.
+func sigmoids(x float64) (logSig, logSigNeg, sig, sigNeg float64) {
+	if x >= 0 {
+		e := math.Exp(-x)
+		l := math.Log1p(e)
+		return -l, -x - l, 1 / (1 + e), e / (1 + e)
+	}
+	e := math.Exp(x)
+	l := math.Log1p(e)
+	return x - l, -l, e / (1 + e), 1 / (1 + e)
 }
 
 // logSigmoid returns log σ(x) without overflow: the exponential is only ever

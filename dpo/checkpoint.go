@@ -1,0 +1,116 @@
+package dpo
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/selfalign/selfalign/alignment"
+)
+
+// CheckpointFile is the name of the file in a checkpoint directory that holds
+// the saved model.
+const CheckpointFile = "model.bin"
+
+// Saver is a policy that can write itself to a stream, in the form the load
+// function given to NewTrainer reads back. SaveCheckpoint needs it.
+type Saver interface {
+	Save(w io.Writer) error
+}
+
+// SaveCheckpoint implements alignment.Checkpointer: it writes pol, which must
+// be a Saver, to dir/model.bin, creating dir if needed. The file is written
+// under a temporary name, synced and renamed into place, and the directory
+// is synced, so that a crash leaves either the old checkpoint or the new one,
+// never a torn file. Only the model is saved: each Train call starts a fresh
+// optimiser, so there is no optimiser state to keep. The error wraps
+// ErrUnsupported when pol cannot be saved.
+func (t *Trainer) SaveCheckpoint(ctx context.Context, pol alignment.Policy, dir string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("dpo: save checkpoint: %w", err)
+	}
+	s, ok := pol.(Saver)
+	if !ok {
+		return fmt.Errorf("%w: save checkpoint: policy of type %T has no Save(io.Writer) error method", ErrUnsupported, pol)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("dpo: save checkpoint: %w", err)
+	}
+	f, err := os.CreateTemp(dir, "."+CheckpointFile+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("dpo: save checkpoint: %w", err)
+	}
+	tmp := f.Name()
+	if err := writeSynced(f, s); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("dpo: save checkpoint %s: %w", tmp, err)
+	}
+	path := filepath.Join(dir, CheckpointFile)
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("dpo: save checkpoint: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("dpo: save checkpoint: sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// LoadCheckpoint implements alignment.Checkpointer: it reads dir/model.bin
+// with the load function given to NewTrainer. The error wraps
+// ErrUnsupported when the trainer has no load function, fs.ErrNotExist when
+// there is no checkpoint, and otherwise the load function's error.
+func (t *Trainer) LoadCheckpoint(ctx context.Context, dir string) (alignment.Policy, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("dpo: load checkpoint: %w", err)
+	}
+	if t.load == nil {
+		return nil, fmt.Errorf("%w: load checkpoint: the trainer was made without a load function", ErrUnsupported)
+	}
+	path := filepath.Join(dir, CheckpointFile)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("dpo: load checkpoint: %w", err)
+	}
+	defer f.Close()
+	m, err := t.load(bufio.NewReader(f))
+	if err != nil {
+		return nil, fmt.Errorf("dpo: load checkpoint %s: %w", path, err)
+	}
+	if m == nil {
+		return nil, fmt.Errorf("dpo: load checkpoint %s: the load function returned no model and no error", path)
+	}
+	return m, nil
+}
+
+// writeSynced saves s to f through a buffer, syncs and closes f.
+func writeSynced(f *os.File, s Saver) error {
+	w := bufio.NewWriter(f)
+	err := s.Save(w)
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
