@@ -117,11 +117,21 @@ type mdReader struct {
 	at   map[string]int // field path -> line number
 }
 
-// mdField is a field being read: where its value goes and the blank lines
-// seen since its last line, kept only if a continuation line follows.
+// mdField is a field being read: where its value goes, its lines so far,
+// and the blank lines seen since its last line, kept only if a continuation
+// line follows. Lines are joined once, when the field ends, so that a long
+// field costs linear time.
 type mdField struct {
 	dst     *string
+	lines   []string
 	pending int
+}
+
+// end stores the field's value; it is safe on a nil field.
+func (f *mdField) end() {
+	if f != nil {
+		*f.dst = strings.Join(f.lines, "\n")
+	}
 }
 
 func (m *mdReader) parse(text string) ([]Principle, error) {
@@ -149,8 +159,10 @@ func (m *mdReader) parse(text string) ([]Principle, error) {
 			if cur == nil {
 				return nil, m.errAt(n, "", "indented line continues no field")
 			}
-			*cur.dst += strings.Repeat("\n", cur.pending+1) + strings.TrimPrefix(strings.TrimPrefix(line, "\t"), "  ")
-			cur.pending = 0
+			for ; cur.pending > 0; cur.pending-- {
+				cur.lines = append(cur.lines, "")
+			}
+			cur.lines = append(cur.lines, strings.TrimPrefix(strings.TrimPrefix(line, "\t"), "  "))
 		case strings.HasPrefix(line, "### "):
 			if pi < 0 {
 				return nil, m.errAt(n, "", "example before the first \"## id\" heading")
@@ -158,11 +170,13 @@ func (m *mdReader) parse(text string) ([]Principle, error) {
 			if name := strings.TrimSpace(line[4:]); !strings.EqualFold(name, "example") {
 				return nil, m.errAt(n, "", fmt.Sprintf("unknown heading %q (want \"### Example\")", name))
 			}
+			cur.end()
 			p := &ps[pi]
 			p.Examples = append(p.Examples, Example{})
 			m.at[path+".examples["+strconv.Itoa(len(p.Examples)-1)+"]"] = n
 			cur, seen = nil, map[string]bool{}
 		case strings.HasPrefix(line, "## "):
+			cur.end()
 			ps = append(ps, Principle{ID: strings.TrimSpace(line[3:])})
 			path = "principles[" + strconv.Itoa(len(ps)-1) + "]"
 			m.at[path] = n
@@ -202,10 +216,11 @@ func (m *mdReader) parse(text string) ([]Principle, error) {
 			}
 			seen[key] = true
 			m.at[field] = n
-			*dst = strings.TrimLeft(value, " \t")
-			cur = &mdField{dst: dst}
+			cur.end()
+			cur = &mdField{dst: dst, lines: []string{strings.TrimLeft(value, " \t")}}
 		}
 	}
+	cur.end()
 	for i := range ps {
 		p := &ps[i]
 		p.Critique, p.Revision, p.Comparison = strings.TrimSpace(p.Critique), strings.TrimSpace(p.Revision), strings.TrimSpace(p.Comparison)

@@ -45,7 +45,9 @@ type ReviserOptions struct {
 // critique is the text after the last "Critique:" outside fenced regions of
 // the output, or the whole output without its fenced regions when it has no
 // such line. The revision is the text after the last "Revision:" outside
-// fenced regions. A round whose critique is empty (no revision is then
+// fenced regions; a revision that itself contains "Revision:" is therefore
+// cut after its last one, as the parser cannot tell the model's own marker
+// from one it copied. A round whose critique is empty (no revision is then
 // asked for) or whose revision is missing or empty is marked Failed, keeps
 // the previous text, records the unusable output in its Text, and is
 // counted in [ReviserStats].
@@ -202,8 +204,8 @@ func (v *Reviser) ask(ctx context.Context, p alignment.Prompt, text string, seed
 // last "Critique:" outside fenced regions, or else the output without its
 // fenced regions, trimmed.
 func readCritique(out string) string {
-	if t, ok := afterMarker(out, "Critique:"); ok {
-		return t
+	if i := strings.LastIndex(fence.Mask(out), "Critique:"); i >= 0 {
+		return strings.TrimSpace(out[i+len("Critique:"):])
 	}
 	return strings.TrimSpace(fence.Strip(out))
 }
