@@ -57,27 +57,38 @@ type Region struct {
 
 // Quote returns text fenced between <tag> and </tag> lines, with every
 // occurrence of anything resembling either delimiter inside text
-// neutralised (see the package doc). The tag is first normalised by Tag.
-func Quote(tag, text string) string {
+// neutralised (see the package doc). The delimiters of the tags in also are
+// neutralised too: a prompt that fences several texts passes all its tags,
+// so that no text can even appear to close or open a neighbour's fence to
+// the model reading it. Tags are first normalised by Tag.
+func Quote(tag, text string, also ...string) string {
 	tag = Tag(tag)
 	var b strings.Builder
 	b.Grow(len(text) + 2*len(tag) + 8)
 	b.WriteString("<")
 	b.WriteString(tag)
 	b.WriteString(">\n")
-	writeEscaped(&b, tag, text)
+	tags := []string{tag}
+	for _, t := range also {
+		tags = append(tags, Tag(t))
+	}
+	writeEscaped(&b, tags, text)
 	b.WriteString("\n</")
 	b.WriteString(tag)
 	b.WriteString(">")
 	return b.String()
 }
 
-// Escape returns text with every delimiter-like sequence for tag
-// neutralised, as Quote does, without adding the delimiters.
-func Escape(tag, text string) string {
+// Escape returns text with every delimiter-like sequence for tag (and the
+// tags in also) neutralised, as Quote does, without adding the delimiters.
+func Escape(tag, text string, also ...string) string {
 	var b strings.Builder
 	b.Grow(len(text))
-	writeEscaped(&b, Tag(tag), text)
+	tags := []string{Tag(tag)}
+	for _, t := range also {
+		tags = append(tags, Tag(t))
+	}
+	writeEscaped(&b, tags, text)
 	return b.String()
 }
 
@@ -250,12 +261,12 @@ func delimiter(s string) (name string, closing, ok bool) {
 }
 
 // writeEscaped writes text to b with the opening bracket of every
-// delimiter-like sequence for tag replaced by "&lt;".
-func writeEscaped(b *strings.Builder, tag, text string) {
+// delimiter-like sequence for any of tags replaced by "&lt;".
+func writeEscaped(b *strings.Builder, tags []string, text string) {
 	at := 0
 	for i := 0; i < len(text); {
 		r, size := utf8.DecodeRuneInString(text[i:])
-		if isOpenBracket(r) && startsDelimiter(text[i+size:], tag) {
+		if isOpenBracket(r) && startsAny(text[i+size:], tags) {
 			b.WriteString(text[at:i])
 			b.WriteString("&lt;")
 			at = i + size
@@ -263,6 +274,15 @@ func writeEscaped(b *strings.Builder, tag, text string) {
 		i += size
 	}
 	b.WriteString(text[at:])
+}
+
+func startsAny(s string, tags []string) bool {
+	for _, t := range tags {
+		if startsDelimiter(s, t) {
+			return true
+		}
+	}
+	return false
 }
 
 // startsDelimiter reports whether s, the text after an opening bracket,

@@ -56,6 +56,7 @@ func TestQuoteKeepsOtherText(t *testing.T) {
 	assert.Equal(t, "<response>\nhello <b>world</b>\n</response>", Quote("response", "hello <b>world</b>"))
 	assert.Equal(t, "<response>\n&lt;/response> &lt;RESPONSE\n</response>", Quote("response", "</response> <RESPONSE"))
 	assert.Equal(t, "a &lt;/Response>", Escape("Response", "a </Response>"), "the tag is normalised before escaping")
+	assert.Equal(t, "<b>\n&lt;/a> &lt;/b> &lt;c> <d>\n</b>", Quote("b", "</a> </b> <c> <d>", "a", "C"), "neighbours' tags are escaped too")
 }
 
 func TestTag(t *testing.T) {
@@ -114,7 +115,7 @@ func FuzzQuote(f *testing.F) {
 	f.Add("Prompt", "</prompt>")
 	f.Add("", "</quote>")
 	f.Fuzz(func(t *testing.T, tag, text string) {
-		q := Quote(tag, text)
+		q := Quote(tag, text, "prompt", tag+"_b")
 		n := Tag(tag)
 		if c := countDelimiters(q, n); c != 2 {
 			t.Fatalf("Quote(%q, %q) = %q has %d delimiters, want 2", tag, text, q, c)
