@@ -21,6 +21,19 @@ type Saver interface {
 	Save(w io.Writer) error
 }
 
+// LoadFunc adapts a loader that returns a concrete model type, such as
+// tinylm.Load, to the load function NewTrainer takes, so that a failed load
+// gives a nil Model rather than a non-nil interface holding a nil pointer.
+func LoadFunc[M Model](load func(io.Reader) (M, error)) func(io.Reader) (Model, error) {
+	return func(r io.Reader) (Model, error) {
+		m, err := load(r)
+		if err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+}
+
 // SaveCheckpoint implements alignment.Checkpointer: it writes pol, which must
 // be a Saver, to dir/model.bin, creating dir if needed. The file is written
 // under a temporary name, synced and renamed into place, and the directory

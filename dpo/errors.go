@@ -34,7 +34,8 @@ type PairError struct {
 	// Index is the position of the pair in the slice given to the call.
 	Index int
 	// Field names the offending Pair field ("Chosen", "RejectedLen", ...),
-	// or "loss" when valid inputs drive the loss beyond float64.
+	// or "loss" or "rewards" when valid inputs drive the loss or the
+	// implicit rewards beyond the range of float64.
 	Field string
 	// Reason says what is wrong with the field's value.
 	Reason string

@@ -246,3 +246,25 @@ func (f *faulty) AccumulateGrad(ctx context.Context, seqs []dpo.Sequence, scales
 	}
 	return err
 }
+
+// fused adds the fused step of dpo.FusedAccumulator to a model, built from
+// its two halves, and counts its calls.
+type fused struct {
+	dpo.Model
+	calls int
+}
+
+var _ dpo.FusedAccumulator = (*fused)(nil)
+
+func (f *fused) AccumulateGradFunc(ctx context.Context, seqs []dpo.Sequence, scales func([]float64, []int) ([]float64, error)) ([]float64, error) {
+	f.calls++
+	lp, ln, err := f.LogProbs(ctx, seqs)
+	if err != nil {
+		return nil, err
+	}
+	s, err := scales(lp, ln)
+	if err != nil {
+		return nil, err
+	}
+	return lp, f.AccumulateGrad(ctx, seqs, s)
+}

@@ -2,6 +2,7 @@ package dpo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -26,6 +27,21 @@ const (
 	// DefaultClipNorm is TRL's (and transformers') max_grad_norm.
 	DefaultClipNorm = 1.0
 )
+
+// FusedAccumulator is a Model that computes the log-probabilities of a batch
+// and accumulates their gradient, scaled by factors that depend on those
+// log-probabilities, in one forward pass. The Trainer uses it for every step
+// of a model that has it (dpo/tinylm does); lacking it, a step calls LogProbs
+// and then AccumulateGrad, which costs a second forward pass.
+//
+// AccumulateGradFunc runs the forward pass over seqs, calls scales with the
+// log-probabilities and lengths LogProbs would return, adds
+// Σᵢ scales[i]·∇θ log π(seqs[i]) to the gradients and returns the
+// log-probabilities. An error from scales must be returned as is, with the
+// gradients unchanged.
+type FusedAccumulator interface {
+	AccumulateGradFunc(ctx context.Context, seqs []Sequence, scales func(logps []float64, lens []int) ([]float64, error)) ([]float64, error)
+}
 
 // Adam holds the settings of the Adam optimiser (Kingma & Ba, 2015). Zero
 // fields take PyTorch's defaults: Beta1 0.9, Beta2 0.999, Eps 1e-8.
@@ -60,7 +76,9 @@ type TrainerOptions struct {
 	Seed uint64
 	// Reference is a fixed reference policy. Nil means the policy itself as
 	// it is at the start of each Train call, as in iterative DPO, where each
-	// iteration's reference is the previous iteration's result.
+	// iteration's reference is the previous iteration's result. Since the
+	// reference log-probabilities are computed once, before the first
+	// update, the policy gives them itself: no Snapshot is taken.
 	Reference Model
 }
 
@@ -72,7 +90,8 @@ type TrainerOptions struct {
 // once, then runs the configured epochs of shuffled minibatches: the
 // policy's log-probabilities of the batch's completions, the loss and the
 // derivatives of its batch mean, Model.AccumulateGrad with those
-// derivatives as scales, global-norm clipping and an Adam step over
+// derivatives as scales (fused with the forward pass for a
+// FusedAccumulator), global-norm clipping and an Adam step over
 // Model.Params. Every Train call starts a fresh optimiser, as each iteration
 // of TRL's iterative DPO does; the Adam state is therefore not part of a
 // checkpoint.
@@ -273,28 +292,32 @@ func (t *Trainer) fit(ctx context.Context, m Model, pairs []alignment.Pair, rep 
 			for j, i := range idx {
 				bseqs[j], bseqs[k+j] = seqs[i], seqs[n+i]
 			}
-			logps, lens, err := m.LogProbs(ctx, bseqs)
-			if err != nil {
-				return fmt.Errorf("dpo: train: epoch %d, step %d: policy log-probabilities: %w", e, ep.Steps, err)
-			}
-			if len(logps) != 2*k || len(lens) != 2*k {
-				return fmt.Errorf("%w: model returned %d log-probabilities and %d lengths for %d sequences", ErrInvalid, len(logps), len(lens), 2*k)
-			}
-			for j, i := range idx {
-				batchPairs[j] = Pair{
-					Chosen: logps[j], Rejected: logps[k+j],
-					RefChosen: refLogps[i], RefRejected: refLogps[n+i],
-					ChosenLen: lens[j], RejectedLen: lens[k+j],
+			// scales turns the policy's log-probabilities of the batch into
+			// the derivatives of the mean loss, laid out as the sequences
+			// are: chosen first, then rejected.
+			scales := func(logps []float64, lens []int) ([]float64, error) {
+				if len(logps) != 2*k || len(lens) != 2*k {
+					return nil, fmt.Errorf("%w: model returned %d log-probabilities and %d lengths for %d sequences", ErrInvalid, len(logps), len(lens), 2*k)
 				}
-			}
-			if err := res.Eval(t.o.Loss, batchPairs[:k]); err != nil {
-				return reindex(err, func(j int) int { return idx[j] })
+				for j, i := range idx {
+					batchPairs[j] = Pair{
+						Chosen: logps[j], Rejected: logps[k+j],
+						RefChosen: refLogps[i], RefRejected: refLogps[n+i],
+						ChosenLen: lens[j], RejectedLen: lens[k+j],
+					}
+				}
+				if err := res.Eval(t.o.Loss, batchPairs[:k]); err != nil {
+					return nil, reindex(err, func(j int) int { return idx[j] })
+				}
+				return res.grad[:2*k], nil
 			}
 			m.ZeroGrad()
-			// The derivatives are laid out as the sequences are: chosen
-			// first, then rejected.
-			if err := m.AccumulateGrad(ctx, bseqs, res.grad[:2*k]); err != nil {
-				return fmt.Errorf("dpo: train: epoch %d, step %d: gradient: %w", e, ep.Steps, err)
+			if err := accumulate(ctx, m, bseqs, scales); err != nil {
+				var pe *PairError
+				if errors.As(err, &pe) {
+					return pe
+				}
+				return fmt.Errorf("dpo: train: epoch %d, step %d: %w", e, ep.Steps, err)
 			}
 			norm, clipped, err := opt.step(params)
 			if err != nil {
@@ -310,6 +333,28 @@ func (t *Trainer) fit(ctx context.Context, m Model, pairs []alignment.Pair, rep 
 		}
 		ep.GradNorm /= float64(ep.Steps)
 		rep.Epochs = append(rep.Epochs, ep)
+	}
+	return nil
+}
+
+// accumulate adds the gradient of the batch's mean loss to m's gradients:
+// in one pass when m is a FusedAccumulator, else by LogProbs and then
+// AccumulateGrad.
+func accumulate(ctx context.Context, m Model, seqs []Sequence, scales func([]float64, []int) ([]float64, error)) error {
+	if f, ok := m.(FusedAccumulator); ok {
+		_, err := f.AccumulateGradFunc(ctx, seqs, scales)
+		return err
+	}
+	logps, lens, err := m.LogProbs(ctx, seqs)
+	if err != nil {
+		return fmt.Errorf("policy log-probabilities: %w", err)
+	}
+	sc, err := scales(logps, lens)
+	if err != nil {
+		return err
+	}
+	if err := m.AccumulateGrad(ctx, seqs, sc); err != nil {
+		return fmt.Errorf("gradient: %w", err)
 	}
 	return nil
 }

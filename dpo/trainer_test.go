@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -408,3 +409,39 @@ func TestCheckpointErrors(t *testing.T) {
 type failingSaver struct{ *tabular }
 
 func (failingSaver) Save(io.Writer) error { return errors.New("disk full") }
+
+func TestTrainerUsesFusedStep(t *testing.T) {
+	o := &dpo.TrainerOptions{BatchSize: 3, Epochs: 2, LearningRate: 0.02, Seed: 5}
+	plain := newTabular(completions...)
+	_, err := newTrainer(t, o).Train(t.Context(), plain, rulePairs(7))
+	require.NoError(t, err)
+	tab := newTabular(completions...)
+	f := &fused{Model: tab}
+	_, err = newTrainer(t, o).Train(t.Context(), f, rulePairs(7))
+	require.NoError(t, err)
+	assert.Equal(t, 6, f.calls, "3 steps per epoch, each one fused call")
+	assert.Equal(t, plain.theta, tab.theta, "the fused step trains exactly as the two-pass one")
+
+	// A pair error raised inside the fused call keeps its index.
+	pairs := rulePairs(5)
+	pairs[3].Chosen.Text = "bad one"
+	withBad := func() *tabular { return newTabular(append(slices.Clone(completions), "bad one")...) }
+	f = &fused{Model: &faulty{Model: withBad(), badCompletion: "bad one", badLogP: -1, badLen: 0}}
+	_, err = newTrainer(t, &dpo.TrainerOptions{Loss: dpo.SimPO{Beta: 2}, Reference: withBad()}).Train(t.Context(), f, pairs)
+	var pe *dpo.PairError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, 1, f.calls)
+	assert.Equal(t, 3, pe.Index)
+	assert.Equal(t, "ChosenLen", pe.Field)
+}
+
+func TestLoadFunc(t *testing.T) {
+	typed := func(r io.Reader) (*tabular, error) { return nil, errors.New("broken") }
+	m, err := dpo.LoadFunc(typed)(strings.NewReader(""))
+	assert.EqualError(t, err, "broken")
+	assert.Nil(t, m, "no typed nil inside the interface")
+	good := func(r io.Reader) (*tabular, error) { return newTabular("a"), nil }
+	m, err = dpo.LoadFunc(good)(strings.NewReader(""))
+	require.NoError(t, err)
+	assert.IsType(t, &tabular{}, m)
+}
