@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/internal/fence"
 	"github.com/selfalign/selfalign/internal/seeds"
 )
 
@@ -219,3 +220,12 @@ func scale(j alignment.Judge, lo, hi float64) (float64, float64) {
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
 func formatNumber(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+
+// fenceTags are the tags of every fence a judge prompt of this package may
+// hold. Each quoted text has all of them neutralised, not only its own, so
+// that a response cannot even appear, to the model, to close the prompt's
+// fence or a neighbour's.
+var fenceTags = []string{"prompt", "response", "response_a", "response_b", "rubric", "judgment_a", "judgment_b"}
+
+// quote fences text under tag for a judge prompt.
+func quote(tag, text string) string { return fence.Quote(tag, text, fenceTags...) }

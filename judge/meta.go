@@ -8,7 +8,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/selfalign/selfalign/alignment"
-	"github.com/selfalign/selfalign/internal/fence"
 )
 
 // DefaultMeta is the prompt of a Meta judge built without a template. It
@@ -100,14 +99,14 @@ func NewMeta(pol alignment.Policy, o *MetaOptions) (*Meta, error) {
 // rubric to r more accurately than judgment b, from both presentation
 // orders; disagreement gives 0.5 marked Inconsistent.
 func (m *Meta) CompareJudgments(ctx context.Context, p alignment.Prompt, r alignment.Response, a, b string) (alignment.Comparison, error) {
-	rubric := fence.Quote("rubric", m.rubric)
-	prompt := fence.Quote("prompt", conversation(p))
-	response := fence.Quote("response", r.Text)
+	rubric := quote("rubric", m.rubric)
+	prompt := quote("prompt", conversation(p))
+	response := quote("response", r.Text)
 	return m.duel.compare(ctx, p.ID, a, b, func(first, second string) string {
 		return m.duel.tmpl.fill(
 			PlaceholderRubric, rubric, PlaceholderPrompt, prompt, PlaceholderResponse, response,
-			PlaceholderA, fence.Quote("judgment_a", first),
-			PlaceholderB, fence.Quote("judgment_b", second))
+			PlaceholderA, quote("judgment_a", first),
+			PlaceholderB, quote("judgment_b", second))
 	})
 }
 

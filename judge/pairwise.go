@@ -9,7 +9,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/selfalign/selfalign/alignment"
-	"github.com/selfalign/selfalign/internal/fence"
 	"github.com/selfalign/selfalign/internal/seeds"
 	"github.com/selfalign/selfalign/internal/verdict"
 )
@@ -86,19 +85,19 @@ func NewPairwise(pol alignment.Policy, o *PairwiseOptions) (*Pairwise, error) {
 // Compare implements alignment.Comparer. A verdict that cannot be read in
 // either order gives an error wrapping ErrUnparsable.
 func (c *Pairwise) Compare(ctx context.Context, p alignment.Prompt, a, b alignment.Response) (alignment.Comparison, error) {
-	q := fence.Quote("prompt", conversation(p))
+	q := quote("prompt", conversation(p))
 	return c.duel.compare(ctx, p.ID, a.Text, b.Text, func(first, second string) string {
 		return c.duel.tmpl.fill(PlaceholderPrompt, q,
-			PlaceholderA, fence.Quote("response_a", first), PlaceholderB, fence.Quote("response_b", second))
+			PlaceholderA, quote("response_a", first), PlaceholderB, quote("response_b", second))
 	})
 }
 
 // Prompt returns the judge prompt that shows first before second.
 func (c *Pairwise) Prompt(p alignment.Prompt, first, second alignment.Response) alignment.Prompt {
 	text := c.duel.tmpl.fill(
-		PlaceholderPrompt, fence.Quote("prompt", conversation(p)),
-		PlaceholderA, fence.Quote("response_a", first.Text),
-		PlaceholderB, fence.Quote("response_b", second.Text))
+		PlaceholderPrompt, quote("prompt", conversation(p)),
+		PlaceholderA, quote("response_a", first.Text),
+		PlaceholderB, quote("response_b", second.Text))
 	return judgePrompt("pairwise:"+p.ID, c.duel.system, text)
 }
 

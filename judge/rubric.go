@@ -7,7 +7,6 @@ import (
 	"math"
 
 	"github.com/selfalign/selfalign/alignment"
-	"github.com/selfalign/selfalign/internal/fence"
 )
 
 // DefaultRubric is the judge prompt of a Rubric built without a template:
@@ -206,8 +205,8 @@ func (j *Rubric) ScoreRange() (lo, hi float64) { return j.lo, j.hi }
 
 func (j *Rubric) prompt(p alignment.Prompt, r alignment.Response) alignment.Prompt {
 	text := j.tmpl.fill(
-		PlaceholderPrompt, fence.Quote("prompt", conversation(p)),
-		PlaceholderResponse, fence.Quote("response", r.Text),
+		PlaceholderPrompt, quote("prompt", conversation(p)),
+		PlaceholderResponse, quote("response", r.Text),
 		PlaceholderMin, formatNumber(j.lo),
 		PlaceholderMax, formatNumber(j.hi),
 	)
