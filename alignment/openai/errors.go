@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -83,4 +84,43 @@ func truncate(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// redactedError is an error whose text contained the API key (a server
+// echoed it into a body quoted in the message), with the key cut out. It
+// unwraps only to the sentinels and *StatusError of the original, never to
+// the original itself, whose text still holds the key.
+type redactedError struct {
+	msg  string
+	errs []error
+}
+
+func (e *redactedError) Error() string   { return e.msg }
+func (e *redactedError) Unwrap() []error { return e.errs }
+
+// redactables are the errors a caller may test for with errors.Is.
+var redactables = []error{
+	ErrMalformed, alignment.ErrTransient, alignment.ErrUnsupported, alignment.ErrInvalid,
+	context.Canceled, context.DeadlineExceeded,
+}
+
+// redact returns err unchanged when its text does not contain the key, and
+// a redactedError otherwise. Generate and LogProb pass every error they
+// return through it, the last line of defence behind scrubbing at the
+// source.
+func (p *Policy) redact(err error) error {
+	if err == nil || p.key == "" || !strings.Contains(err.Error(), p.key) {
+		return err
+	}
+	r := &redactedError{msg: p.scrub(err.Error())}
+	for _, s := range redactables {
+		if errors.Is(err, s) {
+			r.errs = append(r.errs, s)
+		}
+	}
+	var se *StatusError
+	if errors.As(err, &se) {
+		r.errs = append(r.errs, se)
+	}
+	return r
 }

@@ -282,7 +282,7 @@ func TestSlowThenFast(t *testing.T) {
 func TestMalformedBodies(t *testing.T) {
 	tests := []struct {
 		name, body, want string
-		n               int
+		n                int
 	}{
 		{"garbage", "<html>502 Bad Gateway</html>", "not valid JSON", 1},
 		{"empty body", "", "not valid JSON", 1},

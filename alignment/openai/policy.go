@@ -243,6 +243,11 @@ func New(model string, baseURLs []string, o *Options) (*Policy, error) {
 // ErrMalformed, or are a *StatusError; cancellation returns an error
 // wrapping ctx.Err().
 func (p *Policy) Generate(ctx context.Context, pr alignment.Prompt, o alignment.SampleOptions) ([]alignment.Response, error) {
+	out, err := p.generate(ctx, pr, o)
+	return out, p.redact(err)
+}
+
+func (p *Policy) generate(ctx context.Context, pr alignment.Prompt, o alignment.SampleOptions) ([]alignment.Response, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -442,6 +447,11 @@ func drawSeed(seed uint64, i int) uint64 {
 // alignment.ErrUnsupported. An empty completion scores 0 with 0 tokens
 // without a request.
 func (p *Policy) LogProb(ctx context.Context, pr alignment.Prompt, completion string) (float64, int, error) {
+	lp, n, err := p.logProb(ctx, pr, completion)
+	return lp, n, p.redact(err)
+}
+
+func (p *Policy) logProb(ctx context.Context, pr alignment.Prompt, completion string) (float64, int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, 0, err
 	}

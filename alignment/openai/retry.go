@@ -83,7 +83,7 @@ func (p *Policy) post(ctx context.Context, path string, build func(*endpoint) ([
 			wait = max(wait, se.RetryAfter)
 		}
 		p.retries.Add(1)
-		p.log.Warn("openai: retrying after a transient failure", "endpoint", ep.name, "attempt", attempt+1, "wait", wait, "error", err.Error())
+		p.log.Warn("openai: retrying after a transient failure", "endpoint", ep.name, "attempt", attempt+1, "wait", wait, "error", p.scrub(err.Error()))
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

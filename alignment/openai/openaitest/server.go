@@ -227,6 +227,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Path != "/v1/chat/completions" && r.URL.Path != "/v1/completions" {
+		if f == VLLM {
+			writeJSON(w, http.StatusNotFound, map[string]any{"detail": "Not Found"})
+			return
+		}
 		s.fail(w, http.StatusNotFound, "not_found_error", "Not Found")
 		return
 	}
@@ -502,7 +506,9 @@ func (s *Server) fail(w http.ResponseWriter, code int, typ, msg string) {
 	case OpenAI:
 		writeJSON(w, code, map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": nil, "code": nil}})
 	default:
-		writeJSON(w, code, map[string]any{"error": map[string]any{"message": msg, "type": http.StatusText(code), "param": nil, "code": code}})
+		// vLLM names the type after the status: BadRequestError, NotFoundError.
+		typ = strings.ReplaceAll(http.StatusText(code), " ", "") + "Error"
+		writeJSON(w, code, map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": nil, "code": code}})
 	}
 }
 

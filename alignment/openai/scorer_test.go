@@ -1,0 +1,198 @@
+package openai
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/alignment/openai/openaitest"
+)
+
+// lengthLogProb is an independent token log-probability for the scoring
+// tests: minus a tenth of the token's length in runes.
+func lengthLogProb(tok string) float64 { return -float64(len([]rune(tok))) / 10 }
+
+func TestChatML(t *testing.T) {
+	pr := alignment.Prompt{Messages: []alignment.Message{
+		{Role: "system", Content: "Be brief."},
+		{Role: "user", Content: "{{.Secret}} 2+2?"},
+	}}
+	assert.Equal(t, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n{{.Secret}} 2+2?<|im_end|>\n<|im_start|>assistant\n", ChatML(pr))
+}
+
+func TestLogProbOnVLLM(t *testing.T) {
+	tests := []struct {
+		name       string
+		completion string
+		tokens     []string
+	}{
+		{"ascii", "Paris is big.", []string{"Paris", " is", " big."}},
+		{"multi-line", "Yes\nNo", []string{"Yes", "\n", "No"}},
+		{"non-ASCII", "Ça coûte 5 € 🙂", []string{"Ça", " coûte", " 5", " €", " 🙂"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := openaitest.NewServer(t, openaitest.Options{Flavor: openaitest.VLLM, LogProb: lengthLogProb})
+			p := newPolicy(t, "m", []string{srv.URL()}, fast())
+			pr := alignment.NewPrompt("q", "Où est « Paris » ? 🙂")
+			lp, n, err := p.LogProb(t.Context(), pr, tt.completion)
+			require.NoError(t, err)
+			want := 0.0
+			for _, tok := range tt.tokens {
+				want += lengthLogProb(tok)
+			}
+			assert.Equal(t, len(tt.tokens), n)
+			assert.InDelta(t, want, lp, 1e-12)
+
+			reqs := srv.Requests()
+			require.Len(t, reqs, 1)
+			r := reqs[0]
+			assert.Equal(t, "/v1/completions", r.Path)
+			assert.Equal(t, ChatML(pr)+tt.completion, r.Prompt)
+			assert.True(t, r.Echo)
+			assert.True(t, r.LogProbs)
+			assert.JSONEq(t, "1", string(r.Body["max_tokens"]))
+			assert.JSONEq(t, "1", string(r.Body["logprobs"]))
+			assert.JSONEq(t, "0", string(r.Body["temperature"]))
+		})
+	}
+}
+
+// TestLogProbFixture scores against a recorded vLLM echo response, whose
+// text offsets and log-probabilities are summed by hand in the test.
+func TestLogProbFixture(t *testing.T) {
+	srv := replay(t, http.StatusOK, "vllm_completions_echo.json")
+	o := fast()
+	o.Render = func(alignment.Prompt) string { return "Q: boiling point?\nA:" }
+	p := newPolicy(t, "m", []string{srv.URL}, o)
+	lp, n, err := p.LogProb(t.Context(), hello, " 100 degrees.")
+	require.NoError(t, err)
+	assert.Equal(t, 3, n, `" 100", " degrees" and "."; the generated "\n" is not counted`)
+	assert.InDelta(t, -1.0-0.5-0.25, lp, 1e-12)
+	assert.Equal(t, Usage{PromptTokens: 11, CompletionTokens: 1, Requests: 1}, p.Usage())
+}
+
+func TestLogProbUnsupported(t *testing.T) {
+	tests := []struct {
+		flavor openaitest.Flavor
+		want   string
+	}{
+		{openaitest.LlamaCpp, "Only no echo is supported"},
+		{openaitest.Ollama, "did not echo the prompt"},
+		{openaitest.OpenAI, "This is a chat model"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.flavor.String(), func(t *testing.T) {
+			srv := openaitest.NewServer(t, openaitest.Options{Flavor: tt.flavor})
+			p := newPolicy(t, "m", []string{srv.URL()}, fast())
+			_, _, err := p.LogProb(t.Context(), hello, "Hello!")
+			require.Error(t, err)
+			assert.ErrorIs(t, err, alignment.ErrUnsupported)
+			assert.NotErrorIs(t, err, alignment.ErrTransient)
+			assert.Contains(t, err.Error(), tt.want)
+			assert.Len(t, srv.Requests(), 1, "not retried")
+		})
+	}
+}
+
+func TestLogProbUnsupportedShapes(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		want   string
+	}{
+		{"404 without body", 404, "", "404"},
+		{"405", 405, `{"detail":"Method Not Allowed"}`, "Method Not Allowed"},
+		{"501", 501, `{"error":{"message":"not implemented"}}`, "not implemented"},
+		{"422 logprobs", 422, `{"detail":"logprobs are not supported"}`, "logprobs"},
+		{"no logprobs", 200, `{"choices":[{"text":"PROMPT","logprobs":null}]}`, "no prompt log-probabilities"},
+		{"no offsets", 200, `{"choices":[{"text":"PROMPT","logprobs":{"tokens":["P"],"token_logprobs":[null]}}]}`, "no prompt log-probabilities"},
+		{"offsets of generated text only", 200, `{"choices":[{"text":"PROMPTx","logprobs":{"tokens":["x"],"token_logprobs":[-1],"text_offset":[40]}}]}`, "do not start at the beginning"},
+	}
+	full, err := json.Marshal(ChatML(hello) + "Hello!")
+	require.NoError(t, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// PROMPT stands for the echoed text, which the checks require.
+			body := strings.ReplaceAll(tt.body, `"PROMPT`, string(full[:len(full)-1]))
+			srv := openaitest.NewServer(t, openaitest.Options{Intercept: func(w http.ResponseWriter, r *http.Request) bool {
+				w.WriteHeader(tt.status)
+				fmt.Fprint(w, body)
+				return true
+			}})
+			p := newPolicy(t, "m", []string{srv.URL()}, fast())
+			_, _, err := p.LogProb(t.Context(), hello, "Hello!")
+			require.Error(t, err)
+			assert.ErrorIs(t, err, alignment.ErrUnsupported)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+func TestLogProbMalformed(t *testing.T) {
+	const prefix = "Q:" // Render output in this test; the completion is " a b".
+	tests := []struct {
+		name, body, want string
+	}{
+		{"garbage", "not json", "not valid JSON"},
+		{"two choices", `{"choices":[{"text":"x"},{"text":"y"}]}`, "2 choices"},
+		{"length mismatch", `{"choices":[{"text":"Q: a b","logprobs":{"tokens":["Q",":"],"token_logprobs":[null],"text_offset":[0,1]}}]}`, "2 offsets, 1 log-probabilities"},
+		{"decreasing offsets", `{"choices":[{"text":"Q: a b","logprobs":{"tokens":["Q",":"," a"],"token_logprobs":[null,-1,-1],"text_offset":[0,2,1]}}]}`, "before offset"},
+		{"null inside completion", `{"choices":[{"text":"Q: a b","logprobs":{"tokens":["Q",":"," a"," b"],"token_logprobs":[null,-1,null,-1],"text_offset":[0,1,2,4]}}]}`, "token 2 has no log-probability"},
+		{"straddling token", `{"choices":[{"text":"Q: a b","logprobs":{"tokens":["Q",": a b"],"token_logprobs":[null,-1],"text_offset":[0,1]}}]}`, "straddles"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := openaitest.NewServer(t, openaitest.Options{Intercept: func(w http.ResponseWriter, _ *http.Request) bool {
+				fmt.Fprint(w, tt.body)
+				return true
+			}})
+			o := fast()
+			o.Render = func(alignment.Prompt) string { return prefix }
+			p := newPolicy(t, "m", []string{srv.URL()}, o)
+			_, _, err := p.LogProb(t.Context(), hello, " a b")
+			require.Error(t, err)
+			assert.ErrorIs(t, err, ErrMalformed)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+func TestLogProbEdgeCases(t *testing.T) {
+	srv := openaitest.NewServer(t, openaitest.Options{})
+	p := newPolicy(t, "m", []string{srv.URL()}, fast())
+
+	lp, n, err := p.LogProb(t.Context(), hello, "")
+	require.NoError(t, err)
+	assert.Zero(t, lp)
+	assert.Zero(t, n)
+
+	_, _, err = p.LogProb(t.Context(), alignment.Prompt{ID: "x"}, "a")
+	assert.ErrorIs(t, err, alignment.ErrInvalid)
+	_, _, err = p.LogProb(t.Context(), hello, "a\xff")
+	assert.ErrorIs(t, err, alignment.ErrInvalid)
+
+	o := fast()
+	o.Render = func(alignment.Prompt) string { return "" }
+	empty := newPolicy(t, "m", []string{srv.URL()}, o)
+	_, _, err = empty.LogProb(t.Context(), hello, "a")
+	assert.ErrorIs(t, err, alignment.ErrInvalid)
+	assert.Contains(t, err.Error(), "Render returned an empty text")
+	assert.Empty(t, srv.Requests())
+}
+
+func TestLogProbRetriesTransient(t *testing.T) {
+	srv, seen := faulty(t, 2, status(http.StatusServiceUnavailable))
+	p := newPolicy(t, "m", []string{srv.URL()}, fast())
+	_, n, err := p.LogProb(t.Context(), hello, "Hi there")
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	assert.Equal(t, int64(3), seen.Load())
+}
