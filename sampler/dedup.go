@@ -61,6 +61,8 @@ func (s *dedupSet) add(text string, d *Dropped) bool {
 		d.Exact++
 		return false
 	case s.norm[n]:
+		// A later exact repeat of this text counts as exact.
+		s.exact[text] = true
 		d.Normalized++
 		return false
 	}
