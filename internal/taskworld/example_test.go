@@ -1,0 +1,73 @@
+package taskworld_test
+
+import (
+	"fmt"
+
+	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/internal/taskworld"
+)
+
+// Generate a world, look at held-out prompts, and score a good and a bad
+// answer to one of them with the rules.
+func Example() {
+	w, err := taskworld.New(1, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(len(w.Train()), "training prompts,", len(w.HeldOut()), "held-out,", len(w.Corpus()), "examples")
+	held := w.HeldOut()
+	for _, t := range held[:3] {
+		fmt.Println(t)
+	}
+	p := held[2].Prompt
+	for _, text := range []string{
+		"the capital of italy is rome.",
+		"ugh, the capital of italy is paris",
+	} {
+		r := alignment.Response{Text: text}
+		fmt.Printf("%-36q %v", text, taskworld.Score(p, r))
+		for _, rule := range taskworld.Rules() {
+			if !rule.Check(p, r) {
+				fmt.Print(" -", rule.ID)
+			}
+		}
+		fmt.Println()
+	}
+	// Output:
+	// 160 training prompts, 60 held-out, 480 examples
+	// heldout-greeting-005 [greeting] good evening, my friend!
+	// heldout-sound-005 [sound] do you know what an owl says?
+	// heldout-capital-006 [capital] please tell me the capital of italy.
+	// "the capital of italy is rome."      5
+	// "ugh, the capital of italy is paris" 2 -correct -polite -well-formed
+}
+
+// The corpus mixes good responses with the systematic flaws that the rules
+// catch.
+func ExampleWorld_Corpus() {
+	w, err := taskworld.New(1, &taskworld.Options{Train: 12, HeldOut: 6, Examples: 24})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, e := range w.Corpus()[:6] {
+		s := taskworld.Score(e.Prompt, alignment.Response{Text: e.Response})
+		fmt.Printf("%-33s %-10s %v %s\n", e.Prompt.Text(), e.Kind, s, e.Response)
+	}
+	// Output:
+	// do you know the capital of germany? good       5 berlin is the capital of germany.
+	// please tell me 0 minus 0.         ramble     1 well, um, let me think, let me think, let me think and so on and so on
+	// please tell me 5 plus 3.          good       5 5 plus 3 equals 8.
+	// tell me the colour of a banana.   wrong      4 a banana is black.
+	// please tell me 0 minus 0.         good       5 the answer is 0.
+	// tell me the colour of a banana.   ramble     1 well, um, let me think, let me think, let me think and so on and so on
+}
+
+// Options out of range name the field.
+func ExampleNew_invalid() {
+	_, err := taskworld.New(1, &taskworld.Options{BadShare: 1.5})
+	fmt.Println(err)
+	// Output:
+	// taskworld: BadShare 1.5 is outside [0, 1]: taskworld: invalid options
+}
