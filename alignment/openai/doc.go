@@ -13,7 +13,7 @@
 // # Why net/http and not the official SDK
 //
 // The protocol surface needed is two POST requests and a handful of JSON
-// fields, about 300 lines with encoding/json. The official SDK
+// fields: wire.go, under 400 lines with encoding/json. The official SDK
 // (github.com/openai/openai-go) would add a large dependency tree for it,
 // and its main extra, automatic retries, would stack on the retries this
 // package must do itself anyway: retrying per endpoint with balancing and

@@ -29,7 +29,7 @@ type StatusError struct {
 	StatusCode int
 	// Message is the server's error message (OpenAI's error.message, vLLM's
 	// message, FastAPI's detail, or the start of the body), truncated to
-	// maxMessage bytes and with the API key cut out.
+	// 512 bytes and with the API key cut out.
 	Message string
 	// RetryAfter is the wait the server asked for in Retry-After or
 	// retry-after-ms; zero when it asked for none.

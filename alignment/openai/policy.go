@@ -27,14 +27,27 @@ import (
 
 // Defaults of Options; a zero field means its default.
 const (
-	DefaultAPIKeyEnv        = "OPENAI_API_KEY"
-	DefaultTimeout          = 5 * time.Minute
-	DefaultMaxRetries       = 4
-	DefaultMinBackoff       = 500 * time.Millisecond
-	DefaultMaxBackoff       = 30 * time.Second
-	DefaultMaxConcurrency   = 32
+	// DefaultAPIKeyEnv is the variable the key is read from, as OpenAI's
+	// own clients do.
+	DefaultAPIKeyEnv = "OPENAI_API_KEY"
+	// DefaultTimeout bounds one exchange: long enough for thousands of
+	// tokens from a loaded server.
+	DefaultTimeout = 5 * time.Minute
+	// DefaultMaxRetries is the retries of one request before the error
+	// goes back to the caller (and the Loop's own retries).
+	DefaultMaxRetries = 4
+	// DefaultMinBackoff is the first wait between retries.
+	DefaultMinBackoff = 500 * time.Millisecond
+	// DefaultMaxBackoff caps the wait between retries.
+	DefaultMaxBackoff = 30 * time.Second
+	// DefaultMaxConcurrency is the requests in flight per endpoint, enough
+	// to keep vLLM's continuous batching busy.
+	DefaultMaxConcurrency = 32
+	// DefaultFailureThreshold is the transient failures in a row that rest
+	// an endpoint.
 	DefaultFailureThreshold = 3
-	DefaultCoolDown         = 30 * time.Second
+	// DefaultCoolDown is how long a failing endpoint rests.
+	DefaultCoolDown = 30 * time.Second
 )
 
 // Options configure a Policy. A nil *Options, and every zero field, means
@@ -69,10 +82,11 @@ type Options struct {
 	// wait their turn. Default DefaultMaxConcurrency.
 	MaxConcurrency int
 	// FailureThreshold is the number of transient failures in a row after
-	// which an endpoint rests for CoolDown. Defaults DefaultFailureThreshold
-	// and DefaultCoolDown.
+	// which an endpoint rests for CoolDown. Default DefaultFailureThreshold.
 	FailureThreshold int
-	CoolDown         time.Duration
+	// CoolDown is how long a failing endpoint rests before it is tried
+	// again. Default DefaultCoolDown.
+	CoolDown time.Duration
 	// MaxCompletionTokens sends SampleOptions.MaxTokens as
 	// max_completion_tokens instead of max_tokens. OpenAI's reasoning
 	// models accept only the former; llama.cpp and older servers know only
@@ -379,7 +393,7 @@ func (p *Policy) chat(ctx context.Context, req chatRequest, extra []byte, n int,
 	out, u, err := parseChat(data, sent, p.source)
 	p.addUsage(u)
 	if err != nil {
-		return nil, fmt.Errorf("openai: POST %s/chat/completions: %w", ep.name, err)
+		return nil, fmt.Errorf("%w (POST %s/chat/completions)", err, ep.name)
 	}
 	if sent > 1 && len(out) == 1 && !ep.single.Swap(true) {
 		p.log.Info("openai: endpoint ignores n; drawing responses one per request", "endpoint", ep.name)
@@ -490,7 +504,7 @@ func (p *Policy) logProb(ctx context.Context, pr alignment.Prompt, completion st
 	case errors.As(err, &ee):
 		return 0, 0, fmt.Errorf("openai: scoring on %s/completions: %s: %w", ep.name, ee.why, alignment.ErrUnsupported)
 	case err != nil:
-		return 0, 0, fmt.Errorf("openai: scoring on %s/completions: %w", ep.name, err)
+		return 0, 0, fmt.Errorf("%w (POST %s/completions)", err, ep.name)
 	}
 	return sum, n, nil
 }

@@ -442,6 +442,32 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+// TestConformanceUnderFaults runs the conformance test over two replicas,
+// one of which answers every third request with a 503 or a reset: retries
+// and balancing must keep every call correct and deterministic.
+func TestConformanceUnderFaults(t *testing.T) {
+	var n atomic.Int64
+	flaky := openaitest.NewServer(t, openaitest.Options{Flavor: openaitest.Ollama, Intercept: func(w http.ResponseWriter, r *http.Request) bool {
+		switch n.Add(1) % 6 {
+		case 0:
+			status(http.StatusServiceUnavailable)(w, r)
+			return true
+		case 3:
+			hangUp(true)(w, r)
+			return true
+		}
+		return false
+	}})
+	steady := openaitest.NewServer(t, openaitest.Options{Flavor: openaitest.Ollama})
+	o := fast()
+	o.MaxRetries = 8
+	p := newPolicy(t, "m", []string{flaky.URL(), steady.URL()}, o)
+	if err := alignmenttest.TestPolicy(t.Context(), p); err != nil {
+		t.Error(err)
+	}
+	assert.Positive(t, p.Usage().Retries, "faults were injected")
+}
+
 // TestBalancing checks least-outstanding-requests balancing: with one
 // replica stalled on a request, the others take the new ones.
 func TestBalancing(t *testing.T) {

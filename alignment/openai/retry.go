@@ -73,6 +73,9 @@ func (p *Policy) post(ctx context.Context, path string, build func(*endpoint) ([
 		}
 		p.failed(ep)
 		if attempt >= p.maxRetries {
+			if attempt == 0 {
+				return nil, nil, err
+			}
 			return nil, nil, fmt.Errorf("openai: giving up after %d attempts: %w", attempt+1, err)
 		}
 		wait := p.backoff(attempt)

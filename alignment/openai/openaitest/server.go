@@ -42,9 +42,13 @@ type Flavor int
 
 // The servers a fake can imitate.
 const (
+	// VLLM honours n and echo, and returns log-probabilities.
 	VLLM Flavor = iota
+	// LlamaCpp refuses n > 1 and echo, and ignores model names.
 	LlamaCpp
+	// Ollama ignores n and echo.
 	Ollama
+	// OpenAI honours n; its chat models have no /v1/completions.
 	OpenAI
 )
 
