@@ -327,7 +327,7 @@ func Audit(ctx context.Context, j alignment.Judge, c alignment.Comparer, items [
 }
 
 // String returns the report as a table, one figure a line, with the count
-// each rests on; unmeasured figures read "n/a".
+// each rests on; unmeasured figures read "n/a" over "-".
 func (r AuditReport) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "judge audit: %d responses to %d prompts, %d failed calls\n", r.Responses, r.Items, len(r.Failures))
@@ -335,7 +335,7 @@ func (r AuditReport) String() string {
 	fmt.Fprintln(w, "figure\tvalue\tover")
 	row := func(name string, n int, unit string, v float64) {
 		if n == 0 {
-			fmt.Fprintf(w, "%s\tn/a\t\n", name)
+			fmt.Fprintf(w, "%s\tn/a\t-\n", name)
 			return
 		}
 		fmt.Fprintf(w, "%s\t%.3f\t%d %s\n", name, v, n, unit)

@@ -105,26 +105,35 @@ func findVerdict(output string, choices ...string) (verdict.Match, error) {
 }
 
 // nextDeclaration returns the offset just past the colon of the first
-// "score" declaration in s at or after from, or -1.
+// "score" declaration in s whose colon is at or after from, or -1. It looks
+// for colons, which are rare, and checks the word before each.
 func nextDeclaration(s string, from int) int {
-	for i := from; i+5 <= len(s); i++ {
-		if s[i]|0x20 != 's' || !strings.EqualFold(s[i:i+5], "score") {
-			continue
+	for from < len(s) {
+		c := strings.IndexByte(s[from:], ':')
+		if c < 0 {
+			return -1
 		}
-		if r, _ := utf8.DecodeLastRuneInString(s[:i]); i > 0 && (unicode.IsLetter(r) || unicode.IsDigit(r)) {
-			continue
-		}
-		j := skip(s, i+5, " \t*_`")
-		if j < len(s) && s[j] == '(' {
-			end := strings.IndexAny(s[j:], ")\n")
-			if end < 0 || end > 30 || s[j+end] != ')' {
+		c += from
+		from = c + 1
+		j := skipBack(s, c, " \t*_`")
+		if j > 0 && s[j-1] == ')' {
+			open := strings.LastIndexByte(s[max(0, j-31):j-1], '(')
+			if open < 0 {
 				continue
 			}
-			j = skip(s, j+end+1, " \t*_`")
+			open += max(0, j-31)
+			if strings.IndexByte(s[open:j], '\n') >= 0 {
+				continue
+			}
+			j = skipBack(s, open, " \t*_`")
 		}
-		if j < len(s) && s[j] == ':' {
-			return j + 1
+		if j < 5 || !strings.EqualFold(s[j-5:j], "score") {
+			continue
 		}
+		if r, _ := utf8.DecodeLastRuneInString(s[:j-5]); j > 5 && (unicode.IsLetter(r) || unicode.IsDigit(r)) {
+			continue
+		}
+		return c + 1
 	}
 	return -1
 }
@@ -233,6 +242,15 @@ func isNonFinite(word string) bool {
 func skip(s string, i int, set string) int {
 	for i < len(s) && strings.IndexByte(set, s[i]) >= 0 {
 		i++
+	}
+	return i
+}
+
+// skipBack returns the smallest index j <= i such that s[j:i] holds only
+// bytes of set.
+func skipBack(s string, i int, set string) int {
+	for i > 0 && strings.IndexByte(set, s[i-1]) >= 0 {
+		i--
 	}
 	return i
 }

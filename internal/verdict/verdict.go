@@ -31,7 +31,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -75,15 +74,14 @@ func Find(output string, choices ...string) (Match, error) {
 	if len(choices) == 0 {
 		choices = defaultChoices
 	}
-	set, err := compile(choices)
-	if err != nil {
+	if err := checkChoices(choices); err != nil {
 		return Match{}, err
 	}
 	if strings.TrimSpace(output) == "" {
 		return Match{}, fmt.Errorf("verdict: empty output: %w", ErrUnparsable)
 	}
 	text := fence.Mask(output)
-	decls := set.declarations(text)
+	decls := declarations(text, choices)
 	if len(decls) == 0 {
 		if strings.TrimSpace(text) == "" {
 			return Match{}, fmt.Errorf("verdict: output holds only fenced (quoted) text: %w", ErrUnparsable)
@@ -112,14 +110,6 @@ func Find(output string, choices ...string) (Match, error) {
 
 var defaultChoices = []string{"A", "B"}
 
-// choiceSet holds the compiled patterns for one list of choices.
-type choiceSet struct {
-	choices  []string
-	patterns []*regexp.Regexp
-}
-
-var cache sync.Map // key: choices joined by NUL; value: *choiceSet
-
 const (
 	keyword = `(?i:\b(?:(?:final|overall)\s+)?(?:verdict|answer|decision|choice|winner|preference|judge?ment|(?:better|preferred)\s+(?:response|answer|one)))`
 	sep     = `[\s*_]*(?::|=|(?i:\bis\b))`
@@ -129,90 +119,98 @@ const (
 	better  = `(?i:(?:is|was)\s+(?:(?:clearly|slightly|much|significantly|somewhat|overall|definitely)\s+)?(?:the\s+)?(?:better|superior|preferred|stronger|winner)\b)`
 )
 
-func compile(choices []string) (*choiceSet, error) {
-	key := strings.Join(choices, "\x00")
-	if s, ok := cache.Load(key); ok {
-		return s.(*choiceSet), nil
-	}
+// The patterns look at the text around a candidate choice: what comes
+// before it (anchored at its end) and after it (anchored at its start).
+// Matching short windows around the few candidates, rather than the whole
+// output, keeps parsing fast on long outputs.
+var (
+	keywordBefore = regexp.MustCompile(keyword + sep + wrapL + `(?:` + noun + wrapL + `)?$`)
+	nounBefore    = regexp.MustCompile(noun + wrapL + `$`)
+	betterAfter   = regexp.MustCompile(`^` + wrapR + better)
+)
+
+// window bounds the text examined before and after a candidate.
+const window = 120
+
+func checkChoices(choices []string) error {
 	if len(choices) < 2 {
-		return nil, fmt.Errorf("verdict: %d choices given, need at least 2: %w", len(choices), ErrChoices)
+		return fmt.Errorf("verdict: %d choices given, need at least 2: %w", len(choices), ErrChoices)
 	}
 	for i, c := range choices {
 		switch {
 		case c == "":
-			return nil, fmt.Errorf("verdict: choice %d is empty: %w", i, ErrChoices)
+			return fmt.Errorf("verdict: choice %d is empty: %w", i, ErrChoices)
 		case strings.IndexFunc(c, unicode.IsSpace) >= 0:
-			return nil, fmt.Errorf("verdict: choice %d (%q) contains a space: %w", i, c, ErrChoices)
+			return fmt.Errorf("verdict: choice %d (%q) contains a space: %w", i, c, ErrChoices)
 		case slices.Index(choices[:i], c) >= 0:
-			return nil, fmt.Errorf("verdict: choice %d (%q) is repeated: %w", i, c, ErrChoices)
+			return fmt.Errorf("verdict: choice %d (%q) is repeated: %w", i, c, ErrChoices)
 		}
 	}
-	// Longer choices first, so that "AB" is tried before "A".
-	alt := slices.Clone(choices)
-	slices.SortStableFunc(alt, func(a, b string) int { return len(b) - len(a) })
-	for i, c := range alt {
-		alt[i] = regexp.QuoteMeta(c)
-	}
-	c := "(" + strings.Join(alt, "|") + ")"
-	s := &choiceSet{choices: slices.Clone(choices)}
-	for _, p := range []string{
-		keyword + sep + wrapL + `(?:` + noun + wrapL + `)?` + c,
-		`\[\[\s*` + c + `\s*\]\]`,
-		noun + wrapL + c + wrapR + better,
-	} {
-		re, err := regexp.Compile(p)
-		if err != nil {
-			return nil, fmt.Errorf("verdict: choices %q: %v: %w", choices, err, ErrChoices)
-		}
-		s.patterns = append(s.patterns, re)
-	}
-	actual, _ := cache.LoadOrStore(key, s)
-	return actual.(*choiceSet), nil
+	return nil
 }
 
 // declarations returns every declaration in text, in no particular order.
-func (s *choiceSet) declarations(text string) []Match {
+func declarations(text string, choices []string) []Match {
 	var out []Match
-	for _, re := range s.patterns {
-		for _, m := range re.FindAllStringSubmatchIndex(text, -1) {
-			if start, end := m[2], m[3]; boundary(text, start, end) {
-				out = append(out, Match{Choice: text[start:end], Start: start, End: end})
+	for _, c := range choices {
+		for at := 0; ; {
+			i := strings.Index(text[at:], c)
+			if i < 0 {
+				break
+			}
+			start, end := at+i, at+i+len(c)
+			at = start + 1
+			if !boundary(text, start, end) {
+				continue
+			}
+			if declares(text, start, end) {
+				out = append(out, Match{Choice: c, Start: start, End: end})
 			}
 		}
-	}
-	for start := 0; start < len(text); {
-		end := strings.IndexByte(text[start:], '\n')
-		if end < 0 {
-			end = len(text)
-		} else {
-			end += start
-		}
-		if m, ok := s.bareLine(text[start:end]); ok {
-			m.Start += start
-			m.End += start
-			out = append(out, m)
-		}
-		start = end + 1
 	}
 	return out
 }
 
-// bareLine reads a line that holds nothing but a choice, possibly wrapped in
-// markdown emphasis, brackets, quotes or a heading mark, with a final full
-// stop.
-func (s *choiceSet) bareLine(line string) (Match, bool) {
-	inner := strings.TrimLeft(strings.TrimSpace(line), "#>*_\"'`([ \t")
-	inner = strings.TrimRight(inner, "*_\"'`)]. \t")
-	if inner == "" {
-		return Match{}, false
-	}
-	for _, c := range s.choices {
-		if inner == c {
-			start := strings.Index(line, inner)
-			return Match{Choice: c, Start: start, End: start + len(c)}, true
+// declares reports whether the choice at text[start:end] is declared as the
+// verdict by its context.
+func declares(text string, start, end int) bool {
+	lo := start - window
+	if lo <= 0 {
+		lo = 0
+	} else {
+		// Start the window on a word boundary, so that \b cannot match in
+		// the middle of a word cut by the window.
+		for lo > 0 && isWordByte(text[lo-1]) {
+			lo--
 		}
 	}
-	return Match{}, false
+	before := text[lo:start]
+	after := text[end:min(len(text), end+window)]
+	if strings.HasSuffix(strings.TrimRight(before, " \t"), "[[") && strings.HasPrefix(strings.TrimLeft(after, " \t"), "]]") {
+		return true
+	}
+	if keywordBefore.MatchString(before) {
+		return true
+	}
+	if nounBefore.MatchString(before) && betterAfter.MatchString(after) {
+		return true
+	}
+	return bareLine(text, start, end)
+}
+
+// bareLine reports whether the line of the choice holds nothing else but
+// markdown emphasis, brackets, quotes, a heading mark or a final full stop.
+func bareLine(text string, start, end int) bool {
+	ls := strings.LastIndexByte(text[:start], '\n') + 1
+	le := len(text)
+	if i := strings.IndexByte(text[end:], '\n'); i >= 0 {
+		le = end + i
+	}
+	return strings.Trim(text[ls:start], "#>*_\"'`([ \t\r") == "" && strings.Trim(text[end:le], "*_\"'`)]. \t\r") == ""
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c >= 0x80
 }
 
 // boundary reports whether text[start:end] stands as a word of its own: not
