@@ -3,6 +3,7 @@ package constitution
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"strings"
 	"sync/atomic"
@@ -114,6 +115,7 @@ func NewComparer(pol alignment.Policy, c *Constitution, o *ComparerOptions) (*Co
 	if o != nil {
 		opts = *o
 		opts.Sample.Stop = append([]string(nil), o.Sample.Stop...)
+		opts.Sample.Extra = maps.Clone(o.Sample.Extra)
 	}
 	switch {
 	case pol == nil:

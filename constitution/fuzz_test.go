@@ -6,6 +6,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/internal/verdict"
 )
 
 // The loaders must never panic, must fail only with positioned *Error values
@@ -119,4 +122,36 @@ func samePrinciples(a, b []Principle) bool {
 		}
 	}
 	return true
+}
+
+// FuzzReadOutput feeds arbitrary model outputs, split into arbitrary tokens,
+// to the readers of critiques, revisions and comparison answers: they must
+// not panic, a revision is never empty, and a soft label is a probability.
+func FuzzReadOutput(f *testing.F) {
+	f.Add("Critique: fine.\nRevision: better", 3, -0.5)
+	f.Add("<reply>\nRevision: quoted\n</reply>\nAnswer: (B)", 7, -1.0)
+	f.Add("Answer: (A)", 9, 0.0)
+	f.Add("Verdict: A\n(B)", 1, -2.0)
+	f.Add("Revision:", 0, -0.1)
+	f.Fuzz(func(t *testing.T, out string, cut int, lp float64) {
+		if rev, ok := afterMarker(out, "Revision:"); ok && rev == "" {
+			t.Fatal("empty revision accepted")
+		}
+		_ = readCritique(out)
+		// Split the output into two tokens at cut, the first with
+		// alternatives for both letters.
+		cut = min(max(cut, 0), len(out))
+		r := alignment.Response{Text: out, TokenLogProbs: []alignment.TokenLogProb{
+			{Token: out[:cut], LogProb: lp, Top: []alignment.TokenLogProb{{Token: "A", LogProb: lp}, {Token: " B", LogProb: 2 * lp}}},
+			{Token: out[cut:], LogProb: lp, Top: []alignment.TokenLogProb{{Token: "(A", LogProb: lp}}},
+		}}
+		m, err := verdict.Find(out, "A", "B")
+		if err != nil {
+			return
+		}
+		if pa, ok := softLabel(r, m); ok && !(pa >= 0 && pa <= 1) {
+			t.Fatalf("soft label %v outside [0, 1]", pa)
+		}
+		_ = reasoning(out, m)
+	})
 }

@@ -3,6 +3,7 @@ package constitution
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -89,6 +90,7 @@ func NewReviser(pol alignment.Policy, c *Constitution, o *ReviserOptions) (*Revi
 	if o != nil {
 		opts = *o
 		opts.Sample.Stop = append([]string(nil), o.Sample.Stop...)
+		opts.Sample.Extra = maps.Clone(o.Sample.Extra)
 	}
 	switch {
 	case pol == nil:

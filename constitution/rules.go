@@ -17,11 +17,15 @@ const maxScore = 5
 // Judge scores r with the principles' Check functions, without any model:
 // one point per passed check, scaled to 0–5 (5·passed/len). Aspects holds 1
 // or 0 per principle id and Rationale lists the failed checks. It fails,
-// wrapping [ErrNoCheck], when some principle has no Check, and returns
-// ctx.Err() once ctx is done. Checks see copies of p and r.
+// wrapping [ErrNoCheck], when some principle has no Check, wrapping
+// [ErrInvalid] on a zero Constitution, and returns ctx.Err() once ctx is
+// done. Checks see copies of p and r.
 func (c *Constitution) Judge(ctx context.Context, p alignment.Prompt, r alignment.Response) (alignment.Judgment, error) {
 	if err := ctx.Err(); err != nil {
 		return alignment.Judgment{}, err
+	}
+	if len(c.principles) == 0 {
+		return alignment.Judgment{}, fmt.Errorf("constitution: judging with an empty constitution (build one with New): %w", ErrInvalid)
 	}
 	if !c.rules {
 		for _, pr := range c.principles {

@@ -128,3 +128,9 @@ func TestRulesConformance(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestJudgeZeroConstitution(t *testing.T) {
+	var c Constitution
+	_, err := c.Judge(context.Background(), alignment.NewPrompt("p", "x"), alignment.Response{})
+	assert.ErrorIs(t, err, ErrInvalid)
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -146,6 +147,7 @@ func NewTreeSearch(pol alignment.Policy, j alignment.Judge, o *TreeOptions) (*Tr
 	if o != nil {
 		opts = *o
 		opts.Sample.Stop = slices.Clone(o.Sample.Stop)
+		opts.Sample.Extra = maps.Clone(o.Sample.Extra)
 	}
 	switch {
 	case pol == nil:
