@@ -55,7 +55,9 @@
 // choice. Generate notices either per endpoint, remembers it, and draws the
 // missing responses with parallel n = 1 requests, each with the seed
 // alignment.SampleN would give it; later calls go parallel from the start
-// once every endpoint is known to answer one choice. Usage (prompt and
+// once every endpoint is known to answer one choice. A refusal at
+// temperature 0 is not remembered, since older vLLM refuses n > 1 only for
+// greedy decoding. Usage (prompt and
 // completion tokens, requests, retries) accumulates atomically; read it
 // with Policy.Usage for reports.
 //

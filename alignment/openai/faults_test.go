@@ -334,6 +334,32 @@ func TestRefusalOfNWith500(t *testing.T) {
 	assert.Len(t, srv.Requests(), 4)
 }
 
+// TestGreedyRefusalOfNIsPerCall covers older vLLM, which refuses n > 1 only
+// with greedy decoding: the refusal must not stop n > 1 at temperature > 0.
+func TestGreedyRefusalOfNIsPerCall(t *testing.T) {
+	srv := openaitest.NewServer(t, openaitest.Options{Flavor: openaitest.VLLM, Intercept: func(w http.ResponseWriter, r *http.Request) bool {
+		body := readBody(r)
+		if strings.Contains(body, `"n":`) && strings.Contains(body, `"temperature":0,`) {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"object":"error","message":"n must be 1 when using greedy sampling, got 3.","type":"BadRequestError","param":null,"code":400}`)
+			return true
+		}
+		return false
+	}})
+	p := newPolicy(t, "m", []string{srv.URL()}, fast())
+	rs, err := p.Generate(t.Context(), hello, alignment.SampleOptions{N: 3})
+	require.NoError(t, err)
+	assert.Len(t, rs, 3)
+	rs, err = p.Generate(t.Context(), hello, alignment.SampleOptions{N: 3, Temperature: 0.8})
+	require.NoError(t, err)
+	assert.Len(t, rs, 3)
+	var ns []int
+	for _, r := range srv.Requests() {
+		ns = append(ns, r.N)
+	}
+	assert.Equal(t, []int{3, 0, 0, 0, 3}, ns, "greedy: refused, then one per request; sampling: n=3 again")
+}
+
 func readBody(r *http.Request) string {
 	var b strings.Builder
 	buf := make([]byte, 512)

@@ -362,9 +362,14 @@ func checkPrompt(pr alignment.Prompt) error {
 func (p *Policy) chat(ctx context.Context, req chatRequest, extra []byte, n int, seed uint64) ([]alignment.Response, error) {
 	req.Seed = int64(seed & seedMask)
 	sent := n
+	// thisCall is set when a refusal of n may be about this request only:
+	// older vLLM refuses n > 1 with greedy decoding ("n must be 1 when using
+	// greedy sampling") but not with sampling, so a refusal at temperature 0
+	// does not mark the endpoint.
+	thisCall := false
 	build := func(ep *endpoint) ([]byte, error) {
 		sent = n
-		if ep.single.Load() {
+		if thisCall || ep.single.Load() {
 			sent = 1
 		}
 		req.N = 0
@@ -380,6 +385,10 @@ func (p *Policy) chat(ctx context.Context, req chatRequest, extra []byte, n int,
 	adapt := func(ep *endpoint, se *StatusError) bool {
 		if sent <= 1 || !nRefusal(se.StatusCode) || !rejectsN(se.Message) {
 			return false
+		}
+		if req.Temperature == 0 {
+			thisCall = true
+			return true
 		}
 		if !ep.single.Swap(true) {
 			p.log.Info("openai: endpoint refuses n > 1; drawing responses one per request", "endpoint", ep.name)
