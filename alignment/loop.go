@@ -1,0 +1,665 @@
+package alignment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/selfalign/selfalign/internal/seeds"
+)
+
+// Loop runs iterations of synthetic preference generation and training:
+// prompts → sample N responses → refine (optional) → judge each response k
+// times and aggregate → select a pair → sink → train → next policy.
+//
+// Parts are wired by the caller; the zero value of every other field means
+// the default its doc gives. A Loop must not be changed while Run is
+// running; it may be run again afterwards.
+type Loop struct {
+	// Policy writes the responses of the first iteration. Required.
+	Policy Policy
+	// Prompts yields each iteration's prompts. Required.
+	Prompts PromptSource
+	// Judge scores each response (pointwise). One of Judge, SelfJudge and
+	// Comparer is required.
+	Judge Judge
+	// SelfJudge, if set, makes the judge of each iteration from that
+	// iteration's policy, as Self-Rewarding does; it takes precedence over
+	// Judge.
+	SelfJudge func(Policy) Judge
+	// Comparer, if set, replaces pointwise judging: every two responses to a
+	// prompt are compared, and a response's score is its mean probability
+	// of beating the others, in [0, 1].
+	Comparer Comparer
+	// Refiner, if set, rewrites each sampled response before judging.
+	Refiner Refiner
+	// Selector picks each prompt's pair; default MaxMin.
+	Selector Selector
+	// Trainer, if set, turns each iteration's pairs into the next policy.
+	// Lacking it, every iteration uses Policy.
+	Trainer Trainer
+	// Sink receives the pairs, in prompt order, as they are made. Optional.
+	Sink PreferenceSink
+	// Observer receives progress events. Optional.
+	Observer Observer
+
+	// Iterations is the number of iterations; default 1.
+	Iterations int
+	// Samples is N, the responses drawn per prompt; default 4, at least 2.
+	Samples int
+	// JudgeSamples is k, the judge calls per response whose scores are
+	// averaged; default 1.
+	JudgeSamples int
+	// Sampling holds the sampling options; the Loop sets N and Seed.
+	Sampling SampleOptions
+	// Concurrency bounds the backend calls in flight (policy, refiner, judge
+	// and comparer calls together); default 8.
+	Concurrency int
+	// Seed is the run's seed. The randomness of each prompt derives from
+	// (Seed, iteration, prompt ID) alone, so a run's pairs do not depend on
+	// Concurrency or scheduling.
+	Seed uint64
+	// FailureBudget is the share of an iteration's prompts allowed to fail
+	// permanently before the run stops with ErrBudget; default 0.1. A
+	// negative value allows no failure.
+	FailureBudget float64
+	// Retry says how transient failures are retried.
+	Retry Retry
+	// Dir, if set, is the run's output directory: pairs go to
+	// Dir/pairs.jsonl, progress to Dir/progress.jsonl and trained policies to
+	// Dir/policy-<iteration>/ (through the Trainer, which must then be a
+	// Checkpointer). A run started on a directory that holds an interrupted
+	// run with the same settings resumes it.
+	Dir string
+	// Source labels the pairs (Pair.Source); default "loop".
+	Source string
+}
+
+// Result is what a run leaves: one Report per iteration, in order, and the
+// policy it ended with.
+type Result struct {
+	Reports []Report
+	Policy  Policy
+}
+
+// Run runs the Loop's iterations. It returns when all are done, when ctx
+// is done, or when the failure budget is spent; in every case the pairs of
+// the prompts finished so far are flushed to the sinks first, and Result
+// holds the reports of the finished iterations. A Loop with Dir set can be
+// run again to continue where it stopped.
+func (l *Loop) Run(ctx context.Context) (Result, error) {
+	r, err := l.newRun()
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Policy: l.Policy}
+	st, err := openState(ctx, r)
+	if err != nil {
+		return res, err
+	}
+	defer st.close()
+	res.Reports = st.reports
+	if st.policyDir != "" {
+		res.Policy, err = r.trainer.(Checkpointer).LoadCheckpoint(ctx, st.policyDir)
+		if err != nil {
+			return res, fmt.Errorf("alignment: loading the policy of %s: %w", st.policyDir, err)
+		}
+	}
+	for it := st.iteration; it < r.iterations; it++ {
+		rep, pairs, err := r.generate(ctx, it, res.Policy, st)
+		if err != nil {
+			return res, err
+		}
+		if r.trainer != nil {
+			if res.Policy, err = r.train(ctx, it, res.Policy, pairs, st, &rep); err != nil {
+				return res, err
+			}
+		}
+		if err := st.iterationDone(&rep); err != nil {
+			return res, err
+		}
+		r.emit(Event{Kind: IterationDone, Iteration: it, Done: rep.Prompts - rep.Failed, Failed: rep.Failed, Report: &rep})
+		res.Reports = append(res.Reports, rep)
+	}
+	return res, nil
+}
+
+// run is one Run's configuration with defaults applied.
+type run struct {
+	*Loop
+	iterations, samples, k, concurrency int
+	selector                            Selector
+	trainer                             Trainer
+	retry                               Retry
+	source                              string
+	lo, hi                              float64
+	calls                               chan struct{}
+	observe                             sync.Mutex
+}
+
+func (l *Loop) newRun() (*run, error) {
+	bad := func(field, why string) error {
+		return fmt.Errorf("alignment: Loop.%s %s: %w", field, why, ErrInvalid)
+	}
+	switch {
+	case l.Policy == nil:
+		return nil, bad("Policy", "is nil")
+	case l.Prompts == nil:
+		return nil, bad("Prompts", "is nil")
+	case l.Judge == nil && l.SelfJudge == nil && l.Comparer == nil:
+		return nil, bad("Judge", "is nil and so are SelfJudge and Comparer")
+	case l.Iterations < 0 || l.Samples < 0 || l.JudgeSamples < 0 || l.Concurrency < 0:
+		return nil, bad("Iterations, Samples, JudgeSamples and Concurrency", "must not be negative")
+	case l.Samples == 1:
+		return nil, bad("Samples", "is 1: a pair needs at least 2 responses")
+	case math.IsNaN(l.FailureBudget) || l.FailureBudget > 1:
+		return nil, bad("FailureBudget", fmt.Sprintf("is %v, want a share at most 1", l.FailureBudget))
+	}
+	r := &run{Loop: l, iterations: 1, samples: 4, k: 1, concurrency: 8,
+		selector: l.Selector, trainer: l.Trainer, retry: l.Retry.withDefaults(), source: l.Source, lo: 0, hi: 5}
+	if l.Iterations > 0 {
+		r.iterations = l.Iterations
+	}
+	if l.Samples > 0 {
+		r.samples = l.Samples
+	}
+	if l.JudgeSamples > 0 {
+		r.k = l.JudgeSamples
+	}
+	if l.Concurrency > 0 {
+		r.concurrency = l.Concurrency
+	}
+	if r.selector == nil {
+		r.selector = MaxMin{}
+	}
+	if r.source == "" {
+		r.source = "loop"
+	}
+	if l.Comparer != nil {
+		r.lo, r.hi = 0, 1
+	} else if rg, ok := l.Judge.(Ranged); ok && l.SelfJudge == nil {
+		r.lo, r.hi = rg.ScoreRange()
+	}
+	if l.Dir != "" && r.trainer != nil {
+		if _, ok := r.trainer.(Checkpointer); !ok {
+			return nil, bad("Trainer", "is not a Checkpointer, which a run with Dir needs to save each iteration's policy")
+		}
+	}
+	r.calls = make(chan struct{}, r.concurrency)
+	return r, nil
+}
+
+func (r *run) emit(e Event) {
+	if r.Observer == nil {
+		return
+	}
+	r.observe.Lock()
+	defer r.observe.Unlock()
+	r.Observer.Observe(e)
+}
+
+// item is the outcome of one prompt.
+type item struct {
+	index     int
+	iteration int
+	responses int
+	prompt    Prompt
+	pair      *Pair
+	scores    []float64
+	lengths   []int
+	judgments int
+	retries   int
+	sampling  time.Duration
+	refining  time.Duration
+	judging   time.Duration
+	err       error
+}
+
+// generate runs the data part of iteration it: every prompt, from where an
+// interrupted run stopped, with pairs written in prompt order. It returns
+// the report and, when there is a Trainer, the iteration's pairs.
+func (r *run) generate(ctx context.Context, it int, pol Policy, st *state) (Report, []Pair, error) {
+	start := time.Now()
+	rep, next := st.resumePoint(it, r.lo, r.hi)
+	total := 0
+	if s, ok := r.Prompts.(Sized); ok {
+		total = s.Len(it)
+	}
+	r.emit(Event{Kind: IterationStarted, Iteration: it, Done: rep.Prompts - rep.Failed, Failed: rep.Failed, Total: total})
+	if rep.Generated {
+		return r.finishGenerated(ctx, it, st, rep.Report, start)
+	}
+	judge := r.Judge
+	if r.SelfJudge != nil {
+		judge = r.SelfJudge(pol)
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	window := make(chan struct{}, 2*r.concurrency+16)
+	results := make(chan item, cap(window))
+	var produceErr error
+	go func() {
+		defer close(results)
+		var g errgroup.Group
+		g.SetLimit(r.concurrency)
+		defer g.Wait()
+		i := -1
+		for p, err := range r.Prompts.Prompts(ctx, it) {
+			i++
+			if err != nil {
+				produceErr = fmt.Errorf("alignment: reading prompt %d of iteration %d: %w", i, it, err)
+				cancel(produceErr)
+				return
+			}
+			if i < next {
+				if i == next-1 && p.ID != rep.lastID {
+					produceErr = fmt.Errorf("alignment: prompt %d of iteration %d is %q, but the interrupted run in %s had %q there (did the prompts change?): %w", i, it, p.ID, r.Dir, rep.lastID, ErrNotResumable)
+					cancel(produceErr)
+					return
+				}
+				continue
+			}
+			select {
+			case window <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			index := i
+			g.Go(func() error {
+				results <- r.process(ctx, it, index, p, pol, judge)
+				return nil
+			})
+		}
+	}()
+
+	w := writer{r: r, st: st, it: it, rep: &rep.Report, total: total, next: next, pending: map[int]item{}, lastID: rep.lastID}
+	w.collect = r.trainer != nil && r.Dir == ""
+	var stop error
+	for res := range results {
+		if stop != nil {
+			continue
+		}
+		w.pending[res.index] = res
+		for {
+			res, ok := w.pending[w.next]
+			if !ok {
+				break
+			}
+			delete(w.pending, w.next)
+			if stop = w.handle(ctx, res); stop != nil {
+				cancel(stop)
+				break
+			}
+			<-window
+		}
+	}
+	if stop == nil {
+		stop = produceErr
+	}
+	if stop == nil && ctx.Err() != nil {
+		stop = context.Cause(ctx)
+	}
+	if stop == nil && total == 0 {
+		stop = w.checkBudget(rep.Prompts)
+	}
+	// Whatever happened, what was finished is made durable before returning.
+	if err := w.checkpoint(context.WithoutCancel(ctx), stop == nil); err != nil && stop == nil {
+		stop = err
+	}
+	rep.Elapsed += time.Since(start)
+	if stop != nil {
+		return rep.Report, nil, stop
+	}
+	if r.trainer != nil && r.Dir != "" {
+		return r.finishGenerated(ctx, it, st, rep.Report, start)
+	}
+	return rep.Report, w.pairs, nil
+}
+
+// finishGenerated reads back an iteration's pairs from the output directory
+// for training. A run with Dir always trains on what it wrote, so a resumed
+// run trains on exactly the pairs an uninterrupted one would.
+func (r *run) finishGenerated(ctx context.Context, it int, st *state, rep Report, start time.Time) (Report, []Pair, error) {
+	if r.trainer == nil {
+		return rep, nil, nil
+	}
+	pairs, err := st.readPairs(ctx, it)
+	rep.Elapsed += time.Since(start)
+	return rep, pairs, err
+}
+
+// train calls the Trainer and, with Dir, saves the new policy.
+func (r *run) train(ctx context.Context, it int, pol Policy, pairs []Pair, st *state, rep *Report) (Policy, error) {
+	r.emit(Event{Kind: TrainingStarted, Iteration: it})
+	t0 := time.Now()
+	next, err := r.trainer.Train(ctx, pol, pairs)
+	if err != nil {
+		return pol, fmt.Errorf("alignment: training after iteration %d: %w", it, err)
+	}
+	if next == nil {
+		return pol, fmt.Errorf("alignment: training after iteration %d returned a nil policy: %w", it, ErrInvalid)
+	}
+	if err := st.savePolicy(ctx, it, next); err != nil {
+		return pol, err
+	}
+	rep.Training = time.Since(t0)
+	rep.Elapsed += rep.Training
+	r.emit(Event{Kind: TrainingDone, Iteration: it})
+	return next, nil
+}
+
+// process handles one prompt: sample, refine, judge, select.
+func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, judge Judge) (res item) {
+	res.index, res.iteration, res.prompt = index, it, p
+	seed := seeds.Derive(r.Seed, "item", strconv.Itoa(it), p.ID)
+	o := r.Sampling
+	o.N, o.Seed = r.samples, seed
+	var rs []Response
+	t0 := time.Now()
+	res.retries, res.err = r.call(ctx, it, p.ID, func(ctx context.Context) (err error) {
+		rs, err = SampleN(ctx, pol, p, o)
+		return err
+	})
+	res.sampling = time.Since(t0)
+	res.responses = len(rs)
+	if res.err != nil {
+		res.err = fmt.Errorf("sampling: %w", res.err)
+		return res
+	}
+	if r.Refiner != nil {
+		t0 = time.Now()
+		var refined int
+		res.err = r.fanOut(ctx, &res, len(rs), &refined, func(ctx context.Context, i int) error {
+			ctx = WithSeed(ctx, seeds.Derive(seed, "refine", strconv.Itoa(i)))
+			refined, err := r.Refiner.Refine(ctx, p, rs[i])
+			if err == nil {
+				rs[i] = refined
+			}
+			return err
+		})
+		res.refining = time.Since(t0)
+		if res.err != nil {
+			res.err = fmt.Errorf("refining: %w", res.err)
+			return res
+		}
+	}
+	t0 = time.Now()
+	res.scores, res.err = r.judgeAll(ctx, &res, seed, p, rs, judge)
+	res.judging = time.Since(t0)
+	if res.err != nil {
+		return res
+	}
+	res.lengths = make([]int, len(rs))
+	scored := make([]Scored, len(rs))
+	for i := range rs {
+		res.lengths[i] = rs[i].Length()
+		scored[i] = Scored{Response: rs[i], Score: res.scores[i]}
+	}
+	c, j, ok := r.selector.Select(scored)
+	if ok {
+		if c < 0 || c >= len(rs) || j < 0 || j >= len(rs) || c == j {
+			res.err = fmt.Errorf("selector returned indices %d and %d for %d responses: %w", c, j, len(rs), ErrInvalid)
+			return res
+		}
+		res.pair = &Pair{Prompt: p, Chosen: rs[c], Rejected: rs[j],
+			ScoreChosen: res.scores[c], ScoreRejected: res.scores[j], Iteration: it, Source: r.source}
+	}
+	return res
+}
+
+// judgeAll returns each response's aggregate score: the mean of k judge
+// calls, or with a Comparer, the mean over k rounds of its probability of
+// beating each other response.
+func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs []Response, judge Judge) ([]float64, error) {
+	n := len(rs)
+	scores := make([]float64, n)
+	if r.Comparer != nil {
+		probs := make([]float64, n*n*r.k)
+		err := r.fanOut(ctx, res, n*(n-1)/2*r.k, &res.judgments, func(ctx context.Context, c int) error {
+			a, b := pairIndex(c/r.k, n)
+			ctx = WithSeed(ctx, seeds.Derive(seed, "compare", strconv.Itoa(c)))
+			cmp, err := r.Comparer.Compare(ctx, p, rs[a], rs[b])
+			if err != nil {
+				return err
+			}
+			if !(cmp.ProbA >= 0 && cmp.ProbA <= 1) {
+				return fmt.Errorf("comparer returned P(A better) = %v for responses %d and %d, want a probability: %w", cmp.ProbA, a, b, ErrInvalid)
+			}
+			probs[(a*n+b)*r.k+c%r.k] = cmp.ProbA
+			probs[(b*n+a)*r.k+c%r.k] = 1 - cmp.ProbA
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("comparing: %w", err)
+		}
+		for a := range n {
+			for b := range n {
+				if a != b {
+					for s := range r.k {
+						scores[a] += probs[(a*n+b)*r.k+s]
+					}
+				}
+			}
+			scores[a] /= float64((n - 1) * r.k)
+		}
+		return scores, nil
+	}
+	raw := make([]float64, n*r.k)
+	err := r.fanOut(ctx, res, n*r.k, &res.judgments, func(ctx context.Context, c int) error {
+		ctx = WithSeed(ctx, seeds.Derive(seed, "judge", strconv.Itoa(c)))
+		j, err := judge.Judge(ctx, p, rs[c/r.k])
+		if err != nil {
+			return err
+		}
+		if math.IsNaN(j.Score) || math.IsInf(j.Score, 0) {
+			return fmt.Errorf("judge returned score %v for response %d: %w", j.Score, c/r.k, ErrInvalid)
+		}
+		raw[c] = j.Score
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("judging: %w", err)
+	}
+	for c, x := range raw {
+		scores[c/r.k] += x / float64(r.k)
+	}
+	return scores, nil
+}
+
+// pairIndex maps c in [0, n(n−1)/2) to the c-th pair (a, b), a < b, in
+// the order (0,1), (0,2), …, (1,2), ….
+func pairIndex(c, n int) (a, b int) {
+	for a = 0; c >= n-1-a; a++ {
+		c -= n - 1 - a
+	}
+	return a, a + 1 + c
+}
+
+// fanOut runs f(0..n−1), each as one retried call, concurrently up to the
+// run's call limit, adds the number that succeeded to *done, and returns the
+// first permanent error, which cancels the calls still running.
+func (r *run) fanOut(ctx context.Context, res *item, n int, done *int, f func(ctx context.Context, i int) error) error {
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Add(n)
+	for i := range n {
+		go func() {
+			defer wg.Done()
+			retries, err := r.call(cctx, res.iteration, res.prompt.ID, func(ctx context.Context) error { return f(ctx, i) })
+			mu.Lock()
+			defer mu.Unlock()
+			res.retries += retries
+			if err == nil {
+				*done++
+			} else if firstErr == nil {
+				firstErr = err
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// call runs one backend call under the run's concurrency limit, retrying
+// transient failures, and returns the number of retries.
+func (r *run) call(ctx context.Context, it int, promptID string, f func(ctx context.Context) error) (retries int, err error) {
+	err = r.retry.do(ctx, func(ctx context.Context) error {
+		select {
+		case r.calls <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		defer func() { <-r.calls }()
+		return f(ctx)
+	}, func(err error) {
+		retries++
+		r.emit(Event{Kind: CallRetried, Iteration: it, PromptID: promptID, Err: err})
+	})
+	return retries, err
+}
+
+// writer consumes items in prompt order: it writes their pairs, keeps the
+// report, and checkpoints progress.
+type writer struct {
+	r       *run
+	st      *state
+	it      int
+	rep     *Report
+	total   int
+	next    int
+	pending map[int]item
+	lastID  string
+	collect bool
+	pairs   []Pair
+	torn    bool
+	since   int
+	last    time.Time
+}
+
+// handle records one item. It returns a non-nil error when the run must
+// stop: the context ended, a sink failed or the failure budget is spent.
+func (w *writer) handle(ctx context.Context, res item) error {
+	r, rep := w.r, w.rep
+	if res.err != nil && ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	if res.err == nil && res.pair != nil {
+		if err := w.write(ctx, *res.pair); err != nil {
+			return err
+		}
+	}
+	rep.Prompts++
+	rep.Retries += res.retries
+	rep.Sampling += res.sampling
+	rep.Refining += res.refining
+	rep.Judging += res.judging
+	rep.Judgments += res.judgments
+	rep.Responses += res.responses
+	if res.err != nil {
+		rep.Failed++
+		rep.Failures = append(rep.Failures, Failure{PromptID: res.prompt.ID, Err: res.err.Error()})
+		r.emit(Event{Kind: ItemFailed, Iteration: w.it, PromptID: res.prompt.ID, Err: res.err,
+			Done: rep.Prompts - rep.Failed, Failed: rep.Failed, Total: w.total})
+	} else {
+		for i, s := range res.scores {
+			rep.addScore(s)
+			rep.Length.Add(float64(res.lengths[i]))
+		}
+		if res.pair == nil {
+			rep.Ties++
+		} else {
+			rep.Pairs++
+			rep.ChosenLength.Add(float64(res.pair.Chosen.Length()))
+			rep.RejectedLength.Add(float64(res.pair.Rejected.Length()))
+		}
+		r.emit(Event{Kind: ItemDone, Iteration: w.it, PromptID: res.prompt.ID,
+			Done: rep.Prompts - rep.Failed, Failed: rep.Failed, Total: w.total})
+	}
+	w.next++
+	w.lastID = res.prompt.ID
+	if err := w.checkBudget(max(w.total, 0)); err != nil {
+		return err
+	}
+	w.since++
+	if w.since >= 256 || time.Since(w.last) > time.Second {
+		return w.checkpoint(ctx, false)
+	}
+	return nil
+}
+
+// write sends one item's pair to the run's file and the Sink. When the
+// file took the pair but the Sink failed, the writer is marked torn so that
+// no later checkpoint records the file's offset, which now holds a pair of a
+// prompt not counted as handled.
+func (w *writer) write(ctx context.Context, p Pair) error {
+	pp := []Pair{p}
+	if err := w.st.write(ctx, pp); err != nil {
+		w.torn = true
+		return err
+	}
+	if w.r.Sink != nil {
+		if err := w.r.Sink.Write(ctx, pp); err != nil {
+			w.torn = true
+			return fmt.Errorf("alignment: writing the pair of prompt %q to the sink: %w", p.Prompt.ID, err)
+		}
+	}
+	if w.collect {
+		w.pairs = append(w.pairs, p)
+	}
+	return nil
+}
+
+// checkBudget reports ErrBudget when more prompts failed than the budget
+// allows out of n, or, when n is 0 (size unknown), out of the prompts seen
+// so far once there are ten.
+func (w *writer) checkBudget(n int) error {
+	rep := w.rep
+	if n == 0 {
+		if rep.Prompts < 10 {
+			return nil
+		}
+		n = rep.Prompts
+	}
+	budget := w.r.FailureBudget
+	if budget == 0 {
+		budget = 0.1
+	}
+	allowed := int(math.Floor(max(budget, 0)*float64(n) + 1e-9))
+	if rep.Failed <= allowed {
+		return nil
+	}
+	return fmt.Errorf("alignment: iteration %d: %d of %d prompts failed, over the failure budget of %d (%.3g of %d); last failure, prompt %q: %s: %w",
+		w.it, rep.Failed, rep.Prompts, allowed, budget, n, rep.Failures[len(rep.Failures)-1].PromptID, rep.Failures[len(rep.Failures)-1].Err, ErrBudget)
+}
+
+// checkpoint flushes the sinks and records progress; complete says the
+// iteration's prompts are all handled.
+func (w *writer) checkpoint(ctx context.Context, complete bool) error {
+	w.since, w.last = 0, time.Now()
+	var errs []error
+	if err := w.st.flush(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if f, ok := w.r.Sink.(Flusher); ok {
+		if err := f.Flush(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("alignment: flushing the sink: %w", err))
+		}
+	}
+	if len(errs) == 0 && !w.torn {
+		errs = append(errs, w.st.progress(w.it, w.next, w.lastID, w.rep, complete))
+	}
+	return errors.Join(errs...)
+}
