@@ -35,14 +35,16 @@
 // A principle may carry a Go check function. A constitution whose every
 // principle has one is an alignment.Judge that needs no model: one point per
 // passed check, scaled to the 0–5 scale of the default rubric. [Rules]
-// returns such a constitution of generic checks, the judge of the
-// quickstart.
+// returns such a constitution of generic checks, enough to judge a small
+// model's output with no other model at hand.
 //
 // # Prompts and randomness
 //
-// Prompts are assembled by plain concatenation; text from models, users or
-// constitution files is quoted between unforgeable fences and never
-// interpreted as a template. Principle sampling is seeded: the seed comes
+// Prompts are assembled by plain concatenation, never by a template engine.
+// The principle's requests go in as the constitution's author wrote them;
+// everything a user or a model wrote, and the few-shot examples, is quoted
+// between fences that the quoted text cannot close, and the readers of the
+// model's output ignore fenced regions. Principle sampling is seeded: the seed comes
 // from alignment.SeedFrom(ctx) when the caller set one (mixed with the
 // component's own seed), otherwise from the component's seed, the prompt ID
 // and the response text, so results are repeatable at any concurrency.

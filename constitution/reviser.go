@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -18,7 +19,7 @@ import (
 const ReviserName = "constitution.Reviser"
 
 // MaxRounds is the largest number of critique-revision rounds a [Reviser]
-// runs: the Constitutional AI paper saw little change past four.
+// runs, the most that the Constitutional AI paper (Bai et al., 2022) used.
 const MaxRounds = 4
 
 // ReviserOptions configure a [Reviser]. The zero value, or nil, gives the
@@ -166,7 +167,8 @@ func (v *Reviser) Refine(ctx context.Context, p alignment.Prompt, r alignment.Re
 // [ReviserStats] when refined does not extend original's revisions with at
 // least one successful round, or when the text did not change.
 func (v *Reviser) Pair(p alignment.Prompt, original, refined alignment.Response) (alignment.Pair, bool) {
-	ok := len(refined.Revisions) > len(original.Revisions) && refined.Text != original.Text
+	ok := len(refined.Revisions) > len(original.Revisions) && refined.Text != original.Text &&
+		slices.Equal(refined.Revisions[:len(original.Revisions)], original.Revisions)
 	if ok {
 		ok = false
 		for _, rev := range refined.Revisions[len(original.Revisions):] {

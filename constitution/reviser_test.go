@@ -142,7 +142,10 @@ func TestReviserAllRoundsFail(t *testing.T) {
 	assert.False(t, ok, "no pair when every round failed")
 	_, ok = v.Pair(p, in, in)
 	assert.False(t, ok, "no pair without new revisions")
-	assert.Equal(t, ReviserStats{Responses: 1, Rounds: 2, FailedRounds: 2, Unchanged: 1, SkippedPairs: 2}, v.Stats())
+	other := alignment.Response{Text: "changed", Revisions: []alignment.Revision{{Refiner: "y"}, {Refiner: ReviserName, Text: "changed"}}}
+	_, ok = v.Pair(p, alignment.Response{Text: "hi", Revisions: []alignment.Revision{{Refiner: "x"}}}, other)
+	assert.False(t, ok, "no pair when refined does not extend the original's revisions")
+	assert.Equal(t, ReviserStats{Responses: 1, Rounds: 2, FailedRounds: 2, Unchanged: 1, SkippedPairs: 3}, v.Stats())
 }
 
 func TestReviserPolicyErrors(t *testing.T) {
