@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/alignment/alignmenttest"
@@ -93,4 +94,59 @@ func ExampleBradleyTerry() {
 	s, err := judge.BradleyTerry([][]float64{{0, 3}, {1, 0}}, 0.5)
 	fmt.Printf("%.4f %.4f %v\n", s[0]-s[1], math.Log(3.5/1.5), err)
 	// Output: 0.8473 0.8473 <nil>
+}
+
+// Meta-Rewarding: a rubric judge samples several judgments of one response,
+// a meta-judge ranks them in a tournament, and the best and worst judgments
+// become a pair for training the judge.
+func ExampleMeta_Tournament() {
+	ctx := context.Background()
+	actor := &alignmenttest.Script{Default: []string{
+		"Accurate and complete.\nScore: 4",
+		"It is perfect in every way!\nScore: 5",
+		"Too short.\nScore: 1",
+	}}
+	rubric, err := judge.NewRubric(actor, &judge.RubricOptions{Samples: 3})
+	if err != nil {
+		panic(err)
+	}
+	// A fake meta-judge that trusts the judgment whose score is nearest 4.
+	quoted := func(text, tag string) string {
+		from := strings.LastIndex(text, "<"+tag+">\n") + len(tag) + 3
+		return text[from:strings.LastIndex(text, "\n</"+tag+">")]
+	}
+	metaModel := &alignmenttest.Script{Func: func(p alignment.Prompt, o alignment.SampleOptions, k int) alignment.Response {
+		a, _ := judge.ParseScore(quoted(p.Text(), "judgment_a"), 0, 5)
+		b, _ := judge.ParseScore(quoted(p.Text(), "judgment_b"), 0, 5)
+		if math.Abs(a-4) <= math.Abs(b-4) {
+			return alignment.Response{Text: "Verdict: A"}
+		}
+		return alignment.Response{Text: "Verdict: B"}
+	}}
+	meta, err := judge.NewMeta(metaModel, nil)
+	if err != nil {
+		panic(err)
+	}
+
+	p := alignment.NewPrompt("q", "What is the boiling point of water at sea level?")
+	r := alignment.Response{Text: "100 °C (212 °F)."}
+	samples, err := rubric.Samples(ctx, p, r)
+	if err != nil {
+		panic(err)
+	}
+	var judgments []string
+	for _, s := range samples {
+		judgments = append(judgments, s.Text)
+	}
+	t, err := meta.Tournament(ctx, p, r, judgments)
+	if err != nil {
+		panic(err)
+	}
+	pair, ok := t.Pair(rubric.Prompt(p, r))
+	fmt.Println(ok, pair.Source)
+	fmt.Printf("chosen: %q\nrejected: %q\n", pair.Chosen.Text, pair.Rejected.Text)
+	// Output:
+	// true meta-judge
+	// chosen: "Accurate and complete.\nScore: 4"
+	// rejected: "Too short.\nScore: 1"
 }

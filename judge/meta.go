@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"golang.org/x/sync/errgroup"
 
@@ -118,7 +119,7 @@ func (m *Meta) Tournament(ctx context.Context, p alignment.Prompt, r alignment.R
 	if n < 2 {
 		return Tournament{}, fmt.Errorf("judge: meta: tournament of %d judgments, need at least 2: %w", n, ErrInvalid)
 	}
-	t := Tournament{Wins: make([][]float64, n)}
+	t := Tournament{Judgments: slices.Clone(judgments), Wins: make([][]float64, n)}
 	for i := range t.Wins {
 		t.Wins[i] = make([]float64, n)
 	}
@@ -173,6 +174,8 @@ func (m *Meta) Tournament(ctx context.Context, p alignment.Prompt, r alignment.R
 
 // Tournament is the outcome of ranking judgments of one response.
 type Tournament struct {
+	// Judgments are the texts ranked, in the order given.
+	Judgments []string
 	// Wins[i][j] is the expected number of times judgment i beat judgment j
 	// (the sum of the comparisons' probabilities).
 	Wins [][]float64
@@ -193,9 +196,11 @@ type Tournament struct {
 // (the prompt the judgments answered, see Rubric.Prompt), the best judgment
 // is chosen and the worst rejected, with their strengths as scores and
 // Source "meta-judge". It reports false when all judgments are equally
-// strong. judgments must be those the tournament ranked.
-func (t Tournament) Pair(judgePrompt alignment.Prompt, judgments []string) (alignment.Pair, bool) {
-	if len(judgments) != len(t.Strength) || len(judgments) == 0 || !(t.Strength[t.Best]-t.Strength[t.Worst] > 1e-9) {
+// strong, or for a Tournament not made by Meta.Tournament.
+func (t Tournament) Pair(judgePrompt alignment.Prompt) (alignment.Pair, bool) {
+	judgments := t.Judgments
+	if len(judgments) == 0 || len(judgments) != len(t.Strength) || t.Best >= len(judgments) || t.Worst >= len(judgments) ||
+		!(t.Strength[t.Best]-t.Strength[t.Worst] > 1e-9) {
 		return alignment.Pair{}, false
 	}
 	return alignment.Pair{

@@ -3,6 +3,7 @@ package judge
 import (
 	"context"
 	"math"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -144,6 +145,7 @@ func TestMetaTournament(t *testing.T) {
 	judgments := []string{"Too short.\nScore: 1", "Correct and brief.\nScore: 3", "Perfect!\nScore: 5", "Good.\nScore: 4"}
 	tour, err := m.Tournament(ctx, p, r, judgments)
 	require.NoError(t, err)
+	assert.Equal(t, judgments, tour.Judgments)
 	assert.Equal(t, 6, tour.Comparisons)
 	assert.Equal(t, 1, tour.Inconsistent, "1 and 5 are as far from 3: the model picks the first in both orders")
 	assert.Equal(t, 1, tour.Best)
@@ -158,7 +160,7 @@ func TestMetaTournament(t *testing.T) {
 	rubric, err := NewRubric(fixed("Score: 3"), nil)
 	require.NoError(t, err)
 	jp := rubric.Prompt(p, r)
-	pair, ok := tour.Pair(jp, judgments)
+	pair, ok := tour.Pair(jp)
 	require.True(t, ok)
 	assert.Equal(t, "meta-judge", pair.Source)
 	assert.Equal(t, jp, pair.Prompt)
@@ -168,8 +170,13 @@ func TestMetaTournament(t *testing.T) {
 }
 
 func TestMetaPrompt(t *testing.T) {
-	var seen []string
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
 	model := &alignmenttest.Script{Func: func(p alignment.Prompt, o alignment.SampleOptions, k int) alignment.Response {
+		mu.Lock()
+		defer mu.Unlock()
 		seen = append(seen, p.Text())
 		return alignment.Response{Text: "Verdict: A"}
 	}}
@@ -200,7 +207,7 @@ func TestMetaErrors(t *testing.T) {
 	assert.ErrorIs(t, err, ErrUnparsable)
 
 	var tour Tournament
-	_, ok := tour.Pair(alignment.Prompt{}, nil)
+	_, ok := tour.Pair(alignment.Prompt{})
 	assert.False(t, ok)
 }
 
@@ -211,6 +218,6 @@ func TestMetaEqualJudgmentsMakeNoPair(t *testing.T) {
 	tour, err := m.Tournament(context.Background(), alignment.NewPrompt("p", "Q"), alignment.Response{}, js)
 	require.NoError(t, err)
 	assert.Equal(t, 3, tour.Inconsistent)
-	_, ok := tour.Pair(alignment.Prompt{}, js)
+	_, ok := tour.Pair(alignment.Prompt{})
 	assert.False(t, ok, "all ties: no judge-training pair")
 }
