@@ -493,21 +493,28 @@ func (r *run) fanOut(ctx context.Context, res *item, n int, done *int, f func(ct
 	)
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wg.Add(n)
-	for i := range n {
+	one := func(i int) {
+		retries, err := r.call(cctx, res.iteration, res.prompt.ID, func(ctx context.Context) error { return f(ctx, i) })
+		mu.Lock()
+		defer mu.Unlock()
+		res.retries += retries
+		if err == nil {
+			*done++
+		} else if firstErr == nil {
+			firstErr = err
+			cancel()
+		}
+	}
+	// The last call runs on this goroutine: one goroutine fewer per fan-out.
+	wg.Add(n - 1)
+	for i := range n - 1 {
 		go func() {
 			defer wg.Done()
-			retries, err := r.call(cctx, res.iteration, res.prompt.ID, func(ctx context.Context) error { return f(ctx, i) })
-			mu.Lock()
-			defer mu.Unlock()
-			res.retries += retries
-			if err == nil {
-				*done++
-			} else if firstErr == nil {
-				firstErr = err
-				cancel()
-			}
+			one(i)
 		}()
+	}
+	if n > 0 {
+		one(n - 1)
 	}
 	wg.Wait()
 	return firstErr
@@ -519,8 +526,12 @@ func (r *run) call(ctx context.Context, it int, promptID string, f func(ctx cont
 	err = r.retry.do(ctx, func(ctx context.Context) error {
 		select {
 		case r.calls <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
+		default: // all slots busy: wait for one, or for the end
+			select {
+			case r.calls <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 		defer func() { <-r.calls }()
 		return f(ctx)

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"iter"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -548,4 +550,78 @@ func TestReportSummary(t *testing.T) {
 	assert.Equal(t, 2.0, s.Min)
 	assert.Equal(t, 9.0, s.Max)
 	assert.Equal(t, "n=8 mean=5 sd=2.14 min=2 max=9", s.String())
+}
+
+// childDirEnv names the output directory of a Loop run by this test binary
+// as a child process, for TestLoopResumesAfterSIGKILL.
+const childDirEnv = "SELFALIGN_LOOP_CHILD_DIR"
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(childDirEnv); dir != "" {
+		loop := killLoop(dir)
+		loop.Judge = (&alignmenttest.Faults{Delay: time.Millisecond}).Judge(digitJudge)
+		if _, err := loop.Run(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func killLoop(dir string) *alignment.Loop {
+	return &alignment.Loop{Policy: newVersioned(1), Judge: digitJudge, Prompts: genSource{400}, Iterations: 3,
+		Trainer: &bumpTrainer{}, Dir: dir, Concurrency: 16, Seed: 99, JudgeSamples: 2}
+}
+
+// TestLoopResumesAfterSIGKILL kills a child process running a Loop at
+// several moments, in the middle of writes, trainings and checkpoints, and
+// starts it again each time on the same directory. The file it ends with
+// must equal, byte for byte, that of an uninterrupted run.
+func TestLoopResumesAfterSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child processes")
+	}
+	ref := t.TempDir()
+	_, err := killLoop(ref).Run(t.Context())
+	require.NoError(t, err)
+	want, err := os.ReadFile(filepath.Join(ref, alignment.PairsFile))
+	require.NoError(t, err)
+
+	dir := t.TempDir()
+	kills := 0
+	for attempt := 0; ; attempt++ {
+		require.Less(t, attempt, 60, "the run never finished")
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), childDirEnv+"="+dir)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		require.NoError(t, cmd.Start())
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		// Kill points spread over the run: each child lives a little
+		// longer than the one before, so kills land in every phase and the
+		// run eventually finishes.
+		wait := time.Duration(30+attempt*45) * time.Millisecond
+		select {
+		case err := <-done:
+			require.NoError(t, err, "child failed: %s", stderr.String())
+			got, err := os.ReadFile(filepath.Join(dir, alignment.PairsFile))
+			require.NoError(t, err)
+			t.Logf("the child was killed %d times before it finished", kills)
+			assert.GreaterOrEqual(t, kills, 3, "the child was killed several times")
+			assert.Equal(t, string(want), string(got), "the resumed run wrote exactly the uninterrupted run's pairs")
+			n := 0
+			for _, err := range alignment.ReadPairs(strings.NewReader(string(got))) {
+				require.NoError(t, err)
+				n++
+			}
+			assert.Equal(t, strings.Count(string(want), "\n"), n)
+			return
+		case <-time.After(wait):
+			require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+			<-done
+			kills++
+		}
+	}
 }

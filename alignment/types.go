@@ -184,7 +184,9 @@ type Comparison struct {
 	// 0 for a sure B, 0.5 for a tie.
 	ProbA float64
 	// Inconsistent is true when the verdicts of the two presentation orders
-	// disagreed (position bias) and ProbA was set to 0.5 for that reason.
+	// disagreed (position bias). A comparer with hard labels then returns
+	// ProbA = 0.5; one with soft labels returns the mean of both orders,
+	// which is near 0.5.
 	Inconsistent bool
 	// Rationale is the comparer's reasoning, when it gives one.
 	Rationale string

@@ -3,26 +3,28 @@
 // what the item is, never on goroutine scheduling.
 package seeds
 
-import (
-	"encoding/binary"
-	"hash/fnv"
-	"math/rand/v2"
-)
+import "math/rand/v2"
 
 // Derive returns a seed that depends on seed and every label, in order.
 // Different label lists give unrelated seeds (FNV-1a over the labels with
 // length prefixes, then a SplitMix64 finaliser).
 func Derive(seed uint64, labels ...string) uint64 {
-	h := fnv.New64a()
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], seed)
-	h.Write(b[:])
-	for _, l := range labels {
-		binary.LittleEndian.PutUint64(b[:], uint64(len(l)))
-		h.Write(b[:])
-		h.Write([]byte(l))
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	word := func(x uint64) {
+		for range 8 {
+			h = (h ^ (x & 0xff)) * prime
+			x >>= 8
+		}
 	}
-	return mix(h.Sum64())
+	word(seed)
+	for _, l := range labels {
+		word(uint64(len(l)))
+		for i := 0; i < len(l); i++ {
+			h = (h ^ uint64(l[i])) * prime
+		}
+	}
+	return mix(h)
 }
 
 // Rand returns a generator seeded from seed.
