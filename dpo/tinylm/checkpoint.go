@@ -8,6 +8,8 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
+
+	"github.com/selfalign/selfalign/dpo"
 )
 
 // ErrCheckpoint says a checkpoint could not be loaded: it is not a tinylm
@@ -20,6 +22,7 @@ var ErrCheckpoint = errors.New("invalid checkpoint")
 //	magic    8 bytes "TINYLMCK"
 //	version  uint32 (checkpointVersion)
 //	context, embed, hidden, vocabulary size: uint32 each
+//	seed     uint64 (Config.Seed, kept for the record)
 //	name     uint32 length, bytes
 //	words    vocabulary size − FirstWord times: uint32 length, bytes
 //	tensors  in Params order: uint32 count, count float32 values
@@ -48,6 +51,7 @@ func (m *Model) Save(w io.Writer) error {
 	u32(m.cfg.Embed)
 	u32(m.cfg.Hidden)
 	u32(m.v)
+	_ = binary.Write(&b, binary.LittleEndian, m.cfg.Seed)
 	str(m.cfg.Name)
 	for _, word := range m.tok.words[FirstWord:] {
 		str(word)
@@ -97,6 +101,9 @@ func Load(r io.Reader) (*Model, error) {
 	var c Config
 	c.Context, c.Embed, c.Hidden = d.int("context"), d.int("embed"), d.int("hidden")
 	vocab := d.int("vocabulary size")
+	if raw := d.bytes("seed", 8); raw != nil {
+		c.Seed = binary.LittleEndian.Uint64(raw)
+	}
 	c.Name = d.str("name")
 	if d.err != nil {
 		return nil, d.err
@@ -157,6 +164,16 @@ func Load(r io.Reader) (*Model, error) {
 	}
 	if d.off != len(body) {
 		return nil, fmt.Errorf("tinylm: load: %d bytes of trailing data at offset %d: %w", len(body)-d.off, d.off, ErrCheckpoint)
+	}
+	return m, nil
+}
+
+// LoadModel is Load returning a dpo.Model: the function that dpo.NewTrainer
+// takes to load checkpoints of tinylm policies. Its errors are Load's.
+func LoadModel(r io.Reader) (dpo.Model, error) {
+	m, err := Load(r)
+	if err != nil {
+		return nil, err
 	}
 	return m, nil
 }

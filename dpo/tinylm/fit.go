@@ -144,23 +144,23 @@ func (a *adam) step() {
 	a.t++
 	c1 := 1 - math.Pow(a.b1, float64(a.t))
 	c2 := 1 - math.Pow(a.b2, float64(a.t))
-	// θ ← θ − lr·m̂/(√v̂ + ε) with m̂ = m/c1, v̂ = v/c2, rearranged so the
-	// bias corrections are two scalars: lr/c1 · m / (√v/√c2 + ε).
-	stepSize := float32(a.lr / c1)
-	invSqrtC2 := float32(1 / math.Sqrt(c2))
-	b1, b2 := float32(a.b1), float32(a.b2)
-	ep := float32(a.ep)
-	parallelRows(len(a.params), 1<<30, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			p, m, v := a.params[i], a.m[i], a.v[i]
-			g := p.Grad[:len(p.Value)]
-			m, v = m[:len(p.Value)], v[:len(p.Value)]
-			for j, gj := range g {
-				mj := b1*m[j] + (1-b1)*gj
-				vj := b2*v[j] + (1-b2)*gj*gj
-				m[j], v[j] = mj, vj
-				p.Value[j] -= stepSize * mj / (float32(math.Sqrt(float64(vj)))*invSqrtC2 + ep)
-			}
+	// θ ← θ − lr·m̂/(√v̂ + ε) with m̂ = m/c1, v̂ = v/c2, rearranged so that
+	// the bias corrections are two scalars: lr/c1 · m / (√v/√c2 + ε).
+	c := [8]float32{float32(a.b1), float32(1 - a.b1), float32(a.b2), float32(1 - a.b2),
+		float32(a.lr / c1), float32(1 / math.Sqrt(c2)), float32(a.ep)}
+	// Split the flattened parameters into chunks over the cores.
+	const chunk = 1 << 14
+	type span struct{ i, lo, hi int }
+	var spans []span
+	for i, p := range a.params {
+		for lo := 0; lo < len(p.Value); lo += chunk {
+			spans = append(spans, span{i, lo, min(lo+chunk, len(p.Value))})
+		}
+	}
+	parallelRows(len(spans), len(spans)*chunk, func(lo, hi int) {
+		for _, s := range spans[lo:hi] {
+			p := a.params[s.i]
+			adamUpdate(p.Value[s.lo:s.hi], p.Grad[s.lo:s.hi], a.m[s.i][s.lo:s.hi], a.v[s.i][s.lo:s.hi], &c)
 		}
 	})
 }

@@ -81,6 +81,7 @@ func (m *Model) Generate(ctx context.Context, p alignment.Prompt, o alignment.Sa
 
 	V := m.v
 	probs := make([]float64, V)
+	exps := make([]float32, V)
 	order := make([]int32, V)
 	var active []int
 	for step := 0; step < maxTokens; step++ {
@@ -102,13 +103,15 @@ func (m *Model) Generate(ctx context.Context, p alignment.Prompt, o alignment.Sa
 		for r, i := range active {
 			s := &samples[i]
 			z := ws.z[r*V : (r+1)*V]
-			lse := logSumExp(z)
+			// The normaliser is computed as forward computes it, so that
+			// LogProb equals Scorer.LogProb of the same tokens exactly.
+			mx := vmax(z)
+			sum := expSum(exps, z, mx)
 			tok := m.draw(z, o, s, probs, order)
-			lp := float64(z[tok]) - lse
 			s.ids = append(s.ids, int32(tok))
-			s.logps = append(s.logps, lp)
+			s.logps = append(s.logps, logProb(z[tok], mx, sum))
 			if o.LogProbs {
-				s.tlp = append(s.tlp, m.tokenLogProb(z, lse, tok, o.TopLogProbs, order))
+				s.tlp = append(s.tlp, m.tokenLogProb(z, mx, sum, tok, o.TopLogProbs, order))
 			}
 			if tok == TokenEOS {
 				s.done, s.finish = true, "stop"
@@ -280,10 +283,11 @@ func (m *Model) draw(z []float32, o alignment.SampleOptions, s *sample, probs []
 	return last
 }
 
-// tokenLogProb describes token tok at a position with logits z and log
-// normaliser lse, with the top most likely alternatives.
-func (m *Model) tokenLogProb(z []float32, lse float64, tok, top int, order []int32) alignment.TokenLogProb {
-	t := alignment.TokenLogProb{Token: m.tok.Token(tok), LogProb: float64(z[tok]) - lse}
+// tokenLogProb describes token tok at a position with logits z, whose
+// largest is mx and Σ exp(z − mx) is sum, with the top most likely
+// alternatives.
+func (m *Model) tokenLogProb(z []float32, mx, sum float32, tok, top int, order []int32) alignment.TokenLogProb {
+	t := alignment.TokenLogProb{Token: m.tok.Token(tok), LogProb: logProb(z[tok], mx, sum)}
 	if top <= 0 {
 		return t
 	}
@@ -303,19 +307,9 @@ func (m *Model) tokenLogProb(z []float32, lse float64, tok, top int, order []int
 	})
 	t.Top = make([]alignment.TokenLogProb, top)
 	for i, v := range idx[:top] {
-		t.Top[i] = alignment.TokenLogProb{Token: m.tok.Token(int(v)), LogProb: float64(z[v]) - lse}
+		t.Top[i] = alignment.TokenLogProb{Token: m.tok.Token(int(v)), LogProb: logProb(z[v], mx, sum)}
 	}
 	return t
-}
-
-// logSumExp returns log Σ exp(z) in float64.
-func logSumExp(z []float32) float64 {
-	mx := vmaxGo(z)
-	var s float64
-	for _, v := range z {
-		s += math.Exp(float64(v - mx))
-	}
-	return float64(mx) + math.Log(s)
 }
 
 func checkSampleOptions(o alignment.SampleOptions) error {

@@ -7,11 +7,14 @@ import (
 )
 
 // The matrix products of the model, in float32. One micro-kernel computes a
-// 6×16 tile of C from a packed strip of six rows of A and sixteen columns of
-// B read in place; sgemm tiles any product with it, in blocks of kc along the
-// inner dimension so that a panel of B stays in the L1 cache while the strips
-// of A stream past it, and splits the panels of B over the cores when the
-// product is large enough to pay for the goroutines.
+// 6×16 tile of C from six rows of A, read in place when they are rows of a
+// row-major matrix and packed otherwise, and a panel of sixteen columns of B
+// packed contiguously, which keeps the panel in the L1 cache (and in few
+// pages of the TLB) while the rows of A stream past it. sgemm tiles any
+// product with it, in blocks of kc along the inner dimension, and splits the
+// panels of B over the cores when the product is large enough to pay for
+// the goroutines. Packing B from a transposed view is how the backward pass
+// multiplies by a transposed weight without a transposed copy.
 const (
 	mr = 6   // rows of a micro-kernel tile
 	nr = 16  // columns of a micro-kernel tile: two ymm registers
@@ -23,25 +26,26 @@ const (
 	parallelWork = 1 << 20
 )
 
-// matrix is a read-only view of a row-major matrix: element (i, p) is
-// data[i*rs + p*cs]. A transposed view swaps the strides, so no product needs
-// a transposed copy of its left operand.
+// matrix is a read-only view of a matrix: element (i, p) is
+// data[i*rs + p*cs]. A row-major matrix has cs = 1; its transpose is the
+// same data with the strides swapped.
 type matrix struct {
 	data   []float32
 	rs, cs int
 }
 
+func (m matrix) at(i, p int) float32 { return m.data[i*m.rs+p*m.cs] }
+
 // gemmBuf holds the packing buffers of sgemm, reused across calls by one
-// goroutine.
+// goroutine (which sgemm may fan out).
 type gemmBuf struct {
 	packA []float32
-	edgeB []float32
+	packB [][]float32 // one per worker
 }
 
 // sgemm sets C to op(A)·B, or adds op(A)·B to C when acc is true. op(A) is
-// m×k, B is k×n row-major with row stride ldb, C is m×n row-major with row
-// stride ldc.
-func sgemm(buf *gemmBuf, m, n, k int, a matrix, b []float32, ldb int, c []float32, ldc int, acc bool) {
+// the m×k view a, B the k×n view b, C is m×n row-major with row stride ldc.
+func sgemm(buf *gemmBuf, m, n, k int, a, b matrix, c []float32, ldc int, acc bool) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -53,78 +57,77 @@ func sgemm(buf *gemmBuf, m, n, k int, a matrix, b []float32, ldb int, c []float3
 		}
 		return
 	}
-	if m < 4 {
-		// Row by row is faster for the few rows of token-by-token sampling,
-		// which would waste most of a six-row tile.
-		for i := range m {
-			ci := c[i*ldc : i*ldc+n]
-			if !acc {
-				clear(ci)
-			}
-			for p := range k {
-				if v := a.data[i*a.rs+p*a.cs]; v != 0 {
-					axpy(v, b[p*ldb:p*ldb+n], ci)
-				}
-			}
-		}
-		return
-	}
-
+	// Full strips of a row-major A are read in place; the others (all of a
+	// transposed A, the last partial strip of any) are packed, zero-padded,
+	// as rows of six: strip s, inner index p, row r at packA[s*6k + p*6 + r].
 	strips := (m + mr - 1) / mr
-	buf.packA = grow(buf.packA, strips*mr*k)
-	pack := buf.packA
-	for s := range strips {
-		dst := pack[s*mr*k : (s+1)*mr*k]
+	inPlace := 0
+	if a.cs == 1 {
+		inPlace = m / mr
+	}
+	buf.packA = grow(buf.packA, (strips-inPlace)*mr*k)
+	for s := inPlace; s < strips; s++ {
+		dst := buf.packA[(s-inPlace)*mr*k : (s-inPlace+1)*mr*k]
 		rows := min(mr, m-s*mr)
-		for r := range rows {
-			src := a.data[(s*mr+r)*a.rs:]
+		if a.rs == 1 && rows == mr {
 			for p := range k {
-				dst[p*mr+r] = src[p*a.cs]
+				*(*[mr]float32)(dst[p*mr:]) = *(*[mr]float32)(a.data[s*mr+p*a.cs:])
 			}
+			continue
 		}
-		for r := rows; r < mr; r++ {
-			for p := range k {
-				dst[p*mr+r] = 0
-			}
-		}
-	}
-
-	panels := (n + nr - 1) / nr
-	if w := n % nr; w != 0 {
-		// The last panel is narrower than the kernel: copy it, zero-padded.
-		buf.edgeB = grow(buf.edgeB, k*nr)
-		j := (panels - 1) * nr
 		for p := range k {
-			row := buf.edgeB[p*nr : (p+1)*nr]
-			copy(row, b[p*ldb+j:p*ldb+j+w])
-			clear(row[w:])
+			d := dst[p*mr : p*mr+mr]
+			for r := range rows {
+				d[r] = a.at(s*mr+r, p)
+			}
+			clear(d[rows:])
 		}
 	}
+	strip := func(s, kb int) (data []float32, rs, cs int) {
+		if s < inPlace {
+			return a.data[s*mr*a.rs+kb:], a.rs, 1
+		}
+		return buf.packA[(s-inPlace)*mr*k+kb*mr:], 1, mr
+	}
 
-	run := func(j0, j1 int) {
+	// Packing B pays when many strips reuse a panel; for the few rows of
+	// token-by-token sampling a row-major B is read in place.
+	packB := b.cs != 1 || strips >= 4
+	panels := (n + nr - 1) / nr
+	workers := min(runtime.GOMAXPROCS(0), panels)
+	if m*n*k < parallelWork {
+		workers = 1
+	}
+	for len(buf.packB) < workers {
+		buf.packB = append(buf.packB, make([]float32, kc*nr))
+	}
+	run := func(w, j0, j1 int) {
 		var tile [mr * nr]float32
+		pb := buf.packB[w]
 		for kb := 0; kb < k; kb += kc {
 			kl := min(kc, k-kb)
 			add := acc || kb > 0
 			for jp := j0; jp < j1; jp++ {
 				j := jp * nr
-				w := min(nr, n-j)
-				bp, lb := b[kb*ldb+j:], ldb
-				if w < nr {
-					bp, lb = buf.edgeB[kb*nr:], nr
+				cols := min(nr, n-j)
+				bp, ldb := pb, nr
+				if packB || cols < nr {
+					packPanel(pb[:kl*nr], b, kb, kl, j, cols)
+				} else {
+					bp, ldb = b.data[kb*b.rs+j:], b.rs
 				}
 				for s := range strips {
 					i := s * mr
-					h := min(mr, m-i)
-					ap := pack[s*mr*k+kb*mr:]
-					if h == mr && w == nr {
-						kernel(kl, ap, bp, lb, c[i*ldc+j:], ldc, add)
+					rows := min(mr, m-i)
+					ad, rs, cs := strip(s, kb)
+					if rows == mr && cols == nr {
+						kernel(kl, ad, rs, cs, bp, ldb, c[i*ldc+j:], ldc, add)
 						continue
 					}
-					kernel(kl, ap, bp, lb, tile[:], nr, false)
-					for r := range h {
-						ci := c[(i+r)*ldc+j : (i+r)*ldc+j+w]
-						ti := tile[r*nr : r*nr+w]
+					kernel(kl, ad, rs, cs, bp, ldb, tile[:], nr, false)
+					for r := range rows {
+						ci := c[(i+r)*ldc+j : (i+r)*ldc+j+cols]
+						ti := tile[r*nr : r*nr+cols]
 						if add {
 							for q := range ci {
 								ci[q] += ti[q]
@@ -137,18 +140,57 @@ func sgemm(buf *gemmBuf, m, n, k int, a matrix, b []float32, ldb int, c []float3
 			}
 		}
 	}
-
-	workers := min(runtime.GOMAXPROCS(0), panels)
-	if workers < 2 || m*n*k < parallelWork {
-		run(0, panels)
+	if workers < 2 {
+		run(0, 0, panels)
 		return
 	}
 	var wg sync.WaitGroup
 	for w := range workers {
 		j0, j1 := w*panels/workers, (w+1)*panels/workers
-		wg.Go(func() { run(j0, j1) })
+		wg.Go(func() { run(w, j0, j1) })
 	}
 	wg.Wait()
+}
+
+// packPanel copies rows kb…kb+kl−1 and columns j…j+cols−1 of b into dst as
+// kl rows of sixteen, zero-padded on the right.
+func packPanel(dst []float32, b matrix, kb, kl, j, cols int) {
+	switch {
+	case b.cs == 1 && cols == nr:
+		for p := range kl {
+			// An array copy compiles to four vector moves, where copy would
+			// call memmove for 64 bytes.
+			*(*[nr]float32)(dst[p*nr:]) = *(*[nr]float32)(b.data[(kb+p)*b.rs+j:])
+		}
+	case b.cs == 1:
+		for p := range kl {
+			row := dst[p*nr : (p+1)*nr]
+			src := b.data[(kb+p)*b.rs+j:]
+			copy(row[:cols], src[:cols])
+			clear(row[cols:])
+		}
+	case b.rs == 1:
+		// A transposed row-major matrix: each column of the panel is
+		// contiguous in memory.
+		if cols < nr {
+			clear(dst)
+		}
+		for q := range cols {
+			src := b.data[(j+q)*b.cs+kb:]
+			src = src[:kl]
+			for p, v := range src {
+				dst[p*nr+q] = v
+			}
+		}
+	default:
+		for p := range kl {
+			row := dst[p*nr : (p+1)*nr]
+			for q := range cols {
+				row[q] = b.at(kb+p, j+q)
+			}
+			clear(row[cols:])
+		}
+	}
 }
 
 // parallelRows calls f over consecutive ranges of [0, n) that together cover
@@ -178,12 +220,12 @@ func grow(s []float32, n int) []float32 {
 
 // kernelGo is the portable micro-kernel: the same arithmetic as
 // kernel6x16AVX2 without fused multiply-adds.
-func kernelGo(k int, a, b []float32, ldb int, c []float32, ldc int, acc bool) {
+func kernelGo(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc int, acc bool) {
 	var t [mr][nr]float32
 	for p := range k {
-		ap := a[p*mr : p*mr+mr]
 		bp := b[p*ldb : p*ldb+nr]
-		for i, ai := range ap {
+		for i := range mr {
+			ai := a[i*rs+p*cs]
 			ti := &t[i]
 			for j, bj := range bp {
 				ti[j] += ai * bj
@@ -261,4 +303,45 @@ func expf(x float32) float32 {
 	y := ((((expP0*r+expP1)*r+expP2)*r+expP3)*r+expP4)*r + expP5
 	y = y*(r*r) + r + 1
 	return y * math.Float32frombits(uint32(int32(n)+127)<<23)
+}
+
+func tanhGo(x []float32) {
+	for i, v := range x {
+		x[i] = tanhf(v)
+	}
+}
+
+// tanhf is a float32 hyperbolic tangent with absolute error below 1e-6: the
+// (13, 6) rational approximation of Eigen's generic_fast_tanh_float on
+// inputs clamped to ±9, where tanh is 1 in float32.
+func tanhf(x float32) float32 {
+	x = min(max(x, -9), 9)
+	if x > -0.0004 && x < 0.0004 {
+		return x
+	}
+	x2 := x * x
+	p := float32(-2.76076847742355e-16)
+	p = p*x2 + 2.00018790482477e-13
+	p = p*x2 + -8.60467152213735e-11
+	p = p*x2 + 5.12229709037114e-08
+	p = p*x2 + 1.48572235717979e-05
+	p = p*x2 + 6.37261928875436e-04
+	p = p*x2 + 4.89352455891786e-03
+	q := float32(1.19825839466702e-06)
+	q = q*x2 + 1.18534705686654e-04
+	q = q*x2 + 2.26843463243900e-03
+	q = q*x2 + 4.89352518554385e-03
+	return x * p / q
+}
+
+// adamGo is the portable Adam update; c is as for adamAVX2.
+func adamGo(p, g, m, v []float32, c *[8]float32) {
+	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
+	b1, omb1, b2, omb2, step, invSqrtC2, eps := c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+	for j, gj := range g {
+		mj := b1*m[j] + omb1*gj
+		vj := b2*v[j] + omb2*(gj*gj)
+		m[j], v[j] = mj, vj
+		p[j] -= step * mj / (float32(math.Sqrt(float64(vj)))*invSqrtC2 + eps)
+	}
 }

@@ -7,7 +7,7 @@ package tinylm
 // CPUID, and tests switch it off to check the portable kernels against them.
 
 //go:noescape
-func kernel6x16AVX2(k int, a, b *float32, ldb int, c *float32, ldc int, acc bool)
+func kernel6x16AVX2(k int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, acc bool)
 
 //go:noescape
 func axpyAVX2(alpha float32, x, y *float32, n int)
@@ -21,6 +21,12 @@ func expSumAVX2(dst, src *float32, n int, shift float32) float32
 //go:noescape
 func scaleAVX2(x *float32, n int, s float32)
 
+//go:noescape
+func tanhAVX2(x *float32, n int)
+
+//go:noescape
+func adamAVX2(p, grad, m, v *float32, n int, c *[8]float32)
+
 func cpuid(eax, ecx uint32) (a, b, c, d uint32)
 
 func xgetbv() (eax, edx uint32)
@@ -29,18 +35,18 @@ func xgetbv() (eax, edx uint32)
 // ones on the same inputs.
 var useAVX2 = detectAVX2()
 
-func kernel(k int, a, b []float32, ldb int, c []float32, ldc int, acc bool) {
+func kernel(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc int, acc bool) {
 	if !useAVX2 {
-		kernelGo(k, a, b, ldb, c, ldc, acc)
+		kernelGo(k, a, rs, cs, b, ldb, c, ldc, acc)
 		return
 	}
 	if k > 0 {
 		// Bounds checks here turn a driver bug into a panic instead of
 		// memory corruption in the assembly.
-		_, _ = a[6*k-1], b[(k-1)*ldb+nr-1]
+		_, _ = a[(mr-1)*rs+(k-1)*cs], b[(k-1)*ldb+nr-1]
 	}
 	_ = c[(mr-1)*ldc+nr-1]
-	kernel6x16AVX2(k, &a[0], &b[0], ldb, &c[0], ldc, acc)
+	kernel6x16AVX2(k, &a[0], rs, cs, &b[0], ldb, &c[0], ldc, acc)
 }
 
 func axpy(alpha float32, x, y []float32) {
@@ -102,4 +108,23 @@ func detectAVX2() bool {
 	}
 	_, b7, _, _ := cpuid(7, 0)
 	return b7&(1<<5) != 0
+}
+
+func tanh32(x []float32) {
+	n := 0
+	if useAVX2 && len(x) >= 8 {
+		n = len(x) &^ 7
+		tanhAVX2(&x[0], n)
+	}
+	tanhGo(x[n:])
+}
+
+func adamUpdate(p, g, m, v []float32, c *[8]float32) {
+	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
+	n := 0
+	if useAVX2 && len(p) >= 8 {
+		n = len(p) &^ 7
+		adamAVX2(&p[0], &g[0], &m[0], &v[0], n, c)
+	}
+	adamGo(p[n:], g[n:], m[n:], v[n:], c)
 }

@@ -21,17 +21,30 @@ TEXT ·xgetbv(SB), NOSPLIT, $0-8
 	MOVL DX, edx+4(FP)
 	RET
 
-// func kernel6x16AVX2(k int, a, b *float32, ldb int, c *float32, ldc int, acc bool)
+// func kernel6x16AVX2(k int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, acc bool)
 //
-// C[0:6][0:16] (+)= Σ_p a[p*6+i] · b[p*ldb+j]: a is a packed strip of six
-// rows, b a row-major panel of sixteen columns, c row-major. Twelve ymm
-// accumulators keep both FMA pipes busy past their four-cycle latency.
-TEXT ·kernel6x16AVX2(SB), NOSPLIT, $0-49
+// C[0:6][0:16] (+)= Σ_p A[i][p] · B[p][j], where A[i][p] is a[i*rs + p*cs]
+// (a row-major matrix, rs = its stride and cs = 1, or a packed strip, rs = 1
+// and cs = 6), B[p][j] is b[p*ldb + j] (a packed panel, ldb = 16, or a
+// row-major matrix read in place) and C is row-major with row stride ldc.
+// Every element is summed from zero in the order of p with fused
+// multiply-adds and then added to C, whatever the addressing, so a row's
+// result does not depend on the other rows of its tile. Twelve ymm
+// accumulators keep both FMA pipes busy past their four-cycle latency; rows
+// 3–5 are addressed from a second base register because x86 scales an index
+// by at most 8.
+TEXT ·kernel6x16AVX2(SB), NOSPLIT, $0-65
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
-	MOVQ b+16(FP), BX
-	MOVQ ldb+24(FP), DX
+	MOVQ rs+16(FP), R9
+	SHLQ $2, R9
+	MOVQ cs+24(FP), R11
+	SHLQ $2, R11
+	MOVQ b+32(FP), BX
+	MOVQ ldb+40(FP), DX
 	SHLQ $2, DX
+	LEAQ (AX)(R9*2), R10
+	ADDQ R9, R10
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -53,31 +66,32 @@ loop:
 	VBROADCASTSS (AX), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
-	VBROADCASTSS 4(AX), Y15
+	VBROADCASTSS (AX)(R9*1), Y15
 	VFMADD231PS  Y12, Y15, Y2
 	VFMADD231PS  Y13, Y15, Y3
-	VBROADCASTSS 8(AX), Y14
+	VBROADCASTSS (AX)(R9*2), Y14
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y5
-	VBROADCASTSS 12(AX), Y15
+	VBROADCASTSS (R10), Y15
 	VFMADD231PS  Y12, Y15, Y6
 	VFMADD231PS  Y13, Y15, Y7
-	VBROADCASTSS 16(AX), Y14
+	VBROADCASTSS (R10)(R9*1), Y14
 	VFMADD231PS  Y12, Y14, Y8
 	VFMADD231PS  Y13, Y14, Y9
-	VBROADCASTSS 20(AX), Y15
+	VBROADCASTSS (R10)(R9*2), Y15
 	VFMADD231PS  Y12, Y15, Y10
 	VFMADD231PS  Y13, Y15, Y11
-	ADDQ         $24, AX
+	ADDQ         R11, AX
+	ADDQ         R11, R10
 	ADDQ         DX, BX
 	DECQ         CX
 	JNZ          loop
 
 store:
-	MOVQ    c+32(FP), DI
-	MOVQ    ldc+40(FP), SI
+	MOVQ    c+48(FP), DI
+	MOVQ    ldc+56(FP), SI
 	SHLQ    $2, SI
-	MOVBLZX acc+48(FP), R8
+	MOVBLZX acc+64(FP), R8
 	TESTQ   R8, R8
 	JEQ     put
 	VADDPS  (DI), Y0, Y0
@@ -280,5 +294,125 @@ scloop:
 	JNZ     scloop
 
 scdone:
+	VZEROUPPER
+	RET
+
+DATA tanhc<>+0(SB)/4, $0xa59f25c0  // α13
+DATA tanhc<>+4(SB)/4, $0x2a61337e  // α11
+DATA tanhc<>+8(SB)/4, $0xaebd37ff  // α9
+DATA tanhc<>+12(SB)/4, $0x335c0041 // α7
+DATA tanhc<>+16(SB)/4, $0x3779434a // α5
+DATA tanhc<>+20(SB)/4, $0x3a270ded // α3
+DATA tanhc<>+24(SB)/4, $0x3ba059dc // α1
+DATA tanhc<>+28(SB)/4, $0x35a0d3d8 // β6
+DATA tanhc<>+32(SB)/4, $0x38f895d6 // β4
+DATA tanhc<>+36(SB)/4, $0x3b14aa05 // β2
+DATA tanhc<>+40(SB)/4, $0x3ba059dd // β0
+DATA tanhc<>+44(SB)/4, $0x41100000 // 9
+DATA tanhc<>+48(SB)/4, $0xc1100000 // -9
+DATA tanhc<>+52(SB)/4, $0x39d1b717 // 0.0004
+DATA tanhc<>+56(SB)/4, $0x7fffffff // abs mask
+GLOBL tanhc<>(SB), RODATA|NOPTR, $60
+
+// func tanhAVX2(x *float32, n int)
+//
+// x[i] = tanh(x[i]) for i < n, n a multiple of 8: the rational
+// approximation of tanhf, with x returned as is where |x| < 0.0004.
+TEXT ·tanhAVX2(SB), NOSPLIT, $0-16
+	MOVQ         x+0(FP), DI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS tanhc<>+44(SB), Y13
+	VBROADCASTSS tanhc<>+48(SB), Y12
+	VBROADCASTSS tanhc<>+52(SB), Y11
+	VBROADCASTSS tanhc<>+56(SB), Y10
+	SHRQ         $3, CX
+	JEQ          thdone
+
+thloop:
+	VMOVUPS      (DI), Y0
+	VMINPS       Y13, Y0, Y1
+	VMAXPS       Y12, Y1, Y1
+	VMULPS       Y1, Y1, Y2
+	VBROADCASTSS tanhc<>+0(SB), Y3
+	VBROADCASTSS tanhc<>+4(SB), Y4
+	VFMADD213PS  Y4, Y2, Y3
+	VBROADCASTSS tanhc<>+8(SB), Y4
+	VFMADD213PS  Y4, Y2, Y3
+	VBROADCASTSS tanhc<>+12(SB), Y4
+	VFMADD213PS  Y4, Y2, Y3
+	VBROADCASTSS tanhc<>+16(SB), Y4
+	VFMADD213PS  Y4, Y2, Y3
+	VBROADCASTSS tanhc<>+20(SB), Y4
+	VFMADD213PS  Y4, Y2, Y3
+	VBROADCASTSS tanhc<>+24(SB), Y4
+	VFMADD213PS  Y4, Y2, Y3
+	VMULPS       Y1, Y3, Y3
+	VBROADCASTSS tanhc<>+28(SB), Y5
+	VBROADCASTSS tanhc<>+32(SB), Y4
+	VFMADD213PS  Y4, Y2, Y5
+	VBROADCASTSS tanhc<>+36(SB), Y4
+	VFMADD213PS  Y4, Y2, Y5
+	VBROADCASTSS tanhc<>+40(SB), Y4
+	VFMADD213PS  Y4, Y2, Y5
+	VDIVPS       Y5, Y3, Y3
+	VANDPS       Y10, Y0, Y6
+	VCMPPS       $1, Y11, Y6, Y6
+	VBLENDVPS    Y6, Y0, Y3, Y3
+	VMOVUPS      Y3, (DI)
+	ADDQ         $32, DI
+	DECQ         CX
+	JNZ          thloop
+
+thdone:
+	VZEROUPPER
+	RET
+
+// func adamAVX2(p, grad, m, v *float32, n int, c *[8]float32)
+//
+// One Adam update of n parameters (a multiple of 8) with the constants
+// c = {β₁, 1−β₁, β₂, 1−β₂, step size, 1/√(1−β₂ᵗ), ε}:
+// m = β₁m + (1−β₁)g, v = β₂v + (1−β₂)g², p −= step·m/(√v/√(1−β₂ᵗ) + ε).
+TEXT ·adamAVX2(SB), NOSPLIT, $0-48
+	MOVQ         p+0(FP), DI
+	MOVQ         grad+8(FP), SI
+	MOVQ         m+16(FP), R8
+	MOVQ         v+24(FP), R9
+	MOVQ         n+32(FP), CX
+	MOVQ         c+40(FP), AX
+	VBROADCASTSS 0(AX), Y15
+	VBROADCASTSS 4(AX), Y14
+	VBROADCASTSS 8(AX), Y13
+	VBROADCASTSS 12(AX), Y12
+	VBROADCASTSS 16(AX), Y11
+	VBROADCASTSS 20(AX), Y10
+	VBROADCASTSS 24(AX), Y9
+	SHRQ         $3, CX
+	JEQ          addone
+
+adloop:
+	VMOVUPS     (SI), Y0
+	VMULPS      (R8), Y15, Y1
+	VFMADD231PS Y0, Y14, Y1
+	VMOVUPS     Y1, (R8)
+	VMULPS      Y0, Y0, Y2
+	VMULPS      (R9), Y13, Y3
+	VFMADD231PS Y2, Y12, Y3
+	VMOVUPS     Y3, (R9)
+	VSQRTPS     Y3, Y3
+	VMULPS      Y10, Y3, Y3
+	VADDPS      Y9, Y3, Y3
+	VMULPS      Y11, Y1, Y1
+	VDIVPS      Y3, Y1, Y1
+	VMOVUPS     (DI), Y4
+	VSUBPS      Y1, Y4, Y4
+	VMOVUPS     Y4, (DI)
+	ADDQ        $32, DI
+	ADDQ        $32, SI
+	ADDQ        $32, R8
+	ADDQ        $32, R9
+	DECQ        CX
+	JNZ         adloop
+
+addone:
 	VZEROUPPER
 	RET

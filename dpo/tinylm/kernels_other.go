@@ -6,8 +6,8 @@ package tinylm
 // its portable Go version.
 var useAVX2 = false
 
-func kernel(k int, a, b []float32, ldb int, c []float32, ldc int, acc bool) {
-	kernelGo(k, a, b, ldb, c, ldc, acc)
+func kernel(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	kernelGo(k, a, rs, cs, b, ldb, c, ldc, acc)
 }
 
 func axpy(alpha float32, x, y []float32) { axpyGo(alpha, x, y) }
@@ -17,3 +17,7 @@ func vmax(x []float32) float32 { return vmaxGo(x) }
 func expSum(dst, src []float32, shift float32) float32 { return expSumGo(dst, src, shift) }
 
 func scale(x []float32, s float32) { scaleGo(x, s) }
+
+func tanh32(x []float32) { tanhGo(x) }
+
+func adamUpdate(p, g, m, v []float32, c *[8]float32) { adamGo(p, g, m, v, c) }

@@ -11,12 +11,12 @@ import (
 )
 
 // naiveGemm is the reference product in float64, from the definition.
-func naiveGemm(m, n, k int, a matrix, b []float32, ldb int, c []float64, ldc int) {
+func naiveGemm(m, n, k int, a, b matrix, c []float64, ldc int) {
 	for i := range m {
 		for j := range n {
 			var s float64
 			for p := range k {
-				s += float64(a.data[i*a.rs+p*a.cs]) * float64(b[p*ldb+j])
+				s += float64(a.at(i, p)) * float64(b.at(p, j))
 			}
 			c[i*ldc+j] += s
 		}
@@ -53,16 +53,18 @@ func TestSgemm(t *testing.T) {
 		var buf gemmBuf
 		for _, d := range [][3]int{{1, 1, 1}, {3, 5, 7}, {6, 16, 4}, {7, 17, 3}, {13, 33, 300}, {50, 130, 600}, {384, 100, 128}, {5, 1000, 0}} {
 			m, n, k := d[0], d[1], d[2]
-			for _, trans := range []bool{false, true} {
+			for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
 				for _, acc := range []bool{false, true} {
-					name := fmt.Sprintf("m=%d,n=%d,k=%d,trans=%v,acc=%v", m, n, k, trans, acc)
-					ad := randSlice(r, m*k)
-					a := matrix{data: ad, rs: k, cs: 1}
-					if trans {
-						a = matrix{data: ad, rs: 1, cs: m}
+					name := fmt.Sprintf("m=%d,n=%d,k=%d,transA=%v,transB=%v,acc=%v", m, n, k, tr[0], tr[1], acc)
+					a := matrix{data: randSlice(r, m*(k+1)), rs: k + 1, cs: 1}
+					if tr[0] {
+						a = matrix{data: randSlice(r, k*(m+1)), rs: 1, cs: m + 1}
 					}
-					ldb, ldc := n+3, n+2
-					b := randSlice(r, k*ldb)
+					b := matrix{data: randSlice(r, k*(n+3)), rs: n + 3, cs: 1}
+					if tr[1] {
+						b = matrix{data: randSlice(r, n*(k+2)), rs: 1, cs: k + 2}
+					}
+					ldc := n + 2
 					c := randSlice(r, m*ldc)
 					want := make([]float64, len(c))
 					for i, v := range c {
@@ -74,8 +76,8 @@ func TestSgemm(t *testing.T) {
 							want[i] = float64(v)
 						}
 					}
-					naiveGemm(m, n, k, a, b, ldb, want, ldc)
-					sgemm(&buf, m, n, k, a, b, ldb, c, ldc, acc)
+					naiveGemm(m, n, k, a, b, want, ldc)
+					sgemm(&buf, m, n, k, a, b, c, ldc, acc)
 					for i := range c {
 						// float32 products summed over k terms: error grows like √k·ε.
 						tol := 1e-5 * (1 + math.Sqrt(float64(k))) * (1 + math.Abs(want[i]))
@@ -148,13 +150,19 @@ func BenchmarkSgemm(b *testing.B) {
 	b.Run("fwd", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			sgemm(&buf, n, v, h, matrix{A, h, 1}, W, v, Z, v, false)
+			sgemm(&buf, n, v, h, matrix{A, h, 1}, matrix{W, v, 1}, Z, v, false)
+		}
+	})
+	b.Run("dA", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			sgemm(&buf, n, h, v, matrix{Z, v, 1}, matrix{W, 1, v}, A, h, false)
 		}
 	})
 	b.Run("dW", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			sgemm(&buf, h, v, n, matrix{A, 1, h}, Z, v, W, v, true)
+			sgemm(&buf, h, v, n, matrix{A, 1, h}, matrix{Z, v, 1}, W, v, true)
 		}
 	})
 }

@@ -416,8 +416,7 @@ type workspace struct {
 	sum  []float32 // rows: Σ exp(z − max)
 	logp []float64 // rows: log-probability of the target
 
-	da, dx   []float32
-	w1t, w2t []float32
+	da, dx []float32
 }
 
 func (m *Model) getWorkspace() *workspace {
@@ -455,7 +454,7 @@ func (m *Model) forward(ws *workspace, b *batch, scales []float64) {
 			zt := zr[t]
 			s := expSum(zr, zr, mx)
 			ws.sum[r] = s
-			ws.logp[r] = float64(zt) - float64(mx) - math.Log(float64(s))
+			ws.logp[r] = logProb(zt, mx, s)
 			if scales != nil {
 				sc := float32(scales[b.rowSeq[r]])
 				scale(zr, -sc/s)
@@ -480,12 +479,18 @@ func (m *Model) logits(ws *workspace, ctx []int32, rows int) {
 		}
 		copy(ws.a[r*H:(r+1)*H], m.w.b1)
 	}
-	sgemm(&ws.gemm, rows, H, CE, matrix{ws.x, CE, 1}, m.w.w1, H, ws.a, H, true)
+	sgemm(&ws.gemm, rows, H, CE, matrix{ws.x, CE, 1}, matrix{m.w.w1, H, 1}, ws.a, H, true)
 	tanh32(ws.a)
 	for r := range rows {
 		copy(ws.z[r*V:(r+1)*V], m.w.b2)
 	}
-	sgemm(&ws.gemm, rows, V, H, matrix{ws.a, H, 1}, m.w.w2, V, ws.z, V, true)
+	sgemm(&ws.gemm, rows, V, H, matrix{ws.a, H, 1}, matrix{m.w.w2, V, 1}, ws.z, V, true)
+}
+
+// logProb returns the log-softmax of the logit zt in a row whose largest
+// logit is mx and whose Σ exp(z − mx) is sum, in float64.
+func logProb(zt, mx, sum float32) float64 {
+	return float64(zt) - float64(mx) - math.Log(float64(sum))
 }
 
 // gradients turns the probabilities forward left in ws.z (called without
@@ -513,71 +518,22 @@ func (m *Model) backward(ws *workspace, b *batch) {
 	for r := range rows {
 		axpy(1, ws.z[r*V:(r+1)*V], g.b2)
 	}
-	sgemm(&ws.gemm, H, V, rows, matrix{ws.a, 1, H}, ws.z, V, g.w2, V, true)
-	ws.w2t = transpose(ws.w2t, m.w.w2, H, V)
+	sgemm(&ws.gemm, H, V, rows, matrix{ws.a, 1, H}, matrix{ws.z, V, 1}, g.w2, V, true)
 	ws.da = grow(ws.da, rows*H)
-	sgemm(&ws.gemm, rows, H, V, matrix{ws.z, V, 1}, ws.w2t, H, ws.da, H, false)
+	sgemm(&ws.gemm, rows, H, V, matrix{ws.z, V, 1}, matrix{m.w.w2, 1, V}, ws.da, H, false)
 	for i, a := range ws.a {
 		ws.da[i] *= 1 - a*a
 	}
 	for r := range rows {
 		axpy(1, ws.da[r*H:(r+1)*H], g.b1)
 	}
-	sgemm(&ws.gemm, CE, H, rows, matrix{ws.x, 1, CE}, ws.da, H, g.w1, H, true)
-	ws.w1t = transpose(ws.w1t, m.w.w1, CE, H)
+	sgemm(&ws.gemm, CE, H, rows, matrix{ws.x, 1, CE}, matrix{ws.da, H, 1}, g.w1, H, true)
 	ws.dx = grow(ws.dx, rows*CE)
-	sgemm(&ws.gemm, rows, CE, H, matrix{ws.da, H, 1}, ws.w1t, CE, ws.dx, CE, false)
+	sgemm(&ws.gemm, rows, CE, H, matrix{ws.da, H, 1}, matrix{m.w.w1, 1, H}, ws.dx, CE, false)
 	for r := range rows {
 		dxr := ws.dx[r*CE : (r+1)*CE]
 		for j, id := range b.ctx[r*C : (r+1)*C] {
 			axpy(1, dxr[j*E:(j+1)*E], g.emb[int(id)*E:(int(id)+1)*E])
 		}
 	}
-}
-
-// transpose returns the cols × rows transpose of the rows × cols matrix src,
-// in dst's storage when it is large enough.
-func transpose(dst, src []float32, rows, cols int) []float32 {
-	dst = grow(dst, rows*cols)
-	const blk = 32
-	for i0 := 0; i0 < rows; i0 += blk {
-		for j0 := 0; j0 < cols; j0 += blk {
-			for i := i0; i < min(i0+blk, rows); i++ {
-				for j := j0; j < min(j0+blk, cols); j++ {
-					dst[j*rows+i] = src[i*cols+j]
-				}
-			}
-		}
-	}
-	return dst
-}
-
-// tanh32 replaces every element of x by its hyperbolic tangent.
-func tanh32(x []float32) {
-	for i, v := range x {
-		x[i] = tanhf(v)
-	}
-}
-
-// tanhf is a float32 hyperbolic tangent with absolute error below 1e-6: the
-// (13, 6) rational approximation of Eigen's generic_fast_tanh_float on
-// inputs clamped to ±9, where tanh is 1 in float32.
-func tanhf(x float32) float32 {
-	x = min(max(x, -9), 9)
-	if x > -0.0004 && x < 0.0004 {
-		return x
-	}
-	x2 := x * x
-	p := float32(-2.76076847742355e-16)
-	p = p*x2 + 2.00018790482477e-13
-	p = p*x2 + -8.60467152213735e-11
-	p = p*x2 + 5.12229709037114e-08
-	p = p*x2 + 1.48572235717979e-05
-	p = p*x2 + 6.37261928875436e-04
-	p = p*x2 + 4.89352455891786e-03
-	q := float32(1.19825839466702e-06)
-	q = q*x2 + 1.18534705686654e-04
-	q = q*x2 + 2.26843463243900e-03
-	q = q*x2 + 4.89352518554385e-03
-	return x * p / q
 }
