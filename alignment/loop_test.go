@@ -570,7 +570,7 @@ func TestMain(m *testing.M) {
 }
 
 func killLoop(dir string) *alignment.Loop {
-	return &alignment.Loop{Policy: newVersioned(1), Judge: digitJudge, Prompts: genSource{400}, Iterations: 3,
+	return &alignment.Loop{Policy: newVersioned(1), Judge: digitJudge, Prompts: genSource{200}, Iterations: 2,
 		Trainer: &bumpTrainer{}, Dir: dir, Concurrency: 16, Seed: 99, JudgeSamples: 2}
 }
 
@@ -602,7 +602,7 @@ func TestLoopResumesAfterSIGKILL(t *testing.T) {
 		// Kill points spread over the run: each child lives a little
 		// longer than the one before, so kills land in every phase and the
 		// run eventually finishes.
-		wait := time.Duration(30+attempt*45) * time.Millisecond
+		wait := time.Duration(30+attempt*attempt*8) * time.Millisecond
 		select {
 		case err := <-done:
 			require.NoError(t, err, "child failed: %s", stderr.String())
