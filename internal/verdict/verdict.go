@@ -120,13 +120,21 @@ const (
 )
 
 // The patterns look at the text around a candidate choice: what comes
-// before it (anchored at its end) and after it (anchored at its start).
-// Matching short windows around the few candidates, rather than the whole
-// output, keeps parsing fast on long outputs.
+// before it and what comes after it. Matching short windows around the few
+// candidates, rather than the whole output, keeps parsing fast on long
+// outputs; the patterns before a candidate are tried anchored at the word
+// starts that can begin them (see endsWith), which avoids the regexp
+// package's slow unanchored search.
 var (
-	keywordBefore = regexp.MustCompile(keyword + sep + wrapL + `(?:` + noun + wrapL + `)?$`)
-	nounBefore    = regexp.MustCompile(noun + wrapL + `$`)
+	keywordBefore = regexp.MustCompile(`^` + keyword + sep + wrapL + `(?:` + noun + wrapL + `)?$`)
+	nounBefore    = regexp.MustCompile(`^` + noun + wrapL + `$`)
 	betterAfter   = regexp.MustCompile(`^` + wrapR + better)
+)
+
+// First letters of the keywords and of the nouns, lower-case.
+const (
+	keywordStarts = "abcdfjopvw"
+	nounStarts    = "acmor"
 )
 
 // window bounds the text examined before and after a candidate.
@@ -189,10 +197,10 @@ func declares(text string, start, end int) bool {
 	if strings.HasSuffix(strings.TrimRight(before, " \t"), "[[") && strings.HasPrefix(strings.TrimLeft(after, " \t"), "]]") {
 		return true
 	}
-	if keywordBefore.MatchString(before) {
+	if endsWith(keywordBefore, before, keywordStarts) {
 		return true
 	}
-	if nounBefore.MatchString(before) && betterAfter.MatchString(after) {
+	if betterAfter.MatchString(after) && endsWith(nounBefore, before, nounStarts) {
 		return true
 	}
 	return bareLine(text, start, end)
@@ -207,6 +215,20 @@ func bareLine(text string, start, end int) bool {
 		le = end + i
 	}
 	return strings.Trim(text[ls:start], "#>*_\"'`([ \t\r") == "" && strings.Trim(text[end:le], "*_\"'`)]. \t\r") == ""
+}
+
+// endsWith reports whether re, anchored at both ends, matches a suffix of s
+// that starts a word with one of the letters in starts.
+func endsWith(re *regexp.Regexp, s, starts string) bool {
+	for k := 0; k < len(s); k++ {
+		if k > 0 && isWordByte(s[k-1]) || strings.IndexByte(starts, s[k]|0x20) < 0 {
+			continue
+		}
+		if re.MatchString(s[k:]) {
+			return true
+		}
+	}
+	return false
 }
 
 func isWordByte(c byte) bool {
