@@ -41,6 +41,12 @@ type Loop struct {
 	Refiner Refiner
 	// Selector picks each prompt's pair; default MaxMin.
 	Selector Selector
+	// Extra, if set, is called for every prompt whose responses were judged,
+	// with the scored responses, and returns further pairs to write after
+	// the selected one: Meta-Rewarding's judge-training pairs, or SL-CAI's
+	// revision-over-original pairs. It may be called from many goroutines
+	// at once and must not modify rs; an error fails the prompt.
+	Extra func(ctx context.Context, iteration int, p Prompt, rs []Scored) ([]Pair, error)
 	// Trainer, if set, turns each iteration's pairs into the next policy.
 	// Lacking it, every iteration uses Policy.
 	Trainer Trainer
@@ -210,7 +216,8 @@ type item struct {
 	iteration int
 	responses int
 	prompt    Prompt
-	pair      *Pair
+	pairs     []Pair // the selected pair first, when there is one, then Extra's
+	selected  bool
 	scores    []float64
 	lengths   []int
 	judgments int
@@ -373,7 +380,9 @@ func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, 
 		res.err = fmt.Errorf("sampling: %w", res.err)
 		return res
 	}
+	unrefined := rs
 	if r.Refiner != nil {
+		unrefined = append([]Response(nil), rs...)
 		t0 = time.Now()
 		var refined int
 		res.err = r.fanOut(ctx, &res, len(rs), &refined, func(ctx context.Context, i int) error {
@@ -391,7 +400,8 @@ func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, 
 		}
 	}
 	t0 = time.Now()
-	res.scores, res.err = r.judgeAll(ctx, &res, seed, p, rs, judge)
+	var judgments [][]Judgment
+	res.scores, judgments, res.err = r.judgeAll(ctx, &res, seed, p, rs, judge)
 	res.judging = time.Since(t0)
 	if res.err != nil {
 		return res
@@ -400,7 +410,10 @@ func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, 
 	scored := make([]Scored, len(rs))
 	for i := range rs {
 		res.lengths[i] = rs[i].Length()
-		scored[i] = Scored{Response: rs[i], Score: res.scores[i]}
+		scored[i] = Scored{Response: rs[i], Score: res.scores[i], Unrefined: unrefined[i]}
+		if judgments != nil {
+			scored[i].Judgments = judgments[i]
+		}
 	}
 	c, j, ok := r.selector.Select(scored)
 	if ok {
@@ -408,16 +421,26 @@ func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, 
 			res.err = fmt.Errorf("selector returned indices %d and %d for %d responses: %w", c, j, len(rs), ErrInvalid)
 			return res
 		}
-		res.pair = &Pair{Prompt: p, Chosen: rs[c], Rejected: rs[j],
-			ScoreChosen: res.scores[c], ScoreRejected: res.scores[j], Iteration: it, Source: r.source}
+		res.selected = true
+		res.pairs = append(res.pairs, Pair{Prompt: p, Chosen: rs[c], Rejected: rs[j],
+			ScoreChosen: res.scores[c], ScoreRejected: res.scores[j], Iteration: it, Source: r.source})
+	}
+	if r.Extra != nil {
+		extra, err := r.Extra(ctx, it, p, scored)
+		if err != nil {
+			res.err = fmt.Errorf("extra pairs: %w", err)
+			return res
+		}
+		res.pairs = append(res.pairs, extra...)
 	}
 	return res
 }
 
-// judgeAll returns each response's aggregate score: the mean of k judge
+// judgeAll returns each response's aggregate score — the mean of k judge
 // calls, or with a Comparer, the mean over k rounds of its probability of
-// beating each other response.
-func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs []Response, judge Judge) ([]float64, error) {
+// beating each other response — and, for a Judge, each response's k
+// judgments.
+func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs []Response, judge Judge) ([]float64, [][]Judgment, error) {
 	n := len(rs)
 	scores := make([]float64, n)
 	if r.Comparer != nil {
@@ -437,7 +460,7 @@ func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("comparing: %w", err)
+			return nil, nil, fmt.Errorf("comparing: %w", err)
 		}
 		for a := range n {
 			for b := range n {
@@ -449,9 +472,9 @@ func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs
 			}
 			scores[a] /= float64((n - 1) * r.k)
 		}
-		return scores, nil
+		return scores, nil, nil
 	}
-	raw := make([]float64, n*r.k)
+	raw := make([]Judgment, n*r.k)
 	err := r.fanOut(ctx, res, n*r.k, &res.judgments, func(ctx context.Context, c int) error {
 		ctx = WithSeed(ctx, seeds.Derive(seed, "judge", strconv.Itoa(c)))
 		j, err := judge.Judge(ctx, p, rs[c/r.k])
@@ -461,16 +484,20 @@ func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs
 		if math.IsNaN(j.Score) || math.IsInf(j.Score, 0) {
 			return fmt.Errorf("judge returned score %v for response %d: %w", j.Score, c/r.k, ErrInvalid)
 		}
-		raw[c] = j.Score
+		raw[c] = j
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("judging: %w", err)
+		return nil, nil, fmt.Errorf("judging: %w", err)
 	}
-	for c, x := range raw {
-		scores[c/r.k] += x / float64(r.k)
+	judgments := make([][]Judgment, n)
+	for i := range n {
+		judgments[i] = raw[i*r.k : (i+1)*r.k : (i+1)*r.k]
+		for _, j := range judgments[i] {
+			scores[i] += j.Score / float64(r.k)
+		}
 	}
-	return scores, nil
+	return scores, judgments, nil
 }
 
 // pairIndex maps c in [0, n(n−1)/2) to the c-th pair (a, b), a < b, in
@@ -567,8 +594,8 @@ func (w *writer) handle(ctx context.Context, res item) error {
 	if res.err != nil && ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
-	if res.err == nil && res.pair != nil {
-		if err := w.write(ctx, *res.pair); err != nil {
+	if res.err == nil && len(res.pairs) > 0 {
+		if err := w.write(ctx, res.pairs); err != nil {
 			return err
 		}
 	}
@@ -589,12 +616,13 @@ func (w *writer) handle(ctx context.Context, res item) error {
 			rep.addScore(s)
 			rep.Length.Add(float64(res.lengths[i]))
 		}
-		if res.pair == nil {
+		rep.Pairs += len(res.pairs)
+		if !res.selected {
 			rep.Ties++
 		} else {
-			rep.Pairs++
-			rep.ChosenLength.Add(float64(res.pair.Chosen.Length()))
-			rep.RejectedLength.Add(float64(res.pair.Rejected.Length()))
+			rep.ExtraPairs += len(res.pairs) - 1
+			rep.ChosenLength.Add(float64(res.pairs[0].Chosen.Length()))
+			rep.RejectedLength.Add(float64(res.pairs[0].Rejected.Length()))
 		}
 		r.emit(Event{Kind: ItemDone, Iteration: w.it, PromptID: res.prompt.ID,
 			Done: rep.Prompts - rep.Failed, Failed: rep.Failed, Total: w.total})
@@ -611,24 +639,23 @@ func (w *writer) handle(ctx context.Context, res item) error {
 	return nil
 }
 
-// write sends one item's pair to the run's file and the Sink. When the
-// file took the pair but the Sink failed, the writer is marked torn so that
-// no later checkpoint records the file's offset, which now holds a pair of a
+// write sends one item's pairs to the run's file and the Sink. When the
+// file took them but the Sink failed, the writer is marked torn so that no
+// later checkpoint records the file's offset, which now holds pairs of a
 // prompt not counted as handled.
-func (w *writer) write(ctx context.Context, p Pair) error {
-	pp := []Pair{p}
-	if err := w.st.write(ctx, pp); err != nil {
+func (w *writer) write(ctx context.Context, pairs []Pair) error {
+	if err := w.st.write(ctx, pairs); err != nil {
 		w.torn = true
 		return err
 	}
 	if w.r.Sink != nil {
-		if err := w.r.Sink.Write(ctx, pp); err != nil {
+		if err := w.r.Sink.Write(ctx, pairs); err != nil {
 			w.torn = true
-			return fmt.Errorf("alignment: writing the pair of prompt %q to the sink: %w", p.Prompt.ID, err)
+			return fmt.Errorf("alignment: writing the pairs of prompt %q to the sink: %w", pairs[0].Prompt.ID, err)
 		}
 	}
 	if w.collect {
-		w.pairs = append(w.pairs, p)
+		w.pairs = append(w.pairs, pairs...)
 	}
 	return nil
 }

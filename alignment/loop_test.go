@@ -2,6 +2,7 @@ package alignment_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"os"
@@ -624,4 +625,46 @@ func TestLoopResumesAfterSIGKILL(t *testing.T) {
 			kills++
 		}
 	}
+}
+
+func TestLoopExtraPairs(t *testing.T) {
+	pol := &alignmenttest.Script{ByID: map[string][]string{"a": {"draft", "other"}}}
+	ref := alignmenttest.Rewrites{"draft": "polished"}
+	judge := alignmenttest.Scores{"polished": 4, "other": 1}
+	src, err := alignment.NewSliceSource([]alignment.Prompt{alignment.NewPrompt("a", "q")})
+	require.NoError(t, err)
+	rec := &alignmenttest.Recorder{}
+	var seen []alignment.Scored
+	loop := alignment.Loop{Policy: pol, Prompts: src, Judge: judge, Refiner: ref, Sink: rec, Samples: 2, JudgeSamples: 2,
+		Extra: func(ctx context.Context, it int, p alignment.Prompt, rs []alignment.Scored) ([]alignment.Pair, error) {
+			seen = rs
+			var out []alignment.Pair
+			for _, s := range rs {
+				if s.Response.Text != s.Unrefined.Text {
+					out = append(out, alignment.Pair{Prompt: p, Chosen: s.Response, Rejected: s.Unrefined, Iteration: it, Source: "sl-cai"})
+				}
+			}
+			return out, nil
+		}}
+	res, err := loop.Run(t.Context())
+	require.NoError(t, err)
+	require.Len(t, seen, 2)
+	assert.Len(t, seen[0].Judgments, 2, "the k judgments reach Extra")
+	got := rec.Pairs()
+	require.Len(t, got, 2, "the selected pair, then the extra one")
+	assert.Equal(t, "loop", got[0].Source)
+	assert.Equal(t, "sl-cai", got[1].Source)
+	assert.Equal(t, "polished", got[1].Chosen.Text)
+	assert.Equal(t, "draft", got[1].Rejected.Text)
+	assert.Equal(t, 2, res.Reports[0].Pairs)
+	assert.Equal(t, 1, res.Reports[0].ExtraPairs)
+
+	loop.Extra = func(context.Context, int, alignment.Prompt, []alignment.Scored) ([]alignment.Pair, error) {
+		return nil, errors.New("boom")
+	}
+	loop.FailureBudget = 1
+	res, err = loop.Run(t.Context())
+	require.NoError(t, err)
+	require.Len(t, res.Reports[0].Failures, 1)
+	assert.Contains(t, res.Reports[0].Failures[0].Err, "extra pairs: boom")
 }

@@ -22,10 +22,12 @@ type Report struct {
 	Responses int `json:"responses"`
 	Judgments int `json:"judgments"`
 	Retries   int `json:"retries"`
-	// Pairs counts pairs written; Ties counts prompts whose responses made
-	// no pair (all scored the same, or the selector declined).
-	Pairs int `json:"pairs"`
-	Ties  int `json:"ties"`
+	// Pairs counts pairs written, ExtraPairs those of them that came from
+	// Loop.Extra; Ties counts prompts whose responses made no selected pair
+	// (all scored the same, or the selector declined).
+	Pairs      int `json:"pairs"`
+	ExtraPairs int `json:"extra_pairs,omitempty"`
+	Ties       int `json:"ties"`
 	// Score summarises the aggregate score of every judged response, and
 	// Histogram counts them in HistogramBins equal bins over
 	// [ScoreLo, ScoreHi]; scores outside the range count in the edge bins.

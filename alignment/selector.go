@@ -7,6 +7,12 @@ import "math"
 type Scored struct {
 	Response Response
 	Score    float64
+	// Judgments holds the k judgments that Score averages; nil when a
+	// Comparer scored the responses.
+	Judgments []Judgment
+	// Unrefined is the response as sampled, before the Loop's Refiner;
+	// equal to Response when there is none.
+	Unrefined Response
 }
 
 // Selector picks the preference pair among the scored responses to one
