@@ -106,6 +106,17 @@ func isBlank(b []byte) bool {
 	return true
 }
 
+// plain marks the bytes appendString copies as they are: printable ASCII
+// other than '"' and '\\'. A table lookup per byte is about 1.5 times as
+// fast as three comparisons per byte, and about as fast as scanning eight
+// bytes at a time, which needs package unsafe to be quick.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendString appends s as a JSON string, as encoding/json writes it with
 // HTML escaping off: control characters, quotes and backslashes escaped,
 // U+2028 and U+2029 escaped, and each byte of invalid UTF-8 replaced by
@@ -116,11 +127,11 @@ func appendString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if plain[c] {
+			i++
+			continue
+		}
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':

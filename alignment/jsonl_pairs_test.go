@@ -2,6 +2,7 @@ package alignment
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"math"
@@ -291,5 +292,32 @@ func FuzzReadPairs(f *testing.F) {
 				t.Fatalf("round trip changed %+v into %+v", got, again)
 			}
 		}
+	})
+}
+
+// BenchmarkEncodePair compares the hand-written encoder with encoding/json
+// writing the same line into a reused buffer.
+func BenchmarkEncodePair(b *testing.B) {
+	p := benchPair(1)
+	b.Run("append", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf []byte
+		for b.Loop() {
+			buf, _ = appendPair(buf[:0], &p)
+		}
+		b.SetBytes(int64(len(buf)))
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf bytes.Buffer
+		e := json.NewEncoder(&buf)
+		e.SetEscapeHTML(false)
+		for b.Loop() {
+			buf.Reset()
+			if err := e.Encode(refStandard{p.Prompt.Messages[0].Content, p.Chosen.Text, p.Rejected.Text, p.Prompt.ID, p.Iteration, p.ScoreChosen, p.ScoreRejected, p.Source}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.SetBytes(int64(buf.Len()))
 	})
 }

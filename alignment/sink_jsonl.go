@@ -34,12 +34,19 @@ const DefaultFlushEvery = 256
 // JSONL is a PreferenceSink that writes pairs to a file as JSON Lines, in
 // the formats TRL and OpenRLHF read (see ReadPairs for the fields).
 //
-// Write encodes into a buffer; Flush writes the buffer with one write of
-// whole lines at the end of the durable part of the file and syncs the
-// file, so a crash leaves the file holding every flushed line, maybe
-// followed by a torn tail that a resuming run removes with OpenJSONL and
-// Offset. A failed flush keeps the buffer and the next flush writes it
-// again at the same place.
+// Write encodes into a buffer. Every FlushEvery pairs the buffer is handed
+// to a background goroutine that writes it, with one write of whole lines
+// at the end of the durable part of the file, and syncs the file, while
+// Write goes on encoding into a second buffer; at most one such flush runs
+// at a time. Flush waits for it, then writes and syncs the rest itself.
+// Offset counts only bytes that a finished sync made durable, so a crash
+// leaves the file holding at least Offset bytes of whole lines, maybe
+// followed by a torn tail that a resuming run removes with OpenJSONL.
+//
+// A failed write or sync breaks the sink: after fsync fails, Linux may have
+// dropped the dirty pages, so retrying could report success for data that
+// is gone. Every later Write, Flush and Close returns the error; reopen the
+// file with OpenJSONL at Offset and write again what came after it.
 //
 // Strings are written as encoding/json writes them without HTML escaping;
 // bytes of invalid UTF-8 in a text become U+FFFD. A JSONL is safe for
@@ -50,10 +57,16 @@ type JSONL struct {
 	path       string
 	kto        bool
 	flushEvery int
-	buf        []byte
-	pending    int   // pairs in buf
-	offset     int64 // bytes durably in the file
+	buf        []byte // lines not yet handed to a flush
+	pending    int    // pairs in buf
+	offset     int64  // bytes durably in the file
 	closed     bool
+	err        error // the failure that broke the sink
+
+	// The background flush in flight, if busy is non-nil: it writes bg at
+	// offset and sends its result on busy.
+	busy chan error
+	bg   []byte
 }
 
 // CreateJSONL creates the file at path, truncating it if it exists, and
@@ -99,19 +112,19 @@ func newJSONL(f *os.File, path string, offset int64, o *JSONLOptions) *JSONL {
 }
 
 // Write implements PreferenceSink. It encodes pairs into the buffer, and
-// flushes once FlushEvery pairs are buffered. A pair that cannot be written
-// faithfully (a NaN or infinite score, a prompt without messages or with an
-// unknown role, a negative iteration) fails the whole call with an error
-// naming its index and wrapping ErrInvalid. Whenever Write fails, none of
-// pairs is kept.
+// starts a background flush once FlushEvery pairs are buffered. A pair that
+// cannot be written faithfully (a NaN or infinite score, a prompt without
+// messages or with an unknown role, a negative iteration) fails the whole
+// call with an error naming its index and wrapping ErrInvalid. Whenever
+// Write fails, none of pairs is kept.
 func (s *JSONL) Write(ctx context.Context, pairs []Pair) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("alignment: JSONL sink %s: %w", s.path, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return fmt.Errorf("alignment: JSONL sink %s: write after close: %w", s.path, fs.ErrClosed)
+	if err := s.usable("write"); err != nil {
+		return err
 	}
 	mark := len(s.buf)
 	for i := range pairs {
@@ -127,33 +140,39 @@ func (s *JSONL) Write(ctx context.Context, pairs []Pair) error {
 		}
 	}
 	s.pending += len(pairs)
-	if s.pending >= s.flushEvery {
-		if err := s.flush(); err != nil {
-			// Take this call's pairs back, so that a failed Write never
-			// leaves them to a later flush; earlier ones stay buffered.
-			s.buf = s.buf[:mark]
-			s.pending -= len(pairs)
-			return err
-		}
+	if s.pending < s.flushEvery {
+		return nil
 	}
+	if err := s.wait(); err != nil {
+		return err
+	}
+	// Hand the buffer over and encode on into the one the last flush
+	// finished with.
+	s.bg, s.buf = s.buf, s.bg[:0]
+	s.pending = 0
+	s.busy = make(chan error, 1)
+	go func(f *os.File, b []byte, at int64, done chan<- error) {
+		done <- writeSync(f, b, at)
+	}(s.f, s.bg, s.offset, s.busy)
 	return nil
 }
 
-// Flush implements Flusher: it writes the buffered lines and syncs the
-// file. It works even when ctx is done, so that the final flush of a
-// cancelled run keeps what was finished; a write and sync of one buffer
-// cannot be interrupted anyway.
+// Flush implements Flusher: it makes every pair written so far durable.
+// It works even when ctx is done, so that the final flush of a cancelled
+// run keeps what was finished; a write and sync of one buffer cannot be
+// interrupted anyway.
 func (s *JSONL) Flush(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return fmt.Errorf("alignment: JSONL sink %s: flush after close: %w", s.path, fs.ErrClosed)
+	if err := s.usable("flush"); err != nil {
+		return err
 	}
 	return s.flush()
 }
 
 // Offset returns the number of bytes durably in the file as of the last
-// successful flush: the offset to give OpenJSONL when resuming.
+// finished sync; after Flush, the whole file. It is the offset to give
+// OpenJSONL when resuming.
 func (s *JSONL) Offset() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -170,27 +189,75 @@ func (s *JSONL) Close() error {
 	if s.closed {
 		return nil
 	}
+	var err error
+	if s.err == nil {
+		err = s.flush()
+	} else {
+		err = s.wait()
+	}
 	s.closed = true
-	return errors.Join(s.flush(), s.f.Close())
+	return errors.Join(err, s.f.Close())
 }
 
-// flush writes the buffer at the durable offset, with a single write of
-// whole lines, and syncs. On failure it cuts the file back to the durable
-// offset, best effort, and keeps the buffer.
-func (s *JSONL) flush() error {
-	if len(s.buf) > 0 {
-		if _, err := s.f.WriteAt(s.buf, s.offset); err != nil {
-			s.f.Truncate(s.offset)
-			return fmt.Errorf("alignment: JSONL sink %s: %w", s.path, err)
-		}
+// usable returns the error that keeps the sink from doing op, if any.
+func (s *JSONL) usable(op string) error {
+	if s.closed {
+		return fmt.Errorf("alignment: JSONL sink %s: %s after close: %w", s.path, op, fs.ErrClosed)
 	}
-	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("alignment: JSONL sink %s: %w", s.path, err)
+	return s.err
+}
+
+// wait waits for the background flush, if one runs, and records its
+// result.
+func (s *JSONL) wait() error {
+	if s.busy == nil {
+		return s.err
+	}
+	err := <-s.busy
+	s.busy = nil
+	if err != nil {
+		s.fail(err)
+		return s.err
+	}
+	s.offset += int64(len(s.bg))
+	return nil
+}
+
+// flush waits for the background flush and then writes and syncs the
+// buffer itself.
+func (s *JSONL) flush() error {
+	if err := s.wait(); err != nil {
+		return err
+	}
+	if len(s.buf) == 0 {
+		return nil // everything is synced already
+	}
+	if err := writeSync(s.f, s.buf, s.offset); err != nil {
+		s.fail(err)
+		return s.err
 	}
 	s.offset += int64(len(s.buf))
 	s.buf = s.buf[:0]
 	s.pending = 0
 	return nil
+}
+
+// fail breaks the sink. It cuts the file back to the durable offset, best
+// effort, so that a reader meets no half-written line before reopening.
+func (s *JSONL) fail(err error) {
+	s.f.Truncate(s.offset)
+	s.err = fmt.Errorf("alignment: JSONL sink %s broken, durable up to byte %d: %w", s.path, s.offset, err)
+	s.buf, s.bg, s.pending = nil, nil, 0
+}
+
+// writeSync writes b at offset at with one write of whole lines, and syncs.
+func writeSync(f *os.File, b []byte, at int64) error {
+	if len(b) > 0 {
+		if _, err := f.WriteAt(b, at); err != nil {
+			return err
+		}
+	}
+	return f.Sync()
 }
 
 // truncateAt cuts f to offset after checking that offset is at the start of
