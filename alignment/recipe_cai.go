@@ -1,0 +1,188 @@
+package alignment
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// Sources of the pairs of the Constitutional AI recipe.
+const (
+	SourceSLCAI = "sl-cai"
+	SourceRLCAI = "rl-cai"
+)
+
+// ConstitutionalAI is the recipe of Constitutional AI (Bai et al., 2022) in
+// two stages on one Loop each.
+//
+// The supervised stage (SL-CAI) samples responses, has the Reviser
+// critique and revise each of them, and pairs every revision over its
+// original (Source "sl-cai"). It needs no judge: the Loop runs it with a
+// judge that scores every response 0 and the NoPair selector, and the pairs
+// come from the Extra hook, which sees each response before and after
+// revision (Scored.Unrefined). Its reports therefore count every prompt as
+// a tie and a constant score; Report.Pairs counts the revision pairs. When
+// the Reviser is a RevisionPairer (constitution.Reviser is), it makes the
+// pairs; otherwise a revision is paired over its original when the text
+// changed. Identical pairs from samples that happened to be equal are
+// written once.
+//
+// Between the stages, SLTrainer (optional) trains the policy on the
+// revision pairs. The reinforcement stage (RL-CAI) then samples two
+// responses per prompt from that policy and has the Comparer, which asks a
+// feedback model under a sampled principle, label them; the preferred one
+// is chosen, ties (position-inconsistent verdicts) are dropped (Source
+// "rl-cai"). Base.Trainer, if set, trains on each RL iteration's pairs.
+type ConstitutionalAI struct {
+	// Base holds the settings both stages share: Policy and Prompts
+	// (required), Sink, Observer, Sampling, Concurrency, Seed,
+	// FailureBudget, Retry and Dir (each stage keeps its own run in
+	// Dir/sl and Dir/rl). Base.Trainer, Iterations (default 1), Samples
+	// (default 2), JudgeSamples (comparer rounds, default 1) and Selector
+	// (default MaxMin) are the RL stage's. Judge, SelfJudge, Comparer,
+	// Refiner, Extra and Source must be left zero.
+	Base Loop
+	// SLPrompts are the prompts of the SL stage (red-team prompts, in the
+	// paper); nil means Base.Prompts.
+	SLPrompts PromptSource
+	// SLSamples is the number of responses revised per prompt in the SL
+	// stage; default 2, the Loop's minimum.
+	SLSamples int
+	// Reviser critiques and revises responses in the SL stage
+	// (constitution.Reviser). Required.
+	Reviser Refiner
+	// SLTrainer, if set, trains the policy on the SL pairs before the RL
+	// stage; with Dir it must be a Checkpointer.
+	SLTrainer Trainer
+	// Comparer labels the RL stage's pairs (constitution.Comparer).
+	// Required.
+	Comparer Comparer
+}
+
+// CAIResult is what a Constitutional AI run leaves: each stage's Result,
+// and the policy it ended with (RL.Policy).
+type CAIResult struct {
+	SL, RL Result
+	Policy Policy
+}
+
+// SLLoop returns the Loop of the supervised stage. The error wraps
+// ErrInvalid and names the field that is missing or must be left zero.
+func (c *ConstitutionalAI) SLLoop() (*Loop, error) {
+	l, err := c.base()
+	if err != nil {
+		return nil, err
+	}
+	if c.SLSamples < 0 || c.SLSamples == 1 {
+		return nil, fmt.Errorf("alignment: ConstitutionalAI: SLSamples is %d, want 0 (default 2) or at least 2: %w", c.SLSamples, ErrInvalid)
+	}
+	l.Prompts = orDefault(c.SLPrompts, c.Base.Prompts)
+	l.Refiner = c.Reviser
+	l.Judge = unjudged{}
+	l.Selector = NoPair{}
+	l.Trainer = c.SLTrainer
+	l.Iterations = 1
+	l.Samples = orDefault(c.SLSamples, 2)
+	l.JudgeSamples = 1
+	l.Source = SourceSLCAI
+	l.Extra = revisionPairs(c.Reviser, SourceSLCAI)
+	if c.Base.Dir != "" {
+		l.Dir = filepath.Join(c.Base.Dir, "sl")
+	}
+	return l, nil
+}
+
+// RLLoop returns the Loop of the reinforcement stage, starting from pol
+// (the SL stage's policy; Base.Policy when nil). The error wraps
+// ErrInvalid and names the field that is missing or must be left zero.
+func (c *ConstitutionalAI) RLLoop(pol Policy) (*Loop, error) {
+	l, err := c.base()
+	if err != nil {
+		return nil, err
+	}
+	if pol != nil {
+		l.Policy = pol
+	}
+	l.Comparer = c.Comparer
+	l.Samples = orDefault(c.Base.Samples, 2)
+	l.Source = SourceRLCAI
+	if c.Base.Dir != "" {
+		l.Dir = filepath.Join(c.Base.Dir, "rl")
+	}
+	return l, nil
+}
+
+// Run runs the SL stage, then the RL stage on the SL stage's policy. On
+// error the result holds what the stages finished. With Base.Dir set, a run
+// started again continues where it stopped, in either stage.
+func (c *ConstitutionalAI) Run(ctx context.Context) (CAIResult, error) {
+	var out CAIResult
+	sl, err := c.SLLoop()
+	if err != nil {
+		return out, err
+	}
+	rl, err := c.RLLoop(nil)
+	if err != nil {
+		return out, err
+	}
+	if out.SL, err = sl.Run(ctx); err != nil {
+		return out, fmt.Errorf("alignment: ConstitutionalAI: SL stage: %w", err)
+	}
+	out.Policy = out.SL.Policy
+	rl.Policy = out.SL.Policy
+	if out.RL, err = rl.Run(ctx); err != nil {
+		return out, fmt.Errorf("alignment: ConstitutionalAI: RL stage: %w", err)
+	}
+	out.Policy = out.RL.Policy
+	return out, nil
+}
+
+func (c *ConstitutionalAI) base() (*Loop, error) {
+	b := c.Base
+	l, err := recipeBase("ConstitutionalAI", b,
+		field{"Judge", b.Judge != nil}, field{"SelfJudge", b.SelfJudge != nil}, field{"Comparer", b.Comparer != nil},
+		field{"Refiner", b.Refiner != nil}, field{"Extra", b.Extra != nil}, field{"Source", b.Source != ""})
+	switch {
+	case err != nil:
+		return nil, err
+	case c.Reviser == nil:
+		return nil, fmt.Errorf("alignment: ConstitutionalAI: Reviser is nil: %w", ErrInvalid)
+	case c.Comparer == nil:
+		return nil, fmt.Errorf("alignment: ConstitutionalAI: Comparer is nil: %w", ErrInvalid)
+	}
+	return l, nil
+}
+
+// revisionPairs returns the Extra hook that pairs every refined response
+// over its original: through ref's own Pair when it is a RevisionPairer,
+// otherwise whenever the refinement changed the text.
+func revisionPairs(ref Refiner, source string) func(ctx context.Context, it int, p Prompt, rs []Scored) ([]Pair, error) {
+	pairer, _ := ref.(RevisionPairer)
+	return func(ctx context.Context, it int, p Prompt, rs []Scored) ([]Pair, error) {
+		var out []Pair
+		seen := make(map[[2]string]bool, len(rs))
+		for _, s := range rs {
+			var (
+				pair Pair
+				ok   bool
+			)
+			if pairer != nil {
+				pair, ok = pairer.Pair(p, s.Unrefined, s.Response)
+			} else if strings.TrimSpace(s.Response.Text) != strings.TrimSpace(s.Unrefined.Text) {
+				pair, ok = Pair{Prompt: p, Chosen: s.Response, Rejected: s.Unrefined}, true
+			}
+			key := [2]string{pair.Chosen.Text, pair.Rejected.Text}
+			if !ok || seen[key] {
+				continue
+			}
+			seen[key] = true
+			pair.Iteration = it
+			if pair.Source == "" {
+				pair.Source = source
+			}
+			out = append(out, pair)
+		}
+		return out, nil
+	}
+}

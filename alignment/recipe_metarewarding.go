@@ -1,0 +1,292 @@
+package alignment
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+)
+
+// Sources of the Meta-Rewarding recipe's pairs.
+const (
+	SourceMetaRewarding = "meta-rewarding"
+	SourceMetaJudge     = "meta-judge"
+)
+
+// JudgmentComparer is a meta-judge: how likely judgment a (a judge's text
+// about response r to prompt p) applies the judge's rubric more accurately
+// than judgment b. judge.Meta has this method. Implementations should
+// present the judgments in both orders and combine the verdicts, as
+// judge.Meta does, since the recipe asks about each pair once.
+//
+// Concurrency, context and ownership rules are those of Judge; a meta-judge
+// that samples a model takes its seed from SeedFrom(ctx).
+type JudgmentComparer interface {
+	CompareJudgments(ctx context.Context, p Prompt, r Response, a, b string) (Comparison, error)
+}
+
+// JudgePrompter is a Judge that can show the prompt it asks its model about
+// a response, as judge.Rubric does. Meta-Rewarding uses it as the prompt of
+// judge-training pairs.
+type JudgePrompter interface {
+	Prompt(p Prompt, r Response) Prompt
+}
+
+// MetaRewarding is the recipe of Meta-Rewarding Language Models (Wu et al.,
+// 2024): Self-Rewarding in which the model also learns to judge.
+//
+// Actor pairs are made as in SelfRewarding, but chosen by length control
+// (LengthControlled with Rho): among the top scores the shortest response,
+// among the bottom ones the longest (Source "meta-rewarding").
+//
+// Judge pairs come from the Extra hook. Among a prompt's responses the one
+// whose k judgments vary most (variance of their scores; the earliest among
+// equals) has its judgments compared by the meta-judge, every two of them
+// once (the meta-judge presents both orders itself), each comparison adding
+// ProbA and 1−ProbA to a win table. Rank turns the table into strengths
+// (Elo or Bradley–Terry; by default each judgment's total wins, which
+// orders a complete round robin as the Bradley–Terry fit does), and the
+// strongest judgment is chosen over the weakest (Source "meta-judge"),
+// for the judge prompt that produced them (JudgePrompt, or the judge's own
+// Prompt method). No judge pair is made when every response's judgments
+// agree on the score, when the strengths all tie, or when the two texts are
+// equal. The texts are Judgment.Rationale: a judge whose judgments carry
+// none fails the prompt. Judge pairs stop after JudgeIterations iterations,
+// as the paper stops training the judge once its gains fade.
+//
+// The judge and the meta-judge of an iteration are built from that
+// iteration's policy; the Loop builds the judge once at the start of each
+// iteration, and the recipe builds the meta-judge along with it.
+type MetaRewarding struct {
+	// Base holds the run's settings: Policy and Prompts are required;
+	// Trainer trains the one model on both kinds of pair; Iterations
+	// defaults to 2, Samples to 4, JudgeSamples to 3 (at least 2),
+	// Source to "meta-rewarding". Judge, SelfJudge, Comparer, Selector and
+	// Extra must be left zero.
+	Base Loop
+	// Judge builds the judge of an iteration from its policy. Required.
+	Judge func(Policy) Judge
+	// MetaJudge builds the meta-judge of an iteration from its policy.
+	// Required.
+	MetaJudge func(Policy) JudgmentComparer
+	// JudgePrompt returns the prompt the judge was asked about r, the
+	// prompt of judge pairs; nil means the judge's own Prompt method
+	// (JudgePrompter), which the judge must then have.
+	JudgePrompt func(p Prompt, r Response) Prompt
+	// Rho is the length-control window of actor pairs (see
+	// LengthControlled); 0 is MaxMin with length as the tie-breaker.
+	Rho float64
+	// Rank returns a strength per judgment from the win table, wins[i][j]
+	// being how much judgment i beat judgment j. Pass
+	// func(w [][]float64) ([]float64, error) { return judge.BradleyTerry(w, 0.5) }
+	// for the Bradley–Terry fit. Nil means total wins.
+	Rank func(wins [][]float64) ([]float64, error)
+	// JudgeIterations is the number of iterations, from the first, that
+	// make judge pairs; 0 means every iteration.
+	JudgeIterations int
+}
+
+// Loop returns the configured Loop. The error wraps ErrInvalid and names
+// the field that is missing or must be left zero.
+func (m *MetaRewarding) Loop() (*Loop, error) {
+	b := m.Base
+	l, err := recipeBase("MetaRewarding", b,
+		field{"Judge", b.Judge != nil}, field{"SelfJudge", b.SelfJudge != nil}, field{"Comparer", b.Comparer != nil},
+		field{"Selector", b.Selector != nil}, field{"Extra", b.Extra != nil})
+	bad := func(why string) error { return fmt.Errorf("alignment: MetaRewarding: %s: %w", why, ErrInvalid) }
+	switch {
+	case err != nil:
+		return nil, err
+	case m.Judge == nil:
+		return nil, bad("Judge is nil")
+	case m.MetaJudge == nil:
+		return nil, bad("MetaJudge is nil")
+	case b.JudgeSamples == 1:
+		return nil, bad("Base.JudgeSamples is 1: judge pairs need at least 2 judgments per response")
+	case !(m.Rho >= 0 && m.Rho < 0.5):
+		return nil, bad(fmt.Sprintf("Rho is %v, want a value in [0, 0.5)", m.Rho))
+	case m.JudgeIterations < 0:
+		return nil, bad(fmt.Sprintf("JudgeIterations is %d, want 0 (every iteration) or more", m.JudgeIterations))
+	}
+	if m.JudgePrompt == nil {
+		j := m.Judge(b.Policy)
+		if _, ok := j.(JudgePrompter); !ok {
+			return nil, bad(fmt.Sprintf("JudgePrompt is nil and the judge (%T) has no Prompt method to give the prompt of judge pairs", j))
+		}
+	}
+	cur := &metaIteration{}
+	l.SelfJudge = func(pol Policy) Judge {
+		j, mj := m.Judge(pol), m.MetaJudge(pol)
+		cur.set(j, mj)
+		return j
+	}
+	l.Selector = LengthControlled{Rho: m.Rho}
+	l.Extra = func(ctx context.Context, it int, p Prompt, rs []Scored) ([]Pair, error) {
+		if m.JudgeIterations > 0 && it >= m.JudgeIterations {
+			return nil, nil
+		}
+		j, mj := cur.get()
+		return m.judgePair(ctx, l, j, mj, it, p, rs)
+	}
+	l.Iterations = orDefault(b.Iterations, 2)
+	l.Samples = orDefault(b.Samples, 4)
+	l.JudgeSamples = orDefault(b.JudgeSamples, 3)
+	l.Source = orDefault(b.Source, SourceMetaRewarding)
+	return l, nil
+}
+
+// Run runs the configured Loop.
+func (m *MetaRewarding) Run(ctx context.Context) (Result, error) {
+	l, err := m.Loop()
+	if err != nil {
+		return Result{}, err
+	}
+	return l.Run(ctx)
+}
+
+// judgePair makes the judge-training pair of one prompt, if any.
+func (m *MetaRewarding) judgePair(ctx context.Context, l *Loop, j Judge, mj JudgmentComparer, it int, p Prompt, rs []Scored) ([]Pair, error) {
+	pick, spread := -1, 0.0
+	for i, s := range rs {
+		if v := scoreVariance(s.Judgments); v > spread {
+			pick, spread = i, v
+		}
+	}
+	if pick < 0 {
+		return nil, nil
+	}
+	r := rs[pick].Response
+	texts := make([]string, len(rs[pick].Judgments))
+	for i, jd := range rs[pick].Judgments {
+		if jd.Rationale == "" {
+			return nil, fmt.Errorf("judgment %d of response %d has no rationale for the meta-judge to read: %w", i, pick, ErrInvalid)
+		}
+		texts[i] = jd.Rationale
+	}
+	if mj == nil {
+		return nil, fmt.Errorf("no meta-judge for iteration %d: MetaJudge returned nil: %w", it, ErrInvalid)
+	}
+	n := len(texts)
+	wins := make([][]float64, n)
+	for i := range wins {
+		wins[i] = make([]float64, n)
+	}
+	for a := range n {
+		for b := a + 1; b < n; b++ {
+			var c Comparison
+			err := callExtra(ctx, l, func(ctx context.Context) (err error) {
+				ctx = WithSeed(ctx, extraSeed(l.Seed, "meta", it, p.ID, strconv.Itoa(pick), strconv.Itoa(a), strconv.Itoa(b)))
+				c, err = mj.CompareJudgments(ctx, p, r, texts[a], texts[b])
+				return err
+			})
+			if err != nil {
+				return nil, fmt.Errorf("meta-judging judgments %d and %d of response %d: %w", a, b, pick, err)
+			}
+			if !(c.ProbA >= 0 && c.ProbA <= 1) {
+				return nil, fmt.Errorf("meta-judge returned P(A better) = %v for judgments %d and %d of response %d, want a probability: %w", c.ProbA, a, b, pick, ErrInvalid)
+			}
+			wins[a][b] += c.ProbA
+			wins[b][a] += 1 - c.ProbA
+		}
+	}
+	strength, err := m.rank(wins)
+	if err != nil {
+		return nil, fmt.Errorf("ranking the judgments of response %d: %w", pick, err)
+	}
+	best, worst := 0, 0
+	for i, s := range strength {
+		if s > strength[best] {
+			best = i
+		}
+		if s < strength[worst] {
+			worst = i
+		}
+	}
+	if !(strength[best] > strength[worst]) || texts[best] == texts[worst] {
+		return nil, nil
+	}
+	var jp Prompt
+	if m.JudgePrompt != nil {
+		jp = m.JudgePrompt(p, r)
+	} else if pr, ok := j.(JudgePrompter); ok {
+		jp = pr.Prompt(p, r)
+	} else {
+		return nil, fmt.Errorf("the judge (%T) has no Prompt method and JudgePrompt is nil: %w", j, ErrInvalid)
+	}
+	return []Pair{{
+		Prompt:        jp,
+		Chosen:        Response{Text: texts[best], Source: SourceMetaJudge},
+		Rejected:      Response{Text: texts[worst], Source: SourceMetaJudge},
+		ScoreChosen:   strength[best],
+		ScoreRejected: strength[worst],
+		Iteration:     it,
+		Source:        SourceMetaJudge,
+	}}, nil
+}
+
+// rank applies Rank, or total wins, and checks the strengths.
+func (m *MetaRewarding) rank(wins [][]float64) ([]float64, error) {
+	var s []float64
+	if m.Rank != nil {
+		var err error
+		if s, err = m.Rank(wins); err != nil {
+			return nil, err
+		}
+	} else {
+		s = make([]float64, len(wins))
+		for i, row := range wins {
+			for _, w := range row {
+				s[i] += w
+			}
+		}
+	}
+	if len(s) != len(wins) {
+		return nil, fmt.Errorf("Rank returned %d strengths for %d judgments: %w", len(s), len(wins), ErrInvalid)
+	}
+	for i, x := range s {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, fmt.Errorf("Rank returned strength %v for judgment %d: %w", x, i, ErrInvalid)
+		}
+	}
+	return s, nil
+}
+
+// scoreVariance returns the population variance of the judgments' scores,
+// 0 for fewer than two.
+func scoreVariance(js []Judgment) float64 {
+	if len(js) < 2 {
+		return 0
+	}
+	var mean float64
+	for _, j := range js {
+		mean += j.Score
+	}
+	mean /= float64(len(js))
+	var v float64
+	for _, j := range js {
+		v += (j.Score - mean) * (j.Score - mean)
+	}
+	return v / float64(len(js))
+}
+
+// metaIteration holds the judge and meta-judge of the running iteration:
+// the Loop builds the judge through SelfJudge at the start of an iteration,
+// before any Extra call of it, and iterations run one after another.
+type metaIteration struct {
+	mu    sync.Mutex
+	judge Judge
+	meta  JudgmentComparer
+}
+
+func (c *metaIteration) set(j Judge, m JudgmentComparer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.judge, c.meta = j, m
+}
+
+func (c *metaIteration) get() (Judge, JudgmentComparer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.judge, c.meta
+}

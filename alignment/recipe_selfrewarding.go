@@ -1,0 +1,60 @@
+package alignment
+
+import (
+	"context"
+	"fmt"
+)
+
+// SourceSelfRewarding is the Source of the Self-Rewarding recipe's pairs.
+const SourceSelfRewarding = "self-rewarding"
+
+// SelfRewarding is the recipe of Self-Rewarding Language Models (Yuan et
+// al., 2024): the policy is its own judge. Each iteration samples N = 4
+// responses per prompt from the current policy, has the judge that Judge
+// builds from that same policy (an LLM-as-a-judge rubric, judge.NewRubric
+// on the policy) score each k = 3 times, averages, and pairs the highest
+// over the lowest, dropping prompts whose responses all tie (MaxMin). The
+// Trainer turns each iteration's pairs into the next model: from the
+// starting model M1, two iterations make M2 and M3.
+//
+// New prompts may come from a generator such as SelfInstruct set as
+// Base.Prompts, as the paper generates them few-shot from its seed set.
+type SelfRewarding struct {
+	// Base holds the run's settings: Policy (M1) and Prompts are required;
+	// Trainer makes the next model; Iterations defaults to 2, Samples to 4,
+	// JudgeSamples to 3, Selector to MaxMin, Source to "self-rewarding".
+	// Judge, SelfJudge and Comparer must be left zero.
+	Base Loop
+	// Judge builds the judge of an iteration from its policy. Required.
+	Judge func(Policy) Judge
+}
+
+// Loop returns the configured Loop. The error wraps ErrInvalid and names
+// the field that is missing or must be left zero.
+func (s *SelfRewarding) Loop() (*Loop, error) {
+	b := s.Base
+	l, err := recipeBase("SelfRewarding", b,
+		field{"Judge", b.Judge != nil}, field{"SelfJudge", b.SelfJudge != nil}, field{"Comparer", b.Comparer != nil})
+	if err != nil {
+		return nil, err
+	}
+	if s.Judge == nil {
+		return nil, fmt.Errorf("alignment: SelfRewarding: Judge is nil: %w", ErrInvalid)
+	}
+	l.SelfJudge = s.Judge
+	l.Iterations = orDefault(b.Iterations, 2)
+	l.Samples = orDefault(b.Samples, 4)
+	l.JudgeSamples = orDefault(b.JudgeSamples, 3)
+	l.Selector = orDefault[Selector](b.Selector, MaxMin{})
+	l.Source = orDefault(b.Source, SourceSelfRewarding)
+	return l, nil
+}
+
+// Run runs the configured Loop.
+func (s *SelfRewarding) Run(ctx context.Context) (Result, error) {
+	l, err := s.Loop()
+	if err != nil {
+		return Result{}, err
+	}
+	return l.Run(ctx)
+}
