@@ -266,7 +266,7 @@ func BenchmarkReadPairs(b *testing.B) {
 		data, _ = appendPair(data, &p)
 	}
 	b.ReportAllocs()
-	b.SetBytes(int64(len(data) / 256))
+	b.SetBytes(int64(len(data)))
 	n := 0
 	for b.Loop() {
 		for _, err := range ReadPairs(bytes.NewReader(data)) {
