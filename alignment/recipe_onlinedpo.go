@@ -53,12 +53,14 @@ func (o *OnlineDPO) Loop() (*Loop, error) {
 		return nil, bad("Comparer is nil")
 	case b.Trainer == nil:
 		return nil, bad("Base.Trainer is nil: online DPO trains after every batch")
+	case o.BatchSize < 1:
+		return nil, bad(fmt.Sprintf("BatchSize is %d, want at least 1", o.BatchSize))
 	case o.Epochs < 0:
 		return nil, bad(fmt.Sprintf("Epochs is %d, want 0 (default 1) or more", o.Epochs))
 	}
 	batches, err := NewBatches(b.Prompts, o.BatchSize)
 	if err != nil {
-		return nil, fmt.Errorf("alignment: OnlineDPO: %w", err)
+		return nil, err
 	}
 	if b.Iterations == 0 {
 		n := batches.PerEpoch(0)
