@@ -85,6 +85,15 @@ type Loop struct {
 	Dir string
 	// Source labels the pairs (Pair.Source); default "loop".
 	Source string
+
+	// Eval, if set, evaluates the policy on held-out prompts with a frozen
+	// judge at the start of every iteration (Report.Eval) and after the
+	// last (Result.Final).
+	Eval *Evaluation
+	// Safeguards holds the thresholds of the checks for plateau, judge
+	// drift, reward hacking and collapse; the zero value means the
+	// defaults its fields give.
+	Safeguards Safeguards
 }
 
 // Result is what a run leaves: one Report per iteration, in order, and the
@@ -92,13 +101,24 @@ type Loop struct {
 type Result struct {
 	Reports []Report
 	Policy  Policy
+	// Final is the held-out evaluation of Policy, the policy the run ended
+	// with; nil without Loop.Eval or when the run failed. Its Iteration is
+	// len(Reports). Running a finished output directory again returns the
+	// same Final.
+	Final *EvalReport
+	// Stopped is the plateau alarm that ended the run before its last
+	// iteration, or nil. A planned stop is not a failure: Run returns a
+	// nil error with it, and running the directory again stops at the
+	// same point.
+	Stopped *Alarm
 }
 
-// Run runs the Loop's iterations. It returns when all are done, when ctx
-// is done, or when the failure budget is spent; in every case the pairs of
-// the prompts finished so far are flushed to the sinks first, and Result
-// holds the reports of the finished iterations. A Loop with Dir set can be
-// run again to continue where it stopped.
+// Run runs the Loop's iterations. It returns when all are done, when a
+// plateau alarm stops the run (Result.Stopped), when ctx is done, or when
+// the failure budget is spent; in every case the pairs of the prompts
+// finished so far are flushed to the sinks first, and Result holds the
+// reports of the finished iterations. A Loop with Dir set can be run again
+// to continue where it stopped.
 func (l *Loop) Run(ctx context.Context) (Result, error) {
 	r, err := l.newRun()
 	if err != nil {
@@ -118,9 +138,39 @@ func (l *Loop) Run(ctx context.Context) (Result, error) {
 		}
 	}
 	for it := st.iteration; it < r.iterations; it++ {
-		rep, pairs, err := r.generate(ctx, it, res.Policy, st)
+		if n := len(res.Reports); n > 0 {
+			if a := plateau(res.Reports[n-1].Alarms); a != nil {
+				res.Stopped = a
+				break
+			}
+		}
+		start := time.Now()
+		rs, next := st.resumePoint(it, r.lo, r.hi)
+		total := 0
+		if s, ok := r.Prompts.(Sized); ok {
+			total = s.Len(it)
+		}
+		r.emit(Event{Kind: IterationStarted, Iteration: it, Done: rs.Prompts - rs.Failed, Failed: rs.Failed, Total: total})
+		judge := r.Judge
+		if r.SelfJudge != nil {
+			judge = r.SelfJudge(res.Policy)
+		}
+		if err := r.open(ctx, it, res.Policy, judge, st, &rs.Report, lastEval(res.Reports)); err != nil {
+			return res, err
+		}
+		if rs.Eval != nil {
+			if a := plateau(rs.Eval.Alarms); a != nil {
+				res.Final, res.Stopped = rs.Eval, a
+				break
+			}
+		}
+		rep, pairs, err := r.generate(ctx, it, res.Policy, judge, st, rs, next, total, start)
 		if err != nil {
 			return res, err
+		}
+		r.assess(&rep, res.Reports)
+		for i := range rep.Alarms {
+			r.emit(Event{Kind: AlarmRaised, Iteration: it, Alarm: &rep.Alarms[i]})
 		}
 		if r.trainer != nil {
 			if res.Policy, err = r.train(ctx, it, res.Policy, pairs, st, &rep); err != nil {
@@ -133,7 +183,80 @@ func (l *Loop) Run(ctx context.Context) (Result, error) {
 		r.emit(Event{Kind: IterationDone, Iteration: it, Done: rep.Prompts - rep.Failed, Failed: rep.Failed, Report: &rep})
 		res.Reports = append(res.Reports, rep)
 	}
+	if r.eval != nil && res.Final == nil {
+		if res.Final, err = r.finalEval(ctx, len(res.Reports), res.Policy, st, lastEval(res.Reports)); err != nil {
+			return res, err
+		}
+	}
+	if res.Stopped != nil {
+		r.emit(Event{Kind: RunStopped, Iteration: len(res.Reports), Alarm: res.Stopped})
+	}
 	return res, nil
+}
+
+// open makes the measures that precede an iteration's prompts — the
+// held-out evaluation of its policy and the drift of its judge — unless a
+// resumed run restored them, and records them in the output directory.
+func (r *run) open(ctx context.Context, it int, pol Policy, judge Judge, st *state, rep *Report, prev *EvalReport) error {
+	fresh := false
+	if r.eval != nil && rep.Eval == nil {
+		ev, err := r.evaluate(ctx, it, pol, prev)
+		if err != nil {
+			return err
+		}
+		rep.Eval, fresh = ev, true
+	}
+	if r.Safeguards.Reference != nil && rep.Signals.Drift == nil {
+		d, err := r.judgeDrift(ctx, it, judge)
+		if err != nil {
+			return err
+		}
+		rep.Signals.Drift, fresh = d, true
+	}
+	if fresh {
+		if err := st.opening(it, rep.Eval, rep.Signals.Drift); err != nil {
+			return err
+		}
+	}
+	r.evaluated(rep.Eval)
+	return nil
+}
+
+// finalEval evaluates the policy a run ended with, or restores the
+// evaluation a previous run of the directory made of it.
+func (r *run) finalEval(ctx context.Context, it int, pol Policy, st *state, prev *EvalReport) (*EvalReport, error) {
+	ev := st.finalEval(it)
+	if ev == nil {
+		var err error
+		if ev, err = r.evaluate(ctx, it, pol, prev); err != nil {
+			return nil, err
+		}
+		if err := st.opening(it, ev, nil); err != nil {
+			return nil, err
+		}
+	}
+	r.evaluated(ev)
+	return ev, nil
+}
+
+// evaluated reports an evaluation and its alarms to the Observer.
+func (r *run) evaluated(ev *EvalReport) {
+	if ev == nil {
+		return
+	}
+	r.emit(Event{Kind: EvaluationDone, Iteration: ev.Iteration, Total: ev.Prompts, Eval: ev})
+	for i := range ev.Alarms {
+		r.emit(Event{Kind: AlarmRaised, Iteration: ev.Iteration, Alarm: &ev.Alarms[i]})
+	}
+}
+
+// lastEval returns the evaluation of the last finished iteration, the one
+// the next evaluation's win rate is measured against.
+func lastEval(reports []Report) *EvalReport {
+	if n := len(reports); n > 0 {
+		return reports[n-1].Eval
+	}
+	return nil
 }
 
 // run is one Run's configuration with defaults applied.
@@ -147,6 +270,9 @@ type run struct {
 	lo, hi                              float64
 	calls                               chan struct{}
 	observe                             sync.Mutex
+	eval                                *evalRun
+	limits                              thresholds
+	reference                           []float64 // the reference judge's probe scores, once computed
 }
 
 func (l *Loop) newRun() (*run, error) {
@@ -197,6 +323,16 @@ func (l *Loop) newRun() (*run, error) {
 			return nil, bad("Trainer", "is not a Checkpointer, which a run with Dir needs to save each iteration's policy")
 		}
 	}
+	if l.Eval != nil {
+		var err error
+		if r.eval, err = newEvalRun(l); err != nil {
+			return nil, err
+		}
+	}
+	if err := l.Safeguards.check(l); err != nil {
+		return nil, err
+	}
+	r.limits = l.Safeguards.resolve(r.lo, r.hi)
 	r.calls = make(chan struct{}, r.concurrency)
 	return r, nil
 }
@@ -210,41 +346,33 @@ func (r *run) emit(e Event) {
 	r.Observer.Observe(e)
 }
 
-// item is the outcome of one prompt.
+// item is the outcome of one prompt. Its counts are int32 to keep it in
+// the 208-byte size class: one is allocated per prompt.
 type item struct {
 	index     int
-	iteration int
-	responses int
 	prompt    Prompt
 	pairs     []Pair // the selected pair first, when there is one, then Extra's
-	selected  bool
 	scores    []float64
 	lengths   []int
-	judgments int
-	retries   int
 	sampling  time.Duration
 	refining  time.Duration
 	judging   time.Duration
+	diversity divFigures
 	err       error
+	iteration int32
+	responses int32
+	judgments int32
+	retries   int32
+	selected  bool
 }
 
-// generate runs the data part of iteration it: every prompt, from where an
-// interrupted run stopped, with pairs written in prompt order. It returns
-// the report and, when there is a Trainer, the iteration's pairs.
-func (r *run) generate(ctx context.Context, it int, pol Policy, st *state) (Report, []Pair, error) {
-	start := time.Now()
-	rep, next := st.resumePoint(it, r.lo, r.hi)
-	total := 0
-	if s, ok := r.Prompts.(Sized); ok {
-		total = s.Len(it)
-	}
-	r.emit(Event{Kind: IterationStarted, Iteration: it, Done: rep.Prompts - rep.Failed, Failed: rep.Failed, Total: total})
+// generate runs the data part of iteration it: every prompt from next on
+// (where an interrupted run stopped), with pairs written in prompt order.
+// It returns the report and, when there is a Trainer, the iteration's
+// pairs.
+func (r *run) generate(ctx context.Context, it int, pol Policy, judge Judge, st *state, rep resumed, next, total int, start time.Time) (Report, []Pair, error) {
 	if rep.Generated {
 		return r.finishGenerated(ctx, it, st, rep.Report, start)
-	}
-	judge := r.Judge
-	if r.SelfJudge != nil {
-		judge = r.SelfJudge(pol)
 	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -364,27 +492,30 @@ func (r *run) train(ctx context.Context, it int, pol Policy, pairs []Pair, st *s
 
 // process handles one prompt: sample, refine, judge, select.
 func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, judge Judge) (res item) {
-	res.index, res.iteration, res.prompt = index, it, p
+	res.index, res.iteration, res.prompt = index, int32(it), p
 	seed := seeds.Derive(r.Seed, "item", strconv.Itoa(it), p.ID)
 	o := r.Sampling
 	o.N, o.Seed = r.samples, seed
 	var rs []Response
 	t0 := time.Now()
-	res.retries, res.err = r.call(ctx, it, p.ID, func(ctx context.Context) (err error) {
+	var retries int
+	retries, res.err = r.call(ctx, it, p.ID, func(ctx context.Context) (err error) {
 		rs, err = SampleN(ctx, pol, p, o)
 		return err
 	})
+	res.retries = int32(retries)
 	res.sampling = time.Since(t0)
-	res.responses = len(rs)
+	res.responses = int32(len(rs))
 	if res.err != nil {
 		res.err = fmt.Errorf("sampling: %w", res.err)
 		return res
 	}
+	res.diversity = measureDiversity(len(rs), func(i int) string { return rs[i].Text })
 	unrefined := rs
 	if r.Refiner != nil {
 		unrefined = append([]Response(nil), rs...)
 		t0 = time.Now()
-		var refined int
+		var refined int32
 		res.err = r.fanOut(ctx, &res, len(rs), &refined, func(ctx context.Context, i int) error {
 			ctx = WithSeed(ctx, seeds.Derive(seed, "refine", strconv.Itoa(i)))
 			refined, err := r.Refiner.Refine(ctx, p, rs[i])
@@ -512,7 +643,7 @@ func pairIndex(c, n int) (a, b int) {
 // fanOut runs f(0..n−1), each as one retried call, concurrently up to the
 // run's call limit, adds the number that succeeded to *done, and returns the
 // first permanent error, which cancels the calls still running.
-func (r *run) fanOut(ctx context.Context, res *item, n int, done *int, f func(ctx context.Context, i int) error) error {
+func (r *run) fanOut(ctx context.Context, res *item, n int, done *int32, f func(ctx context.Context, i int) error) error {
 	var (
 		mu       sync.Mutex
 		firstErr error
@@ -521,10 +652,10 @@ func (r *run) fanOut(ctx context.Context, res *item, n int, done *int, f func(ct
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	one := func(i int) {
-		retries, err := r.call(cctx, res.iteration, res.prompt.ID, func(ctx context.Context) error { return f(ctx, i) })
+		retries, err := r.call(cctx, int(res.iteration), res.prompt.ID, func(ctx context.Context) error { return f(ctx, i) })
 		mu.Lock()
 		defer mu.Unlock()
-		res.retries += retries
+		res.retries += int32(retries)
 		if err == nil {
 			*done++
 		} else if firstErr == nil {
@@ -600,12 +731,12 @@ func (w *writer) handle(ctx context.Context, res item) error {
 		}
 	}
 	rep.Prompts++
-	rep.Retries += res.retries
+	rep.Retries += int(res.retries)
 	rep.Sampling += res.sampling
 	rep.Refining += res.refining
 	rep.Judging += res.judging
-	rep.Judgments += res.judgments
-	rep.Responses += res.responses
+	rep.Judgments += int(res.judgments)
+	rep.Responses += int(res.responses)
 	if res.err != nil {
 		rep.Failed++
 		rep.Failures = append(rep.Failures, Failure{PromptID: res.prompt.ID, Err: res.err.Error()})
@@ -617,6 +748,10 @@ func (w *writer) handle(ctx context.Context, res item) error {
 			rep.Length.Add(float64(res.lengths[i]))
 		}
 		rep.Pairs += len(res.pairs)
+		if len(res.pairs) > 0 {
+			rep.Yielded++
+		}
+		rep.Signals.Diversity.add(res.diversity)
 		if !res.selected {
 			rep.Ties++
 		} else {

@@ -24,10 +24,12 @@ type Report struct {
 	Retries   int `json:"retries"`
 	// Pairs counts pairs written, ExtraPairs those of them that came from
 	// Loop.Extra; Ties counts prompts whose responses made no selected pair
-	// (all scored the same, or the selector declined).
+	// (all scored the same, or the selector declined); Yielded counts
+	// prompts that yielded at least one pair, selected or extra.
 	Pairs      int `json:"pairs"`
 	ExtraPairs int `json:"extra_pairs,omitempty"`
 	Ties       int `json:"ties"`
+	Yielded    int `json:"yielded"`
 	// Score summarises the aggregate score of every judged response, and
 	// Histogram counts them in HistogramBins equal bins over
 	// [ScoreLo, ScoreHi]; scores outside the range count in the edge bins.
@@ -52,6 +54,14 @@ type Report struct {
 	// Resumed is true when part of the iteration was done by an earlier,
 	// interrupted run.
 	Resumed bool `json:"resumed,omitempty"`
+	// Eval is the held-out evaluation of the policy this iteration used,
+	// made before its prompts; nil without Loop.Eval.
+	Eval *EvalReport `json:"eval,omitempty"`
+	// Signals holds the iteration's safeguard figures, and Alarms the
+	// safeguard checks they failed (see Safeguards); the alarms of the
+	// opening evaluation are in Eval.Alarms.
+	Signals Signals `json:"signals"`
+	Alarms  []Alarm `json:"alarms,omitempty"`
 }
 
 // HistogramBins is the number of bins of Report.Histogram.
@@ -109,17 +119,29 @@ func (r *Report) addScore(x float64) {
 	if len(r.Histogram) != HistogramBins {
 		r.Histogram = make([]int, HistogramBins)
 	}
+	r.Histogram[scoreBin(x, r.ScoreLo, r.ScoreHi)]++
+}
+
+// scoreBin returns the histogram bin of score x on the scale [lo, hi];
+// scores outside the scale fall in the edge bins.
+func scoreBin(x, lo, hi float64) int {
 	b := 0
-	if w := r.ScoreHi - r.ScoreLo; w > 0 {
-		b = int(math.Floor((x - r.ScoreLo) / w * HistogramBins))
+	if w := hi - lo; w > 0 {
+		b = int(math.Floor((x - lo) / w * HistogramBins))
 	}
-	r.Histogram[min(max(b, 0), HistogramBins-1)]++
+	return min(max(b, 0), HistogramBins-1)
 }
 
 // EventKind says what an Event reports.
 type EventKind int
 
-// Event kinds, in the order a run emits them.
+// Event kinds. An iteration emits IterationStarted, then, with Loop.Eval,
+// EvaluationStarted and EvaluationDone (and AlarmRaised for the
+// evaluation's alarms), then ItemDone, ItemFailed and CallRetried as its
+// prompts are handled, AlarmRaised for the iteration's alarms,
+// TrainingStarted and TrainingDone, and IterationDone. After the last
+// iteration come the final policy's EvaluationStarted and EvaluationDone,
+// and RunStopped last when a safeguard ended the run early.
 const (
 	// IterationStarted opens an iteration; Total is set when known.
 	IterationStarted EventKind = iota
@@ -135,6 +157,18 @@ const (
 	TrainingDone
 	// IterationDone closes an iteration, with its Report.
 	IterationDone
+	// EvaluationStarted opens a held-out evaluation; Total is the number
+	// of held-out prompts.
+	EvaluationStarted
+	// EvaluationDone reports a held-out evaluation, with Eval; it is also
+	// sent for an evaluation restored from the output directory, which
+	// has no EvaluationStarted.
+	EvaluationDone
+	// AlarmRaised reports a failed safeguard check, with Alarm.
+	AlarmRaised
+	// RunStopped reports that a safeguard ended the run before its last
+	// iteration, with the Alarm that did (Result.Stopped).
+	RunStopped
 )
 
 // String returns the kind's name.
@@ -154,6 +188,14 @@ func (k EventKind) String() string {
 		return "training-done"
 	case IterationDone:
 		return "iteration-done"
+	case EvaluationStarted:
+		return "evaluation-started"
+	case EvaluationDone:
+		return "evaluation-done"
+	case AlarmRaised:
+		return "alarm-raised"
+	case RunStopped:
+		return "run-stopped"
 	}
 	return fmt.Sprintf("EventKind(%d)", int(k))
 }
@@ -171,12 +213,16 @@ type Event struct {
 	Err error
 	// Report is set on IterationDone.
 	Report *Report
+	// Eval is set on EvaluationDone.
+	Eval *EvalReport
+	// Alarm is set on AlarmRaised and RunStopped.
+	Alarm *Alarm
 }
 
 // Observer receives a Loop's events, for progress display and logging.
 // The Loop calls Observe from one goroutine at a time, synchronously: a slow
-// observer slows the run. The Event and its Report must not be kept beyond
-// the call unless copied.
+// observer slows the run. The Event and what it points to must not be
+// changed, nor kept beyond the call unless copied.
 type Observer interface {
 	Observe(Event)
 }

@@ -33,6 +33,12 @@ const (
 // derives from (seed, iteration, prompt ID), they yield the same pairs. A
 // torn last line of progress.jsonl is dropped the same way.
 //
+// An "opened" record holds what an iteration measured before its prompts:
+// the held-out evaluation of its policy, with every sample's text, and the
+// judge drift. It is written once per iteration (and once for the final
+// policy), and the other records carry their report without the
+// evaluation, so the samples are not repeated at every checkpoint.
+//
 // Without a directory every method is a no-op.
 type state struct {
 	r         *run
@@ -41,6 +47,7 @@ type state struct {
 	reports   []Report // of the finished iterations
 	policyDir string   // checkpoint to start from; "" for the given Policy
 	resume    *record  // progress within iteration, when interrupted there
+	opened    map[int]record
 	pairs     *JSONL
 	journal   *os.File
 	start     int64 // offset of pairs.jsonl where the current iteration's pairs begin
@@ -48,8 +55,9 @@ type state struct {
 
 // record is one line of progress.jsonl.
 type record struct {
-	// Kind is "run" (the header), "progress" (part of an iteration),
-	// "generated" (all its prompts handled, training may follow) or "done".
+	// Kind is "run" (the header), "opened" (the measures made before an
+	// iteration's prompts), "progress" (part of an iteration), "generated"
+	// (all its prompts handled, training may follow) or "done".
 	Kind      string  `json:"kind"`
 	Iteration int     `json:"iteration"`
 	Next      int     `json:"next"`
@@ -57,6 +65,10 @@ type record struct {
 	Start     int64   `json:"start"`
 	Offset    int64   `json:"offset"`
 	Report    *Report `json:"report,omitempty"`
+
+	// An opened record's measures.
+	Eval  *EvalReport `json:"eval,omitempty"`
+	Drift *Drift      `json:"drift,omitempty"`
 
 	// The header's settings, which must match on resume.
 	Seed         uint64 `json:"seed,omitempty"`
@@ -66,7 +78,7 @@ type record struct {
 }
 
 func openState(ctx context.Context, r *run) (*state, error) {
-	st := &state{r: r, dir: r.Dir}
+	st := &state{r: r, dir: r.Dir, opened: map[int]record{}}
 	if st.dir == "" {
 		return st, nil
 	}
@@ -79,12 +91,22 @@ func openState(ctx context.Context, r *run) (*state, error) {
 		return nil, err
 	}
 	var offset int64
-	if len(recs) > 1 {
-		last := recs[len(recs)-1]
+	var prog []record
+	for _, rec := range recs[1:] {
+		if rec.Kind == "opened" {
+			st.opened[rec.Iteration] = rec
+		} else {
+			prog = append(prog, rec)
+		}
+	}
+	if len(prog) > 0 {
+		last := prog[len(prog)-1]
 		offset = last.Offset
-		for _, rec := range recs[1:] {
+		for _, rec := range prog {
 			if rec.Kind == "done" && rec.Report != nil {
-				st.reports = append(st.reports, *rec.Report)
+				rep := *rec.Report
+				st.attach(&rep)
+				st.reports = append(st.reports, rep)
 			}
 		}
 		st.iteration = last.Iteration
@@ -193,12 +215,45 @@ func (st *state) resumePoint(it int, lo, hi float64) (resumed, int) {
 		st.resume = nil
 		rep := *rec.Report
 		rep.Resumed = true
+		st.attach(&rep)
 		return resumed{Report: rep, lastID: rec.LastID, Generated: rec.Kind == "generated"}, rec.Next
 	}
 	if st.pairs != nil {
 		st.start = st.pairs.Offset()
 	}
-	return resumed{Report: Report{Iteration: it, ScoreLo: lo, ScoreHi: hi, Histogram: make([]int, HistogramBins)}}, 0
+	rep := Report{Iteration: it, ScoreLo: lo, ScoreHi: hi, Histogram: make([]int, HistogramBins)}
+	st.attach(&rep)
+	return resumed{Report: rep}, 0
+}
+
+// attach gives rep the measures of its iteration's opened record, if any.
+func (st *state) attach(rep *Report) {
+	rec, ok := st.opened[rep.Iteration]
+	if !ok {
+		return
+	}
+	if rep.Eval == nil {
+		rep.Eval = rec.Eval
+	}
+	if rep.Signals.Drift == nil {
+		rep.Signals.Drift = rec.Drift
+	}
+}
+
+// opening records the measures made before iteration it's prompts.
+func (st *state) opening(it int, ev *EvalReport, d *Drift) error {
+	if st.journal == nil {
+		return nil
+	}
+	rec := record{Kind: "opened", Iteration: it, Eval: ev, Drift: d}
+	st.opened[it] = rec
+	return st.append(rec)
+}
+
+// finalEval returns the evaluation recorded for the policy that iteration
+// it would use, if any.
+func (st *state) finalEval(it int) *EvalReport {
+	return st.opened[it].Eval
 }
 
 // resumed is where an iteration starts: its report so far, the ID of the
@@ -235,7 +290,18 @@ func (st *state) progress(it, next int, lastID string, rep *Report, complete boo
 	if complete {
 		kind = "generated"
 	}
-	return st.append(record{Kind: kind, Iteration: it, Next: next, LastID: lastID, Start: st.start, Offset: st.pairs.Offset(), Report: rep})
+	return st.append(record{Kind: kind, Iteration: it, Next: next, LastID: lastID, Start: st.start, Offset: st.pairs.Offset(), Report: withoutEval(rep)})
+}
+
+// withoutEval returns a copy of rep without its evaluation, which its
+// opened record holds.
+func withoutEval(rep *Report) *Report {
+	if rep.Eval == nil {
+		return rep
+	}
+	cp := *rep
+	cp.Eval = nil
+	return &cp
 }
 
 // iterationDone records a finished iteration.
@@ -245,7 +311,7 @@ func (st *state) iterationDone(rep *Report) error {
 	}
 	off := st.pairs.Offset()
 	st.start = off
-	return st.append(record{Kind: "done", Iteration: rep.Iteration, Start: off, Offset: off, Report: rep})
+	return st.append(record{Kind: "done", Iteration: rep.Iteration, Start: off, Offset: off, Report: withoutEval(rep)})
 }
 
 func (st *state) policyPath(it int) string {

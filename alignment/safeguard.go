@@ -1,0 +1,450 @@
+package alignment
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+
+	"github.com/selfalign/selfalign/internal/seeds"
+)
+
+// Safeguards holds the thresholds of the checks the Loop makes on every
+// iteration for the failure modes of self-training: a plateau (training
+// stopped paying), judge drift, reward hacking (length drift, score
+// inflation, saturation) and collapse (samples losing their diversity).
+// The figures behind them are in every Report (Report.Signals, EvalReport)
+// whatever the thresholds; a check whose figure crosses its threshold
+// raises an Alarm, recorded in Report.Alarms (or EvalReport.Alarms) and
+// sent to the Observer as an AlarmRaised event.
+//
+// A plateau alarm stops the run (see Result.Stopped); the others only
+// warn. An Observer that wants another alarm to end the run cancels the
+// run's context when it sees it; a run with Loop.Dir can then be resumed.
+//
+// A zero threshold means its default, given on each field; a negative one
+// turns its check off.
+type Safeguards struct {
+	// PlateauWinRate stops the run when a trained policy's held-out win
+	// rate over the policy before it is at or below it: training no longer
+	// makes the policy better. Default 0.5. The check needs Loop.Eval and a
+	// Trainer (without one the policy never changes); it is made on each
+	// iteration's opening evaluation, and the run stops before that
+	// iteration's prompts.
+	PlateauWinRate float64
+	// MinYield stops the run after an iteration in which the share of
+	// handled prompts that yielded a pair (Signals.Yield) is below it: the
+	// judge no longer separates the policy's samples. Default 0.05.
+	MinYield float64
+
+	// Reference is a frozen judge that the training judge (Loop.Judge, or
+	// Loop.SelfJudge of each iteration's policy) is compared with on
+	// Probes at the start of every iteration (Signals.Drift). Both or
+	// neither must be set; the Loop must judge pointwise (no Comparer).
+	// Both judges should score on the same scale.
+	Reference Judge
+	// Probes are the fixed responses both judges score; at least 2.
+	Probes []Probe
+	// MinAgreement raises a drift alarm when the Spearman rank correlation
+	// of the two judges' probe scores is below it. Default 0.5.
+	MinAgreement float64
+	// MaxJudgeDiff raises a drift alarm when the mean absolute difference
+	// of the two judges' probe scores is above it. Default a fifth of the
+	// training judge's score range (1 on the 0–5 scale).
+	MaxJudgeDiff float64
+
+	// MaxLengthRatio raises a length alarm when the mean length of the
+	// chosen responses is more than this many times iteration 0's.
+	// Default 1.5.
+	MaxLengthRatio float64
+	// InflationRise raises a score-inflation alarm when the training
+	// judge's mean score rose by more than this from the previous
+	// iteration while the held-out win rate of the policy is at most 0.5:
+	// the judge grows more lenient, the policy no better. Default a
+	// twentieth of the training judge's score range (0.25 on 0–5). Needs
+	// Loop.Eval.
+	InflationRise float64
+	// MaxSaturation raises a saturation alarm when the share of training
+	// scores in the top tenth of the judge's scale is above it: the judge
+	// can no longer tell good from better. Default 0.9.
+	MaxSaturation float64
+	// MinDistinct raises a collapse alarm when the mean distinct-2 of the
+	// responses sampled for a prompt is below it. Default 0.3 (four
+	// identical samples score 0.25).
+	MinDistinct float64
+	// MaxDuplicates raises a collapse alarm when the mean duplicate rate of
+	// the responses sampled for a prompt is above it. Default 0.75.
+	MaxDuplicates float64
+}
+
+// Probe is a fixed response on which the training judge is compared with
+// the reference judge.
+type Probe struct {
+	Prompt   Prompt
+	Response Response
+}
+
+// AlarmKind names the failure an Alarm warns of.
+type AlarmKind string
+
+// Alarm kinds.
+const (
+	// AlarmPlateau: training stopped paying (win rate or yield); it stops
+	// the run.
+	AlarmPlateau AlarmKind = "plateau"
+	// AlarmDrift: the training judge disagrees with the reference judge.
+	AlarmDrift AlarmKind = "judge-drift"
+	// AlarmLength: chosen responses grow longer than at the start.
+	AlarmLength AlarmKind = "length-drift"
+	// AlarmInflation: the training judge's scores rise while held-out
+	// quality does not.
+	AlarmInflation AlarmKind = "score-inflation"
+	// AlarmSaturation: most training scores sit at the top of the scale.
+	AlarmSaturation AlarmKind = "saturation"
+	// AlarmCollapse: the policy's samples for a prompt lost their variety.
+	AlarmCollapse AlarmKind = "collapse"
+)
+
+// Alarm is a safeguard check that failed: which, on what figure, by how
+// much, and why in words.
+type Alarm struct {
+	Kind AlarmKind `json:"kind"`
+	// Signal names the figure checked: "win_rate", "yield", "spearman",
+	// "mean_abs_diff", "length_ratio", "score_change", "saturation",
+	// "distinct_2" or "duplicates".
+	Signal    string  `json:"signal"`
+	Iteration int     `json:"iteration"`
+	Value     float64 `json:"value"`
+	Threshold float64 `json:"threshold"`
+	Reason    string  `json:"reason"`
+}
+
+// String formats the alarm for logs.
+func (a Alarm) String() string {
+	return fmt.Sprintf("iteration %d: %s: %s", a.Iteration, a.Kind, a.Reason)
+}
+
+// Signals are an iteration's safeguard figures, computed whatever the
+// thresholds.
+type Signals struct {
+	// Yield is the share of handled prompts (Prompts − Failed) that yielded
+	// at least one pair, selected or from Loop.Extra; 0 when none was
+	// handled.
+	Yield float64 `json:"yield"`
+	// LengthRatio is ChosenLength.Mean over iteration 0's; nil in iteration
+	// 0 and when either has no pair.
+	LengthRatio *float64 `json:"length_ratio,omitempty"`
+	// ScoreChange is Score.Mean minus the previous iteration's; nil in
+	// iteration 0.
+	ScoreChange *float64 `json:"score_change,omitempty"`
+	// Saturation is the share of scores in the top bin of Histogram, the
+	// top tenth of the judge's scale.
+	Saturation float64 `json:"saturation"`
+	// Diversity summarises, per prompt, the responses the policy sampled
+	// (before any Refiner).
+	Diversity Diversity `json:"diversity"`
+	// Drift compares the training judge with Safeguards.Reference; nil
+	// without probes.
+	Drift *Drift `json:"drift,omitempty"`
+}
+
+// Drift is the agreement of an iteration's training judge with the
+// reference judge on the probes, each probe scored as the Loop scores a
+// response (the mean of JudgeSamples calls).
+type Drift struct {
+	Probes int `json:"probes"`
+	// Correlation is Spearman's rank correlation of the two judges' scores
+	// (ties take their mean rank). It is 0 when the training judge gives
+	// every probe the same score while the reference does not — it ranks
+	// nothing — and nil when the reference gives every probe the same
+	// score.
+	Correlation *float64 `json:"spearman,omitempty"`
+	// MeanAbsDiff is the mean absolute difference of the two judges'
+	// scores; JudgeMean and ReferenceMean are their means.
+	MeanAbsDiff   float64 `json:"mean_abs_diff"`
+	JudgeMean     float64 `json:"judge_mean"`
+	ReferenceMean float64 `json:"reference_mean"`
+}
+
+// Default thresholds of Safeguards; the judge-relative ones are shares of
+// the training judge's score range.
+const (
+	defaultPlateauWinRate = 0.5
+	defaultMinYield       = 0.05
+	defaultMinAgreement   = 0.5
+	defaultJudgeDiffShare = 0.2
+	defaultMaxLengthRatio = 1.5
+	defaultRiseShare      = 0.05
+	defaultMaxSaturation  = 0.9
+	defaultMinDistinct    = 0.3
+	defaultMaxDuplicates  = 0.75
+)
+
+// thresholds are Safeguards with defaults applied; a negative value is a
+// check turned off.
+type thresholds struct {
+	winRate, yield, agreement, judgeDiff, lengthRatio, rise, saturation, distinct, duplicates float64
+}
+
+// check validates s as the safeguards of l.
+func (s Safeguards) check(l *Loop) error {
+	bad := func(field, why string) error {
+		return fmt.Errorf("alignment: Loop.Safeguards.%s %s: %w", field, why, ErrInvalid)
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{
+		{"PlateauWinRate", s.PlateauWinRate}, {"MinYield", s.MinYield}, {"MinAgreement", s.MinAgreement},
+		{"MaxJudgeDiff", s.MaxJudgeDiff}, {"MaxLengthRatio", s.MaxLengthRatio}, {"InflationRise", s.InflationRise},
+		{"MaxSaturation", s.MaxSaturation}, {"MinDistinct", s.MinDistinct}, {"MaxDuplicates", s.MaxDuplicates},
+	} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return bad(f.name, fmt.Sprintf("is %v, want a finite number", f.v))
+		}
+	}
+	switch {
+	case s.Reference == nil && len(s.Probes) > 0:
+		return bad("Reference", fmt.Sprintf("is nil, but Probes has %d probes to compare the training judge with it on", len(s.Probes)))
+	case s.Reference != nil && len(s.Probes) < 2:
+		return bad("Probes", fmt.Sprintf("has %d probes; judge drift needs at least 2 to rank", len(s.Probes)))
+	case s.Reference != nil && l.Comparer != nil:
+		return bad("Reference", "is set, but the Loop scores with Loop.Comparer: judge drift needs a pointwise training judge")
+	}
+	return nil
+}
+
+// resolve applies the defaults for a training judge that scores on
+// [lo, hi].
+func (s Safeguards) resolve(lo, hi float64) thresholds {
+	pick := func(v, def float64) float64 {
+		if v == 0 {
+			return def
+		}
+		return v
+	}
+	span := hi - lo
+	return thresholds{
+		winRate:     pick(s.PlateauWinRate, defaultPlateauWinRate),
+		yield:       pick(s.MinYield, defaultMinYield),
+		agreement:   pick(s.MinAgreement, defaultMinAgreement),
+		judgeDiff:   pick(s.MaxJudgeDiff, defaultJudgeDiffShare*span),
+		lengthRatio: pick(s.MaxLengthRatio, defaultMaxLengthRatio),
+		rise:        pick(s.InflationRise, defaultRiseShare*span),
+		saturation:  pick(s.MaxSaturation, defaultMaxSaturation),
+		distinct:    pick(s.MinDistinct, defaultMinDistinct),
+		duplicates:  pick(s.MaxDuplicates, defaultMaxDuplicates),
+	}
+}
+
+// assess computes rep's signals from its counts and the earlier reports of
+// the run, and sets its alarms. It depends on nothing else, so a resumed
+// run assesses an iteration exactly as an uninterrupted one.
+func (r *run) assess(rep *Report, earlier []Report) {
+	s := &rep.Signals
+	s.Yield, s.Saturation, s.LengthRatio, s.ScoreChange = 0, 0, nil, nil
+	handled := rep.Prompts - rep.Failed
+	if handled > 0 {
+		s.Yield = float64(rep.Yielded) / float64(handled)
+	}
+	if rep.Score.N > 0 && len(rep.Histogram) == HistogramBins {
+		s.Saturation = float64(rep.Histogram[HistogramBins-1]) / float64(rep.Score.N)
+	}
+	if len(earlier) > 0 {
+		first, prev := earlier[0], earlier[len(earlier)-1]
+		if first.Iteration == 0 && rep.ChosenLength.N > 0 && first.ChosenLength.N > 0 && first.ChosenLength.Mean > 0 {
+			s.LengthRatio = ptr(rep.ChosenLength.Mean / first.ChosenLength.Mean)
+		}
+		if rep.Score.N > 0 && prev.Score.N > 0 {
+			s.ScoreChange = ptr(rep.Score.Mean - prev.Score.Mean)
+		}
+	}
+
+	t := r.limits
+	var alarms []Alarm
+	raise := func(kind AlarmKind, signal string, v, limit float64, format string, args ...any) {
+		alarms = append(alarms, Alarm{Kind: kind, Signal: signal, Iteration: rep.Iteration, Value: v, Threshold: limit,
+			Reason: fmt.Sprintf(format, args...)})
+	}
+	if t.yield >= 0 && handled > 0 && s.Yield < t.yield {
+		raise(AlarmPlateau, "yield", s.Yield, t.yield, "%d of %d prompts yielded a pair (%.3g), below %.3g", rep.Yielded, handled, s.Yield, t.yield)
+	}
+	if d := s.Drift; d != nil {
+		if t.agreement >= 0 && d.Correlation != nil && *d.Correlation < t.agreement {
+			raise(AlarmDrift, "spearman", *d.Correlation, t.agreement,
+				"the training judge's ranking of %d probes agrees with the reference judge's at Spearman %.3g, below %.3g", d.Probes, *d.Correlation, t.agreement)
+		}
+		if t.judgeDiff >= 0 && d.MeanAbsDiff > t.judgeDiff {
+			raise(AlarmDrift, "mean_abs_diff", d.MeanAbsDiff, t.judgeDiff,
+				"the training judge's scores of %d probes differ from the reference judge's by %.3g on average (means %.3g and %.3g), above %.3g",
+				d.Probes, d.MeanAbsDiff, d.JudgeMean, d.ReferenceMean, t.judgeDiff)
+		}
+	}
+	if v := s.LengthRatio; v != nil && t.lengthRatio >= 0 && *v > t.lengthRatio {
+		raise(AlarmLength, "length_ratio", *v, t.lengthRatio, "chosen responses are %.3g times as long as in iteration 0 (%.3g against %.3g), above %.3g",
+			*v, rep.ChosenLength.Mean, earlier[0].ChosenLength.Mean, t.lengthRatio)
+	}
+	if v := s.ScoreChange; v != nil && t.rise >= 0 && *v > t.rise && rep.Eval != nil && rep.Eval.WinRate != nil && *rep.Eval.WinRate <= 0.5 {
+		raise(AlarmInflation, "score_change", *v, t.rise,
+			"the training judge's mean score rose by %.3g (above %.3g) while the policy's held-out win rate over the previous one is %.3g",
+			*v, t.rise, *rep.Eval.WinRate)
+	}
+	if t.saturation >= 0 && rep.Score.N > 0 && s.Saturation > t.saturation {
+		raise(AlarmSaturation, "saturation", s.Saturation, t.saturation, "%.3g of the scores are in the top tenth of [%.3g, %.3g], above %.3g",
+			s.Saturation, rep.ScoreLo, rep.ScoreHi, t.saturation)
+	}
+	if d := s.Diversity.Distinct2; t.distinct >= 0 && d.N > 0 && d.Mean < t.distinct {
+		raise(AlarmCollapse, "distinct_2", d.Mean, t.distinct, "the samples of a prompt have a mean distinct-2 of %.3g over %d prompts, below %.3g",
+			d.Mean, d.N, t.distinct)
+	}
+	if d := s.Diversity.Duplicates; t.duplicates >= 0 && d.N > 0 && d.Mean > t.duplicates {
+		raise(AlarmCollapse, "duplicates", d.Mean, t.duplicates, "a mean %.3g of the samples of a prompt repeat another sample, over %d prompts, above %.3g",
+			d.Mean, d.N, t.duplicates)
+	}
+	rep.Alarms = alarms
+}
+
+// evalAlarms returns the alarms of an evaluation: a plateau when a trained
+// policy does not beat the one before it.
+func (r *run) evalAlarms(ev *EvalReport) []Alarm {
+	t := r.limits.winRate
+	if r.trainer == nil || t < 0 || ev.WinRate == nil || *ev.WinRate > t {
+		return nil
+	}
+	return []Alarm{{Kind: AlarmPlateau, Signal: "win_rate", Iteration: ev.Iteration, Value: *ev.WinRate, Threshold: t,
+		Reason: fmt.Sprintf("the policy of iteration %d wins %.3g of %d held-out comparisons with the policy before it, at or below %.3g",
+			ev.Iteration, *ev.WinRate, ev.Compared, t)}}
+}
+
+// plateau returns the first plateau alarm of alarms, or nil.
+func plateau(alarms []Alarm) *Alarm {
+	for i := range alarms {
+		if alarms[i].Kind == AlarmPlateau {
+			return &alarms[i]
+		}
+	}
+	return nil
+}
+
+// judgeDrift scores the probes with the iteration's training judge and
+// compares the scores with the reference judge's, which are computed once
+// per Run: the reference is frozen and its seeds do not depend on the
+// iteration.
+func (r *run) judgeDrift(ctx context.Context, it int, judge Judge) (*Drift, error) {
+	if r.reference == nil {
+		ref, err := r.scoreProbes(ctx, it, r.Safeguards.Reference, "reference")
+		if err != nil {
+			return nil, err
+		}
+		r.reference = ref
+	}
+	got, err := r.scoreProbes(ctx, it, judge, "judge")
+	if err != nil {
+		return nil, err
+	}
+	d := &Drift{Probes: len(got)}
+	for i, g := range got {
+		d.MeanAbsDiff += math.Abs(g-r.reference[i]) / float64(len(got))
+		d.JudgeMean += g / float64(len(got))
+		d.ReferenceMean += r.reference[i] / float64(len(got))
+	}
+	if rho, ok := spearman(got, r.reference); ok {
+		d.Correlation = &rho
+	}
+	return d, nil
+}
+
+// scoreProbes returns each probe's mean score over the Loop's JudgeSamples
+// calls of j. The training judge and the reference get the same seeds, so
+// that two identical judges agree exactly.
+func (r *run) scoreProbes(ctx context.Context, it int, j Judge, role string) ([]float64, error) {
+	probes := r.Safeguards.Probes
+	raw := make([]float64, len(probes)*r.k)
+	_, err := r.callAll(ctx, it, len(raw), func(c int) string { return probes[c/r.k].Prompt.ID }, func(ctx context.Context, c int) error {
+		p := probes[c/r.k]
+		ctx = WithSeed(ctx, seeds.Derive(r.Seed, "probe", strconv.Itoa(c/r.k), strconv.Itoa(c%r.k)))
+		jd, err := j.Judge(ctx, p.Prompt, p.Response)
+		if err != nil {
+			return fmt.Errorf("alignment: judge drift at iteration %d: the %s judge on probe %d (prompt %q): %w", it, role, c/r.k, p.Prompt.ID, err)
+		}
+		if math.IsNaN(jd.Score) || math.IsInf(jd.Score, 0) {
+			return fmt.Errorf("alignment: judge drift at iteration %d: the %s judge returned score %v for probe %d (prompt %q): %w", it, role, jd.Score, c/r.k, p.Prompt.ID, ErrInvalid)
+		}
+		raw[c] = jd.Score
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float64, len(probes))
+	for i := range out {
+		for _, v := range raw[i*r.k : (i+1)*r.k] {
+			out[i] += v / float64(r.k)
+		}
+	}
+	return out, nil
+}
+
+// spearman returns Spearman's rank correlation of x with the reference y:
+// Pearson's correlation of their ranks, ties taking their mean rank. It
+// returns 0 when x is constant and y is not, and ok == false when y is
+// constant or there are fewer than two values.
+func spearman(x, y []float64) (rho float64, ok bool) {
+	if len(x) != len(y) || len(x) < 2 {
+		return 0, false
+	}
+	rx, ry := ranks(x), ranks(y)
+	var mx, my float64
+	for i := range rx {
+		mx += rx[i]
+		my += ry[i]
+	}
+	mx /= float64(len(rx))
+	my /= float64(len(ry))
+	var sxy, sxx, syy float64
+	for i := range rx {
+		dx, dy := rx[i]-mx, ry[i]-my
+		sxy += dx * dy
+		sxx += dx * dx
+		syy += dy * dy
+	}
+	switch {
+	case syy == 0:
+		return 0, false
+	case sxx == 0:
+		return 0, true
+	}
+	return max(-1, min(1, sxy/math.Sqrt(sxx*syy))), true
+}
+
+// ranks returns the rank of each value of xs from 1, ties taking the mean
+// of the ranks they span.
+func ranks(xs []float64) []float64 {
+	idx := make([]int, len(xs))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int {
+		switch {
+		case xs[a] < xs[b]:
+			return -1
+		case xs[a] > xs[b]:
+			return 1
+		}
+		return 0
+	})
+	out := make([]float64, len(xs))
+	for lo := 0; lo < len(idx); {
+		hi := lo + 1
+		for hi < len(idx) && xs[idx[hi]] == xs[idx[lo]] {
+			hi++
+		}
+		mean := float64(lo+hi+1) / 2 // ranks lo+1 … hi
+		for _, i := range idx[lo:hi] {
+			out[i] = mean
+		}
+		lo = hi
+	}
+	return out
+}
