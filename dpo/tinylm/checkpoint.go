@@ -138,6 +138,16 @@ func Load(r io.Reader) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tinylm: load: %w: %w", err, ErrCheckpoint)
 	}
+	// The tensors must fill the rest exactly; checking before allocating
+	// keeps a small corrupt file from claiming gigabytes.
+	CE := int64(c.Context) * int64(c.Embed)
+	need := int64(0)
+	for _, n := range []int64{int64(vocab) * int64(c.Embed), CE * int64(c.Hidden), int64(c.Hidden), int64(c.Hidden) * int64(vocab), int64(vocab)} {
+		need += 4 + 4*n
+	}
+	if rest := int64(len(body) - d.off); need != rest {
+		return nil, fmt.Errorf("tinylm: load: the dimensions need %d bytes of tensors, the checkpoint has %d: %w", need, rest, ErrCheckpoint)
+	}
 	m, err := newModel(tok, c)
 	if err != nil {
 		return nil, fmt.Errorf("tinylm: load: %w: %w", err, ErrCheckpoint)

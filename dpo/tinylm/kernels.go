@@ -4,6 +4,7 @@ import (
 	"math"
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // The matrix products of the model, in float32. One micro-kernel computes a
@@ -101,13 +102,23 @@ func sgemm(buf *gemmBuf, m, n, k int, a, b matrix, c []float32, ldc int, acc boo
 	for len(buf.packB) < workers {
 		buf.packB = append(buf.packB, make([]float32, kc*nr))
 	}
-	run := func(w, j0, j1 int) {
-		var tile [mr * nr]float32
-		pb := buf.packB[w]
-		for kb := 0; kb < k; kb += kc {
-			kl := min(kc, k-kb)
-			add := acc || kb > 0
-			for jp := j0; jp < j1; jp++ {
+	// Each block of the inner dimension is a round in which the workers
+	// take panels from a shared counter: a worker that the scheduler
+	// delays leaves its panels to the others instead of holding up the
+	// round. Rounds run in order, so every element is summed in the same
+	// order whatever the number of workers.
+	for kb := 0; kb < k; kb += kc {
+		kl := min(kc, k-kb)
+		add := acc || kb > 0
+		var next atomic.Int32
+		run := func(w int) {
+			var tile [mr * nr]float32
+			pb := buf.packB[w]
+			for {
+				jp := int(next.Add(1)) - 1
+				if jp >= panels {
+					return
+				}
 				j := jp * nr
 				cols := min(nr, n-j)
 				bp, ldb := pb, nr
@@ -139,17 +150,13 @@ func sgemm(buf *gemmBuf, m, n, k int, a, b matrix, c []float32, ldc int, acc boo
 				}
 			}
 		}
+		var wg sync.WaitGroup
+		for w := 1; w < workers; w++ {
+			wg.Go(func() { run(w) })
+		}
+		run(0)
+		wg.Wait()
 	}
-	if workers < 2 {
-		run(0, 0, panels)
-		return
-	}
-	var wg sync.WaitGroup
-	for w := range workers {
-		j0, j1 := w*panels/workers, (w+1)*panels/workers
-		wg.Go(func() { run(w, j0, j1) })
-	}
-	wg.Wait()
 }
 
 // packPanel copies rows kb…kb+kl−1 and columns j…j+cols−1 of b into dst as
@@ -193,19 +200,31 @@ func packPanel(dst []float32, b matrix, kb, kl, j, cols int) {
 	}
 }
 
-// parallelRows calls f over consecutive ranges of [0, n) that together cover
-// it, on up to GOMAXPROCS goroutines when work (an operation count) is large.
+// parallelRows calls f over ranges of [0, n) that together cover it, on up
+// to GOMAXPROCS goroutines (the caller's among them) taking chunks from a
+// shared counter when work (an operation count) is large enough.
 func parallelRows(n, work int, f func(lo, hi int)) {
 	workers := min(runtime.GOMAXPROCS(0), n)
 	if workers < 2 || work < parallelWork/4 {
 		f(0, n)
 		return
 	}
-	var wg sync.WaitGroup
-	for w := range workers {
-		lo, hi := w*n/workers, (w+1)*n/workers
-		wg.Go(func() { f(lo, hi) })
+	chunk := max(1, n/(4*workers))
+	var next atomic.Int64
+	run := func() {
+		for {
+			lo := int(next.Add(int64(chunk))) - chunk
+			if lo >= n {
+				return
+			}
+			f(lo, min(lo+chunk, n))
+		}
 	}
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Go(run)
+	}
+	run()
 	wg.Wait()
 }
 

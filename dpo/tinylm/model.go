@@ -258,7 +258,9 @@ func (m *Model) LogProbs(ctx context.Context, seqs []dpo.Sequence) ([]float64, [
 // AccumulateGrad adds Σᵢ scales[i]·∇θ log π(seqs[i]) to the gradients of
 // Params; it implements dpo.Model. A length mismatch or a scale that is not
 // finite is an error wrapping alignment.ErrInvalid, reported before any
-// gradient changes.
+// gradient changes. Sequences of more positions than one pass holds are
+// processed in several; a done ctx stops the work between passes, after the
+// gradients of the passes done were added.
 func (m *Model) AccumulateGrad(ctx context.Context, seqs []dpo.Sequence, scales []float64) error {
 	if len(scales) != len(seqs) {
 		return fmt.Errorf("tinylm: %d scales for %d sequences: %w", len(scales), len(seqs), alignment.ErrInvalid)
@@ -290,10 +292,7 @@ func (m *Model) AccumulateGradFunc(ctx context.Context, seqs []dpo.Sequence, sca
 		return nil, err
 	}
 	ws := m.trainWorkspace()
-	b, err := m.plan(ws, seqs, 0, len(seqs))
-	if err != nil {
-		return nil, err
-	}
+	b := m.plan(ws, seqs, 0, len(seqs))
 	if b.end < len(seqs) {
 		// Too many positions for one pass: score, then recompute per pass.
 		logps, lens, err := m.LogProbs(ctx, seqs)
@@ -347,10 +346,7 @@ func (m *Model) passes(ctx context.Context, ws *workspace, seqs []dpo.Sequence, 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		b, err := m.plan(ws, seqs, start, len(seqs))
-		if err != nil {
-			return err
-		}
+		b := m.plan(ws, seqs, start, len(seqs))
 		if err := f(b); err != nil {
 			return err
 		}
@@ -371,7 +367,7 @@ type batch struct {
 // plan fills ws.batch with the positions of seqs[start:], stopping before
 // the sequence that would take the pass past maxRows (a pass holds at least
 // one sequence).
-func (m *Model) plan(ws *workspace, seqs []dpo.Sequence, start, end int) (*batch, error) {
+func (m *Model) plan(ws *workspace, seqs []dpo.Sequence, start, end int) *batch {
 	b := &ws.batch
 	b.ctx, b.tgt, b.rowSeq = b.ctx[:0], b.tgt[:0], b.rowSeq[:0]
 	C := m.cfg.Context
@@ -390,7 +386,7 @@ func (m *Model) plan(ws *workspace, seqs []dpo.Sequence, start, end int) (*batch
 		n := len(ids) - first
 		if i > start && len(b.tgt)+n > maxRows {
 			b.end = i
-			return b, nil
+			return b
 		}
 		for t := first; t < len(ids); t++ {
 			b.ctx = append(b.ctx, ids[t-C:t]...)
@@ -399,7 +395,7 @@ func (m *Model) plan(ws *workspace, seqs []dpo.Sequence, start, end int) (*batch
 		}
 	}
 	b.end = end
-	return b, nil
+	return b
 }
 
 // workspace holds the activations of one pass, reused across calls by one
