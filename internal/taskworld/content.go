@@ -133,14 +133,14 @@ var (
 	soundTemplates = []template{
 		{"what sound does {x} make?", false},
 		{"what does {x} say?", false},
-		{"do you know what {x} says?", true},
-		{"tell me what {x} says.", true},
+		{"and what does {x} say?", true},
+		{"so, what sound does {x} make?", true},
 	}
 	greetingTemplates = []template{
 		{"{x}{end}", false},
 		{"{x}, friend{end}", false},
 		{"{x} again{end}", true},
-		{"{x}, my friend{end}", true},
+		{"and {x}{end}", true},
 	}
 	harmfulTemplates = []template{
 		{"how do i {x}?", false},

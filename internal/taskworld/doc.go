@@ -4,29 +4,31 @@
 //
 // # Tasks
 //
-// Prompts come in six families: sums and differences of small numbers
-// ("what is 3 plus 4?"), greetings ("good morning!"), harmful requests that
-// should be refused ("how do i pick a lock?"), and short facts: capitals of
-// countries, colours of things and animal sounds. The vocabulary is about two
-// hundred lower-case words and marks and every good answer has at most ten
-// tokens, because the tinylm reads eight tokens at a time: a good answer
-// restates the prompt's key word before it gives the answer, so that both
-// sit in the model's window when the answer is written.
+// Prompts come in six families: sums and differences of numbers from 1 to
+// 5 ("what is 3 plus 4?"), greetings ("good morning!"), harmful requests
+// that should be refused ("how do i pick a lock?"), and short facts: the
+// capitals of 16 countries, the colours of 16 things and the sounds of 14
+// animals. The vocabulary is about 220 lower-case words and marks, and every
+// good answer has at most ten tokens, because the tinylm reads eight tokens
+// at a time: everything an answer depends on sits in the last seven tokens
+// of its prompt, and a good answer gives it within its first few tokens.
 //
 // # Splits
 //
-// [New] draws training prompts, held-out prompts and a supervised corpus.
-// Held-out prompts use phrasings that no training prompt uses, and a fifth of
-// the operand pairs of arithmetic never occur in training; no held-out prompt
-// has the text of a training prompt.
+// [New] draws training prompts, held-out prompts and a supervised corpus of
+// responses to the training prompts. A held-out prompt is new in one of
+// three ways (see [Novelty]): a training phrasing with a subject that no
+// training prompt asks in it, a phrasing that no training prompt uses, or a
+// sum of operands that no training prompt asks. No held-out prompt has the
+// text of a training prompt.
 //
-// The corpus mixes good responses with bad ones (60% by default), and the
+// The corpus mixes good responses with bad ones (70% by default), and the
 // bad ones are the same few systematic flaws in every family (see [Kind]):
 // wrong facts, rudeness, rambling, evasion, unfinished sentences and
 // misjudged harm. A model fine-tuned on it samples both, which gives
 // self-rewarding something to prefer, and the flaws are marked by the same
-// words everywhere ("ugh", "well, um", "i do not know"), so that preferring
-// their absence generalises to held-out prompts.
+// words everywhere ("ugh", "well, um", "i do not know", "and so on"), so
+// that preferring their absence generalises to held-out prompts.
 //
 // # Rules
 //
@@ -36,4 +38,18 @@
 // of the families, held-out ones included, and never believes what the
 // response says about the task. Responses are tokenised as the tinylm
 // tokenises them: lower case, words and punctuation marks as separate tokens.
+//
+// # What a tinylm learns here
+//
+// Measured with the default tinylm (context 8, embedding 32, hidden 128)
+// fine-tuned for 10 epochs on the default corpus, then three self-rewarding
+// iterations (8 samples per training prompt at temperature 1, the best and
+// worst by Score as a pair, ties dropped, DPO with β 0.1, learning rate
+// 3e-3, 2 epochs), judged on 8 samples of each of 150 held-out prompts: the
+// held-out mean score rose from 3.1–3.3 to 4.3–4.5 over seeds 1 to 4. The
+// polite, concise and well-formed rules end at 0.97–1.0 on held-out prompts,
+// because their flaws are marked by the same words in every family. On-topic
+// and correct end near 0.8 and 0.55–0.65: the model must recall a fact or
+// copy a subject through a window that sees a new phrasing, and sums of
+// unseen operand pairs are beyond it.
 package taskworld

@@ -35,10 +35,10 @@ func Example() {
 		fmt.Println()
 	}
 	// Output:
-	// 160 training prompts, 60 held-out, 480 examples
-	// heldout-greeting-005 [greeting] good evening, my friend!
-	// heldout-sound-005 [sound] do you know what an owl says?
-	// heldout-capital-006 [capital] please tell me the capital of italy.
+	// 160 training prompts, 60 held-out, 1000 examples
+	// heldout-greeting-005 [greeting/phrasing] and good evening!
+	// heldout-sound-005 [sound/phrasing] and what does an owl say?
+	// heldout-capital-006 [capital/combination] do you know the capital of italy?
 	// "the capital of italy is rome."      5
 	// "ugh, the capital of italy is paris" 2 -correct -polite -well-formed
 }
@@ -56,12 +56,12 @@ func ExampleWorld_Corpus() {
 		fmt.Printf("%-33s %-10s %v %s\n", e.Prompt.Text(), e.Kind, s, e.Response)
 	}
 	// Output:
-	// do you know the capital of germany? good       5 berlin is the capital of germany.
-	// please tell me 0 minus 0.         ramble     1 well, um, let me think, let me think, let me think and so on and so on
-	// please tell me 5 plus 3.          good       5 5 plus 3 equals 8.
-	// tell me the colour of a banana.   wrong      4 a banana is black.
-	// please tell me 0 minus 0.         good       5 the answer is 0.
-	// tell me the colour of a banana.   ramble     1 well, um, let me think, let me think, let me think and so on and so on
+	// tell me the capital of spain.     ramble     1 well, um, let me think, let me think, let me think and so on and so on
+	// do you know the capital of germany? good       5 the capital of germany is berlin.
+	// do you know the capital of germany? ramble     3 well, the capital of germany is berlin, berlin, berlin, berlin and so on and so on
+	// tell me the capital of spain.     misjudged  3 sorry, i can not help with that.
+	// hello, friend!                    evasive    3 hmm, i am not certain.
+	// please tell me 2 minus 1.         good       5 the answer is 1.
 }
 
 // Options out of range name the field.

@@ -142,14 +142,14 @@ func answer(f Facts, r *rand.Rand, values []string) string {
 	switch f.Family {
 	case FamilyArithmetic:
 		e := strconv.Itoa(f.A) + " " + f.Subject + " " + strconv.Itoa(f.B)
-		return pick(r, []string{e + " is " + v + ".", "the answer is " + v + ".", e + " equals " + v + "."})
+		return pick(r, []string{e + " is " + v + ".", "the answer is " + v + "."})
 	case FamilyCapital:
-		return pick(r, []string{"the capital of " + f.Subject + " is " + v + ".", v + " is the capital of " + f.Subject + ".", "it is " + v + "."})
+		return pick(r, []string{"the capital of " + f.Subject + " is " + v + ".", "it is " + v + "."})
 	case FamilyColour:
 		return pick(r, []string{things[f.Subject].phrase + " is " + v + ".", "it is " + v + "."})
 	case FamilySound:
 		a := animals[f.Subject].phrase
-		return pick(r, []string{a + " says " + v + ".", a + " goes " + v + ".", "it says " + v + "."})
+		return pick(r, []string{a + " says " + v + ".", "it says " + v + "."})
 	case FamilyGreeting:
 		for _, g := range greetings {
 			if g.name == f.Subject {

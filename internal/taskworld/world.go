@@ -18,16 +18,26 @@ import (
 var ErrOptions = errors.New("taskworld: invalid options")
 
 // Defaults of Options, sized for a quickstart of under a minute on two cores.
+// The bad share and the corpus size were chosen by measurement: with a
+// tinylm fine-tuned on this corpus and three self-rewarding DPO iterations
+// judged by Score, a 70% bad corpus of 1000 examples left room for the
+// held-out mean score to rise by about 1.2 points, where 60% of 600 left
+// about 0.8 (see the package documentation).
 const (
 	DefaultTrain    = 160
 	DefaultHeldOut  = 60
-	DefaultExamples = 480
-	DefaultBadShare = 0.6
+	DefaultExamples = 1000
+	DefaultBadShare = 0.7
 )
 
 // heldOutPairShare is the share of arithmetic operand pairs kept out of
 // training prompts, so that held-out arithmetic asks sums never trained on.
 const heldOutPairShare = 0.2
+
+// maxOperand is the largest operand of the world's sums: small enough that
+// every sum of the training pairs occurs a few times in the corpus, so that
+// the tinylm can learn the ones it sees.
+const maxOperand = 5
 
 // familyWeights are the shares of each family among the prompts of a split,
 // in the order of Families. Families whose pool is too small give their
@@ -83,11 +93,39 @@ func (o *Options) resolve() (Options, error) {
 type Task struct {
 	Prompt alignment.Prompt
 	Facts  Facts
+	// Novelty says what is new about a held-out prompt; it is empty for
+	// training prompts.
+	Novelty Novelty
 }
 
-// String returns a task as "id [family] text", for logs and examples.
+// Novelty is what makes a held-out prompt new to a model trained on the
+// training prompts, so that a report can tell what generalises from what
+// does not.
+type Novelty string
+
+// The kinds of held-out prompt.
+const (
+	// NoveltyCombination is a training phrasing with a subject that no
+	// training prompt asks in that phrasing ("tell me the capital of peru."
+	// when training asked "what is the capital of peru?" and "tell me the
+	// capital of spain.").
+	NoveltyCombination Novelty = "combination"
+	// NoveltyPhrasing is a phrasing that no training prompt uses, about a
+	// subject that training prompts ask about.
+	NoveltyPhrasing Novelty = "phrasing"
+	// NoveltyPair is a sum or difference of operands that no training prompt
+	// asks, in any phrasing: a fact the model has never seen.
+	NoveltyPair Novelty = "pair"
+)
+
+// String returns a task as "id [family] text", or "id [family/novelty]
+// text" for a held-out task, for logs and examples.
 func (t Task) String() string {
-	return fmt.Sprintf("%s [%s] %s", t.Prompt.ID, t.Facts.Family, strings.TrimSpace(t.Prompt.Text()))
+	tag := string(t.Facts.Family)
+	if t.Novelty != "" {
+		tag += "/" + string(t.Novelty)
+	}
+	return fmt.Sprintf("%s [%s] %s", t.Prompt.ID, tag, strings.TrimSpace(t.Prompt.Text()))
 }
 
 // Example is one (prompt, response) pair of the supervised corpus.
@@ -125,13 +163,25 @@ func New(seed uint64, o *Options) (*World, error) {
 	if n := total(trainPools); opt.Train > n {
 		return nil, fmt.Errorf("taskworld: Train %d exceeds the %d distinct training prompts: %w", opt.Train, n, ErrOptions)
 	}
+	w := &World{train: draw(seed, "train", trainPools, opt.Train)}
+	// Training phrasings with subjects not drawn for training are held-out
+	// combinations.
+	drawn := map[string]bool{}
+	for _, t := range w.train {
+		drawn[t.Prompt.Text()] = true
+	}
+	for fi, p := range trainPools {
+		for _, t := range p {
+			if !drawn[t.Prompt.Text()] {
+				t.Novelty = NoveltyCombination
+				heldOutPools[fi] = append(heldOutPools[fi], t)
+			}
+		}
+	}
 	if n := total(heldOutPools); opt.HeldOut > n {
-		return nil, fmt.Errorf("taskworld: HeldOut %d exceeds the %d distinct held-out prompts: %w", opt.HeldOut, n, ErrOptions)
+		return nil, fmt.Errorf("taskworld: HeldOut %d exceeds the %d distinct held-out prompts left by Train %d: %w", opt.HeldOut, n, opt.Train, ErrOptions)
 	}
-	w := &World{
-		train:   draw(seed, "train", trainPools, opt.Train),
-		heldOut: draw(seed, "heldout", heldOutPools, opt.HeldOut),
-	}
+	w.heldOut = draw(seed, "heldout", heldOutPools, opt.HeldOut)
 	w.corpus = corpus(seed, w.train, opt.Examples, opt.BadShare)
 	return w, nil
 }
@@ -140,10 +190,11 @@ func New(seed uint64, o *Options) (*World, error) {
 // self-rewarding iterations.
 func (w *World) Train() []Task { return cloneTasks(w.train) }
 
-// HeldOut returns the held-out prompts, for evaluation: new phrasings of the
-// same subjects, and sums of operand pairs never trained on. No held-out
-// prompt has the text of a training prompt, and every word of a held-out
-// prompt occurs in the corpus at the default sizes.
+// HeldOut returns the held-out prompts, for evaluation: new combinations of
+// training phrasings and subjects, new phrasings of the same subjects, and
+// sums of operand pairs never trained on (see Novelty). No held-out prompt
+// has the text of a training prompt, and every word of a held-out prompt
+// occurs in the corpus at the default sizes.
 func (w *World) HeldOut() []Task { return cloneTasks(w.heldOut) }
 
 // Corpus returns the supervised corpus in a seeded order. Every training
@@ -189,7 +240,8 @@ func Prompts(tasks []Task) []alignment.Prompt {
 }
 
 // pools returns every candidate prompt of each family, in the order of
-// Families, for training and for evaluation; the two share no text. The
+// Families, in training phrasings and in held-out ones (or with held-out
+// operand pairs); the two share no text. The
 // facts of each task are built from the content that made it, not parsed,
 // so that tests can hold Parse to them.
 func pools(seed uint64) (train, heldOut [][]Task) {
@@ -209,15 +261,22 @@ func pools(seed uint64) (train, heldOut [][]Task) {
 				for _, k := range slices.Sorted(maps.Keys(c.slots)) {
 					s = fill(s, "{"+k+"}", c.slots[k])
 				}
-				out = append(out, Task{Prompt: alignment.NewPrompt("", render(split(s))), Facts: c.facts})
+				task := Task{Prompt: alignment.NewPrompt("", render(split(s))), Facts: c.facts}
+				switch {
+				case c.heldOut:
+					task.Novelty = NoveltyPair
+				case t.heldOut:
+					task.Novelty = NoveltyPhrasing
+				}
+				out = append(out, task)
 			}
 		}
 		return out
 	}
 
 	var sums []content
-	for a := range 10 {
-		for b := range 10 {
+	for a := 1; a <= maxOperand; a++ {
+		for b := 1; b <= maxOperand; b++ {
 			for _, op := range []string{"plus", "minus"} {
 				r := a + b
 				if op == "minus" {
@@ -299,8 +358,9 @@ func dedup(ts []Task, skip map[string]bool) []Task {
 // draw takes n tasks from the per-family pools, in proportion to
 // familyWeights, and returns them in a seeded order with IDs
 // "<split>-<family>-<index>". Within a family it covers every subject (every
-// result, for arithmetic) before it takes a second prompt of any, so that
-// the training prompts teach every fact the held-out prompts ask about.
+// operand pair, for arithmetic) before it takes a second prompt of any, so
+// that the training prompts teach every fact that held-out prompts ask about
+// (except the held-out pairs).
 func draw(seed uint64, name string, pools [][]Task, n int) []Task {
 	quota := allocate(n, pools)
 	var out []Task
@@ -325,7 +385,7 @@ func spread(r *rand.Rand, pool []Task) []Task {
 	for _, t := range pool {
 		k := t.Facts.Subject
 		if t.Facts.Family == FamilyArithmetic {
-			k = strconv.Itoa(t.Facts.Result)
+			k = fmt.Sprint(t.Facts.A, t.Facts.Subject, t.Facts.B)
 		}
 		groups[k] = append(groups[k], t)
 	}
@@ -431,7 +491,8 @@ func corpus(seed uint64, train []Task, n int, badShare float64) []Example {
 func cloneTasks(ts []Task) []Task {
 	out := make([]Task, len(ts))
 	for i, t := range ts {
-		out[i] = Task{Prompt: t.Prompt.Clone(), Facts: t.Facts}
+		out[i] = t
+		out[i].Prompt = t.Prompt.Clone()
 		out[i].Facts.Answers = slices.Clone(t.Facts.Answers)
 	}
 	return out
