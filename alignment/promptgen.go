@@ -70,10 +70,10 @@ type GenerationStats struct {
 	Unparsable, TooShort, TooLong, Duplicates int
 }
 
-// labelRE matches what a model may put before a generated prompt: a
-// label ("Task 4:", "Instruction:", "**Prompt:**"), a list marker ("1.",
-// "2)", "-", "*") or markdown marks, any number of them.
-var labelRE = regexp.MustCompile(`^(?i)(?:[*_#>]+\s*|(?:task|instruction|prompt|question|request|query|user)\s*#?\s*\d*\s*[*_]*:[*_]*\s*|\d+[.)]\s+|[-*•]\s+)+`)
+// labelRE matches what a model may put before a generated prompt, any
+// number of them: a label ("Task 4:", "Instruction:", "**Prompt:**"),
+// a list marker ("1.", "2)", "-"), quotes and markdown marks.
+var labelRE = regexp.MustCompile(`^(?i)(?:[\s*_#>"'` + "`" + `“”‘’]+|(?:task|instruction|prompt|question|request|query|user)\s*#?\s*\d*\s*[*_]*:|\d+[.)](?:\s|$)|[-•](?:\s|$))+`)
 
 // nextLabelRE matches a further numbered task on the same line, where a
 // model continued the list.
@@ -84,22 +84,34 @@ var nextLabelRE = regexp.MustCompile(`(?i)\b(?:task|instruction)\s*#?\s*\d+\s*:`
 // leading label such as "Task 4:", "Instruction:" or a list marker,
 // without surrounding quotes or emphasis marks, cut before a further
 // "Task 5:" on the same line, with control characters and runs of white
-// space made single spaces and invalid UTF-8 dropped. An output with no
-// such text gives an error wrapping ErrUnparsable.
+// space made single spaces and invalid UTF-8 dropped. A line that is still
+// not clean after a few rounds of this (nested labels, quotes and fence
+// tags, which no honest output has) is skipped, so the result always
+// parses back as itself and parsing takes linear time. An output with no
+// usable line gives an error wrapping ErrUnparsable.
 func ParseInstruction(output string) (string, error) {
 	text := fence.Strip(strings.ToValidUTF8(output, ""))
 	for line := range strings.Lines(text) {
 		s := cleanSpace(line)
-		s = strings.TrimSpace(labelRE.ReplaceAllString(s, ""))
-		if loc := nextLabelRE.FindStringIndex(s); loc != nil {
-			s = s[:loc[0]]
+		for range 3 {
+			s = cleanLine(s)
 		}
-		s = strings.TrimSpace(strings.Trim(s, "\"'`*_“”‘’ "))
-		if s != "" {
+		if s != "" && cleanLine(s) == s {
 			return s, nil
 		}
 	}
 	return "", fmt.Errorf("alignment: no prompt in the policy's output (%d bytes): %w", len(output), ErrUnparsable)
+}
+
+// cleanLine is one round of cleaning a line of output: labels, a further
+// task, fenced text and surrounding quotes and marks go.
+func cleanLine(s string) string {
+	s = labelRE.ReplaceAllString(s, "")
+	if loc := nextLabelRE.FindStringIndex(s); loc != nil {
+		s = s[:loc[0]]
+	}
+	s = strings.TrimSpace(fence.Strip(s))
+	return strings.TrimRight(s, "\"'`*_“”‘’ ")
 }
 
 // cleanSpace turns control characters and runs of white space into single
