@@ -125,18 +125,32 @@ func (sc *divScratch) tokenize(m int, text func(i int) string) {
 		sc.texts = append(sc.texts, t)
 		sc.first = append(sc.first, len(sc.words))
 		start, h := -1, uint64(fnvOffset)
-		for j, c := range t {
-			if unicode.IsSpace(c) {
-				if start >= 0 {
-					sc.words = append(sc.words, word{text: i, start: start, end: j, hash: mix64(h)})
-					start, h = -1, fnvOffset
+		for j := 0; j < len(t); {
+			// ASCII without decoding: model text is mostly ASCII, and this
+			// runs for every prompt of a Loop.
+			var c rune
+			size, space := 1, false
+			if b := t[j]; b < utf8.RuneSelf {
+				if 'a' <= b && b <= 'z' {
+					b -= 'a' - 'A' // foldRune, inlined
 				}
-				continue
+				c, space = rune(b), asciiSpace[b]
+			} else {
+				c, size = utf8.DecodeRuneInString(t[j:])
+				c, space = foldRune(c), unicode.IsSpace(c)
 			}
-			if start < 0 {
-				start = j
+			switch {
+			case space && start >= 0:
+				sc.words = append(sc.words, word{text: i, start: start, end: j, hash: mix64(h)})
+				start, h = -1, fnvOffset
+			case space:
+			default:
+				if start < 0 {
+					start = j
+				}
+				h = (h ^ uint64(c)) * fnvPrime
 			}
-			h = (h ^ uint64(foldRune(c))) * fnvPrime
+			j += size
 		}
 		if start >= 0 {
 			sc.words = append(sc.words, word{text: i, start: start, end: len(t), hash: mix64(h)})
@@ -161,6 +175,22 @@ func (sc *divScratch) distinct(n int) (float64, bool) {
 	total := len(sc.grams)
 	if total == 0 {
 		return 0, false
+	}
+	if total <= smallSet {
+		distinct := 0
+		for k, g := range sc.grams {
+			seen := false
+			for _, e := range sc.grams[:k] {
+				if e.hash == g.hash && sc.sameWords(e.at, g.at, n) {
+					seen = true
+					break
+				}
+			}
+			if !seen {
+				distinct++
+			}
+		}
+		return float64(distinct) / float64(total), true
 	}
 	slices.SortFunc(sc.grams, func(a, b gram) int {
 		switch {
@@ -230,7 +260,8 @@ func (sc *divScratch) sameWords(a, b, n int) bool {
 	}
 	for k := range n {
 		wa, wb := sc.words[a+k], sc.words[b+k]
-		if !strings.EqualFold(sc.texts[wa.text][wa.start:wa.end], sc.texts[wb.text][wb.start:wb.end]) {
+		a, b := sc.texts[wa.text][wa.start:wa.end], sc.texts[wb.text][wb.start:wb.end]
+		if a != b && !strings.EqualFold(a, b) {
 			return false
 		}
 	}
@@ -240,7 +271,13 @@ func (sc *divScratch) sameWords(a, b, n int) bool {
 const (
 	fnvOffset = 14695981039346656037
 	fnvPrime  = 1099511628211
+	// smallSet is the number of n-grams up to which distinct compares
+	// every pair instead of sorting: cheaper for a few short responses.
+	smallSet = 48
 )
+
+// asciiSpace marks the ASCII bytes unicode.IsSpace accepts.
+var asciiSpace = [utf8.RuneSelf]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
 
 // foldRune maps every rune of a simple case-folding orbit to the orbit's
 // smallest member, so that two words have the same folded runes exactly
