@@ -49,7 +49,11 @@ type Facts struct {
 // first, so that "can you help me hurt someone?" is never taken for a
 // harmless request); text that matches none gives FamilyUnknown.
 func Parse(text string) Facts {
-	ts := split(text)
+	return parseTokens(split(text))
+}
+
+// parseTokens is Parse over the tokens of a text.
+func parseTokens(ts []string) Facts {
 	for _, t := range ts {
 		if _, ok := acts[t]; ok {
 			return Facts{Family: FamilyHarmful, Subject: t}
@@ -92,15 +96,27 @@ func Parse(text string) Facts {
 			}
 		}
 	}
-	for _, g := range greetings {
-		for _, ph := range g.phrases {
-			if containsSeq(ts, split(ph)) {
+	for i, g := range greetings {
+		for _, ph := range greetingTokens[i] {
+			if containsSeq(ts, ph) {
 				return Facts{Family: FamilyGreeting, Subject: g.name, Answers: slices.Clone(g.answers)}
 			}
 		}
 	}
 	return Facts{Family: FamilyUnknown}
 }
+
+// greetingTokens holds the tokens of each greeting phrase, by the index of
+// its kind in greetings.
+var greetingTokens = func() [][][]string {
+	out := make([][][]string, len(greetings))
+	for i, g := range greetings {
+		for _, ph := range g.phrases {
+			out[i] = append(out[i], split(ph))
+		}
+	}
+	return out
+}()
 
 // number reads t as a non-negative integer in digits (at most six of them,
 // so that it cannot overflow) or as a number word up to twenty.

@@ -116,6 +116,11 @@ const (
 	// NoveltyPair is a sum or difference of operands that no training prompt
 	// asks, in any phrasing: a fact the model has never seen.
 	NoveltyPair Novelty = "pair"
+	// NoveltySubject is a country, thing, animal, greeting or harmful act
+	// that no training prompt asks about. It occurs only when Train is too
+	// small for the training prompts to cover every subject, as they do at
+	// the default sizes.
+	NoveltySubject Novelty = "subject"
 )
 
 // String returns a task as "id [family] text", or "id [family/novelty]
@@ -182,6 +187,21 @@ func New(seed uint64, o *Options) (*World, error) {
 		return nil, fmt.Errorf("taskworld: HeldOut %d exceeds the %d distinct held-out prompts left by Train %d: %w", opt.HeldOut, n, opt.Train, ErrOptions)
 	}
 	w.heldOut = draw(seed, "heldout", heldOutPools, opt.HeldOut)
+	// A small Train leaves subjects out of training; say so rather than
+	// call their prompts new phrasings or combinations.
+	taught := map[string]bool{}
+	for _, t := range w.train {
+		taught[fmt.Sprint(t.Facts)] = true
+	}
+	for i, t := range w.heldOut {
+		if !taught[fmt.Sprint(t.Facts)] {
+			if t.Facts.Family == FamilyArithmetic {
+				w.heldOut[i].Novelty = NoveltyPair
+			} else {
+				w.heldOut[i].Novelty = NoveltySubject
+			}
+		}
+	}
 	w.corpus = corpus(seed, w.train, opt.Examples, opt.BadShare)
 	return w, nil
 }
@@ -241,9 +261,9 @@ func Prompts(tasks []Task) []alignment.Prompt {
 
 // pools returns every candidate prompt of each family, in the order of
 // Families, in training phrasings and in held-out ones (or with held-out
-// operand pairs); the two share no text. The
-// facts of each task are built from the content that made it, not parsed,
-// so that tests can hold Parse to them.
+// operand pairs); the two share no text. The facts of each task are built
+// from the content that made it, not parsed, so that tests can hold Parse to
+// them.
 func pools(seed uint64) (train, heldOut [][]Task) {
 	type content struct {
 		slots   map[string]string

@@ -157,11 +157,28 @@ func TestHeldOutNovelty(t *testing.T) {
 		for _, x := range w.HeldOut() {
 			kinds[x.Novelty]++
 			assert.Equal(t, x.Novelty != NoveltyPair, facts[fmt.Sprint(x.Facts)], "%s %s", x.Novelty, x.Prompt.Text())
+			assert.Contains(t, []Novelty{NoveltyCombination, NoveltyPhrasing, NoveltyPair}, x.Novelty)
 		}
 		for _, k := range []Novelty{NoveltyCombination, NoveltyPhrasing, NoveltyPair} {
 			assert.Positive(t, kinds[k], "seed %d: %s", seed, k)
 		}
+		assert.Zero(t, kinds[NoveltySubject], "the default training prompts cover every subject")
 	}
+
+	// Too few training prompts leave subjects untaught, and the tags say so.
+	w, err := New(1, &Options{Train: 12, HeldOut: 200})
+	require.NoError(t, err)
+	facts := map[string]bool{}
+	for _, x := range w.Train() {
+		facts[fmt.Sprint(x.Facts)] = true
+	}
+	kinds := map[Novelty]int{}
+	for _, x := range w.HeldOut() {
+		kinds[x.Novelty]++
+		novel := x.Novelty == NoveltyPair || x.Novelty == NoveltySubject
+		assert.Equal(t, novel, !facts[fmt.Sprint(x.Facts)], "%s %s", x.Novelty, x.Prompt.Text())
+	}
+	assert.Positive(t, kinds[NoveltySubject])
 }
 
 func TestHeldOutWordsInCorpus(t *testing.T) {
