@@ -56,8 +56,14 @@ func (m *Model) Generate(ctx context.Context, p alignment.Prompt, o alignment.Sa
 	}
 	ws := m.getWorkspace()
 	defer m.pool.Put(ws)
+	// Every step multiplies a few rows by the same weights: pack them once
+	// for all steps instead of once per step.
+	C, E, H := m.cfg.Context, m.cfg.Embed, m.cfg.Hidden
+	ws.packBuf[0] = packAll(ws.packBuf[0], matrix{m.w.w1, H, 1}, C*E, H)
+	ws.packBuf[1] = packAll(ws.packBuf[1], matrix{m.w.w2, m.v, 1}, H, m.v)
+	ws.packW1, ws.packW2 = ws.packBuf[0], ws.packBuf[1]
+	defer func() { ws.packW1, ws.packW2 = nil, nil }()
 
-	C := m.cfg.Context
 	prompt := make([]int32, 0, C+16)
 	for range C {
 		prompt = append(prompt, TokenBOS)
@@ -80,9 +86,9 @@ func (m *Model) Generate(ctx context.Context, p alignment.Prompt, o alignment.Sa
 	}
 
 	V := m.v
-	probs := make([]float64, V)
+	weights := make([]float32, V)
 	exps := make([]float32, V)
-	order := make([]int32, V)
+	keys := make([]uint64, 0, V)
 	var active []int
 	for step := 0; step < maxTokens; step++ {
 		if err := ctx.Err(); err != nil {
@@ -107,11 +113,11 @@ func (m *Model) Generate(ctx context.Context, p alignment.Prompt, o alignment.Sa
 			// LogProb equals Scorer.LogProb of the same tokens exactly.
 			mx := vmax(z)
 			sum := expSum(exps, z, mx)
-			tok := m.draw(z, o, s, probs, order)
+			tok := m.draw(z, o, s, weights, keys)
 			s.ids = append(s.ids, int32(tok))
 			s.logps = append(s.logps, logProb(z[tok], mx, sum))
 			if o.LogProbs {
-				s.tlp = append(s.tlp, m.tokenLogProb(z, mx, sum, tok, o.TopLogProbs, order))
+				s.tlp = append(s.tlp, m.tokenLogProb(z, mx, sum, tok, o.TopLogProbs, keys))
 			}
 			if tok == TokenEOS {
 				s.done, s.finish = true, "stop"
@@ -209,8 +215,9 @@ func (s *sample) response(m *Model) alignment.Response {
 	return r
 }
 
-// draw picks the next token from the logits z.
-func (m *Model) draw(z []float32, o alignment.SampleOptions, s *sample, probs []float64, order []int32) int {
+// draw picks the next token from the logits z; w and keys are scratch space
+// of the vocabulary's size.
+func (m *Model) draw(z []float32, o alignment.SampleOptions, s *sample, w []float32, keys []uint64) int {
 	if o.Temperature == 0 {
 		best := TokenEOS
 		for v := FirstWord; v < len(z); v++ {
@@ -220,61 +227,48 @@ func (m *Model) draw(z []float32, o alignment.SampleOptions, s *sample, probs []
 		}
 		return best
 	}
-	// Only <eos> and words may be drawn.
+	// Only <eos> and words may be drawn: the other special tokens get
+	// weight 0.
 	mx := z[TokenEOS]
 	for _, v := range z[FirstWord:] {
 		mx = max(mx, v)
 	}
-	clear(probs[:FirstWord])
-	var total float64
-	for v := TokenEOS; v < len(z); v++ {
-		if v > TokenEOS && v < FirstWord {
-			continue
-		}
-		e := math.Exp(float64(z[v]-mx) / o.Temperature)
-		probs[v] = e
-		total += e
+	for v, x := range z {
+		// In float64, so that a tiny temperature sends the others to −Inf
+		// (weight exp(expMin) ≈ 1e-38) rather than to NaN.
+		w[v] = float32(float64(x-mx) / o.Temperature)
 	}
-	candidates := order[:0]
+	expSum(w, w, 0)
+	clear(w[:TokenEOS])
+	clear(w[TokenEOS+1 : FirstWord])
+	var total float64
+	for _, x := range w {
+		total += float64(x)
+	}
 	if o.TopP > 0 && o.TopP < 1 {
-		for v := TokenEOS; v < len(z); v++ {
-			if probs[v] > 0 {
-				candidates = append(candidates, int32(v))
+		keys = keys[:0]
+		for v, x := range w {
+			if x > 0 {
+				keys = append(keys, uint64(^orderKey(x))<<32|uint64(v))
 			}
 		}
-		slices.SortFunc(candidates, func(a, b int32) int {
-			if probs[a] != probs[b] {
-				if probs[a] > probs[b] {
-					return -1
-				}
-				return 1
-			}
-			return int(a - b)
-		})
-		var kept float64
-		for i, v := range candidates {
-			kept += probs[v]
-			if kept >= o.TopP*total {
-				candidates = candidates[:i+1]
-				break
-			}
-		}
+		n, kept := nucleus(keys, w, o.TopP*total)
 		u := s.rng.Float64() * kept
-		for _, v := range candidates {
-			u -= probs[v]
+		for _, k := range keys[:n] {
+			u -= float64(w[uint32(k)])
 			if u < 0 {
-				return int(v)
+				return int(uint32(k))
 			}
 		}
-		return int(candidates[len(candidates)-1])
+		return int(uint32(keys[n-1]))
 	}
 	u := s.rng.Float64() * total
 	last := TokenEOS
-	for v := TokenEOS; v < len(z); v++ {
-		if probs[v] == 0 {
+	for v, x := range w {
+		if x == 0 {
 			continue
 		}
-		u -= probs[v]
+		u -= float64(x)
 		last = v
 		if u < 0 {
 			return v
@@ -283,33 +277,83 @@ func (m *Model) draw(z []float32, o alignment.SampleOptions, s *sample, probs []
 	return last
 }
 
+// nucleus rearranges the distinct keys (as draw makes them: most probable
+// token first) so that keys[:n] hold the n most probable tokens, n being the
+// least count whose weight reaches target, and returns n and their weight.
+// It is a quickselect on the cumulative weight, linear in expectation where
+// sorting would be n log n; keys[:n] come out in an order that depends only
+// on the input, which keeps sampling repeatable.
+func nucleus(keys []uint64, w []float32, target float64) (int, float64) {
+	lo, hi := 0, len(keys)
+	var acc float64 // weight of keys[:lo], all in the nucleus
+	for hi-lo > 32 {
+		a, b, c := keys[lo], keys[lo+(hi-lo)/2], keys[hi-1]
+		pivot := max(min(a, b), min(max(a, b), c))
+		p := lo
+		for i := lo; i < hi; i++ {
+			if keys[i] < pivot {
+				keys[p], keys[i] = keys[i], keys[p]
+				p++
+			}
+		}
+		for i := p; i < hi; i++ {
+			if keys[i] == pivot {
+				keys[p], keys[i] = keys[i], keys[p]
+				break
+			}
+		}
+		var left float64
+		for _, k := range keys[lo:p] {
+			left += float64(w[uint32(k)])
+		}
+		if acc+left >= target {
+			hi = p
+			continue
+		}
+		acc += left + float64(w[uint32(keys[p])])
+		if acc >= target {
+			return p + 1, acc
+		}
+		lo = p + 1
+	}
+	slices.Sort(keys[lo:hi])
+	for i := lo; i < hi; i++ {
+		acc += float64(w[uint32(keys[i])])
+		if acc >= target {
+			return i + 1, acc
+		}
+	}
+	return hi, acc
+}
+
 // tokenLogProb describes token tok at a position with logits z, whose
 // largest is mx and Σ exp(z − mx) is sum, with the top most likely
 // alternatives.
-func (m *Model) tokenLogProb(z []float32, mx, sum float32, tok, top int, order []int32) alignment.TokenLogProb {
+func (m *Model) tokenLogProb(z []float32, mx, sum float32, tok, top int, keys []uint64) alignment.TokenLogProb {
 	t := alignment.TokenLogProb{Token: m.tok.Token(tok), LogProb: logProb(z[tok], mx, sum)}
 	if top <= 0 {
 		return t
 	}
-	top = min(top, len(z))
-	idx := order[:len(z)]
-	for i := range idx {
-		idx[i] = int32(i)
+	keys = keys[:0]
+	for v, x := range z {
+		keys = append(keys, uint64(^orderKey(x))<<32|uint64(v))
 	}
-	slices.SortFunc(idx, func(a, b int32) int {
-		if z[a] != z[b] {
-			if z[a] > z[b] {
-				return -1
-			}
-			return 1
-		}
-		return int(a - b)
-	})
-	t.Top = make([]alignment.TokenLogProb, top)
-	for i, v := range idx[:top] {
-		t.Top[i] = alignment.TokenLogProb{Token: m.tok.Token(int(v)), LogProb: logProb(z[v], mx, sum)}
+	slices.Sort(keys)
+	t.Top = make([]alignment.TokenLogProb, min(top, len(z)))
+	for i := range t.Top {
+		v := int(uint32(keys[i]))
+		t.Top[i] = alignment.TokenLogProb{Token: m.tok.Token(v), LogProb: logProb(z[v], mx, sum)}
 	}
 	return t
+}
+
+// orderKey maps float32 values to uint32 keys in the same order.
+func orderKey(f float32) uint32 {
+	b := math.Float32bits(f)
+	if b&(1<<31) != 0 {
+		return ^b
+	}
+	return b | 1<<31
 }
 
 func checkSampleOptions(o alignment.SampleOptions) error {

@@ -3,6 +3,8 @@ package tinylm
 import (
 	"context"
 	"math"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -215,4 +217,48 @@ func TestGenerateCancel(t *testing.T) {
 	_, err := m.Generate(ctx, alignment.NewPrompt("p", "hi"), alignment.SampleOptions{N: 4, Temperature: 1, MaxTokens: 1 << 30})
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(start), time.Second)
+}
+
+// TestNucleus checks the quickselect of the top-p nucleus against sorting.
+func TestNucleus(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for trial := range 200 {
+		n := 1 + r.IntN(300)
+		w := make([]float32, n)
+		for i := range w {
+			w[i] = float32(r.ExpFloat64())
+			if trial%3 == 0 {
+				w[i] = float32(r.IntN(4)) // many ties and zeros
+			}
+		}
+		var keys []uint64
+		var total float64
+		for v, x := range w {
+			if x > 0 {
+				keys = append(keys, uint64(^orderKey(x))<<32|uint64(v))
+				total += float64(x)
+			}
+		}
+		if len(keys) == 0 {
+			continue
+		}
+		target := r.Float64() * total
+		sorted := slices.Clone(keys)
+		slices.Sort(sorted)
+		wantN, wantMass := len(sorted), 0.0
+		var acc float64
+		for i, k := range sorted {
+			acc += float64(w[uint32(k)])
+			if acc >= target {
+				wantN, wantMass = i+1, acc
+				break
+			}
+		}
+		gotN, gotMass := nucleus(keys, w, target)
+		require.Equal(t, wantN, gotN, "trial %d", trial)
+		assert.InDelta(t, wantMass, gotMass, 1e-9*wantMass, "trial %d", trial)
+		got := slices.Clone(keys[:gotN])
+		slices.Sort(got)
+		assert.Equal(t, sorted[:wantN], got, "trial %d: the same tokens", trial)
+	}
 }

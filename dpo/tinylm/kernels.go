@@ -46,7 +46,9 @@ type gemmBuf struct {
 
 // sgemm sets C to op(A)·B, or adds op(A)·B to C when acc is true. op(A) is
 // the m×k view a, B the k×n view b, C is m×n row-major with row stride ldc.
-func sgemm(buf *gemmBuf, m, n, k int, a, b matrix, c []float32, ldc int, acc bool) {
+// B may come packed by packAll in bp instead (b is then ignored), which
+// saves repacking a weight that many products share.
+func sgemm(buf *gemmBuf, m, n, k int, a, b matrix, bp []float32, c []float32, ldc int, acc bool) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -121,21 +123,24 @@ func sgemm(buf *gemmBuf, m, n, k int, a, b matrix, c []float32, ldc int, acc boo
 				}
 				j := jp * nr
 				cols := min(nr, n-j)
-				bp, ldb := pb, nr
-				if packB || cols < nr {
+				panel, ldb := pb, nr
+				switch {
+				case bp != nil:
+					panel = bp[kb*panels*nr+jp*kl*nr:]
+				case packB || cols < nr:
 					packPanel(pb[:kl*nr], b, kb, kl, j, cols)
-				} else {
-					bp, ldb = b.data[kb*b.rs+j:], b.rs
+				default:
+					panel, ldb = b.data[kb*b.rs+j:], b.rs
 				}
 				for s := range strips {
 					i := s * mr
 					rows := min(mr, m-i)
 					ad, rs, cs := strip(s, kb)
 					if rows == mr && cols == nr {
-						kernel(kl, ad, rs, cs, bp, ldb, c[i*ldc+j:], ldc, add)
+						kernel(kl, ad, rs, cs, panel, ldb, c[i*ldc+j:], ldc, add)
 						continue
 					}
-					kernel(kl, ad, rs, cs, bp, ldb, tile[:], nr, false)
+					kernel(kl, ad, rs, cs, panel, ldb, tile[:], nr, false)
 					for r := range rows {
 						ci := c[(i+r)*ldc+j : (i+r)*ldc+j+cols]
 						ti := tile[r*nr : r*nr+cols]
@@ -157,6 +162,22 @@ func sgemm(buf *gemmBuf, m, n, k int, a, b matrix, c []float32, ldc int, acc boo
 		run(0)
 		wg.Wait()
 	}
+}
+
+// packAll returns the k×n view b packed, as sgemm's bp argument takes it:
+// for each block of kc rows, its panels of sixteen columns one after the
+// other, each as packPanel lays it out.
+func packAll(dst []float32, b matrix, k, n int) []float32 {
+	panels := (n + nr - 1) / nr
+	dst = grow(dst, k*panels*nr)
+	for kb := 0; kb < k; kb += kc {
+		kl := min(kc, k-kb)
+		for jp := range panels {
+			off := kb*panels*nr + jp*kl*nr
+			packPanel(dst[off:off+kl*nr], b, kb, kl, jp*nr, min(nr, n-jp*nr))
+		}
+	}
+	return dst
 }
 
 // packPanel copies rows kb…kb+kl−1 and columns j…j+cols−1 of b into dst as

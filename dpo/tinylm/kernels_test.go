@@ -80,7 +80,11 @@ func TestSgemm(t *testing.T) {
 						}
 					}
 					naiveGemm(m, n, k, a, b, want, ldc)
-					sgemm(&buf, m, n, k, a, b, c, ldc, acc)
+					var bp []float32
+					if acc && !tr[0] {
+						bp = packAll(nil, b, k, n) // the prepacked path
+					}
+					sgemm(&buf, m, n, k, a, b, bp, c, ldc, acc)
 					for i := range c {
 						// float32 products summed over k terms: error grows like √k·ε.
 						tol := 1e-5 * (1 + math.Sqrt(float64(k))) * (1 + math.Abs(want[i]))
@@ -153,19 +157,19 @@ func BenchmarkSgemm(b *testing.B) {
 	b.Run("fwd", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			sgemm(&buf, n, v, h, matrix{A, h, 1}, matrix{W, v, 1}, Z, v, false)
+			sgemm(&buf, n, v, h, matrix{A, h, 1}, matrix{W, v, 1}, nil, Z, v, false)
 		}
 	})
 	b.Run("dA", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			sgemm(&buf, n, h, v, matrix{Z, v, 1}, matrix{W, 1, v}, A, h, false)
+			sgemm(&buf, n, h, v, matrix{Z, v, 1}, matrix{W, 1, v}, nil, A, h, false)
 		}
 	})
 	b.Run("dW", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			sgemm(&buf, h, v, n, matrix{A, 1, h}, matrix{Z, v, 1}, W, v, true)
+			sgemm(&buf, h, v, n, matrix{A, 1, h}, matrix{Z, v, 1}, nil, W, v, true)
 		}
 	})
 }

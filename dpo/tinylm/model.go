@@ -413,6 +413,11 @@ type workspace struct {
 	logp []float64 // rows: log-probability of the target
 
 	da, dx []float32
+
+	// packW1 and packW2 hold the weights packed for sgemm while Generate
+	// runs (the weights cannot change then); nil otherwise.
+	packW1, packW2 []float32
+	packBuf        [2][]float32
 }
 
 func (m *Model) getWorkspace() *workspace {
@@ -461,7 +466,8 @@ func (m *Model) forward(ws *workspace, b *batch, scales []float64) {
 }
 
 // logits computes the hidden activations (ws.a) and the logits (ws.z) of
-// rows context windows ctx[r*C:(r+1)*C].
+// rows context windows ctx[r*C:(r+1)*C], with the packed weights of ws when
+// it has them.
 func (m *Model) logits(ws *workspace, ctx []int32, rows int) {
 	C, E, H, V := m.cfg.Context, m.cfg.Embed, m.cfg.Hidden, m.v
 	CE := C * E
@@ -475,12 +481,12 @@ func (m *Model) logits(ws *workspace, ctx []int32, rows int) {
 		}
 		copy(ws.a[r*H:(r+1)*H], m.w.b1)
 	}
-	sgemm(&ws.gemm, rows, H, CE, matrix{ws.x, CE, 1}, matrix{m.w.w1, H, 1}, ws.a, H, true)
+	sgemm(&ws.gemm, rows, H, CE, matrix{ws.x, CE, 1}, matrix{m.w.w1, H, 1}, ws.packW1, ws.a, H, true)
 	tanh32(ws.a)
 	for r := range rows {
 		copy(ws.z[r*V:(r+1)*V], m.w.b2)
 	}
-	sgemm(&ws.gemm, rows, V, H, matrix{ws.a, H, 1}, matrix{m.w.w2, V, 1}, ws.z, V, true)
+	sgemm(&ws.gemm, rows, V, H, matrix{ws.a, H, 1}, matrix{m.w.w2, V, 1}, ws.packW2, ws.z, V, true)
 }
 
 // logProb returns the log-softmax of the logit zt in a row whose largest
@@ -514,18 +520,18 @@ func (m *Model) backward(ws *workspace, b *batch) {
 	for r := range rows {
 		axpy(1, ws.z[r*V:(r+1)*V], g.b2)
 	}
-	sgemm(&ws.gemm, H, V, rows, matrix{ws.a, 1, H}, matrix{ws.z, V, 1}, g.w2, V, true)
+	sgemm(&ws.gemm, H, V, rows, matrix{ws.a, 1, H}, matrix{ws.z, V, 1}, nil, g.w2, V, true)
 	ws.da = grow(ws.da, rows*H)
-	sgemm(&ws.gemm, rows, H, V, matrix{ws.z, V, 1}, matrix{m.w.w2, 1, V}, ws.da, H, false)
+	sgemm(&ws.gemm, rows, H, V, matrix{ws.z, V, 1}, matrix{m.w.w2, 1, V}, nil, ws.da, H, false)
 	for i, a := range ws.a {
 		ws.da[i] *= 1 - a*a
 	}
 	for r := range rows {
 		axpy(1, ws.da[r*H:(r+1)*H], g.b1)
 	}
-	sgemm(&ws.gemm, CE, H, rows, matrix{ws.x, 1, CE}, matrix{ws.da, H, 1}, g.w1, H, true)
+	sgemm(&ws.gemm, CE, H, rows, matrix{ws.x, 1, CE}, matrix{ws.da, H, 1}, nil, g.w1, H, true)
 	ws.dx = grow(ws.dx, rows*CE)
-	sgemm(&ws.gemm, rows, CE, H, matrix{ws.da, H, 1}, matrix{m.w.w1, 1, H}, ws.dx, CE, false)
+	sgemm(&ws.gemm, rows, CE, H, matrix{ws.da, H, 1}, matrix{m.w.w1, 1, H}, nil, ws.dx, CE, false)
 	for r := range rows {
 		dxr := ws.dx[r*CE : (r+1)*CE]
 		for j, id := range b.ctx[r*C : (r+1)*C] {
