@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"image/color"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// row is one line of the report: the policy after Iteration DPO
+// iterations (0 is the fine-tuned model before any DPO), judged on the
+// held-out prompts, and the pairs it produced on the training prompts
+// (none for the final policy, which nothing samples for training).
+type row struct {
+	Iteration int `json:"iteration"`
+	// MeanScore is the rule judge's mean score (0–5) of the policy's
+	// samples on the held-out prompts.
+	MeanScore float64 `json:"mean_score"`
+	// Pairs is the number of preference pairs the policy's samples made;
+	// PairYield is Pairs over the training prompts.
+	Pairs     int     `json:"pairs"`
+	PairYield float64 `json:"pair_yield"`
+	// MeanLength is the mean length in words of the held-out samples.
+	MeanLength float64 `json:"mean_length"`
+	// TrainScore is the judge's mean score of the training samples.
+	TrainScore float64 `json:"train_score,omitempty"`
+}
+
+// report is what report.json holds.
+type report struct {
+	Seed       uint64  `json:"seed"`
+	Backend    string  `json:"backend"`
+	Iterations []row   `json:"iterations"`
+	Gain       float64 `json:"gain"` // last MeanScore minus the first
+	ElapsedSec float64 `json:"elapsed_seconds"`
+}
+
+// writeReports writes report.json, report.md and report.png into dir.
+func writeReports(dir string, rep report) error {
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "report.json"), bytesWriter(append(js, '\n'))); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "report.md"), bytesWriter([]byte(markdown(rep)))); err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, "report.png"), func(w io.Writer) error { return chart(rep, w) })
+}
+
+// table renders the rows as a Markdown table, which also reads well on a
+// terminal.
+func table(rows []row) string {
+	var b strings.Builder
+	b.WriteString("| iteration | held-out score (0–5) | mean length | pairs | pair yield |\n")
+	b.WriteString("|---:|---:|---:|---:|---:|\n")
+	for _, r := range rows {
+		pairs, yield := "–", "–"
+		if r.Pairs > 0 || r.PairYield > 0 {
+			pairs, yield = fmt.Sprint(r.Pairs), fmt.Sprintf("%.2f", r.PairYield)
+		}
+		fmt.Fprintf(&b, "| %d | %.3f | %.2f | %s | %s |\n", r.Iteration, r.MeanScore, r.MeanLength, pairs, yield)
+	}
+	return b.String()
+}
+
+func markdown(rep report) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# selfalign quickstart report\n\n")
+	fmt.Fprintf(&b, "Policy: %s. Seed %d. Iteration 0 is the fine-tuned model before any DPO; iteration i is the model after i Self-Rewarding iterations. ", rep.Backend, rep.Seed)
+	fmt.Fprintf(&b, "Scores are the rule judge's mean over the held-out prompts; pairs are those the iteration's model produced on the training prompts.\n\n")
+	b.WriteString(table(rep.Iterations))
+	fmt.Fprintf(&b, "\nHeld-out score gain: %+.3f. Run time: %s.\n\n![chart](report.png)\n", rep.Gain, time.Duration(rep.ElapsedSec*float64(time.Second)).Round(100*time.Millisecond))
+	return b.String()
+}
+
+// chart draws three panels side by side: held-out score, pair yield and
+// response length per iteration.
+func chart(rep report, w io.Writer) error {
+	panels := []struct {
+		title, y string
+		value    func(row) (float64, bool)
+	}{
+		{"Held-out judge score", "mean score (0–5)", func(r row) (float64, bool) { return r.MeanScore, true }},
+		{"Pair yield", "pairs per training prompt", func(r row) (float64, bool) { return r.PairYield, r.Pairs > 0 }},
+		{"Response length", "mean words", func(r row) (float64, bool) { return r.MeanLength, true }},
+	}
+	plots := [][]*plot.Plot{make([]*plot.Plot, len(panels))}
+	for i, pn := range panels {
+		p := plot.New()
+		p.Title.Text = pn.title
+		p.X.Label.Text = "iteration"
+		p.Y.Label.Text = pn.y
+		p.X.Tick.Marker = integerTicks{}
+		var xys plotter.XYs
+		for _, r := range rep.Iterations {
+			if v, ok := pn.value(r); ok {
+				xys = append(xys, plotter.XY{X: float64(r.Iteration), Y: v})
+			}
+		}
+		if len(xys) > 0 {
+			line, points, err := plotter.NewLinePoints(xys)
+			if err != nil {
+				return err
+			}
+			line.Color = color.RGBA{R: 31, G: 119, B: 180, A: 255}
+			line.Width = vg.Points(2)
+			points.Color = line.Color
+			points.Shape = draw.CircleGlyph{}
+			p.Add(line, points, plotter.NewGrid())
+		}
+		if i == 0 {
+			p.Y.Min, p.Y.Max = 0, 5
+		}
+		plots[0][i] = p
+	}
+	img := vgimg.New(vg.Points(900), vg.Points(300))
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 1, Cols: len(panels), PadX: vg.Millimeter * 4, PadTop: vg.Millimeter * 2,
+		PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
+	canvases := plot.Align(plots, tiles, dc)
+	for i := range panels {
+		plots[0][i].Draw(canvases[0][i])
+	}
+	_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(w)
+	return err
+}
+
+// integerTicks puts a tick at every whole iteration.
+type integerTicks struct{}
+
+func (integerTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ts []plot.Tick
+	for x := int(lo); float64(x) <= hi; x++ {
+		if float64(x) >= lo {
+			ts = append(ts, plot.Tick{Value: float64(x), Label: fmt.Sprint(x)})
+		}
+	}
+	return ts
+}
+
+func bytesWriter(b []byte) func(io.Writer) error {
+	return func(w io.Writer) error {
+		_, err := io.Copy(w, bytes.NewReader(b))
+		return err
+	}
+}
+
+// writeFileAtomic writes path through a temporary file renamed into place,
+// so that an interrupted run never leaves a half-written file.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
