@@ -29,7 +29,6 @@ import (
 	"time"
 
 	"github.com/selfalign/selfalign/alignment"
-	"github.com/selfalign/selfalign/constitution"
 	"github.com/selfalign/selfalign/dpo"
 	"github.com/selfalign/selfalign/dpo/tinylm"
 	"github.com/selfalign/selfalign/internal/taskworld"
@@ -138,7 +137,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := checkRunFile(c); err != nil {
 		return err
 	}
-	rules, err := ruleJudge()
+	rules, err := taskworld.Constitution()
 	if err != nil {
 		return err
 	}
@@ -225,16 +224,6 @@ func backendName(c config) string {
 	return c.model + " at " + c.backend
 }
 
-// ruleJudge is the task world's five rules as a constitution of rule
-// principles: a Judge on the 0–5 scale that needs no model.
-func ruleJudge() (*constitution.Constitution, error) {
-	var ps []constitution.Principle
-	for _, r := range taskworld.Rules() {
-		ps = append(ps, constitution.Principle{ID: r.ID, Check: r.Check})
-	}
-	return constitution.New(ps...)
-}
-
 // fineTuned returns the model fine-tuned on the task world's corpus,
 // loading it from the output directory when an earlier run saved it.
 func fineTuned(ctx context.Context, c config, world *taskworld.World, p *progress) (*tinylm.Model, error) {
@@ -248,25 +237,8 @@ func fineTuned(ctx context.Context, c config, world *taskworld.World, p *progres
 		p.linef("fine-tuned model: loaded from %s", path)
 		return m, nil
 	}
-	var texts []string
-	var sft []dpo.Sequence
-	for _, ex := range world.Corpus() {
-		texts = append(texts, ex.Prompt.Text(), ex.Response)
-		sft = append(sft, dpo.Sequence{Prompt: ex.Prompt, Completion: ex.Response})
-	}
-	for _, t := range world.HeldOut() {
-		texts = append(texts, t.Prompt.Text())
-	}
-	tok, err := tinylm.NewTokenizer(texts, tinylm.TokenizerOptions{})
-	if err != nil {
-		return nil, err
-	}
-	m, err := tinylm.New(tok, tinylm.Config{Seed: c.seed})
-	if err != nil {
-		return nil, err
-	}
 	t0 := time.Now()
-	losses, err := m.Fit(ctx, sft, tinylm.FitOptions{Epochs: c.sftEpochs, Seed: c.seed})
+	m, losses, err := taskworld.FineTune(ctx, world, tinylm.Config{Seed: c.seed}, c.sftEpochs, c.seed)
 	if err != nil {
 		return nil, err
 	}
