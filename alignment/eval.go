@@ -355,7 +355,8 @@ func (r *run) callAll(ctx context.Context, it, n int, id func(i int) string, f f
 		})
 	}
 	err = g.Wait()
-	if err != nil && ctx.Err() != nil {
+	if ctx.Err() != nil {
+		// Calls skipped because ctx ended must not pass for done.
 		err = context.Cause(ctx)
 	}
 	return retries, err
