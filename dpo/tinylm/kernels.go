@@ -185,11 +185,7 @@ func packAll(dst []float32, b matrix, k, n int) []float32 {
 func packPanel(dst []float32, b matrix, kb, kl, j, cols int) {
 	switch {
 	case b.cs == 1 && cols == nr:
-		for p := range kl {
-			// An array copy compiles to four vector moves, where copy would
-			// call memmove for 64 bytes.
-			*(*[nr]float32)(dst[p*nr:]) = *(*[nr]float32)(b.data[(kb+p)*b.rs+j:])
-		}
+		pack16(dst, b.data[kb*b.rs+j:], kl, b.rs)
 	case b.cs == 1:
 		for p := range kl {
 			row := dst[p*nr : (p+1)*nr]
@@ -281,6 +277,12 @@ func kernelGo(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32,
 		} else {
 			copy(ci, t[i][:])
 		}
+	}
+}
+
+func pack16Go(dst, src []float32, rows, ld int) {
+	for p := range rows {
+		copy(dst[p*nr:(p+1)*nr], src[p*ld:p*ld+nr])
 	}
 }
 

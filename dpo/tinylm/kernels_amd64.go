@@ -27,6 +27,9 @@ func tanhAVX2(x *float32, n int)
 //go:noescape
 func adamAVX2(p, grad, m, v *float32, n int, c *[8]float32)
 
+//go:noescape
+func pack16AVX2(dst, src *float32, rows, ld int)
+
 func cpuid(eax, ecx uint32) (a, b, c, d uint32)
 
 func xgetbv() (eax, edx uint32)
@@ -127,4 +130,17 @@ func adamUpdate(p, g, m, v []float32, c *[8]float32) {
 		adamAVX2(&p[0], &g[0], &m[0], &v[0], n, c)
 	}
 	adamGo(p[n:], g[n:], m[n:], v[n:], c)
+}
+
+// pack16 copies rows rows of sixteen floats from src (row stride ld) to dst.
+func pack16(dst, src []float32, rows, ld int) {
+	if rows == 0 {
+		return
+	}
+	if !useAVX2 {
+		pack16Go(dst, src, rows, ld)
+		return
+	}
+	_, _ = dst[rows*nr-1], src[(rows-1)*ld+nr-1]
+	pack16AVX2(&dst[0], &src[0], rows, ld)
 }

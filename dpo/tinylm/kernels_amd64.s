@@ -416,3 +416,29 @@ adloop:
 addone:
 	VZEROUPPER
 	RET
+
+// func pack16AVX2(dst, src *float32, rows, ld int)
+//
+// Copies rows rows of sixteen floats, src[p*ld:p*ld+16] to dst[p*16:].
+TEXT ·pack16AVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ rows+16(FP), CX
+	MOVQ ld+24(FP), DX
+	SHLQ $2, DX
+	TESTQ CX, CX
+	JEQ  pkdone
+
+pkloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    DX, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     pkloop
+
+pkdone:
+	VZEROUPPER
+	RET

@@ -21,3 +21,5 @@ func scale(x []float32, s float32) { scaleGo(x, s) }
 func tanh32(x []float32) { tanhGo(x) }
 
 func adamUpdate(p, g, m, v []float32, c *[8]float32) { adamGo(p, g, m, v, c) }
+
+func pack16(dst, src []float32, rows, ld int) { pack16Go(dst, src, rows, ld) }
