@@ -458,11 +458,8 @@ func TestRecipesRejectBadSettings(t *testing.T) {
 		"OnlineDPO: Base.Iterations is 0 and Base.Prompts is not Sized": (&alignment.OnlineDPO{
 			Base: alignment.Loop{Policy: pol, Prompts: struct{ alignment.PromptSource }{src}, Trainer: tr}, Comparer: judge, BatchSize: 1}).Loop,
 		"SelfBoosting: Initial is nil":      (&alignment.SelfBoosting{Base: base, Improver: alignmenttest.Rewrites{}}).Loop,
-		"SelfBoosting: Base.Samples is 4":   (&alignment.SelfBoosting{Base: alignment.Loop{Policy: pol, Prompts: src, Samples: 4}, Improver: alignmenttest.Rewrites{}, Initial: pol}).Loop,
 		"SelfBoosting: Base.Refiner is set": (&alignment.SelfBoosting{Base: alignment.Loop{Policy: pol, Prompts: src, Refiner: alignmenttest.Rewrites{}}, Improver: alignmenttest.Rewrites{}, Initial: pol}).Loop,
-		"SelfBoosting: Base.Trainer is not a Checkpointer": (&alignment.SelfBoosting{Base: alignment.Loop{Policy: pol, Prompts: src, Trainer: tr, Dir: t.TempDir()},
-			Improver: alignmenttest.Rewrites{}, Initial: pol}).Loop,
-		"ConstitutionalAI: Reviser is nil": (&alignment.ConstitutionalAI{Base: base, Comparer: judge}).SLLoop,
+		"ConstitutionalAI: Reviser is nil":  (&alignment.ConstitutionalAI{Base: base, Comparer: judge}).SLLoop,
 		"ConstitutionalAI: Comparer is nil": func() (*alignment.Loop, error) {
 			return (&alignment.ConstitutionalAI{Base: base, Reviser: alignmenttest.Rewrites{}}).RLLoop(nil)
 		},

@@ -363,7 +363,11 @@ func TestSelfBoostingTinyLM(t *testing.T) {
 	initial := &recordingPolicy{Policy: f.sft.Clone()}
 	rec := &alignmenttest.Recorder{}
 	s := alignment.SelfBoosting{
-		Base:     alignment.Loop{Policy: f.sft.Clone(), Prompts: f.prompts(t, 16), Trainer: newDPO(t), Sink: rec, Seed: 1, Sampling: tinySampling, Iterations: 2},
+		Base: alignment.Loop{Policy: f.sft.Clone(), Prompts: f.prompts(t, 16), Trainer: newDPO(t), Sink: rec, Seed: 1, Sampling: tinySampling, Iterations: 2,
+			Eval: &alignment.Evaluation{Prompts: taskworld.Prompts(f.world.HeldOut()), Judge: f.rules},
+			// Two iterations of a tiny model need not beat each other on ten
+			// held-out prompts; the plateau rule is not what this tests.
+			Safeguards: alignment.Safeguards{PlateauWinRate: -1}},
 		Improver: resample{pol: f.sft.Clone(), rules: f.rules, n: 4},
 		Initial:  initial,
 	}
@@ -371,6 +375,13 @@ func TestSelfBoostingTinyLM(t *testing.T) {
 	require.NoError(t, err)
 	_, ok := res.Policy.(*tinylm.Model)
 	assert.True(t, ok, "Run returns the trained model")
+	require.Nil(t, res.Stopped)
+	require.NotNil(t, res.Final, "the held-out evaluation sees the current policy")
+	for _, r := range res.Reports {
+		require.NotNil(t, r.Eval)
+		assert.Equal(t, len(f.world.HeldOut()), r.Eval.Prompts)
+		assert.Equal(t, 2*len(f.world.HeldOut()), r.Eval.Length.N, "two samples per held-out prompt, of the current policy only")
+	}
 	pairs := rec.Pairs()
 	for it := range 2 {
 		assert.NotEmpty(t, rec.Pairs(alignmenttest.Iteration(it)), "iteration %d", it)
