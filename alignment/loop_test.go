@@ -572,7 +572,9 @@ func TestMain(m *testing.M) {
 
 func killLoop(dir string) *alignment.Loop {
 	return &alignment.Loop{Policy: newVersioned(1), Judge: digitJudge, Prompts: genSource{200}, Iterations: 2,
-		Trainer: &bumpTrainer{}, Dir: dir, Concurrency: 16, Seed: 99, JudgeSamples: 2}
+		Trainer: &bumpTrainer{}, Dir: dir, Concurrency: 16, Seed: 99, JudgeSamples: 2,
+		Eval:       &alignment.Evaluation{Prompts: heldOut(20), Judge: digitJudge, Samples: 2},
+		Safeguards: alignment.Safeguards{PlateauWinRate: -1, Reference: digitJudge, Probes: gradeProbes()}}
 }
 
 // TestLoopResumesAfterSIGKILL kills a child process running a Loop at
@@ -584,7 +586,7 @@ func TestLoopResumesAfterSIGKILL(t *testing.T) {
 		t.Skip("starts child processes")
 	}
 	ref := t.TempDir()
-	_, err := killLoop(ref).Run(t.Context())
+	wantRes, err := killLoop(ref).Run(t.Context())
 	require.NoError(t, err)
 	want, err := os.ReadFile(filepath.Join(ref, alignment.PairsFile))
 	require.NoError(t, err)
@@ -618,6 +620,13 @@ func TestLoopResumesAfterSIGKILL(t *testing.T) {
 				n++
 			}
 			assert.Equal(t, strings.Count(string(want), "\n"), n)
+			// The journal restores the reports, evaluations included.
+			res, err := killLoop(dir).Run(t.Context())
+			require.NoError(t, err)
+			wantReps, wantFinal := stripResult(wantRes)
+			gotReps, gotFinal := stripResult(res)
+			assert.Equal(t, wantReps, gotReps)
+			assert.Equal(t, wantFinal, gotFinal)
 			return
 		case <-time.After(wait):
 			err := cmd.Process.Signal(syscall.SIGKILL)
