@@ -59,8 +59,8 @@
 // to the sinks in prompt order; memory does not grow with the number of
 // prompts. After the last prompt the Trainer, if any, makes the next
 // policy, and the iteration's [Report] — counts, score statistics and
-// histogram, lengths, ties, failures, timings — is returned and sent to the
-// [Observer].
+// histogram, lengths, ties, failures, timings, safeguard figures — is
+// returned and sent to the [Observer].
 //
 // Self-Rewarding, where the policy judges itself, sets SelfJudge to a
 // function that builds the judge from each iteration's policy.
@@ -72,6 +72,61 @@
 // finds with [SeedFrom]. So the same seed gives the same pairs, in the same
 // order, at any concurrency. Implementations keep their side of this by
 // honouring SampleOptions.Seed and SeedFrom.
+//
+// # Evaluation and safeguards
+//
+// Self-training fails quietly: the judge's scores rise while the policy
+// does not improve, answers grow longer, samples collapse onto one answer,
+// or the judge itself drifts. The Loop measures each of these on every
+// iteration and says so in the [Report] and to the [Observer].
+//
+// With Loop.Eval set to an [Evaluation], the Loop samples the policy on a
+// fixed set of held-out prompts at the start of every iteration, before
+// its prompts, and scores the samples with a frozen judge; after the last
+// iteration it evaluates the final policy too. Each [EvalReport] holds the
+// mean held-out score, the mean length, the diversity of each prompt's
+// samples, the share of top scores, and the win rate over the previous
+// evaluated policy (from a Comparer, or from the judge's scores of the
+// samples at the same prompt and position). Report.Eval holds the
+// evaluation of the policy iteration i used and Result.Final that of the
+// policy the run ended with, so a table of M iterations reads
+// Reports[0].Eval … Reports[M−1].Eval, then Final. The held-out samples'
+// randomness derives from (Loop.Seed, "eval", prompt ID), not from the
+// iteration: consecutive policies answer under the same seeds, which makes
+// their comparison sharper (common random numbers) and gives an unchanged
+// policy a win rate of exactly 0.5.
+//
+// [Safeguards] holds the thresholds; zero means the default each field
+// documents, negative turns a check off. Every iteration's figures are in
+// [Signals] (yield, chosen-length ratio to iteration 0, change of the mean
+// score, saturation, per-prompt [Diversity] of the samples — [Distinct]
+// and [DuplicateRate] — and, given Safeguards.Reference and Probes, the
+// training judge's [Drift] from the reference judge), and every failed
+// check is an [Alarm] in Report.Alarms (EvalReport.Alarms for the
+// evaluation's) and an AlarmRaised event:
+//
+//   - plateau: the held-out win rate of a trained policy over the one
+//     before it is at or below PlateauWinRate (0.5), or the share of
+//     prompts yielding a pair falls below MinYield (0.05);
+//   - judge drift: Spearman agreement with the reference below
+//     MinAgreement (0.5), or mean absolute score difference above
+//     MaxJudgeDiff (a fifth of the scale);
+//   - reward hacking: chosen responses MaxLengthRatio (1.5) times as long
+//     as in iteration 0; the training judge's mean score rising by more
+//     than InflationRise (a twentieth of the scale) while the held-out win
+//     rate is at most 0.5; more than MaxSaturation (0.9) of the scores in
+//     the top tenth of the scale;
+//   - collapse: mean distinct-2 of a prompt's samples below MinDistinct
+//     (0.3), or mean duplicate rate above MaxDuplicates (0.75).
+//
+// A plateau ends the run — before the prompts of the iteration whose
+// evaluation showed it, or after the iteration whose yield collapsed —
+// with the alarm in Result.Stopped and a nil error: a planned stop is not
+// a failure. The other alarms only warn; an Observer that wants one of
+// them to end the run cancels the run's context. With Loop.Dir, the
+// evaluations (sample texts included, once per iteration) and the
+// figures are kept in the progress journal, so a resumed run reports the
+// same figures and the same stop as an uninterrupted one.
 //
 // # Faults
 //
