@@ -46,34 +46,13 @@ func tinyWorld(t *testing.T) tinyFixture {
 			tinyErr = err
 			return
 		}
-		tok, err := tinylm.NewTokenizer(w.Vocabulary(), tinylm.TokenizerOptions{})
+		m, _, err := taskworld.FineTune(context.Background(), w, tinylm.Config{Embed: 16, Hidden: 64, Seed: 1}, 8, 1)
 		if err != nil {
 			tinyErr = err
 			return
 		}
-		m, err := tinylm.New(tok, tinylm.Config{Embed: 16, Hidden: 64, Seed: 1})
-		if err != nil {
-			tinyErr = err
-			return
-		}
-		var seqs []dpo.Sequence
-		for _, e := range w.Corpus() {
-			seqs = append(seqs, dpo.Sequence{Prompt: e.Prompt, Completion: e.Response})
-		}
-		if _, err := m.Fit(context.Background(), seqs, tinylm.FitOptions{Epochs: 8, Seed: 1}); err != nil {
-			tinyErr = err
-			return
-		}
-		var ps []constitution.Principle
-		for _, r := range taskworld.Rules() {
-			ps = append(ps, constitution.Principle{ID: r.ID, Check: r.Check})
-		}
-		rules, err := constitution.New(ps...)
-		if err != nil {
-			tinyErr = err
-			return
-		}
-		tiny = tinyFixture{world: w, sft: m, rules: rules}
+		rules, err := taskworld.Constitution()
+		tiny, tinyErr = tinyFixture{world: w, sft: m, rules: rules}, err
 	})
 	require.NoError(t, tinyErr)
 	return tiny

@@ -1,0 +1,232 @@
+// Constitutional runs Constitutional AI (Bai et al., 2022) offline with
+// alignment.ConstitutionalAI: the embedded tiny language model, fine-tuned
+// on the built-in task world, answers the world's prompts; in the
+// supervised stage each answer is revised and the revision is preferred to
+// the draft; DPO trains on those pairs; in the reinforcement stage a
+// feedback model compares two fresh answers per prompt, and DPO trains on
+// its preferences, iteration after iteration. A held-out evaluation scores
+// every policy with the world's rule constitution.
+//
+//	go run ./examples/constitutional                # full size
+//	go run ./examples/constitutional -short         # seconds, as CI runs it
+//	go run ./examples/constitutional -dir out       # pairs and checkpoints in out/sl and out/rl, resumable
+//
+// A tiny model cannot write critiques, so the two model roles are played
+// by the rule constitution here: the reviser replaces an answer that fails
+// some rule by the best of a few fresh samples when the rules score one
+// higher (recording the failed rules as the revision's principle), and the
+// feedback model prefers the answer that passes more rules. With a capable
+// model, constitution.NewReviser and constitution.NewComparer over it take
+// these places unchanged.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+
+	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/constitution"
+	"github.com/selfalign/selfalign/dpo"
+	"github.com/selfalign/selfalign/dpo/tinylm"
+	"github.com/selfalign/selfalign/internal/seeds"
+	"github.com/selfalign/selfalign/internal/taskworld"
+	"github.com/selfalign/selfalign/sampler"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "constitutional:", err)
+		os.Exit(1)
+	}
+}
+
+// size is the scale of a run.
+type size struct {
+	world         taskworld.Options
+	model         tinylm.Config
+	sftEpochs     int
+	revisionDraws int
+}
+
+var (
+	full  = size{world: taskworld.Options{}, model: tinylm.Config{}, sftEpochs: 10, revisionDraws: 8}
+	short = size{world: taskworld.Options{Train: 32, HeldOut: 12, Examples: 200},
+		model: tinylm.Config{Embed: 16, Hidden: 64}, sftEpochs: 8, revisionDraws: 4}
+)
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("constitutional", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	isShort := fs.Bool("short", false, "a run of a few seconds on a small world and model, as CI runs it")
+	seed := fs.Uint64("seed", 1, "seed of the world, the model and every sample: the same seed gives the same run")
+	iterations := fs.Int("iterations", 2, "iterations of the reinforcement stage")
+	dir := fs.String("dir", "", "output directory for pairs and checkpoints (resumable); empty keeps everything in memory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case *iterations < 1:
+		return fmt.Errorf("-iterations is %d, want at least 1", *iterations)
+	}
+	sz := full
+	if *isShort {
+		sz = short
+	}
+
+	world, err := taskworld.New(*seed, &sz.world)
+	if err != nil {
+		return err
+	}
+	rules, err := taskworld.Constitution()
+	if err != nil {
+		return err
+	}
+	cfg := sz.model
+	cfg.Seed = *seed
+	model, losses, err := taskworld.FineTune(ctx, world, cfg, sz.sftEpochs, *seed)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "task world: %d prompts, %d held out; fine-tuned tinylm, loss %.2f → %.2f\n",
+		len(world.Train()), len(world.HeldOut()), losses[0], losses[len(losses)-1])
+
+	prompts, err := alignment.NewSliceSource(taskworld.Prompts(world.Train()))
+	if err != nil {
+		return err
+	}
+	sampling := alignment.SampleOptions{Temperature: 1, MaxTokens: 20}
+	reviser, err := newReviser(model.Clone(), rules, sz.revisionDraws, sampling)
+	if err != nil {
+		return err
+	}
+	slTrainer, err := newTrainer(*seed)
+	if err != nil {
+		return err
+	}
+	rlTrainer, err := newTrainer(*seed)
+	if err != nil {
+		return err
+	}
+	cai := alignment.ConstitutionalAI{
+		Base: alignment.Loop{
+			Policy:     model,
+			Prompts:    prompts,
+			Trainer:    rlTrainer,
+			Iterations: *iterations,
+			Sampling:   sampling,
+			Seed:       *seed,
+			Dir:        *dir,
+			Eval:       &alignment.Evaluation{Prompts: taskworld.Prompts(world.HeldOut()), Judge: rules, Samples: 4},
+		},
+		Reviser:   reviser,
+		SLTrainer: slTrainer,
+		Comparer:  ruleComparer{rules},
+	}
+	res, err := cai.Run(ctx)
+	if err != nil {
+		return err
+	}
+
+	sl := res.SL.Reports[0]
+	fmt.Fprintf(stdout, "SL stage: %d prompts, %d answers, %d revision pairs\n", sl.Prompts, sl.Responses, sl.Pairs)
+	if sl.Eval != nil && res.SL.Final != nil {
+		fmt.Fprintf(stdout, "  held-out rule score %.2f → %.2f after training on the revisions\n", sl.Eval.MeanScore, res.SL.Final.MeanScore)
+	}
+	for _, r := range res.RL.Reports {
+		fmt.Fprintf(stdout, "RL iteration %d: %d prompts, %d pairs, %d ties", r.Iteration, r.Prompts, r.Pairs, r.Ties)
+		if r.Eval != nil {
+			fmt.Fprintf(stdout, ", held-out rule score %.2f", r.Eval.MeanScore)
+		}
+		fmt.Fprintln(stdout)
+	}
+	if res.RL.Stopped != nil {
+		fmt.Fprintf(stdout, "RL stage stopped early: %s\n", res.RL.Stopped.Reason)
+	}
+	if f := res.RL.Final; f != nil {
+		fmt.Fprintf(stdout, "final policy: held-out rule score %.2f, mean length %.1f\n", f.MeanScore, f.MeanLength)
+	}
+	if *dir != "" {
+		fmt.Fprintf(stdout, "pairs in %s/sl/%s and %s/rl/%s\n", *dir, alignment.PairsFile, *dir, alignment.PairsFile)
+	}
+	return nil
+}
+
+// newTrainer returns the DPO trainer of a stage, with a loader so that a
+// run in a directory can resume after training.
+func newTrainer(seed uint64) (*dpo.Trainer, error) {
+	return dpo.NewTrainer(&dpo.TrainerOptions{Epochs: 2, LearningRate: 3e-3, Seed: seed}, dpo.LoadFunc(tinylm.Load))
+}
+
+// reviser stands for constitution.Reviser on a model that can critique:
+// an answer that fails a rule is replaced by the best of n fresh samples
+// (sampler.BestOfN judged by the rules) when that one scores higher.
+type reviser struct {
+	best     *sampler.BestOfN
+	rules    *constitution.Constitution
+	sampling alignment.SampleOptions
+}
+
+var _ alignment.Refiner = reviser{}
+
+func newReviser(pol alignment.Policy, rules *constitution.Constitution, n int, o alignment.SampleOptions) (reviser, error) {
+	b, err := sampler.NewBestOfN(pol, rules, n)
+	return reviser{best: b, rules: rules, sampling: o}, err
+}
+
+// Refine implements alignment.Refiner.
+func (v reviser) Refine(ctx context.Context, p alignment.Prompt, r alignment.Response) (alignment.Response, error) {
+	cur, err := v.rules.Judge(ctx, p, r)
+	if err != nil || cur.Score >= taskworld.MaxScore {
+		return r, err
+	}
+	o := v.sampling
+	if s, ok := alignment.SeedFrom(ctx); ok {
+		o.Seed = seeds.Derive(s, "revise")
+	}
+	best, _, err := v.best.Draw(ctx, p, o)
+	if err != nil || best.Score <= cur.Score {
+		return r, err
+	}
+	out := best.Response.Clone()
+	out.Source = "reviser"
+	out.Revisions = append(append([]alignment.Revision(nil), r.Revisions...),
+		alignment.Revision{Refiner: "reviser", Principle: cur.Rationale, Text: out.Text})
+	return out, nil
+}
+
+// ruleComparer stands for constitution.Comparer on a feedback model: it
+// prefers the answer that passes more of the rules.
+type ruleComparer struct{ rules *constitution.Constitution }
+
+var _ alignment.Comparer = ruleComparer{}
+
+// Compare implements alignment.Comparer.
+func (c ruleComparer) Compare(ctx context.Context, p alignment.Prompt, a, b alignment.Response) (alignment.Comparison, error) {
+	ja, err := c.rules.Judge(ctx, p, a)
+	if err != nil {
+		return alignment.Comparison{}, err
+	}
+	jb, err := c.rules.Judge(ctx, p, b)
+	if err != nil {
+		return alignment.Comparison{}, err
+	}
+	switch {
+	case ja.Score > jb.Score:
+		return alignment.Comparison{ProbA: 1}, nil
+	case ja.Score < jb.Score:
+		return alignment.Comparison{ProbA: 0}, nil
+	}
+	return alignment.Comparison{ProbA: 0.5}, nil
+}

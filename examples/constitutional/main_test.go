@@ -1,0 +1,52 @@
+package main
+
+import (
+	"bytes"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/selfalign/selfalign/alignment"
+)
+
+func TestShortRun(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	require.NoError(t, run(t.Context(), []string{"-short", "-dir", dir}, &out))
+	text := out.String()
+	assert.Regexp(t, `SL stage: 32 prompts, 64 answers, [1-9]\d* revision pairs`, text)
+	assert.Regexp(t, `RL iteration 0: 32 prompts, \d+ pairs`, text)
+	assert.Regexp(t, `RL iteration 1: 32 prompts, \d+ pairs`, text)
+	assert.Regexp(t, `final policy: held-out rule score \d\.\d\d`, text)
+	assert.FileExists(t, filepath.Join(dir, "sl", alignment.PairsFile))
+	assert.FileExists(t, filepath.Join(dir, "rl", alignment.PairsFile))
+
+	var again bytes.Buffer
+	require.NoError(t, run(t.Context(), []string{"-short", "-dir", dir}, &again))
+	assert.Equal(t, text, again.String(), "a finished directory gives the same report")
+
+	var other bytes.Buffer
+	require.NoError(t, run(t.Context(), []string{"-short", "-seed", "2"}, &other))
+	assert.NotEqual(t, scores(text), scores(other.String()), "another seed, another run")
+}
+
+func scores(report string) []string {
+	return regexp.MustCompile(`\d+\.\d\d`).FindAllString(report, -1)
+}
+
+func TestFlags(t *testing.T) {
+	for args, want := range map[string]string{
+		"-iterations 0": "-iterations is 0",
+		"extra":         `unexpected argument "extra"`,
+		"-nope":         "flag provided but not defined",
+	} {
+		var out bytes.Buffer
+		err := run(t.Context(), strings.Fields(args), &out)
+		require.Error(t, err, args)
+		assert.Contains(t, err.Error()+out.String(), want)
+	}
+}
