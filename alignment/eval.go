@@ -99,8 +99,11 @@ type EvalReport struct {
 
 // EvalResult is the evaluation of one held-out prompt.
 type EvalResult struct {
-	PromptID string       `json:"prompt_id"`
-	Samples  []EvalSample `json:"samples"`
+	// PromptID is the held-out prompt's ID.
+	PromptID string `json:"prompt_id"`
+	// Samples are the policy's responses, in the order drawn, with their
+	// scores.
+	Samples []EvalSample `json:"samples"`
 	// Distinct1 and Distinct2 are the samples' distinct-1 and distinct-2
 	// (see Distinct); nil when the samples hold no unigram or bigram.
 	Distinct1 *float64 `json:"distinct_1,omitempty"`
@@ -115,9 +118,11 @@ type EvalResult struct {
 // EvalSample is one held-out response with its score: its text and token
 // count, all the win rate of the next evaluation needs.
 type EvalSample struct {
-	Text   string  `json:"text"`
-	Tokens int     `json:"tokens,omitempty"`
-	Score  float64 `json:"score"`
+	// Text and Tokens are the response's Text and Tokens.
+	Text   string `json:"text"`
+	Tokens int    `json:"tokens,omitempty"`
+	// Score is the mean of the held-out judge's scores of the response.
+	Score float64 `json:"score"`
 }
 
 // response rebuilds the sample as a Response. The win rate compares

@@ -99,8 +99,11 @@ type Loop struct {
 // Result is what a run leaves: one Report per iteration, in order, and the
 // policy it ended with.
 type Result struct {
+	// Reports holds one Report per finished iteration, in order.
 	Reports []Report
-	Policy  Policy
+	// Policy is the policy the run ended with: the last trained one, or
+	// Loop.Policy without a Trainer.
+	Policy Policy
 	// Final is the held-out evaluation of Policy, the policy the run ended
 	// with; nil without Loop.Eval or when the run failed. Its Iteration is
 	// len(Reports). Running a finished output directory again returns the

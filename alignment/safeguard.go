@@ -63,7 +63,8 @@ type Safeguards struct {
 	// iteration while the held-out win rate of the policy is at most 0.5:
 	// the judge grows more lenient, the policy no better. Default a
 	// twentieth of the training judge's score range (0.25 on 0–5). Needs
-	// Loop.Eval.
+	// Loop.Eval and a Trainer (without one, score changes between
+	// iterations are only the noise of different samples).
 	InflationRise float64
 	// MaxSaturation raises a saturation alarm when the share of training
 	// scores in the top tenth of the judge's scale is above it: the judge
@@ -81,6 +82,7 @@ type Safeguards struct {
 // Probe is a fixed response on which the training judge is compared with
 // the reference judge.
 type Probe struct {
+	// Prompt and Response are what both judges score.
 	Prompt   Prompt
 	Response Response
 }
@@ -109,15 +111,20 @@ const (
 // Alarm is a safeguard check that failed: which, on what figure, by how
 // much, and why in words.
 type Alarm struct {
+	// Kind is the failure warned of.
 	Kind AlarmKind `json:"kind"`
 	// Signal names the figure checked: "win_rate", "yield", "spearman",
 	// "mean_abs_diff", "length_ratio", "score_change", "saturation",
 	// "distinct_2" or "duplicates".
-	Signal    string  `json:"signal"`
-	Iteration int     `json:"iteration"`
+	Signal string `json:"signal"`
+	// Iteration is the iteration whose figures (or whose opening
+	// evaluation) raised the alarm.
+	Iteration int `json:"iteration"`
+	// Value is the figure and Threshold the limit it crossed.
 	Value     float64 `json:"value"`
 	Threshold float64 `json:"threshold"`
-	Reason    string  `json:"reason"`
+	// Reason says what happened in a sentence, for logs and reports.
+	Reason string `json:"reason"`
 }
 
 // String formats the alarm for logs.
@@ -153,6 +160,7 @@ type Signals struct {
 // reference judge on the probes, each probe scored as the Loop scores a
 // response (the mean of JudgeSamples calls).
 type Drift struct {
+	// Probes is the number of probes scored.
 	Probes int `json:"probes"`
 	// Correlation is Spearman's rank correlation of the two judges' scores
 	// (ties take their mean rank). It is 0 when the training judge gives
@@ -285,7 +293,7 @@ func (r *run) assess(rep *Report, earlier []Report) {
 		raise(AlarmLength, "length_ratio", *v, t.lengthRatio, "chosen responses are %.3g times as long as in iteration 0 (%.3g against %.3g), above %.3g",
 			*v, rep.ChosenLength.Mean, earlier[0].ChosenLength.Mean, t.lengthRatio)
 	}
-	if v := s.ScoreChange; v != nil && t.rise >= 0 && *v > t.rise && rep.Eval != nil && rep.Eval.WinRate != nil && *rep.Eval.WinRate <= 0.5 {
+	if v := s.ScoreChange; v != nil && r.trainer != nil && t.rise >= 0 && *v > t.rise && rep.Eval != nil && rep.Eval.WinRate != nil && *rep.Eval.WinRate <= 0.5 {
 		raise(AlarmInflation, "score_change", *v, t.rise,
 			"the training judge's mean score rose by %.3g (above %.3g) while the policy's held-out win rate over the previous one is %.3g",
 			*v, t.rise, *rep.Eval.WinRate)

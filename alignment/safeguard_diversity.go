@@ -17,6 +17,8 @@ import (
 // duplicate rate (see DuplicateRate). A policy collapsing onto one answer
 // shows falling distinct-n and rising duplicates.
 type Diversity struct {
+	// Distinct1, Distinct2 and Duplicates summarise the per-prompt
+	// figures named above.
 	Distinct1  Summary `json:"distinct_1"`
 	Distinct2  Summary `json:"distinct_2"`
 	Duplicates Summary `json:"duplicates"`
