@@ -66,7 +66,9 @@ func benchSeqs(r *rand.Rand, m *Model, n, T int) []dpo.Sequence {
 //     dpo.Model interface (two policy forward passes), as dpo.Trainer calls it.
 func BenchmarkDPOStep(b *testing.B) {
 	const C, E, H, B, T = DefaultContext, DefaultEmbed, DefaultHidden, 16, 12
-	for _, V := range []int{300, 1000} {
+	// V = 223 is the vocabulary of the quickstart's task world
+	// (internal/taskworld); 1000 a larger one.
+	for _, V := range []int{223, 1000} {
 		for _, variant := range []string{"ref=cached", "ref=recomputed", "ref=cached,api=dpo.Model"} {
 			b.Run(fmt.Sprintf("V=%d,C=%d,E=%d,H=%d,B=%d,T=%d,%s", V, C, E, H, B, T, variant), func(b *testing.B) {
 				ctx := b.Context()

@@ -8,8 +8,6 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
-
-	"github.com/selfalign/selfalign/dpo"
 )
 
 // ErrCheckpoint says a checkpoint could not be loaded: it is not a tinylm
@@ -174,16 +172,6 @@ func Load(r io.Reader) (*Model, error) {
 	}
 	if d.off != len(body) {
 		return nil, fmt.Errorf("tinylm: load: %d bytes of trailing data at offset %d: %w", len(body)-d.off, d.off, ErrCheckpoint)
-	}
-	return m, nil
-}
-
-// LoadModel is Load returning a dpo.Model: the function that dpo.NewTrainer
-// takes to load checkpoints of tinylm policies. Its errors are Load's.
-func LoadModel(r io.Reader) (dpo.Model, error) {
-	m, err := Load(r)
-	if err != nil {
-		return nil, err
 	}
 	return m, nil
 }

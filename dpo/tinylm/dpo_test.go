@@ -84,7 +84,7 @@ func TestDPOFollowsRule(t *testing.T) {
 	require.NoError(t, err)
 	before := followRate(t, m, task.held)
 
-	tr, err := dpo.NewTrainer(&dpo.TrainerOptions{Epochs: 4, BatchSize: 16, LearningRate: 2e-3, Seed: 13}, LoadModel)
+	tr, err := dpo.NewTrainer(&dpo.TrainerOptions{Epochs: 4, BatchSize: 16, LearningRate: 2e-3, Seed: 13}, dpo.LoadFunc(Load))
 	require.NoError(t, err)
 	rep, err := tr.Fit(ctx, m, task.pairs)
 	require.NoError(t, err)
