@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/alignment/openai"
@@ -18,7 +19,9 @@ import (
 // answers and judges itself through the default rubric (Self-Rewarding
 // proper), and training, if any, is the user's command.
 func remote(c config, stdout io.Writer) (alignment.Policy, alignment.Trainer, alignment.Judge, error) {
-	pol, err := openai.New(c.model, []string{c.backend}, nil)
+	// Several comma-separated URLs are replicas of one model (vLLM behind
+	// no load balancer, say): requests go to the least busy.
+	pol, err := openai.New(c.model, strings.Split(c.backend, ","), nil)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -71,7 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the task world, the model and every sample: the same seed gives the same run")
 	fs.StringVar(&c.out, "out", "quickstart-out", "output directory; an interrupted run there is resumed")
 	fs.IntVar(&c.concurrency, "concurrency", runtime.NumCPU(), "model calls in flight")
-	fs.StringVar(&c.backend, "backend", "", "base URL of an OpenAI-compatible server (e.g. http://localhost:8000/v1); empty means the embedded tiny model")
+	fs.StringVar(&c.backend, "backend", "", "base URL of an OpenAI-compatible server (e.g. http://localhost:8000/v1), or several comma-separated replicas; empty means the embedded tiny model")
 	fs.StringVar(&c.model, "model", "", "model name on -backend")
 	fs.StringVar(&c.trainCmd, "train-cmd", "", "with -backend: shell command run after each iteration to train on $SELFALIGN_PAIRS and serve the result")
 	fs.IntVar(&c.prompts, "prompts", 0, "training prompts (0: the task world's default of 160)")
