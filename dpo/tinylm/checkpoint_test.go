@@ -45,7 +45,6 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, wantR, gotR)
 	assert.Equal(t, data, saved(t, l), "a loaded model saves to the same bytes")
-
 }
 
 // withCRC returns body followed by its checksum, a checkpoint whose

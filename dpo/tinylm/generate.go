@@ -33,10 +33,11 @@ const DefaultMaxTokens = 32
 // responses depend only on the prompt and the options; the samples run as
 // the rows of one batch.
 //
-// LogProb is the sum of the drawn tokens' log-probabilities under the
-// untempered, untruncated model (<eos> included when drawn), and Tokens
-// their number, so a response that stopped at <eos> has the LogProb and
-// Tokens that LogProb gives for its Text. With o.LogProbs, TokenLogProbs
+// LogProb is the sum of the log-probabilities of the response's tokens (those
+// drawn, less any cut by a stop string; <eos> included when drawn) under the
+// untempered, untruncated model, and Tokens their number, so a response that
+// stopped at <eos> has exactly the LogProb and Tokens that Model.LogProb
+// gives for its Text. With o.LogProbs, TokenLogProbs
 // lists those tokens ("<eos>" by name) with the o.TopLogProbs most likely
 // alternatives of each position, under the same untempered model.
 //

@@ -71,9 +71,10 @@ type Config struct {
 // log-probabilities are summed in float64.
 //
 // Model implements alignment.Policy, alignment.Scorer and dpo.Model.
-// Generate, LogProbs and LogProb only read the weights and may run
-// concurrently with each other; Fit, AccumulateGrad, ZeroGrad and updates
-// through Params must not run concurrently with anything else on the model.
+// Generate, LogProbs, LogProb, Save, Clone and Snapshot only read the
+// weights and may run concurrently with each other; Fit, AccumulateGrad,
+// AccumulateGradFunc, ZeroGrad and updates through Params must not run
+// concurrently with anything else on the model.
 type Model struct {
 	tok  *Tokenizer
 	cfg  Config
