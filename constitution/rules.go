@@ -62,7 +62,8 @@ func (c *Constitution) Judge(ctx context.Context, p alignment.Prompt, r alignmen
 func (c *Constitution) ScoreRange() (lo, hi float64) { return 0, maxScore }
 
 // Rules returns a constitution of generic rule principles that judge a
-// response without a model, the judge of the quickstart:
+// response without a model, for any chat data (the quickstart uses the
+// task world's own, more specific rules):
 //
 //   - "nonempty": the response has a word in it;
 //   - "complete": it was not cut at the token limit and ends with '.', '!'
