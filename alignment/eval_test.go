@@ -294,6 +294,18 @@ func TestEvalPlateauStopSurvivesRerun(t *testing.T) {
 	assert.Equal(t, wantFinal, gotFinal)
 	assert.Equal(t, 2, again.Policy.(*graded).version, "the policy the run ended with, trained twice")
 
+	// With the check off, the run goes on from where it stopped.
+	loop, tr, _ := gradedLoop(c, 5)
+	loop.Dir = dir
+	loop.Safeguards.PlateauWinRate = -1
+	more, err := loop.Run(t.Context())
+	require.NoError(t, err)
+	assert.Nil(t, more.Stopped)
+	assert.Len(t, more.Reports, 5)
+	assert.Equal(t, 3, tr.calls, "iterations 2, 3 and 4")
+	moreReps, _ := stripResult(more)
+	assert.Equal(t, wantReps, moreReps[:2], "the first two iterations are restored as they were")
+
 	// A yield stop, recorded in the last finished iteration, holds too.
 	ydir := t.TempDir()
 	yc := &course{repeat: func(v int) bool { return v >= 1 }}

@@ -112,7 +112,8 @@ type Result struct {
 	// Stopped is the plateau alarm that ended the run before its last
 	// iteration, or nil. A planned stop is not a failure: Run returns a
 	// nil error with it, and running the directory again stops at the
-	// same point.
+	// same point (unless the check that raised the alarm is now off, in
+	// which case the run goes on).
 	Stopped *Alarm
 }
 
@@ -142,7 +143,7 @@ func (l *Loop) Run(ctx context.Context) (Result, error) {
 	}
 	for it := st.iteration; it < r.iterations; it++ {
 		if n := len(res.Reports); n > 0 {
-			if a := plateau(res.Reports[n-1].Alarms); a != nil {
+			if a := r.plateau(res.Reports[n-1].Alarms); a != nil {
 				res.Stopped = a
 				break
 			}
@@ -162,7 +163,7 @@ func (l *Loop) Run(ctx context.Context) (Result, error) {
 			return res, err
 		}
 		if rs.Eval != nil {
-			if a := plateau(rs.Eval.Alarms); a != nil {
+			if a := r.plateau(rs.Eval.Alarms); a != nil {
 				res.Final, res.Stopped = rs.Eval, a
 				break
 			}
