@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/alignment/alignmenttest"
+	"github.com/selfalign/selfalign/internal/taskworld"
+)
+
+func TestShortRun(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"-short", "-dir", dir, "-epochs", "1"}
+	var out bytes.Buffer
+	require.NoError(t, run(t.Context(), args, &out))
+	text := out.String()
+	batches := regexp.MustCompile(`(?m)^batch (\d+): 8 prompts, (\d+) pairs, (\d+) ties, held-out rule score before the step \d\.\d\d$`).FindAllStringSubmatch(text, -1)
+	require.Len(t, batches, 4, "32 prompts in batches of 8, one epoch:\n%s", text)
+	for i, b := range batches {
+		assert.Equal(t, strconv.Itoa(i), b[1])
+	}
+	assert.Regexp(t, `final policy: held-out rule score \d\.\d\d`, text)
+
+	var again bytes.Buffer
+	require.NoError(t, run(t.Context(), args, &again))
+	assert.Equal(t, text, again.String(), "a finished directory gives the same report")
+}
+
+func TestFlags(t *testing.T) {
+	for args, want := range map[string]string{
+		"-epochs 0": "-epochs is 0",
+		"-batch -1": "-batch is -1",
+		"extra":     `unexpected argument "extra"`,
+		"-nope":     "flag provided but not defined",
+	} {
+		var out bytes.Buffer
+		err := run(t.Context(), append(strings.Fields(args), "-short"), &out)
+		require.Error(t, err, args)
+		assert.Contains(t, err.Error()+out.String(), want)
+	}
+}
+
+func TestRuleComparerConforms(t *testing.T) {
+	rules, err := taskworld.Constitution()
+	require.NoError(t, err)
+	c := ruleComparer{rules}
+	if err := alignmenttest.TestComparer(t.Context(), c); err != nil {
+		t.Error(err)
+	}
+	p := alignment.NewPrompt("q", "what is 2 plus 3?")
+	got, err := c.Compare(t.Context(), p, alignment.Response{Text: "2 plus 3 is 5."}, alignment.Response{Text: "ugh, no."})
+	require.NoError(t, err)
+	assert.Equal(t, 1.0, got.ProbA)
+}
