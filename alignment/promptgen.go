@@ -75,10 +75,6 @@ type GenerationStats struct {
 // a list marker ("1.", "2)", "-"), quotes and markdown marks.
 var labelRE = regexp.MustCompile(`^(?i)(?:[\s*_#>"'` + "`" + `“”‘’]+|(?:task|instruction|prompt|question|request|query|user)\s*#?\s*\d*\s*[*_]*:|\d+[.)](?:\s|$)|[-•](?:\s|$))+`)
 
-// nextLabelRE matches a further numbered task on the same line, where a
-// model continued the list.
-var nextLabelRE = regexp.MustCompile(`(?i)\b(?:task|instruction)\s*#?\s*\d+\s*:`)
-
 // ParseInstruction returns the prompt a policy wrote in output: the first
 // line with text outside fenced regions (see internal/fence), without a
 // leading label such as "Task 4:", "Instruction:" or a list marker,
@@ -107,11 +103,61 @@ func ParseInstruction(output string) (string, error) {
 // task, fenced text and surrounding quotes and marks go.
 func cleanLine(s string) string {
 	s = labelRE.ReplaceAllString(s, "")
-	if loc := nextLabelRE.FindStringIndex(s); loc != nil {
-		s = s[:loc[0]]
-	}
+	s = s[:nextLabel(s)]
 	s = strings.TrimSpace(fence.Strip(s))
 	return strings.TrimRight(s, "\"'`*_“”‘’ ")
+}
+
+// nextLabel returns where a further numbered task starts in s, as in "…
+// Task 5: …" where a model continued the list on the same line: a word
+// "task" or "instruction" in any letter case, optional spaces and "#",
+// digits, optional spaces and a colon. It returns len(s) when there is
+// none. A scan by hand: the regular expression took most of the parse.
+func nextLabel(s string) int {
+	for i := 0; i < len(s); i++ {
+		if i > 0 && isWordByte(s[i-1]) {
+			continue
+		}
+		j := i
+		switch {
+		case hasFoldPrefix(s[i:], "task"):
+			j += len("task")
+		case hasFoldPrefix(s[i:], "instruction"):
+			j += len("instruction")
+		default:
+			continue
+		}
+		j = skipSpaces(s, j)
+		if j < len(s) && s[j] == '#' {
+			j = skipSpaces(s, j+1)
+		}
+		d := j
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		if j == d {
+			continue
+		}
+		if j = skipSpaces(s, j); j < len(s) && s[j] == ':' {
+			return i
+		}
+	}
+	return len(s)
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
+}
+
+func hasFoldPrefix(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+func skipSpaces(s string, i int) int {
+	for i < len(s) && s[i] == ' ' {
+		i++
+	}
+	return i
 }
 
 // cleanSpace turns control characters and runs of white space into single
