@@ -72,7 +72,8 @@ type MetaRewarding struct {
 	MetaJudge func(Policy) JudgmentComparer
 	// JudgePrompt returns the prompt the judge was asked about r, the
 	// prompt of judge pairs; nil means the judge's own Prompt method
-	// (JudgePrompter), which the judge must then have.
+	// (JudgePrompter), which the judge must then have: Loop checks it on
+	// the judge that Judge builds from Base.Policy.
 	JudgePrompt func(p Prompt, r Response) Prompt
 	// Rho is the length-control window of actor pairs (see
 	// LengthControlled); 0 is MaxMin with length as the tie-breaker.

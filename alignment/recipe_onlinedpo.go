@@ -19,7 +19,10 @@ const SourceOnlineDPO = "online-dpo"
 // On the Loop an iteration is a batch: Batches yields batch i of the
 // prompts as iteration i, and the Trainer runs after every iteration.
 // Prompts whose two responses the Comparer finds equal (ProbA 0.5, as for
-// a position-inconsistent verdict) make no pair.
+// a position-inconsistent verdict) make no pair. Base.Eval, if set, runs
+// before every batch: keep its prompts few, and since one batch moves the
+// policy little, consider turning the plateau rule off
+// (Safeguards.PlateauWinRate below 0).
 type OnlineDPO struct {
 	// Base holds the run's settings: Policy, Prompts and Trainer are
 	// required; Samples defaults to 2, Selector to MaxMin, Source to
