@@ -387,7 +387,7 @@ func (r *run) generate(ctx context.Context, it int, pol Policy, judge Judge, st 
 	go func() {
 		defer close(results)
 		var g errgroup.Group
-		g.SetLimit(r.concurrency)
+		g.SetLimit(2 * r.concurrency)
 		defer g.Wait()
 		i := -1
 		for p, err := range r.Prompts.Prompts(ctx, it) {

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -48,6 +49,27 @@ func BenchmarkLoopLatency(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(total)/float64(b.N)/float64(ideal), "wall/ideal")
+	b.ReportMetric(float64(timerFloor(concurrency, (calls+concurrency-1)/concurrency, latency))/float64(ideal), "timers-alone/ideal")
+}
+
+// timerFloor is the wall time of workers goroutines each sleeping rounds
+// times for latency: what the machine's timers alone cost, with no Loop.
+// On a loaded machine it is well above the ideal bound too.
+func timerFloor(workers, rounds int, latency time.Duration) time.Duration {
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range rounds {
+				t := time.NewTimer(latency)
+				<-t.C
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start)
 }
 
 // BenchmarkLoopOverhead measures the Loop's own cost per judged response
