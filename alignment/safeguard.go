@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 
+	"github.com/selfalign/selfalign/internal/rank"
 	"github.com/selfalign/selfalign/internal/seeds"
 )
 
@@ -359,7 +359,7 @@ func (r *run) judgeDrift(ctx context.Context, it int, judge Judge) (*Drift, erro
 		d.JudgeMean += g / float64(len(got))
 		d.ReferenceMean += r.reference[i] / float64(len(got))
 	}
-	if rho, ok := spearman(got, r.reference); ok {
+	if rho, ok := rank.Spearman(got, r.reference); ok {
 		d.Correlation = &rho
 	}
 	return d, nil
@@ -396,65 +396,3 @@ func (r *run) scoreProbes(ctx context.Context, it int, j Judge, role string) ([]
 	return out, nil
 }
 
-// spearman returns Spearman's rank correlation of x with the reference y:
-// Pearson's correlation of their ranks, ties taking their mean rank. It
-// returns 0 when x is constant and y is not, and ok == false when y is
-// constant or there are fewer than two values.
-func spearman(x, y []float64) (rho float64, ok bool) {
-	if len(x) != len(y) || len(x) < 2 {
-		return 0, false
-	}
-	rx, ry := ranks(x), ranks(y)
-	var mx, my float64
-	for i := range rx {
-		mx += rx[i]
-		my += ry[i]
-	}
-	mx /= float64(len(rx))
-	my /= float64(len(ry))
-	var sxy, sxx, syy float64
-	for i := range rx {
-		dx, dy := rx[i]-mx, ry[i]-my
-		sxy += dx * dy
-		sxx += dx * dx
-		syy += dy * dy
-	}
-	switch {
-	case syy == 0:
-		return 0, false
-	case sxx == 0:
-		return 0, true
-	}
-	return max(-1, min(1, sxy/math.Sqrt(sxx*syy))), true
-}
-
-// ranks returns the rank of each value of xs from 1, ties taking the mean
-// of the ranks they span.
-func ranks(xs []float64) []float64 {
-	idx := make([]int, len(xs))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortStableFunc(idx, func(a, b int) int {
-		switch {
-		case xs[a] < xs[b]:
-			return -1
-		case xs[a] > xs[b]:
-			return 1
-		}
-		return 0
-	})
-	out := make([]float64, len(xs))
-	for lo := 0; lo < len(idx); {
-		hi := lo + 1
-		for hi < len(idx) && xs[idx[hi]] == xs[idx[lo]] {
-			hi++
-		}
-		mean := float64(lo+hi+1) / 2 // ranks lo+1 … hi
-		for _, i := range idx[lo:hi] {
-			out[i] = mean
-		}
-		lo = hi
-	}
-	return out
-}

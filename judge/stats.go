@@ -2,50 +2,17 @@ package judge
 
 import (
 	"math"
-	"slices"
 
 	"gonum.org/v1/gonum/stat"
+
+	"github.com/selfalign/selfalign/internal/rank"
 )
 
-// ranks returns the 1-based ranks of xs, ties sharing their average rank.
-func ranks(xs []float64) []float64 {
-	idx := make([]int, len(xs))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortStableFunc(idx, func(a, b int) int {
-		switch {
-		case xs[a] < xs[b]:
-			return -1
-		case xs[a] > xs[b]:
-			return 1
-		}
-		return 0
-	})
-	r := make([]float64, len(xs))
-	for i := 0; i < len(idx); {
-		j := i
-		for j < len(idx) && xs[idx[j]] == xs[idx[i]] {
-			j++
-		}
-		avg := float64(i+j+1) / 2 // mean of ranks i+1 .. j
-		for k := i; k < j; k++ {
-			r[idx[k]] = avg
-		}
-		i = j
-	}
-	return r
-}
-
-// spearman is Spearman's rank correlation: Pearson's correlation (gonum's
-// stat.Correlation) of the average-tie ranks. It returns 0 when either side
-// is constant or there are fewer than two points, where the correlation is
-// undefined, rather than NaN.
+// spearman is Spearman's rank correlation (internal/rank), 0 where it is
+// undefined (fewer than two points, or a constant side) rather than NaN.
 func spearman(x, y []float64) float64 {
-	if len(x) < 2 || constant(x) || constant(y) {
-		return 0
-	}
-	return stat.Correlation(ranks(x), ranks(y), nil)
+	rho, _ := rank.Spearman(x, y)
+	return rho
 }
 
 // kendall is Kendall's tau-b, which corrects for ties: (C − D) /

@@ -7,10 +7,6 @@ import (
 	"gonum.org/v1/gonum/stat"
 )
 
-func TestRanks(t *testing.T) {
-	assert.Equal(t, []float64{5, 3, 4, 1.5, 1.5}, ranks([]float64{4, 2, 3, 1, 1}))
-}
-
 // TestKendall checks tau-b against gonum's stat.Kendall (tau-a) on data
 // without ties, where they are equal, and against a hand computation with
 // ties: x = 1..4, y = [1, 1, 2, 3] has 5 concordant pairs, no discordant
