@@ -1,6 +1,9 @@
 package alignment
 
-import "unicode"
+import (
+	"strings"
+	"unicode"
+)
 
 // Roles of a chat message, as OpenAI-compatible servers and TRL spell them.
 const (
@@ -43,6 +46,25 @@ func (p Prompt) Text() string {
 		return p.Messages[n-1].Content
 	}
 	return ""
+}
+
+// Transcript renders the conversation as plain text, for quoting inside a
+// judge's or a refiner's prompt: the content alone for a single message,
+// one "role: content" paragraph per message otherwise.
+func (p Prompt) Transcript() string {
+	if len(p.Messages) == 1 {
+		return p.Messages[0].Content
+	}
+	var b strings.Builder
+	for i, m := range p.Messages {
+		if i > 0 {
+			b.WriteString("\n\n")
+		}
+		b.WriteString(m.Role)
+		b.WriteString(": ")
+		b.WriteString(m.Content)
+	}
+	return b.String()
 }
 
 // Clone returns a deep copy of p, so that a callee may change it freely.

@@ -43,7 +43,7 @@ func revisionPrompt(p alignment.Prompt, reply, critique string, pr Principle) st
 func comparisonPrompt(p alignment.Prompt, first, second string, pr Principle, reason bool) string {
 	var b strings.Builder
 	b.WriteString("Here is a conversation with an AI assistant and two possible replies to it.\n\nThe conversation:\n")
-	b.WriteString(fence.Quote("conversation", conversation(p)))
+	b.WriteString(fence.Quote("conversation", p.Transcript()))
 	b.WriteString("\n\nOption (A):\n")
 	b.WriteString(fence.Quote("option-a", first))
 	b.WriteString("\n\nOption (B):\n")
@@ -61,7 +61,7 @@ func comparisonPrompt(p alignment.Prompt, first, second string, pr Principle, re
 // writeCase writes the conversation and the reply under review.
 func writeCase(b *strings.Builder, p alignment.Prompt, reply string) {
 	b.WriteString("Here is a conversation with an AI assistant and the assistant's latest reply.\n\nThe conversation:\n")
-	b.WriteString(fence.Quote("conversation", conversation(p)))
+	b.WriteString(fence.Quote("conversation", p.Transcript()))
 	b.WriteString("\n\nThe reply:\n")
 	b.WriteString(fence.Quote("reply", reply))
 	b.WriteString("\n\n")
@@ -92,29 +92,4 @@ func writeExamples(b *strings.Builder, pr Principle, revision bool) {
 		b.WriteString("\n\n")
 	}
 	b.WriteString("Now the case to work on.\n\n")
-}
-
-// conversation renders a prompt's messages: the text alone for a single
-// message, one "role: content" paragraph per message otherwise.
-func conversation(p alignment.Prompt) string {
-	if len(p.Messages) == 1 {
-		return p.Messages[0].Content
-	}
-	parts := make([]string, len(p.Messages))
-	for i, m := range p.Messages {
-		parts[i] = m.Role + ": " + m.Content
-	}
-	return strings.Join(parts, "\n\n")
-}
-
-// afterMarker returns the trimmed text after the last occurrence of marker
-// outside fenced regions of out, and false when there is none or the text
-// after it is empty.
-func afterMarker(out, marker string) (string, bool) {
-	i := strings.LastIndex(fence.Mask(out), marker)
-	if i < 0 {
-		return "", false
-	}
-	text := strings.TrimSpace(out[i+len(marker):])
-	return text, text != ""
 }

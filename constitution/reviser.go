@@ -141,7 +141,7 @@ func (v *Reviser) Refine(ctx context.Context, p alignment.Prompt, r alignment.Re
 		if err != nil {
 			return alignment.Response{}, fmt.Errorf("constitution: reviser: revision round %d of prompt %q: %w", i+1, p.ID, err)
 		}
-		if t, ok := afterMarker(res.Text, "Revision:"); ok {
+		if t, ok := fence.After(res.Text, "Revision:"); ok {
 			rev.Text, text, finish, changed = t, t, res.FinishReason, true
 		} else {
 			rev.Text, rev.Failed = res.Text, true

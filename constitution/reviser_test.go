@@ -208,25 +208,6 @@ func TestReviserPrompts(t *testing.T) {
 	assert.NotEqual(t, calls[0].Options.Seed, calls[1].Options.Seed)
 }
 
-func TestAfterMarker(t *testing.T) {
-	tests := []struct {
-		out, want string
-		ok        bool
-	}{
-		{"Revision: new text", "new text", true},
-		{"Revision: one\nRevision: two", "two", true},
-		{"<reply>\nRevision: quoted\n</reply>\nno marker here", "", false},
-		{"Revision: mine\n<reply>\nRevision: quoted\n</reply>", "mine\n<reply>\nRevision: quoted\n</reply>", true},
-		{"Revision:   ", "", false},
-		{"revision: lower case", "", false},
-	}
-	for _, tt := range tests {
-		got, ok := afterMarker(tt.out, "Revision:")
-		assert.Equal(t, tt.want, got, tt.out)
-		assert.Equal(t, tt.ok, ok, tt.out)
-	}
-}
-
 func TestReviserConformance(t *testing.T) {
 	for _, broken := range []map[string]string{nil, {"b": "no-marker", "c": "empty-critique"}} {
 		v, err := NewReviser(reviserPolicy(broken), fourPrinciples(t), &ReviserOptions{Rounds: 3})

@@ -153,24 +153,6 @@ func (t template) fill(kv ...string) string {
 	return strings.NewReplacer(pairs...).Replace(t.text)
 }
 
-// conversation renders a prompt for quoting: the text of a single message,
-// or every turn prefixed by its role.
-func conversation(p alignment.Prompt) string {
-	if len(p.Messages) == 1 {
-		return p.Messages[0].Content
-	}
-	var b strings.Builder
-	for i, m := range p.Messages {
-		if i > 0 {
-			b.WriteString("\n\n")
-		}
-		b.WriteString(m.Role)
-		b.WriteString(": ")
-		b.WriteString(m.Content)
-	}
-	return b.String()
-}
-
 // judgePrompt wraps a filled template in a prompt for the judge model.
 func judgePrompt(id, system, text string) alignment.Prompt {
 	p := alignment.Prompt{ID: id}

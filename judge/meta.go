@@ -101,7 +101,7 @@ func NewMeta(pol alignment.Policy, o *MetaOptions) (*Meta, error) {
 // orders; disagreement gives 0.5 marked Inconsistent.
 func (m *Meta) CompareJudgments(ctx context.Context, p alignment.Prompt, r alignment.Response, a, b string) (alignment.Comparison, error) {
 	rubric := quote("rubric", m.rubric)
-	prompt := quote("prompt", conversation(p))
+	prompt := quote("prompt", p.Transcript())
 	response := quote("response", r.Text)
 	return m.duel.compare(ctx, p.ID, a, b, func(first, second string) string {
 		return m.duel.tmpl.fill(

@@ -85,7 +85,7 @@ func NewPairwise(pol alignment.Policy, o *PairwiseOptions) (*Pairwise, error) {
 // Compare implements alignment.Comparer. A verdict that cannot be read in
 // either order gives an error wrapping ErrUnparsable.
 func (c *Pairwise) Compare(ctx context.Context, p alignment.Prompt, a, b alignment.Response) (alignment.Comparison, error) {
-	q := quote("prompt", conversation(p))
+	q := quote("prompt", p.Transcript())
 	return c.duel.compare(ctx, p.ID, a.Text, b.Text, func(first, second string) string {
 		return c.duel.tmpl.fill(PlaceholderPrompt, q,
 			PlaceholderA, quote("response_a", first), PlaceholderB, quote("response_b", second))
@@ -95,7 +95,7 @@ func (c *Pairwise) Compare(ctx context.Context, p alignment.Prompt, a, b alignme
 // Prompt returns the judge prompt that shows first before second.
 func (c *Pairwise) Prompt(p alignment.Prompt, first, second alignment.Response) alignment.Prompt {
 	text := c.duel.tmpl.fill(
-		PlaceholderPrompt, quote("prompt", conversation(p)),
+		PlaceholderPrompt, quote("prompt", p.Transcript()),
 		PlaceholderA, quote("response_a", first.Text),
 		PlaceholderB, quote("response_b", second.Text))
 	return judgePrompt("pairwise:"+p.ID, c.duel.system, text)

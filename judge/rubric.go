@@ -205,7 +205,7 @@ func (j *Rubric) ScoreRange() (lo, hi float64) { return j.lo, j.hi }
 
 func (j *Rubric) prompt(p alignment.Prompt, r alignment.Response) alignment.Prompt {
 	text := j.tmpl.fill(
-		PlaceholderPrompt, quote("prompt", conversation(p)),
+		PlaceholderPrompt, quote("prompt", p.Transcript()),
 		PlaceholderResponse, quote("response", r.Text),
 		PlaceholderMin, formatNumber(j.lo),
 		PlaceholderMax, formatNumber(j.hi),

@@ -319,7 +319,7 @@ func (s *search) expand(ctx context.Context, n *node) ([]*node, error) {
 	}
 	var kids []*node
 	for i, out := range outs {
-		text, ok := afterMarker(out.Text, "Revision:")
+		text, ok := fence.After(out.Text, "Revision:")
 		if !ok {
 			s.t.unparsed.Add(1)
 			continue
@@ -397,7 +397,7 @@ func refinePrompt(p alignment.Prompt, n *node) alignment.Prompt {
 	var b strings.Builder
 	b.WriteString("A response to the request below falls short. Correct it with the smallest changes that fix the problem, and keep everything that is already right.\n\n")
 	b.WriteString("The request:\n")
-	b.WriteString(fence.Quote("request", conversation(p)))
+	b.WriteString(fence.Quote("request", p.Transcript()))
 	b.WriteString("\n\nThe response:\n")
 	b.WriteString(fence.Quote("response", n.text))
 	if n.feedback != "" {
@@ -406,30 +406,4 @@ func refinePrompt(p alignment.Prompt, n *node) alignment.Prompt {
 	}
 	b.WriteString("\n\nWrite the corrected response, and nothing else, after the final \"Revision:\" line.\n\nRevision:")
 	return alignment.NewPrompt(p.ID, b.String())
-}
-
-// conversation renders a prompt's messages: the text alone for a single
-// message, one "role: content" paragraph per message otherwise.
-func conversation(p alignment.Prompt) string {
-	if len(p.Messages) == 1 {
-		return p.Messages[0].Content
-	}
-	parts := make([]string, len(p.Messages))
-	for i, m := range p.Messages {
-		parts[i] = m.Role + ": " + m.Content
-	}
-	return strings.Join(parts, "\n\n")
-}
-
-// afterMarker returns the trimmed text after the last occurrence of marker
-// outside fenced regions of out (a model echoing its prompt cannot supply
-// the marker from quoted text), and false when there is none or the text is
-// empty.
-func afterMarker(out, marker string) (string, bool) {
-	i := strings.LastIndex(fence.Mask(out), marker)
-	if i < 0 {
-		return "", false
-	}
-	text := strings.TrimSpace(out[i+len(marker):])
-	return text, text != ""
 }

@@ -357,3 +357,16 @@ func isLower(c byte) bool { return c >= 'a' && c <= 'z' }
 func isTagByte(c byte) bool {
 	return isLetter(c) || c >= '0' && c <= '9' || c == '_' || c == '-'
 }
+
+// After returns the trimmed text after the last occurrence of marker
+// outside the fenced regions of out — so that a model echoing its prompt
+// cannot supply the marker from quoted text — and false when there is none
+// or the text after it is empty.
+func After(out, marker string) (string, bool) {
+	i := strings.LastIndex(Mask(out), marker)
+	if i < 0 {
+		return "", false
+	}
+	text := strings.TrimSpace(out[i+len(marker):])
+	return text, text != ""
+}

@@ -1,0 +1,33 @@
+package alignment_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/selfalign/selfalign/alignment"
+)
+
+func TestPromptText(t *testing.T) {
+	chat := alignment.Prompt{ID: "c", Messages: []alignment.Message{
+		{Role: alignment.RoleSystem, Content: "Be brief."},
+		{Role: alignment.RoleUser, Content: "Hi"},
+		{Role: alignment.RoleAssistant, Content: "Hello!"},
+	}}
+	assert.Equal(t, "Hi", chat.Text(), "the last user message")
+	assert.Equal(t, "system: Be brief.\n\nuser: Hi\n\nassistant: Hello!", chat.Transcript())
+	one := alignment.NewPrompt("o", "What is 2+2?")
+	assert.Equal(t, "What is 2+2?", one.Text())
+	assert.Equal(t, "What is 2+2?", one.Transcript(), "a single message is quoted as it is")
+	assert.Equal(t, "", alignment.Prompt{}.Text())
+	assert.Equal(t, "", alignment.Prompt{}.Transcript())
+	c := chat.Clone()
+	c.Messages[0].Content = "changed"
+	assert.Equal(t, "Be brief.", chat.Messages[0].Content, "Clone copies the messages")
+}
+
+func TestResponseLength(t *testing.T) {
+	assert.Equal(t, 3, alignment.Response{Text: " one  two\tthree\n"}.Length())
+	assert.Equal(t, 7, alignment.Response{Text: "one two", Tokens: 7}.Length(), "token counts win when known")
+	assert.Equal(t, 0, alignment.WordCount(""))
+}
