@@ -1,0 +1,373 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/selfalign/selfalign/internal/taskworld"
+)
+
+// report is what report.json holds.
+type report struct {
+	Seeds []uint64 `json:"seeds"`
+	World world    `json:"world"`
+	// SFTEpochs is the fine-tuning every arm starts from.
+	SFTEpochs int       `json:"sft_epochs"`
+	Budget    budget    `json:"budget"`
+	Arms      []summary `json:"arms"`
+	// Findings are the interpretation printed after the table.
+	Findings   []string `json:"findings"`
+	ElapsedSec float64  `json:"elapsed_seconds"`
+}
+
+// world is the size of each seed's task world.
+type world struct {
+	Train    int `json:"train_prompts"`
+	HeldOut  int `json:"held_out_prompts"`
+	Examples int `json:"sft_examples"`
+}
+
+func worldSize(o taskworld.Options) world {
+	w := world{Train: o.Train, HeldOut: o.HeldOut, Examples: o.Examples}
+	if w.Train == 0 {
+		w.Train = taskworld.DefaultTrain
+	}
+	if w.HeldOut == 0 {
+		w.HeldOut = taskworld.DefaultHeldOut
+	}
+	if w.Examples == 0 {
+		w.Examples = taskworld.DefaultExamples
+	}
+	return w
+}
+
+// writeReports writes report.json and report.png into dir.
+func writeReports(dir string, rep report) error {
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "report.json"), bytesWriter(append(js, '\n'))); err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(dir, "report.png"), func(w io.Writer) error { return chart(rep, w) })
+}
+
+// table renders the comparison as a Markdown table, which also reads well
+// on a terminal: the held-out score of each arm's policy after each
+// iteration, mean ± standard deviation over seeds.
+func table(rep report) string {
+	var b strings.Builder
+	iters := len(rep.Arms[0].Iterations)
+	b.WriteString("| arm |")
+	for i := range iters {
+		if i == 0 {
+			b.WriteString(" 0 (SFT) |")
+		} else {
+			fmt.Fprintf(&b, " %d |", i)
+		}
+	}
+	b.WriteString(" final length | pairs |\n|---|")
+	b.WriteString(strings.Repeat("---:|", iters+2))
+	b.WriteString("\n")
+	for _, a := range rep.Arms {
+		fmt.Fprintf(&b, "| %s |", a.Name)
+		for _, it := range a.Iterations {
+			fmt.Fprintf(&b, " %s |", it.Score.format(2, len(rep.Seeds)))
+		}
+		last := a.Iterations[len(a.Iterations)-1]
+		fmt.Fprintf(&b, " %s | %.0f |\n", last.Length.format(1, len(rep.Seeds)), a.Pairs)
+	}
+	fmt.Fprintf(&b, "\nHeld-out score: the exact rule judge's mean (0–5) over %d samples of each of %d held-out prompts, after each iteration (0 is the fine-tuned model); ",
+		rep.Budget.EvalSamples, rep.World.HeldOut)
+	if len(rep.Seeds) > 1 {
+		fmt.Fprintf(&b, "mean ± sd over %d seeds. ", len(rep.Seeds))
+	} else {
+		b.WriteString("one seed. ")
+	}
+	b.WriteString("Final length: mean tokens of the last policy's held-out answers. Pairs: all pairs trained on, per seed.\n")
+	return b.String()
+}
+
+func (s stat) format(prec, seeds int) string {
+	if seeds < 2 {
+		return fmt.Sprintf("%.*f", prec, s.Mean)
+	}
+	return fmt.Sprintf("%.*f ± %.*f", prec, s.Mean, prec, s.SD)
+}
+
+// findings interprets the figures: each sentence is computed from them and
+// is left out when the arms it needs were not run.
+func findings(arms []summary) []string {
+	find := func(name string) *summary {
+		i := slices.IndexFunc(arms, func(s summary) bool { return s.Name == name })
+		if i < 0 {
+			return nil
+		}
+		return &arms[i]
+	}
+	var out []string
+	on, off, lc := find(armOnPolicy), find(armOffline), find(armLength)
+	if on != nil && off != nil {
+		out = append(out, "on-policy vs offline: "+versus(*on, *off, "on-policy", "offline"))
+	}
+	if on != nil {
+		out = append(out, plateau(*on))
+	}
+	if on != nil && lc != nil {
+		k := len(on.Iterations) - 1
+		a, b := on.Iterations[k], lc.Iterations[k]
+		out = append(out, fmt.Sprintf("length control: at iteration %d, length %+.1f tokens (%.1f → %.1f), held-out score %+.2f (%.2f → %.2f) against max/min pairs",
+			k, b.Length.Mean-a.Length.Mean, a.Length.Mean, b.Length.Mean, b.Score.Mean-a.Score.Mean, a.Score.Mean, b.Score.Mean))
+	}
+	if on != nil {
+		if o := find(armOnline); o != nil {
+			out = append(out, "online DPO vs iterative: "+versus(*o, *on, "online DPO", "iterative"))
+		}
+	}
+	if j, n := find(armJury), find(armNoisy); j != nil && n != nil {
+		s := "jury vs one noisy judge: " + versus(*j, *n, "the jury", "one noisy judge")
+		if on != nil {
+			k := len(on.Iterations) - 1
+			s += fmt.Sprintf("; the exact rule judge reaches %.2f", on.Iterations[k].Score.Mean)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// versus compares arm a with arm b seed by seed: the mean and spread of
+// the paired differences of the held-out score at the last iteration, how
+// many seeds a leads on, and the largest gap along the way.
+func versus(a, b summary, an, bn string) string {
+	k := len(a.Iterations) - 1
+	diff := func(i int) stat {
+		var ds []float64
+		for s := range a.Runs {
+			ds = append(ds, a.Runs[s].Points[i].Score-b.Runs[s].Points[i].Score)
+		}
+		return newStat(ds)
+	}
+	d := diff(k)
+	lead := 0
+	for s := range a.Runs {
+		if a.Runs[s].Points[k].Score > b.Runs[s].Points[k].Score {
+			lead++
+		}
+	}
+	verb := "beats"
+	if d.Mean < 0 {
+		verb = "trails"
+	}
+	s := fmt.Sprintf("%s %s %s by %+.2f at iteration %d", an, verb, bn, d.Mean, k)
+	if d.N > 1 {
+		s += fmt.Sprintf(" (sd %.2f over seeds; ahead on %d of %d)", d.SD, lead, d.N)
+	}
+	best, bestI := 0.0, 0
+	for i := 1; i <= k; i++ {
+		if m := diff(i).Mean; math.Abs(m) > math.Abs(best) {
+			best, bestI = m, i
+		}
+	}
+	if bestI != k && bestI > 0 {
+		s += fmt.Sprintf("; the gap was widest at iteration %d (%+.2f)", bestI, best)
+	}
+	return s
+}
+
+// plateau reads where iterations stop paying: the score gain and the
+// held-out win rate over the previous policy of each iteration, how much of
+// the whole gain the first iterations make, and the first iteration whose
+// policy wins no more than half of its matched held-out samples, where the
+// Loop's plateau safeguard (PlateauWinRate 0.5) would stop a run.
+func plateau(a summary) string {
+	k := len(a.Iterations) - 1
+	gain := func(i int) float64 { return a.Iterations[i].Score.Mean - a.Iterations[i-1].Score.Mean }
+	var gains, wins []string
+	stop := 0
+	for i := 1; i <= k; i++ {
+		gains = append(gains, fmt.Sprintf("%+.2f", gain(i)))
+		if w := a.Iterations[i].WinRate; w != nil {
+			wins = append(wins, fmt.Sprintf("%.2f", w.Mean))
+			if stop == 0 && w.Mean <= 0.5 {
+				stop = i
+			}
+		}
+	}
+	s := fmt.Sprintf("where iterations stop paying (%s): held-out score gain per iteration %s", a.Name, strings.Join(gains, ", "))
+	if len(wins) == k {
+		s += fmt.Sprintf("; win rate over the previous policy %s", strings.Join(wins, ", "))
+	}
+	// Diminishing returns: the first iteration from which every gain is
+	// under a tenth of the first iteration's.
+	if g1 := gain(1); g1 > 0 && k > 1 {
+		from := 0
+		for i := k; i > 1 && gain(i) < g1/10; i-- {
+			from = i
+		}
+		if from > 0 {
+			total := a.Iterations[k].Score.Mean - a.Iterations[0].Score.Mean
+			made := a.Iterations[from-1].Score.Mean - a.Iterations[0].Score.Mean
+			first := fmt.Sprintf("iterations 1–%d make", from-1)
+			if from == 2 {
+				first = "iteration 1 makes"
+			}
+			s += fmt.Sprintf("; %s %.0f%% of the gain of %d, and from iteration %d on each adds under a tenth of iteration 1's",
+				first, 100*made/total, k, from)
+		}
+	}
+	if stop > 0 {
+		s += fmt.Sprintf("; on average iteration %d's policy wins only %.2f of matched samples over the one before (≤ 0.5)",
+			stop, a.Iterations[stop].WinRate.Mean)
+	}
+	var per []string
+	for _, r := range a.Runs {
+		at := "never"
+		for _, p := range r.Points[1:] {
+			if p.WinRate != nil && *p.WinRate <= 0.5 {
+				at = fmt.Sprintf("at iteration %d", p.Iteration)
+				break
+			}
+		}
+		per = append(per, fmt.Sprintf("seed %d %s", r.Seed, at))
+	}
+	return s + "; the plateau safeguard (win rate ≤ 0.5) would stop the run: " + strings.Join(per, ", ")
+}
+
+// chart draws two panels: the held-out score per iteration, with the
+// seeds' standard deviation as error bars, and the held-out answers' mean
+// length; one line per arm.
+func chart(rep report, w io.Writer) error {
+	panels := []struct {
+		title, y string
+		value    func(iterSummary) stat
+	}{
+		{"Held-out rule-judge score", "mean score (0–5)", func(it iterSummary) stat { return it.Score }},
+		{"Held-out answer length", "mean tokens", func(it iterSummary) stat { return it.Length }},
+	}
+	plots := [][]*plot.Plot{make([]*plot.Plot, len(panels))}
+	for pi, pn := range panels {
+		p := plot.New()
+		p.Title.Text = pn.title
+		if len(rep.Seeds) > 1 {
+			p.Title.Text += fmt.Sprintf(" (mean ± sd over %d seeds)", len(rep.Seeds))
+		}
+		p.X.Label.Text = "iteration"
+		p.Y.Label.Text = pn.y
+		p.X.Tick.Marker = integerTicks{}
+		// The legend sits in the length panel's top left, which the
+		// lines leave empty.
+		p.Legend.Top, p.Legend.Left = true, true
+		p.Legend.XOffs, p.Legend.YOffs = vg.Millimeter*4, -vg.Millimeter*2
+		p.Add(plotter.NewGrid())
+		for ai, a := range rep.Arms {
+			// Arms are spread a little along x so their error bars do not
+			// hide each other.
+			shift := (float64(ai) - float64(len(rep.Arms)-1)/2) * 0.04
+			var pts errorXYs
+			for _, it := range a.Iterations {
+				st := pn.value(it)
+				pts.XYs = append(pts.XYs, plotter.XY{X: float64(it.Iteration) + shift, Y: st.Mean})
+				pts.YErrors = append(pts.YErrors, struct{ Low, High float64 }{st.SD, st.SD})
+			}
+			line, points, err := plotter.NewLinePoints(pts.XYs)
+			if err != nil {
+				return err
+			}
+			line.Color = plotutil.Color(ai)
+			line.Width = vg.Points(1.5)
+			points.Color, points.Shape = line.Color, plotutil.Shape(ai)
+			p.Add(line, points)
+			if len(rep.Seeds) > 1 {
+				bars, err := plotter.NewYErrorBars(pts)
+				if err != nil {
+					return err
+				}
+				bars.Color = line.Color
+				p.Add(bars)
+			}
+			if pi == 1 {
+				p.Legend.Add(a.Name, line, points)
+			}
+		}
+		plots[0][pi] = p
+	}
+	img := vgimg.New(vg.Points(1000), vg.Points(380))
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 1, Cols: len(panels), PadX: vg.Millimeter * 4, PadTop: vg.Millimeter * 2,
+		PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
+	canvases := plot.Align(plots, tiles, dc)
+	for i := range panels {
+		plots[0][i].Draw(canvases[0][i])
+	}
+	_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(w)
+	return err
+}
+
+// errorXYs is points with vertical error bars, as plotter.NewYErrorBars
+// takes them.
+type errorXYs struct {
+	plotter.XYs
+	plotter.YErrors
+}
+
+// integerTicks puts a tick at every whole iteration.
+type integerTicks struct{}
+
+func (integerTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ts []plot.Tick
+	for x := int(math.Ceil(lo)); float64(x) <= hi; x++ {
+		ts = append(ts, plot.Tick{Value: float64(x), Label: fmt.Sprint(x)})
+	}
+	return ts
+}
+
+// syncLog serialises the progress lines of arms running at once.
+func syncLog(logf func(string, ...any)) func(string, ...any) {
+	var mu sync.Mutex
+	return func(format string, a ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		logf(format, a...)
+	}
+}
+
+func bytesWriter(b []byte) func(io.Writer) error {
+	return func(w io.Writer) error {
+		_, err := io.Copy(w, bytes.NewReader(b))
+		return err
+	}
+}
+
+// writeFileAtomic writes path through a temporary file renamed into place,
+// so that an interrupted run never leaves a half-written report.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
