@@ -57,7 +57,8 @@ type Loop struct {
 
 	// Iterations is the number of iterations; default 1.
 	Iterations int
-	// Samples is N, the responses drawn per prompt; default 4, at least 2.
+	// Samples is N, the responses drawn per prompt; default 4, at least 2
+	// unless Extra makes the pairs (SL-CAI revises a single sample).
 	Samples int
 	// JudgeSamples is k, the judge calls per response whose scores are
 	// averaged; default 1.
@@ -292,8 +293,8 @@ func (l *Loop) newRun() (*run, error) {
 		return nil, bad("Judge", "is nil and so are SelfJudge and Comparer")
 	case l.Iterations < 0 || l.Samples < 0 || l.JudgeSamples < 0 || l.Concurrency < 0:
 		return nil, bad("Iterations, Samples, JudgeSamples and Concurrency", "must not be negative")
-	case l.Samples == 1:
-		return nil, bad("Samples", "is 1: a pair needs at least 2 responses")
+	case l.Samples == 1 && l.Extra == nil:
+		return nil, bad("Samples", "is 1: a pair needs at least 2 responses, unless Extra makes the pairs")
 	case math.IsNaN(l.FailureBudget) || l.FailureBudget > 1:
 		return nil, bad("FailureBudget", fmt.Sprintf("is %v, want a share at most 1", l.FailureBudget))
 	}
@@ -758,6 +759,7 @@ func (w *writer) handle(ctx context.Context, res item) error {
 		rep.Signals.Diversity.add(res.diversity)
 		if !res.selected {
 			rep.Ties++
+			rep.ExtraPairs += len(res.pairs)
 		} else {
 			rep.ExtraPairs += len(res.pairs) - 1
 			rep.ChosenLength.Add(float64(res.pairs[0].Chosen.Length()))

@@ -684,3 +684,29 @@ func TestLoopExtraPairs(t *testing.T) {
 	require.Len(t, res.Reports[0].Failures, 1)
 	assert.Contains(t, res.Reports[0].Failures[0].Err, "extra pairs: boom")
 }
+
+// Pairs made by Extra alone, from one sample per prompt, count as extra
+// pairs; the selector declines every time.
+func TestLoopExtraOnly(t *testing.T) {
+	pol := &alignmenttest.Script{ByID: map[string][]string{"a": {"draft"}, "b": {"other"}}}
+	ref := alignmenttest.Rewrites{"draft": "polished"}
+	judge := alignmenttest.Scores{"polished": 4, "other": 1}
+	src, err := alignment.NewSliceSource([]alignment.Prompt{alignment.NewPrompt("a", "q"), alignment.NewPrompt("b", "r")})
+	require.NoError(t, err)
+	rec := &alignmenttest.Recorder{}
+	loop := alignment.Loop{Policy: pol, Prompts: src, Judge: judge, Refiner: ref, Sink: rec, Samples: 1, Selector: alignment.NoPair{},
+		Extra: func(ctx context.Context, it int, p alignment.Prompt, rs []alignment.Scored) ([]alignment.Pair, error) {
+			if rs[0].Response.Text == rs[0].Unrefined.Text {
+				return nil, nil
+			}
+			return []alignment.Pair{{Prompt: p, Chosen: rs[0].Response, Rejected: rs[0].Unrefined, Iteration: it, Source: "sl-cai"}}, nil
+		}}
+	res, err := loop.Run(t.Context())
+	require.NoError(t, err)
+	rep := res.Reports[0]
+	assert.Equal(t, 1, rep.Pairs)
+	assert.Equal(t, 1, rep.ExtraPairs)
+	assert.Equal(t, 2, rep.Ties, "the selector declined both prompts")
+	require.Len(t, rec.Pairs(), 1)
+	assert.Equal(t, "polished", rec.Pairs()[0].Chosen.Text)
+}
