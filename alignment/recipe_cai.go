@@ -47,7 +47,7 @@ type ConstitutionalAI struct {
 	// paper); nil means Base.Prompts.
 	SLPrompts PromptSource
 	// SLSamples is the number of responses revised per prompt in the SL
-	// stage; default 2, the Loop's minimum.
+	// stage; default 2.
 	SLSamples int
 	// Reviser critiques and revises responses in the SL stage
 	// (constitution.Reviser). Required.
@@ -74,8 +74,8 @@ func (c *ConstitutionalAI) SLLoop() (*Loop, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.SLSamples < 0 || c.SLSamples == 1 {
-		return nil, fmt.Errorf("alignment: ConstitutionalAI: SLSamples is %d, want 0 (default 2) or at least 2: %w", c.SLSamples, ErrInvalid)
+	if c.SLSamples < 0 {
+		return nil, fmt.Errorf("alignment: ConstitutionalAI: SLSamples is %d, want 0 (default 2) or more: %w", c.SLSamples, ErrInvalid)
 	}
 	l.Prompts = orDefault(c.SLPrompts, c.Base.Prompts)
 	l.Refiner = c.Reviser

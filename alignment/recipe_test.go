@@ -463,7 +463,7 @@ func TestRecipesRejectBadSettings(t *testing.T) {
 		"ConstitutionalAI: Comparer is nil": func() (*alignment.Loop, error) {
 			return (&alignment.ConstitutionalAI{Base: base, Reviser: alignmenttest.Rewrites{}}).RLLoop(nil)
 		},
-		"ConstitutionalAI: SLSamples is 1": (&alignment.ConstitutionalAI{Base: base, Reviser: alignmenttest.Rewrites{}, Comparer: judge, SLSamples: 1}).SLLoop,
+		"ConstitutionalAI: SLSamples is -1": (&alignment.ConstitutionalAI{Base: base, Reviser: alignmenttest.Rewrites{}, Comparer: judge, SLSamples: -1}).SLLoop,
 		"ConstitutionalAI: Base.Source is set": (&alignment.ConstitutionalAI{Base: alignment.Loop{Policy: pol, Prompts: src, Source: "x"},
 			Reviser: alignmenttest.Rewrites{}, Comparer: judge}).SLLoop,
 	}
