@@ -395,4 +395,3 @@ func (r *run) scoreProbes(ctx context.Context, it int, j Judge, role string) ([]
 	}
 	return out, nil
 }
-
