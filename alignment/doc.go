@@ -65,6 +65,32 @@
 // Self-Rewarding, where the policy judges itself, sets SelfJudge to a
 // function that builds the judge from each iteration's policy.
 //
+// # Recipes
+//
+// The field's methods are configurations of the one Loop, each a small
+// struct that takes its parts as arguments (package alignment imports none
+// of the packages that implement them) and whose Loop method returns the
+// configured [Loop]:
+//
+//   - [ConstitutionalAI]: an SL stage that pairs each revision by a Refiner
+//     (constitution.Reviser) over the original, and an RL stage whose pairs
+//     a principle-based Comparer labels; optional training between them.
+//   - [SelfRewarding] (Yuan et al., 2024): the policy judges its own four
+//     samples through a rubric, three judgments averaged, best against
+//     worst, iterated with the Trainer.
+//   - [MetaRewarding] (Wu et al., 2024): length-controlled actor pairs, and
+//     judge pairs from a meta-judge's tournament over the judgments of the
+//     response they disagree on most.
+//   - [OnlineDPO] (Guo et al., 2024): one iteration per batch of [Batches],
+//     two samples, a pairwise AI judge, a training step at once.
+//   - [SelfBoosting] (SynPO): an improver's rewrite of the current policy's
+//     answer over the initial policy's answer.
+//
+// Prompts can be generated too: self-instruct from seed prompts
+// ([NewSelfInstruct]), from sampled keywords ([NewKeywordPrompts]), and by
+// instruction inversion ([NewInversion]), which writes the prompt a given
+// text answers and pairs a fresh answer over that text.
+//
 // # Determinism
 //
 // The randomness of each prompt derives from (Loop.Seed, iteration, prompt
