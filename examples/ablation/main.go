@@ -2,26 +2,30 @@
 // task world, what the field has found about synthetic alignment loops:
 //
 //   - on-policy beats offline: iterative DPO that samples its pairs from the
-//     current policy each iteration ends higher than DPO on pairs all
-//     sampled once from the fine-tuned model and trained for the same
-//     number of epochs;
+//     current policy each iteration ends higher than offline DPO, whose
+//     pairs are all sampled from the fine-tuned model and trained on for
+//     the same number of epochs (here the offline policy drifts to long,
+//     rambling answers as training goes on);
 //   - iterations stop paying: the held-out score rises fast, then flattens,
-//     and the held-out win rate over the previous policy falls to one half,
-//     where the Loop's plateau safeguard would stop the run;
-//   - length control shortens answers: pairs chosen with LengthControlled
-//     instead of MaxMin give shorter responses at about the same score;
-//   - and, cheaply, online DPO (alignment.OnlineDPO, training after every
-//     batch) against iterative DPO, and one noisy judge against a
-//     judge.Jury of three.
+//     and the held-out win rate over the previous policy falls toward one
+//     half; the program says where the Loop's plateau safeguard (win rate
+//     ≤ 0.5) would have stopped each run;
+//   - length control: pairs chosen with LengthControlled instead of MaxMin
+//     give shorter answers, and the table shows what that costs in score;
+//   - and, as they are cheap here: online DPO (alignment.OnlineDPO,
+//     training after every batch) against iterative DPO, and one noisy
+//     judge against a judge.Jury of three.
 //
 // Every arm runs on the same task world, the same seeds and the same
 // budget: the same passes over the same training prompts, the same samples
 // per prompt, the same DPO epochs and step size, and the same held-out
-// evaluation by the exact rule judge. The model is fine-tuned once per seed
-// and every arm trains its own copy. The program prints one table (held-out
-// score per iteration, mean ± standard deviation over seeds; the final
-// response length; the pairs trained on), an interpretation computed from
-// it, and writes report.json and report.png into the output directory.
+// evaluation by the exact rule judge, with the same sampling seeds for
+// every policy. The model is fine-tuned once per seed and every arm trains
+// its own copy. The program prints one table (held-out score per
+// iteration, mean ± standard deviation over seeds; the final answer
+// length; the pairs trained on), then an interpretation computed from the
+// figures, and writes report.json and report.png into the output
+// directory. Nothing is resumed: a run takes about a minute.
 //
 //	go run ./examples/ablation                    # 3 seeds, 5 iterations, into ./ablation-out
 //	go run ./examples/ablation -seeds 5 -arms on-policy,offline

@@ -168,12 +168,14 @@ func TestFindings(t *testing.T) {
 	assert.Empty(t, findings(sums[1:2]), "no sentence without the arms it compares")
 }
 
-func TestVersusTrailsAndWidestGap(t *testing.T) {
+func TestVersus(t *testing.T) {
 	sums := summarise([]arm{{Name: "a"}, {Name: "b"}}, [][]trialResult{
 		results([][]float64{{3, 3.5, 3.9}}, 7, nil),
 		results([][]float64{{3, 4.0, 4.0}}, 7, nil),
 	})
 	assert.Equal(t, "A trails B by -0.10 at iteration 2; the gap was widest at iteration 1 (-0.50)", versus(sums[0], sums[1], "A", "B"))
+	assert.Equal(t, "B beats A by +0.10 at iteration 2; the gap was widest at iteration 1 (+0.50)", versus(sums[1], sums[0], "B", "A"))
+	assert.Equal(t, "A ties with A' at iteration 2 (+0.00)", versus(sums[0], sums[0], "A", "A'"))
 }
 
 func TestCheckPoints(t *testing.T) {

@@ -170,11 +170,15 @@ func versus(a, b summary, an, bn string) string {
 			lead++
 		}
 	}
-	verb := "beats"
-	if d.Mean < 0 {
-		verb = "trails"
+	var s string
+	switch {
+	case math.Abs(d.Mean) < 0.005: // what %.2f shows as ±0.00
+		s = fmt.Sprintf("%s ties with %s at iteration %d (%+.2f)", an, bn, k, d.Mean)
+	case d.Mean > 0:
+		s = fmt.Sprintf("%s beats %s by %+.2f at iteration %d", an, bn, d.Mean, k)
+	default:
+		s = fmt.Sprintf("%s trails %s by %+.2f at iteration %d", an, bn, d.Mean, k)
 	}
-	s := fmt.Sprintf("%s %s %s by %+.2f at iteration %d", an, verb, bn, d.Mean, k)
 	if d.N > 1 {
 		s += fmt.Sprintf(" (sd %.2f over seeds; ahead on %d of %d)", d.SD, lead, d.N)
 	}
