@@ -39,7 +39,7 @@ const (
 	jurors = 3
 )
 
-// arms returns every configuration of the comparison, in table order.
+// allArms returns every configuration of the comparison, in table order.
 func allArms() []arm {
 	return []arm{
 		{armOnPolicy, "iterative DPO: each iteration samples the current policy; rule judge; max/min pairs", onPolicy(alignment.MaxMin{}, nil)},
@@ -184,7 +184,11 @@ func (l learnerTrainer) Train(ctx context.Context, pol alignment.Policy, pairs [
 
 // onlineDPO runs alignment.OnlineDPO over the same passes, a batch of a
 // quarter of the prompts at a time, and reads its curve at the start of
-// each pass: iteration i of the table is the policy after i passes.
+// each pass: iteration i of the table is the policy after i passes. It
+// draws the budget's samples per prompt rather than the recipe's default
+// two, so that it differs from the on-policy arm only in how often it
+// trains; with a comparer built from the rule judge its max/min pairs are
+// then the on-policy arm's way of choosing.
 func onlineDPO(ctx context.Context, t trial) ([]point, error) {
 	base, err := t.loop(t.Model)
 	if err != nil {

@@ -73,7 +73,8 @@ type trialResult struct {
 	Points []point `json:"iterations"`
 }
 
-// worldOptions and sftEpochs size each seed's world and fine-tuning.
+// setup sizes each seed's world and fine-tuning and holds the budget every
+// arm gets.
 type setup struct {
 	World     taskworld.Options
 	SFTEpochs int
@@ -81,8 +82,8 @@ type setup struct {
 }
 
 // compare runs every arm on every seed: one world and one fine-tuned model
-// per seed, shared by all its arms, each arm on its own copy. Trials run
-// parallel trials at once. It returns results[arm][seed].
+// per seed, shared by all its arms, each arm on its own copy, up to
+// parallel arms at once. It returns results[arm][seed].
 func compare(ctx context.Context, s setup, arms []arm, seedList []uint64, parallel int, log func(format string, a ...any)) ([][]trialResult, error) {
 	rules, err := taskworld.Constitution()
 	if err != nil {
