@@ -710,3 +710,56 @@ func TestLoopExtraOnly(t *testing.T) {
 	require.Len(t, rec.Pairs(), 1)
 	assert.Equal(t, "polished", rec.Pairs()[0].Chosen.Text)
 }
+
+// FuzzProgressJournal feeds arbitrary bytes to a run as its progress
+// journal: the run must either resume, start over after dropping a torn
+// tail, or refuse with an error wrapping ErrNotResumable — never panic, and
+// never write a pair file that differs from a clean run's when it succeeds.
+func FuzzProgressJournal(f *testing.F) {
+	clean := t0Dir(f)
+	journal, err := os.ReadFile(filepath.Join(clean, alignment.ProgressFile))
+	require.NoError(f, err)
+	want, err := os.ReadFile(filepath.Join(clean, alignment.PairsFile))
+	require.NoError(f, err)
+	lines := strings.SplitAfter(string(journal), "\n")
+	f.Add(string(journal))
+	f.Add(lines[0])
+	f.Add(strings.Join(lines[:len(lines)/2], ""))
+	f.Add(lines[0] + `{"kind":"done","iteration":0,"offset":99999999}` + "\n")
+	f.Add(lines[0] + `{"kind":"progress","iteration":0,"next":-5,"offset":-1}` + "\n")
+	f.Add(`{"kind":"run","seed":3}` + "\n")
+	f.Add("not json\n" + lines[0])
+	f.Fuzz(func(t *testing.T, data string) {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, alignment.ProgressFile), []byte(data), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, alignment.PairsFile), want, 0o644))
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		_, err := journalLoop(dir).Run(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				t.Fatalf("resuming from journal %q hung", data)
+			}
+			if !errors.Is(err, alignment.ErrNotResumable) {
+				t.Fatalf("a bad journal gave %v, want an error wrapping ErrNotResumable", err)
+			}
+			return
+		}
+		got, err := os.ReadFile(filepath.Join(dir, alignment.PairsFile))
+		require.NoError(t, err)
+		if string(got) != string(want) {
+			t.Fatalf("resuming from journal %q wrote\n%s\nwant\n%s", data, got, want)
+		}
+	})
+}
+
+func journalLoop(dir string) *alignment.Loop {
+	return &alignment.Loop{Policy: seedPolicy(), Judge: digitJudge, Prompts: genSource{6}, Iterations: 2, Dir: dir, Seed: 3}
+}
+
+func t0Dir(tb testing.TB) string {
+	dir := tb.TempDir()
+	_, err := journalLoop(dir).Run(context.Background())
+	require.NoError(tb, err)
+	return dir
+}

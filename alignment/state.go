@@ -132,11 +132,12 @@ func openState(ctx context.Context, r *run) (*state, error) {
 		st.close()
 		return nil, fmt.Errorf("alignment: %s is missing, but %s records %d bytes written: %w", path, ProgressFile, offset, ErrNotResumable)
 	}
-	open := func() (*JSONL, error) { return OpenJSONL(path, offset, nil) }
 	if offset == 0 {
-		open = func() (*JSONL, error) { return CreateJSONL(path, nil) }
+		st.pairs, err = CreateJSONL(path, nil)
+	} else if st.pairs, err = OpenJSONL(path, offset, nil); err != nil {
+		err = fmt.Errorf("alignment: %s does not match %s: %w: %w", path, ProgressFile, ErrNotResumable, err)
 	}
-	if st.pairs, err = open(); err != nil {
+	if err != nil {
 		st.close()
 		return nil, err
 	}
@@ -169,6 +170,10 @@ func (st *state) openJournal(header record) ([]record, error) {
 			}
 			st.close()
 			return nil, fmt.Errorf("alignment: %s:%d is not a progress record: %w", path, line, ErrNotResumable)
+		}
+		if err := rec.check(recs, line); err != nil {
+			st.close()
+			return nil, fmt.Errorf("alignment: %s:%d: %v: %w", path, line, err, ErrNotResumable)
 		}
 		recs = append(recs, rec)
 		good += end + 1
@@ -204,6 +209,31 @@ func (st *state) append(rec record) error {
 	}
 	if err := st.journal.Sync(); err != nil {
 		return fmt.Errorf("alignment: syncing %s: %w", ProgressFile, err)
+	}
+	return nil
+}
+
+// check reports what is wrong with rec as the record after prev: a record
+// no run writes, as a hand-edited or corrupted journal may hold.
+func (rec *record) check(prev []record, line int) error {
+	if (line == 1) != (rec.Kind == "run") {
+		return fmt.Errorf("record of kind %q, want %q only on the first line", rec.Kind, "run")
+	}
+	switch rec.Kind {
+	case "run", "opened":
+	case "progress", "generated", "done":
+		if rec.Report == nil {
+			return fmt.Errorf("%s record without a report", rec.Kind)
+		}
+	default:
+		return fmt.Errorf("unknown record kind %q", rec.Kind)
+	}
+	if rec.Iteration < 0 || rec.Next < 0 || rec.Start < 0 || rec.Offset < rec.Start {
+		return fmt.Errorf("impossible position: iteration %d, next %d, bytes %d to %d", rec.Iteration, rec.Next, rec.Start, rec.Offset)
+	}
+	if n := len(prev); n > 0 && (rec.Iteration < prev[n-1].Iteration || rec.Offset < prev[n-1].Offset) {
+		return fmt.Errorf("record goes back to iteration %d, byte %d, after iteration %d, byte %d",
+			rec.Iteration, rec.Offset, prev[n-1].Iteration, prev[n-1].Offset)
 	}
 	return nil
 }
