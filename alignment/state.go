@@ -231,9 +231,19 @@ func (rec *record) check(prev []record, line int) error {
 	if rec.Iteration < 0 || rec.Next < 0 || rec.Start < 0 || rec.Offset < rec.Start {
 		return fmt.Errorf("impossible position: iteration %d, next %d, bytes %d to %d", rec.Iteration, rec.Next, rec.Start, rec.Offset)
 	}
-	if n := len(prev); n > 0 && (rec.Iteration < prev[n-1].Iteration || rec.Offset < prev[n-1].Offset) {
-		return fmt.Errorf("record goes back to iteration %d, byte %d, after iteration %d, byte %d",
-			rec.Iteration, rec.Offset, prev[n-1].Iteration, prev[n-1].Offset)
+	if n := len(prev); n > 0 && rec.Iteration < prev[n-1].Iteration {
+		return fmt.Errorf("record goes back to iteration %d after iteration %d", rec.Iteration, prev[n-1].Iteration)
+	}
+	if rec.Kind == "opened" {
+		return nil // it holds no position in pairs.jsonl
+	}
+	for i := len(prev) - 1; i > 0; i-- {
+		if prev[i].Kind != "opened" {
+			if rec.Offset < prev[i].Offset {
+				return fmt.Errorf("record goes back to byte %d of %s after byte %d", rec.Offset, PairsFile, prev[i].Offset)
+			}
+			break
+		}
 	}
 	return nil
 }
