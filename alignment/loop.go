@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -668,17 +669,24 @@ func (r *run) fanOut(ctx context.Context, res *item, n int, done *int32, f func(
 			cancel()
 		}
 	}
-	// The last call runs on this goroutine: one goroutine fewer per fan-out.
-	wg.Add(n - 1)
-	for i := range n - 1 {
+	// No more workers than call slots: more would only wait on the
+	// semaphore. Workers pull the next call from a shared counter, and this
+	// goroutine is one of them, so a run with one slot fans out inline.
+	var next atomic.Int32
+	work := func() {
+		for i := int(next.Add(1)) - 1; i < n && cctx.Err() == nil; i = int(next.Add(1)) - 1 {
+			one(i)
+		}
+	}
+	workers := min(n, r.concurrency)
+	wg.Add(max(workers-1, 0))
+	for range workers - 1 {
 		go func() {
 			defer wg.Done()
-			one(i)
+			work()
 		}()
 	}
-	if n > 0 {
-		one(n - 1)
-	}
+	work()
 	wg.Wait()
 	return firstErr
 }
