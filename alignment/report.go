@@ -11,6 +11,7 @@ import (
 // interruption, so its reports equal those of an uninterrupted run except
 // for timings.
 type Report struct {
+	// Iteration is the iteration reported, from 0.
 	Iteration int `json:"iteration"`
 	// Prompts counts the prompts handled: done plus failed.
 	Prompts int `json:"prompts"`
@@ -202,6 +203,7 @@ func (k EventKind) String() string {
 
 // Event is what a Loop tells its Observer.
 type Event struct {
+	// Kind says what happened; Iteration is when, from 0.
 	Kind      EventKind
 	Iteration int
 	// PromptID names the prompt of item and call events.
