@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/selfalign/selfalign/internal/atomicfile"
 )
 
 var (
@@ -77,7 +79,7 @@ func CreateJSONL(path string, o *JSONLOptions) (*JSONL, error) {
 		return nil, fmt.Errorf("alignment: create JSONL sink: %w", err)
 	}
 	// Sync the directory too, so that the file itself survives a crash.
-	if err := errors.Join(f.Sync(), syncDir(filepath.Dir(path))); err != nil {
+	if err := errors.Join(f.Sync(), atomicfile.SyncDir(filepath.Dir(path))); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("alignment: create JSONL sink: %w", err)
 	}
@@ -283,13 +285,4 @@ func truncateAt(f *os.File, offset int64) error {
 		return err
 	}
 	return f.Sync()
-}
-
-// syncDir syncs a directory, making the creation of its entries durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
 }

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/selfalign/selfalign/internal/atomicfile"
 )
 
 // Files of a run's output directory.
@@ -381,7 +383,7 @@ func (st *state) savePolicy(ctx context.Context, it int, pol Policy) error {
 	if err := os.Rename(tmp, final); err != nil {
 		return fmt.Errorf("alignment: %w", err)
 	}
-	if err := syncDir(st.dir); err != nil {
+	if err := atomicfile.SyncDir(st.dir); err != nil {
 		return fmt.Errorf("alignment: syncing %s: %w", st.dir, err)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/internal/atomicfile"
 )
 
 // CheckpointFile is the name of the file in a checkpoint directory that holds
@@ -52,22 +53,8 @@ func (t *Trainer) SaveCheckpoint(ctx context.Context, pol alignment.Policy, dir 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("dpo: save checkpoint: %w", err)
 	}
-	f, err := os.CreateTemp(dir, "."+CheckpointFile+".tmp-*")
-	if err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, CheckpointFile), s.Save); err != nil {
 		return fmt.Errorf("dpo: save checkpoint: %w", err)
-	}
-	tmp := f.Name()
-	if err := writeSynced(f, s); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("dpo: save checkpoint %s: %w", tmp, err)
-	}
-	path := filepath.Join(dir, CheckpointFile)
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("dpo: save checkpoint: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("dpo: save checkpoint: sync %s: %w", dir, err)
 	}
 	return nil
 }
@@ -97,33 +84,4 @@ func (t *Trainer) LoadCheckpoint(ctx context.Context, dir string) (alignment.Pol
 		return nil, fmt.Errorf("dpo: load checkpoint %s: the load function returned no model and no error", path)
 	}
 	return m, nil
-}
-
-// writeSynced saves s to f through a buffer, syncs and closes f.
-func writeSynced(f *os.File, s Saver) error {
-	w := bufio.NewWriter(f)
-	err := s.Save(w)
-	if err == nil {
-		err = w.Flush()
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

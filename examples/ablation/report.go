@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,6 +17,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 
+	"github.com/selfalign/selfalign/internal/atomicfile"
 	"github.com/selfalign/selfalign/internal/taskworld"
 )
 
@@ -62,10 +61,10 @@ func writeReports(dir string, rep report) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "report.json"), bytesWriter(append(js, '\n'))); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(dir, "report.json"), append(js, '\n')); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "report.png"), func(w io.Writer) error { return chart(rep, w) })
+	return atomicfile.Write(filepath.Join(dir, "report.png"), func(w io.Writer) error { return chart(rep, w) })
 }
 
 // table renders the comparison as a Markdown table, which also reads well
@@ -349,34 +348,4 @@ func syncLog(logf func(string, ...any)) func(string, ...any) {
 		defer mu.Unlock()
 		logf(format, a...)
 	}
-}
-
-func bytesWriter(b []byte) func(io.Writer) error {
-	return func(w io.Writer) error {
-		_, err := io.Copy(w, bytes.NewReader(b))
-		return err
-	}
-}
-
-// writeFileAtomic writes path through a temporary file renamed into place,
-// so that an interrupted run never leaves a half-written report.
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	// CreateTemp makes the file private; a report is for everyone to read.
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/dpo"
 	"github.com/selfalign/selfalign/dpo/tinylm"
+	"github.com/selfalign/selfalign/internal/atomicfile"
 	"github.com/selfalign/selfalign/internal/taskworld"
 )
 
@@ -244,7 +245,7 @@ func fineTuned(ctx context.Context, c config, world *taskworld.World, p *progres
 	}
 	p.linef("fine-tuned model: %d epochs of supervised training, loss %.2f → %.2f (%s)",
 		len(losses), losses[0], losses[len(losses)-1], time.Since(t0).Round(10*time.Millisecond))
-	return m, writeFileAtomic(path, m.Save)
+	return m, atomicfile.Write(path, m.Save)
 }
 
 // runFile records the settings a run's directory was made with, so that a
@@ -269,7 +270,7 @@ func checkRunFile(c config) error {
 		if err != nil {
 			return err
 		}
-		return writeFileAtomic(path, bytesWriter(append(js, '\n')))
+		return atomicfile.WriteBytes(path, append(js, '\n'))
 	}
 	if err != nil {
 		return err

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"image/color"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -16,6 +14,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/selfalign/selfalign/internal/atomicfile"
 )
 
 // row is one line of the report: the policy after Iteration DPO
@@ -52,13 +52,13 @@ func writeReports(dir string, rep report) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "report.json"), bytesWriter(append(js, '\n'))); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(dir, "report.json"), append(js, '\n')); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "report.md"), bytesWriter([]byte(markdown(rep)))); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(dir, "report.md"), []byte(markdown(rep))); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "report.png"), func(w io.Writer) error { return chart(rep, w) })
+	return atomicfile.Write(filepath.Join(dir, "report.png"), func(w io.Writer) error { return chart(rep, w) })
 }
 
 // table renders the rows as a Markdown table, which also reads well on a
@@ -150,33 +150,4 @@ func (integerTicks) Ticks(lo, hi float64) []plot.Tick {
 		}
 	}
 	return ts
-}
-
-func bytesWriter(b []byte) func(io.Writer) error {
-	return func(w io.Writer) error {
-		_, err := io.Copy(w, bytes.NewReader(b))
-		return err
-	}
-}
-
-// writeFileAtomic writes path through a temporary file renamed into place,
-// so that an interrupted run never leaves a half-written file.
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
