@@ -43,11 +43,13 @@ type Loop struct {
 	// Selector picks each prompt's pair; default MaxMin.
 	Selector Selector
 	// Extra, if set, is called for every prompt whose responses were judged,
-	// with the scored responses, and returns further pairs to write after
-	// the selected one: Meta-Rewarding's judge-training pairs, or SL-CAI's
-	// revision-over-original pairs. It may be called from many goroutines
-	// at once and must not modify rs; an error fails the prompt.
-	Extra func(ctx context.Context, iteration int, p Prompt, rs []Scored) ([]Pair, error)
+	// with the prompt's Item and its scored responses, and returns further
+	// pairs to write after the selected one: Meta-Rewarding's
+	// judge-training pairs, or SL-CAI's revision-over-original pairs. The
+	// backend calls it makes go through Item.Call. It may be called from
+	// many goroutines at once and must not modify rs; an error fails the
+	// prompt.
+	Extra func(ctx context.Context, x *Item, rs []Scored) ([]Pair, error)
 	// Trainer, if set, turns each iteration's pairs into the next policy.
 	// Lacking it, every iteration uses Policy.
 	Trainer Trainer
@@ -563,7 +565,8 @@ func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, 
 			ScoreChosen: res.scores[c], ScoreRejected: res.scores[j], Iteration: it, Source: r.source})
 	}
 	if r.Extra != nil {
-		extra, err := r.Extra(ctx, it, p, scored)
+		x := &Item{Iteration: it, Prompt: p, Policy: pol, Judge: judge, run: r, res: &res, seed: seed}
+		extra, err := r.Extra(ctx, x, scored)
 		if err != nil {
 			res.err = fmt.Errorf("extra pairs: %w", err)
 			return res
@@ -571,6 +574,46 @@ func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, 
 		res.pairs = append(res.pairs, extra...)
 	}
 	return res
+}
+
+// Item is one prompt's work in an iteration, as Loop.Extra sees it.
+type Item struct {
+	// Iteration is the iteration, from 0; Prompt the prompt.
+	Iteration int
+	Prompt    Prompt
+	// Policy and Judge are the iteration's: Judge is SelfJudge(Policy)
+	// when the Loop has SelfJudge, and nil when a Comparer judges.
+	Policy Policy
+	Judge  Judge
+
+	run  *run
+	res  *item
+	seed uint64
+}
+
+// Call runs f as one backend call of the item, as the Loop runs its own:
+// under the Loop's limit on calls in flight, with transient failures
+// retried (and reported to the Observer), and with ctx carrying a seed
+// (see SeedFrom) derived from the item's and labels, so that the call is
+// repeatable whatever the scheduling. Give each call of an item its own
+// labels. Call may be used from several goroutines at once. An Item made
+// outside a Loop, as a test of a hook makes one, calls f once, directly.
+func (x *Item) Call(ctx context.Context, f func(ctx context.Context) error, labels ...string) error {
+	seed := x.Seed(labels...)
+	if x.run == nil {
+		return f(WithSeed(ctx, seed))
+	}
+	retries, err := x.run.call(ctx, x.Iteration, x.Prompt.ID, func(ctx context.Context) error {
+		return f(WithSeed(ctx, seed))
+	})
+	atomic.AddInt32(&x.res.retries, int32(retries))
+	return err
+}
+
+// Seed returns the seed that Call gives a call with these labels, for
+// calls that take a seed in SampleOptions rather than from the context.
+func (x *Item) Seed(labels ...string) uint64 {
+	return seeds.Derive(x.seed, append([]string{"extra"}, labels...)...)
 }
 
 // judgeAll returns each response's aggregate score — the mean of k judge

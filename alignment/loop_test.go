@@ -650,23 +650,48 @@ func TestLoopExtraPairs(t *testing.T) {
 	src, err := alignment.NewSliceSource([]alignment.Prompt{alignment.NewPrompt("a", "q")})
 	require.NoError(t, err)
 	rec := &alignmenttest.Recorder{}
-	var seen []alignment.Scored
+	var (
+		seen      []alignment.Scored
+		callSeeds []uint64
+	)
 	loop := alignment.Loop{Policy: pol, Prompts: src, Judge: judge, Refiner: ref, Sink: rec, Samples: 2, JudgeSamples: 2,
-		Extra: func(ctx context.Context, it int, p alignment.Prompt, rs []alignment.Scored) ([]alignment.Pair, error) {
+		Extra: func(ctx context.Context, x *alignment.Item, rs []alignment.Scored) ([]alignment.Pair, error) {
 			seen = rs
+			assert.Same(t, pol, x.Policy, "Extra sees the iteration's policy")
+			// A backend call of the hook: retried, seeded from the item.
+			err := x.Call(ctx, func(ctx context.Context) error {
+				s, _ := alignment.SeedFrom(ctx)
+				callSeeds = append(callSeeds, s)
+				_, err := x.Judge.Judge(ctx, x.Prompt, rs[0].Response)
+				return err
+			}, "probe")
+			if err != nil {
+				return nil, err
+			}
 			var out []alignment.Pair
 			for _, s := range rs {
 				if s.Response.Text != s.Unrefined.Text {
-					out = append(out, alignment.Pair{Prompt: p, Chosen: s.Response, Rejected: s.Unrefined, Iteration: it, Source: "sl-cai"})
+					out = append(out, alignment.Pair{Prompt: x.Prompt, Chosen: s.Response, Rejected: s.Unrefined, Iteration: x.Iteration, Source: "sl-cai"})
 				}
 			}
 			return out, nil
 		}}
+	faults := &alignmenttest.Faults{FailCalls: nil, TransientRate: 0.5, Seed: 4}
+	loop.Judge = faults.Judge(judge)
+	loop.Retry = fastRetry()
 	res, err := loop.Run(t.Context())
 	require.NoError(t, err)
+	transient, _ := faults.Injected()
+	assert.Equal(t, transient, res.Reports[0].Retries, "retries of Extra's calls are counted with the rest")
+	_, err = loop.Run(t.Context())
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, len(callSeeds), 2, "one call per run, and its retries")
+	for _, s := range callSeeds {
+		assert.Equal(t, callSeeds[0], s, "Item.Call seeds its call from the item, the same on every run and retry")
+	}
 	require.Len(t, seen, 2)
 	assert.Len(t, seen[0].Judgments, 2, "the k judgments reach Extra")
-	got := rec.Pairs()
+	got := rec.Pairs(alignmenttest.Iteration(0))[:2]
 	require.Len(t, got, 2, "the selected pair, then the extra one")
 	assert.Equal(t, "loop", got[0].Source)
 	assert.Equal(t, "sl-cai", got[1].Source)
@@ -675,7 +700,7 @@ func TestLoopExtraPairs(t *testing.T) {
 	assert.Equal(t, 2, res.Reports[0].Pairs)
 	assert.Equal(t, 1, res.Reports[0].ExtraPairs)
 
-	loop.Extra = func(context.Context, int, alignment.Prompt, []alignment.Scored) ([]alignment.Pair, error) {
+	loop.Extra = func(context.Context, *alignment.Item, []alignment.Scored) ([]alignment.Pair, error) {
 		return nil, errors.New("boom")
 	}
 	loop.FailureBudget = 1
@@ -695,11 +720,11 @@ func TestLoopExtraOnly(t *testing.T) {
 	require.NoError(t, err)
 	rec := &alignmenttest.Recorder{}
 	loop := alignment.Loop{Policy: pol, Prompts: src, Judge: judge, Refiner: ref, Sink: rec, Samples: 1, Selector: alignment.NoPair{},
-		Extra: func(ctx context.Context, it int, p alignment.Prompt, rs []alignment.Scored) ([]alignment.Pair, error) {
+		Extra: func(ctx context.Context, x *alignment.Item, rs []alignment.Scored) ([]alignment.Pair, error) {
 			if rs[0].Response.Text == rs[0].Unrefined.Text {
 				return nil, nil
 			}
-			return []alignment.Pair{{Prompt: p, Chosen: rs[0].Response, Rejected: rs[0].Unrefined, Iteration: it, Source: "sl-cai"}}, nil
+			return []alignment.Pair{{Prompt: x.Prompt, Chosen: rs[0].Response, Rejected: rs[0].Unrefined, Iteration: x.Iteration, Source: "sl-cai"}}, nil
 		}}
 	res, err := loop.Run(t.Context())
 	require.NoError(t, err)

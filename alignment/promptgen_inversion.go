@@ -126,7 +126,8 @@ func (v *Inversion) Text(id string) (string, bool) {
 // written for. It makes no pair when that response has the text's own
 // words, or, with a judge, when the text scores as high. A prompt that
 // did not come from this Inversion is an error wrapping ErrInvalid.
-func (v *Inversion) Pairs(ctx context.Context, iteration int, p Prompt, rs []Scored) ([]Pair, error) {
+func (v *Inversion) Pairs(ctx context.Context, x *Item, rs []Scored) ([]Pair, error) {
+	p, iteration := x.Prompt, x.Iteration
 	text, ok := v.Text(p.ID)
 	if !ok {
 		return nil, fmt.Errorf("alignment: inversion: prompt %q was not made by this Inversion: %w", p.ID, ErrInvalid)
@@ -148,11 +149,10 @@ func (v *Inversion) Pairs(ctx context.Context, iteration int, p Prompt, rs []Sco
 	var score float64
 	if v.judge != nil {
 		var j Judgment
-		err := v.gen.retry.do(ctx, func(ctx context.Context) (err error) {
-			ctx = WithSeed(ctx, extraSeed(v.gen.g.Seed, "inversion-judge", iteration, p.ID))
+		err := x.Call(ctx, func(ctx context.Context) (err error) {
 			j, err = v.judge.Judge(ctx, p, rejected)
 			return err
-		}, nil)
+		}, "inversion-judge")
 		if err != nil {
 			return nil, fmt.Errorf("alignment: inversion: judging the text of prompt %q: %w", p.ID, err)
 		}

@@ -299,7 +299,7 @@ func TestInversionPairs(t *testing.T) {
 	assert.True(t, ok)
 	assert.Equal(t, "the capital of peru is paris.", text)
 
-	_, err = inv.Pairs(t.Context(), 0, alignment.NewPrompt("stranger", "x"), nil)
+	_, err = inv.Pairs(t.Context(), &alignment.Item{Prompt: alignment.NewPrompt("stranger", "x")}, nil)
 	assert.ErrorIs(t, err, alignment.ErrInvalid)
 
 	// A text the judge rates as high as the fresh answer makes no pair.
@@ -309,7 +309,7 @@ func TestInversionPairs(t *testing.T) {
 		inv2, err := alignment.NewInversion(alignment.Generation{Policy: inverter, Seed: 2, Count: 1}, texts[:1], high)
 		require.NoError(t, err)
 		collect(t, inv2, 0)
-		return inv2.Pairs(t.Context(), 0, p, []alignment.Scored{{Response: alignment.Response{Text: "Sure."}, Score: 1}})
+		return inv2.Pairs(t.Context(), &alignment.Item{Prompt: p}, []alignment.Scored{{Response: alignment.Response{Text: "Sure."}, Score: 1}})
 	}()
 	require.NoError(t, err)
 	assert.Empty(t, none)

@@ -3,9 +3,6 @@ package alignment
 import (
 	"context"
 	"fmt"
-	"strconv"
-
-	"github.com/selfalign/selfalign/internal/seeds"
 )
 
 // Recipes are configurations of the one Loop: each is a small struct of
@@ -82,17 +79,4 @@ func orDefault[T comparable](v, def T) T {
 		return def
 	}
 	return v
-}
-
-// callExtra runs one backend call made from a Loop.Extra hook with the
-// Loop's retry policy, so that a transient failure there is retried as the
-// Loop retries its own calls.
-func callExtra(ctx context.Context, l *Loop, f func(ctx context.Context) error) error {
-	return l.Retry.withDefaults().do(ctx, f, nil)
-}
-
-// extraSeed derives the seed of a call made from a Loop.Extra hook from the
-// run's seed and what the call is about, as the Loop derives its own.
-func extraSeed(seed uint64, stage string, it int, promptID string, labels ...string) uint64 {
-	return seeds.Derive(seed, append([]string{stage, strconv.Itoa(it), promptID}, labels...)...)
 }

@@ -157,9 +157,10 @@ func (c *ConstitutionalAI) base() (*Loop, error) {
 // revisionPairs returns the Extra hook that pairs every refined response
 // over its original: through ref's own Pair when it is a RevisionPairer,
 // otherwise whenever the refinement changed the text.
-func revisionPairs(ref Refiner, source string) func(ctx context.Context, it int, p Prompt, rs []Scored) ([]Pair, error) {
+func revisionPairs(ref Refiner, source string) func(ctx context.Context, x *Item, rs []Scored) ([]Pair, error) {
 	pairer, _ := ref.(RevisionPairer)
-	return func(ctx context.Context, it int, p Prompt, rs []Scored) ([]Pair, error) {
+	return func(ctx context.Context, x *Item, rs []Scored) ([]Pair, error) {
+		p := x.Prompt
 		var out []Pair
 		seen := make(map[[2]string]bool, len(rs))
 		for _, s := range rs {
@@ -177,7 +178,7 @@ func revisionPairs(ref Refiner, source string) func(ctx context.Context, it int,
 				continue
 			}
 			seen[key] = true
-			pair.Iteration = it
+			pair.Iteration = x.Iteration
 			if pair.Source == "" {
 				pair.Source = source
 			}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"sync"
 )
 
 // Sources of the Meta-Rewarding recipe's pairs.
@@ -116,19 +115,13 @@ func (m *MetaRewarding) Loop() (*Loop, error) {
 			return nil, bad(fmt.Sprintf("JudgePrompt is nil and the judge (%T) has no Prompt method to give the prompt of judge pairs", j))
 		}
 	}
-	cur := &metaIteration{}
-	l.SelfJudge = func(pol Policy) Judge {
-		j, mj := m.Judge(pol), m.MetaJudge(pol)
-		cur.set(j, mj)
-		return j
-	}
+	l.SelfJudge = m.Judge
 	l.Selector = LengthControlled{Rho: m.Rho}
-	l.Extra = func(ctx context.Context, it int, p Prompt, rs []Scored) ([]Pair, error) {
-		if m.JudgeIterations > 0 && it >= m.JudgeIterations {
+	l.Extra = func(ctx context.Context, x *Item, rs []Scored) ([]Pair, error) {
+		if m.JudgeIterations > 0 && x.Iteration >= m.JudgeIterations {
 			return nil, nil
 		}
-		j, mj := cur.get()
-		return m.judgePair(ctx, l, j, mj, it, p, rs)
+		return m.judgePair(ctx, x, rs)
 	}
 	l.Iterations = orDefault(b.Iterations, 2)
 	l.Samples = orDefault(b.Samples, 4)
@@ -147,7 +140,8 @@ func (m *MetaRewarding) Run(ctx context.Context) (Result, error) {
 }
 
 // judgePair makes the judge-training pair of one prompt, if any.
-func (m *MetaRewarding) judgePair(ctx context.Context, l *Loop, j Judge, mj JudgmentComparer, it int, p Prompt, rs []Scored) ([]Pair, error) {
+func (m *MetaRewarding) judgePair(ctx context.Context, x *Item, rs []Scored) ([]Pair, error) {
+	p, it, j, mj := x.Prompt, x.Iteration, x.Judge, m.MetaJudge(x.Policy)
 	pick, spread := -1, 0.0
 	for i, s := range rs {
 		if v := scoreVariance(s.Judgments); v > spread {
@@ -176,11 +170,10 @@ func (m *MetaRewarding) judgePair(ctx context.Context, l *Loop, j Judge, mj Judg
 	for a := range n {
 		for b := a + 1; b < n; b++ {
 			var c Comparison
-			err := callExtra(ctx, l, func(ctx context.Context) (err error) {
-				ctx = WithSeed(ctx, extraSeed(l.Seed, "meta", it, p.ID, strconv.Itoa(pick), strconv.Itoa(a), strconv.Itoa(b)))
+			err := x.Call(ctx, func(ctx context.Context) (err error) {
 				c, err = mj.CompareJudgments(ctx, p, r, texts[a], texts[b])
 				return err
-			})
+			}, "meta", strconv.Itoa(pick), strconv.Itoa(a), strconv.Itoa(b))
 			if err != nil {
 				return nil, fmt.Errorf("meta-judging judgments %d and %d of response %d: %w", a, b, pick, err)
 			}
@@ -269,25 +262,4 @@ func scoreVariance(js []Judgment) float64 {
 		v += (j.Score - mean) * (j.Score - mean)
 	}
 	return v / float64(len(js))
-}
-
-// metaIteration holds the judge and meta-judge of the running iteration:
-// the Loop builds the judge through SelfJudge at the start of an iteration,
-// before any Extra call of it, and iterations run one after another.
-type metaIteration struct {
-	mu    sync.Mutex
-	judge Judge
-	meta  JudgmentComparer
-}
-
-func (c *metaIteration) set(j Judge, m JudgmentComparer) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.judge, c.meta = j, m
-}
-
-func (c *metaIteration) get() (Judge, JudgmentComparer) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.judge, c.meta
 }

@@ -67,14 +67,15 @@ func (s *SelfBoosting) Loop() (*Loop, error) {
 	l.Samples = orDefault(b.Samples, 2)
 	l.Iterations = orDefault(b.Iterations, 3)
 	l.Source = orDefault(b.Source, SourceSelfBoosting)
-	l.Extra = func(ctx context.Context, it int, p Prompt, rs []Scored) ([]Pair, error) {
+	l.Extra = func(ctx context.Context, x *Item, rs []Scored) ([]Pair, error) {
+		p := x.Prompt
 		o := l.Sampling
-		o.N, o.Seed = len(rs), extraSeed(l.Seed, "initial", it, p.ID)
+		o.N, o.Seed = len(rs), x.Seed("initial")
 		var initial []Response
-		err := callExtra(ctx, l, func(ctx context.Context) (err error) {
+		err := x.Call(ctx, func(ctx context.Context) (err error) {
 			initial, err = SampleN(ctx, s.Initial, p, o)
 			return err
-		})
+		}, "initial")
 		if err != nil {
 			return nil, fmt.Errorf("sampling the initial policy: %w", err)
 		}
@@ -82,11 +83,10 @@ func (s *SelfBoosting) Loop() (*Loop, error) {
 		seen := make(map[[2]string]bool, len(rs))
 		for i, r := range rs {
 			var chosen Response
-			err := callExtra(ctx, l, func(ctx context.Context) (err error) {
-				ctx = WithSeed(ctx, extraSeed(l.Seed, "improve", it, p.ID, strconv.Itoa(i)))
+			err := x.Call(ctx, func(ctx context.Context) (err error) {
 				chosen, err = s.Improver.Refine(ctx, p, r.Response)
 				return err
-			})
+			}, "improve", strconv.Itoa(i))
 			if err != nil {
 				return nil, fmt.Errorf("improving response %d: %w", i, err)
 			}
@@ -95,7 +95,7 @@ func (s *SelfBoosting) Loop() (*Loop, error) {
 				continue
 			}
 			seen[key] = true
-			out = append(out, Pair{Prompt: p, Chosen: chosen, Rejected: initial[i], Iteration: it, Source: l.Source})
+			out = append(out, Pair{Prompt: p, Chosen: chosen, Rejected: initial[i], Iteration: x.Iteration, Source: l.Source})
 		}
 		return out, nil
 	}
