@@ -17,6 +17,7 @@ import (
 	"github.com/selfalign/selfalign/dpo/tinylm"
 	"github.com/selfalign/selfalign/internal/seeds"
 	"github.com/selfalign/selfalign/internal/taskworld"
+	"github.com/selfalign/selfalign/judge"
 )
 
 // The recipes on the embedded model: a small tinylm fine-tuned on the task
@@ -90,27 +91,6 @@ func margin(t *testing.T, m *tinylm.Model, pairs []alignment.Pair) float64 {
 		sum += c - r
 	}
 	return sum / float64(len(pairs))
-}
-
-// ruleComparer compares two responses by their rule scores.
-func ruleComparer(rules *constitution.Constitution) alignment.Comparer {
-	return alignmenttest.ComparerFunc(func(ctx context.Context, p alignment.Prompt, a, b alignment.Response) (alignment.Comparison, error) {
-		ja, err := rules.Judge(ctx, p, a)
-		if err != nil {
-			return alignment.Comparison{}, err
-		}
-		jb, err := rules.Judge(ctx, p, b)
-		if err != nil {
-			return alignment.Comparison{}, err
-		}
-		switch {
-		case ja.Score > jb.Score:
-			return alignment.Comparison{ProbA: 1}, nil
-		case ja.Score < jb.Score:
-			return alignment.Comparison{ProbA: 0}, nil
-		}
-		return alignment.Comparison{ProbA: 0.5}, nil
-	})
 }
 
 // resample is a model-backed Refiner: a response that fails some rule is
@@ -291,7 +271,7 @@ func TestConstitutionalAITinyLM(t *testing.T) {
 		Base:      alignment.Loop{Policy: m, Prompts: f.prompts(t, 16), Trainer: newDPO(t), Sink: rec, Seed: 1, Sampling: tinySampling},
 		Reviser:   resample{pol: f.sft.Clone(), rules: f.rules, n: 4},
 		SLTrainer: newDPO(t),
-		Comparer:  ruleComparer(f.rules),
+		Comparer:  judge.Pointwise{Judge: f.rules},
 	}
 	res, err := cai.Run(t.Context())
 	require.NoError(t, err)
@@ -316,7 +296,7 @@ func TestOnlineDPOTinyLMIsRepeatable(t *testing.T) {
 		o := alignment.OnlineDPO{
 			Base: alignment.Loop{Policy: f.sft.Clone(), Prompts: f.prompts(t, 24), Trainer: newDPO(t), Sink: rec, Seed: 5,
 				Sampling: tinySampling},
-			Comparer:  ruleComparer(f.rules),
+			Comparer:  judge.Pointwise{Judge: f.rules},
 			BatchSize: 8,
 		}
 		res, err := o.Run(t.Context())

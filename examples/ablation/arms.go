@@ -198,7 +198,7 @@ func onlineDPO(ctx context.Context, t trial) ([]point, error) {
 	size := (n + onlineBatches - 1) / onlineBatches
 	batches := (n + size - 1) / size
 	base.Iterations = t.Budget.Iterations * batches
-	o := alignment.OnlineDPO{Base: base, Comparer: ruleComparer{t.Rules}, BatchSize: size}
+	o := alignment.OnlineDPO{Base: base, Comparer: judge.Pointwise{Judge: t.Rules}, BatchSize: size}
 	res, err := o.Run(ctx)
 	if err != nil {
 		return nil, err
@@ -222,33 +222,6 @@ func onlineDPO(ctx context.Context, t trial) ([]point, error) {
 		pts = append(pts, p)
 	}
 	return pts, nil
-}
-
-// ruleComparer is a pairwise judge from a pointwise one: A wins when it
-// scores higher, ties are even.
-type ruleComparer struct{ j alignment.Judge }
-
-var _ alignment.Comparer = ruleComparer{}
-
-func (c ruleComparer) Compare(ctx context.Context, p alignment.Prompt, a, b alignment.Response) (alignment.Comparison, error) {
-	if err := ctx.Err(); err != nil {
-		return alignment.Comparison{}, fmt.Errorf("rule comparer: %w", err)
-	}
-	ja, err := c.j.Judge(ctx, p, a)
-	if err != nil {
-		return alignment.Comparison{}, err
-	}
-	jb, err := c.j.Judge(ctx, p, b)
-	if err != nil {
-		return alignment.Comparison{}, err
-	}
-	switch {
-	case ja.Score > jb.Score:
-		return alignment.Comparison{ProbA: 1}, nil
-	case ja.Score < jb.Score:
-		return alignment.Comparison{ProbA: 0}, nil
-	}
-	return alignment.Comparison{ProbA: 0.5}, nil
 }
 
 // noisyRules is the world's rule judge with a noisy reader: each of the

@@ -18,6 +18,7 @@ import (
 	"github.com/selfalign/selfalign/dpo"
 	"github.com/selfalign/selfalign/dpo/tinylm"
 	"github.com/selfalign/selfalign/internal/taskworld"
+	"github.com/selfalign/selfalign/judge"
 )
 
 func TestFlags(t *testing.T) {
@@ -262,7 +263,7 @@ func TestJury(t *testing.T) {
 func TestRuleComparer(t *testing.T) {
 	rules, err := taskworld.Constitution()
 	require.NoError(t, err)
-	c := ruleComparer{rules}
+	c := judge.Pointwise{Judge: rules}
 	require.NoError(t, alignmenttest.TestComparer(t.Context(), c))
 	p := alignment.NewPrompt("p", "what is 2 plus 2?")
 	good, bad := alignment.Response{Text: "2 plus 2 is 4."}, alignment.Response{Text: "ugh, 5."}

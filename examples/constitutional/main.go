@@ -35,6 +35,7 @@ import (
 	"github.com/selfalign/selfalign/dpo/tinylm"
 	"github.com/selfalign/selfalign/internal/seeds"
 	"github.com/selfalign/selfalign/internal/taskworld"
+	"github.com/selfalign/selfalign/judge"
 	"github.com/selfalign/selfalign/sampler"
 )
 
@@ -132,7 +133,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		},
 		Reviser:   reviser,
 		SLTrainer: slTrainer,
-		Comparer:  ruleComparer{rules},
+		// The rules, compared pairwise, stand for constitution.Comparer on a
+		// feedback model: the tiny model cannot answer multiple choice.
+		Comparer: judge.Pointwise{Judge: rules},
 	}
 	res, err := cai.Run(ctx)
 	if err != nil {
@@ -204,29 +207,4 @@ func (v reviser) Refine(ctx context.Context, p alignment.Prompt, r alignment.Res
 	out.Revisions = append(append([]alignment.Revision(nil), r.Revisions...),
 		alignment.Revision{Refiner: "reviser", Principle: cur.Rationale, Text: out.Text})
 	return out, nil
-}
-
-// ruleComparer stands for constitution.Comparer on a feedback model: it
-// prefers the answer that passes more of the rules.
-type ruleComparer struct{ rules *constitution.Constitution }
-
-var _ alignment.Comparer = ruleComparer{}
-
-// Compare implements alignment.Comparer.
-func (c ruleComparer) Compare(ctx context.Context, p alignment.Prompt, a, b alignment.Response) (alignment.Comparison, error) {
-	ja, err := c.rules.Judge(ctx, p, a)
-	if err != nil {
-		return alignment.Comparison{}, err
-	}
-	jb, err := c.rules.Judge(ctx, p, b)
-	if err != nil {
-		return alignment.Comparison{}, err
-	}
-	switch {
-	case ja.Score > jb.Score:
-		return alignment.Comparison{ProbA: 1}, nil
-	case ja.Score < jb.Score:
-		return alignment.Comparison{ProbA: 0}, nil
-	}
-	return alignment.Comparison{ProbA: 0.5}, nil
 }

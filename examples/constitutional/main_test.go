@@ -14,6 +14,7 @@ import (
 	"github.com/selfalign/selfalign/alignment/alignmenttest"
 	"github.com/selfalign/selfalign/dpo/tinylm"
 	"github.com/selfalign/selfalign/internal/taskworld"
+	"github.com/selfalign/selfalign/judge"
 )
 
 func TestShortRun(t *testing.T) {
@@ -66,7 +67,7 @@ func TestRuleRolesConform(t *testing.T) {
 	if err := alignmenttest.TestRefiner(t.Context(), rev); err != nil {
 		t.Error(err)
 	}
-	if err := alignmenttest.TestComparer(t.Context(), ruleComparer{rules}); err != nil {
+	if err := alignmenttest.TestComparer(t.Context(), judge.Pointwise{Judge: rules}); err != nil {
 		t.Error(err)
 	}
 }

@@ -26,10 +26,10 @@ import (
 	"os/signal"
 
 	"github.com/selfalign/selfalign/alignment"
-	"github.com/selfalign/selfalign/constitution"
 	"github.com/selfalign/selfalign/dpo"
 	"github.com/selfalign/selfalign/dpo/tinylm"
 	"github.com/selfalign/selfalign/internal/taskworld"
+	"github.com/selfalign/selfalign/judge"
 )
 
 func main() {
@@ -123,7 +123,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			// win rate to mean a plateau.
 			Safeguards: alignment.Safeguards{PlateauWinRate: -1},
 		},
-		Comparer:  ruleComparer{rules},
+		// The rules, compared pairwise, stand for judge.Pairwise on an
+		// annotator model, which the tiny model cannot be.
+		Comparer:  judge.Pointwise{Judge: rules},
 		BatchSize: sz.batch,
 		Epochs:    *epochs,
 	}
@@ -145,29 +147,4 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "pairs in %s/%s\n", *dir, alignment.PairsFile)
 	}
 	return nil
-}
-
-// ruleComparer stands for judge.Pairwise on an annotator model: it prefers
-// the answer that passes more of the rules.
-type ruleComparer struct{ rules *constitution.Constitution }
-
-var _ alignment.Comparer = ruleComparer{}
-
-// Compare implements alignment.Comparer.
-func (c ruleComparer) Compare(ctx context.Context, p alignment.Prompt, a, b alignment.Response) (alignment.Comparison, error) {
-	ja, err := c.rules.Judge(ctx, p, a)
-	if err != nil {
-		return alignment.Comparison{}, err
-	}
-	jb, err := c.rules.Judge(ctx, p, b)
-	if err != nil {
-		return alignment.Comparison{}, err
-	}
-	switch {
-	case ja.Score > jb.Score:
-		return alignment.Comparison{ProbA: 1}, nil
-	case ja.Score < jb.Score:
-		return alignment.Comparison{ProbA: 0}, nil
-	}
-	return alignment.Comparison{ProbA: 0.5}, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/alignment/alignmenttest"
 	"github.com/selfalign/selfalign/internal/taskworld"
+	"github.com/selfalign/selfalign/judge"
 )
 
 func TestShortRun(t *testing.T) {
@@ -50,7 +51,7 @@ func TestFlags(t *testing.T) {
 func TestRuleComparerConforms(t *testing.T) {
 	rules, err := taskworld.Constitution()
 	require.NoError(t, err)
-	c := ruleComparer{rules}
+	c := judge.Pointwise{Judge: rules}
 	if err := alignmenttest.TestComparer(t.Context(), c); err != nil {
 		t.Error(err)
 	}
