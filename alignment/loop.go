@@ -28,7 +28,9 @@ type Loop struct {
 	// Prompts yields each iteration's prompts. Required.
 	Prompts PromptSource
 	// Judge scores each response (pointwise). One of Judge, SelfJudge and
-	// Comparer is required.
+	// Comparer is required, unless Extra makes the pairs: then responses
+	// may go unjudged (scores 0, no judgments) and the Selector is not
+	// asked, as in SL-CAI, where a revision is preferred to its original.
 	Judge Judge
 	// SelfJudge, if set, makes the judge of each iteration from that
 	// iteration's policy, as Self-Rewarding does; it takes precedence over
@@ -292,8 +294,8 @@ func (l *Loop) newRun() (*run, error) {
 		return nil, bad("Policy", "is nil")
 	case l.Prompts == nil:
 		return nil, bad("Prompts", "is nil")
-	case l.Judge == nil && l.SelfJudge == nil && l.Comparer == nil:
-		return nil, bad("Judge", "is nil and so are SelfJudge and Comparer")
+	case l.Judge == nil && l.SelfJudge == nil && l.Comparer == nil && l.Extra == nil:
+		return nil, bad("Judge", "is nil and so are SelfJudge, Comparer and Extra")
 	case l.Iterations < 0 || l.Samples < 0 || l.JudgeSamples < 0 || l.Concurrency < 0:
 		return nil, bad("Iterations, Samples, JudgeSamples and Concurrency", "must not be negative")
 	case l.Samples == 1 && l.Extra == nil:
@@ -372,6 +374,7 @@ type item struct {
 	judgments int32
 	retries   int32
 	selected  bool
+	judged    bool // false when the Loop has no judge: Extra makes the pairs
 }
 
 // generate runs the data part of iteration it: every prompt from next on
@@ -538,12 +541,16 @@ func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, 
 			return res
 		}
 	}
-	t0 = time.Now()
 	var judgments [][]Judgment
-	res.scores, judgments, res.err = r.judgeAll(ctx, &res, seed, p, rs, judge)
-	res.judging = time.Since(t0)
-	if res.err != nil {
-		return res
+	if res.judged = judge != nil || r.Comparer != nil; res.judged {
+		t0 = time.Now()
+		res.scores, judgments, res.err = r.judgeAll(ctx, &res, seed, p, rs, judge)
+		res.judging = time.Since(t0)
+		if res.err != nil {
+			return res
+		}
+	} else {
+		res.scores = make([]float64, len(rs))
 	}
 	res.lengths = make([]int, len(rs))
 	scored := make([]Scored, len(rs))
@@ -554,7 +561,10 @@ func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, 
 			scored[i].Judgments = judgments[i]
 		}
 	}
-	c, j, ok := r.selector.Select(scored)
+	c, j, ok := 0, 0, false
+	if res.judged {
+		c, j, ok = r.selector.Select(scored)
+	}
 	if ok {
 		if c < 0 || c >= len(rs) || j < 0 || j >= len(rs) || c == j {
 			res.err = fmt.Errorf("selector returned indices %d and %d for %d responses: %w", c, j, len(rs), ErrInvalid)
@@ -800,7 +810,9 @@ func (w *writer) handle(ctx context.Context, res item) error {
 			Done: rep.Prompts - rep.Failed, Failed: rep.Failed, Total: w.total})
 	} else {
 		for i, s := range res.scores {
-			rep.addScore(s)
+			if res.judged {
+				rep.addScore(s)
+			}
 			rep.Length.Add(float64(res.lengths[i]))
 		}
 		rep.Pairs += len(res.pairs)

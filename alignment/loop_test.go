@@ -788,3 +788,24 @@ func t0Dir(tb testing.TB) string {
 	require.NoError(tb, err)
 	return dir
 }
+
+// With no judge at all, Extra's pairs are the run's: nothing is judged and
+// the report has no scores.
+func TestLoopUnjudged(t *testing.T) {
+	pol := &alignmenttest.Script{ByID: map[string][]string{"a": {"draft"}}}
+	src, err := alignment.NewSliceSource([]alignment.Prompt{alignment.NewPrompt("a", "q")})
+	require.NoError(t, err)
+	loop := alignment.Loop{Policy: pol, Prompts: src, Refiner: alignmenttest.Rewrites{"draft": "polished"}, Samples: 1,
+		Extra: func(ctx context.Context, x *alignment.Item, rs []alignment.Scored) ([]alignment.Pair, error) {
+			assert.Nil(t, x.Judge)
+			assert.Nil(t, rs[0].Judgments)
+			return []alignment.Pair{{Prompt: x.Prompt, Chosen: rs[0].Response, Rejected: rs[0].Unrefined, Source: "sl-cai"}}, nil
+		}}
+	res, err := loop.Run(t.Context())
+	require.NoError(t, err)
+	rep := res.Reports[0]
+	assert.Equal(t, 1, rep.Pairs)
+	assert.Zero(t, rep.Judgments)
+	assert.Zero(t, rep.Score.N, "no scores are made up")
+	assert.Equal(t, 1, rep.Length.N)
+}

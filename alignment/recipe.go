@@ -1,7 +1,6 @@
 package alignment
 
 import (
-	"context"
 	"fmt"
 )
 
@@ -15,7 +14,6 @@ import (
 
 var (
 	_ Selector = NoPair{}
-	_ Judge    = unjudged{}
 )
 
 // NoPair is a Selector that never selects a pair, for loops whose pairs all
@@ -35,17 +33,6 @@ func (NoPair) Select([]Scored) (chosen, rejected int, ok bool) { return 0, 0, fa
 // response over its original whenever the text changed.
 type RevisionPairer interface {
 	Pair(p Prompt, original, refined Response) (Pair, bool)
-}
-
-// unjudged scores every response 0 without looking at it: the judge of
-// loops whose pairs do not depend on scores, since the Loop needs one.
-type unjudged struct{}
-
-func (unjudged) Judge(ctx context.Context, p Prompt, r Response) (Judgment, error) {
-	if err := ctx.Err(); err != nil {
-		return Judgment{}, err
-	}
-	return Judgment{}, nil
 }
 
 // field names a Base field a recipe wires itself, and whether it is set.

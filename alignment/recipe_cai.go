@@ -79,8 +79,7 @@ func (c *ConstitutionalAI) SLLoop() (*Loop, error) {
 	}
 	l.Prompts = orDefault(c.SLPrompts, c.Base.Prompts)
 	l.Refiner = c.Reviser
-	l.Judge = unjudged{}
-	l.Selector = NoPair{}
+	l.Selector = NoPair{} // the pairs come from Extra; the responses go unjudged
 	l.Trainer = c.SLTrainer
 	l.Iterations = 1
 	l.Samples = orDefault(c.SLSamples, 2)

@@ -61,8 +61,7 @@ func (s *SelfBoosting) Loop() (*Loop, error) {
 	case s.Initial == nil:
 		return nil, bad("Initial is nil")
 	}
-	l.Judge = unjudged{}
-	l.Selector = NoPair{}
+	l.Selector = NoPair{} // the pairs come from Extra; the responses go unjudged
 	l.JudgeSamples = 1
 	l.Samples = orDefault(b.Samples, 2)
 	l.Iterations = orDefault(b.Iterations, 3)

@@ -8,7 +8,7 @@ type Scored struct {
 	Response Response
 	Score    float64
 	// Judgments holds the k judgments that Score averages; nil when a
-	// Comparer scored the responses.
+	// Comparer scored the responses, or nothing did (Score is then 0).
 	Judgments []Judgment
 	// Unrefined is the response as sampled, before the Loop's Refiner;
 	// equal to Response when there is none.
