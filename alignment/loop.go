@@ -821,7 +821,9 @@ func (w *writer) handle(ctx context.Context, res item) error {
 		}
 		rep.Signals.Diversity.add(res.diversity)
 		if !res.selected {
-			rep.Ties++
+			if res.judged {
+				rep.Ties++
+			}
 			rep.ExtraPairs += len(res.pairs)
 		} else {
 			rep.ExtraPairs += len(res.pairs) - 1

@@ -807,5 +807,6 @@ func TestLoopUnjudged(t *testing.T) {
 	assert.Equal(t, 1, rep.Pairs)
 	assert.Zero(t, rep.Judgments)
 	assert.Zero(t, rep.Score.N, "no scores are made up")
+	assert.Zero(t, rep.Ties, "nor ties")
 	assert.Equal(t, 1, rep.Length.N)
 }
