@@ -140,7 +140,9 @@ func TestConstitutionalAIKnownPairs(t *testing.T) {
 
 			sl, rl := res.SL.Reports[0], res.RL.Reports[0]
 			assert.Equal(t, 2, sl.Pairs)
-			assert.Equal(t, 2, sl.Ties, "the SL stage selects no pair itself")
+			assert.Equal(t, 2, sl.ExtraPairs, "the SL stage's pairs all come from Extra")
+			assert.Zero(t, sl.Ties, "its responses go unjudged, so nothing ties")
+			assert.Zero(t, sl.Score.N)
 			assert.Equal(t, 1, rl.Pairs)
 			assert.Equal(t, 1, rl.Ties, "b's responses tie")
 			if pairer {
