@@ -40,7 +40,7 @@
 // Package dpo holds the DPO-family losses with exact gradients, TRL's
 // training metrics, the Model interface of differentiable policies and a
 // Trainer that implements alignment.Trainer. Package dpo/tinylm is a small
-// neural language model in pure Go, the embedded default policy, which lets
+// neural language model in Go (no cgo), the embedded default policy, which lets
 // a loop run and truly train with no network, weights or GPU.
 //
 // Directory examples holds runnable programs; examples/quickstart is the

@@ -1,4 +1,4 @@
-// Package tinylm is a small word-level neural language model in pure Go:
+// Package tinylm is a small word-level neural language model in Go, without cgo:
 // the embedded default policy of selfalign, which a run can sample, score
 // and train with DPO without network, weights or GPU.
 //
