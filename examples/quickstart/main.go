@@ -238,6 +238,7 @@ func fineTuned(ctx context.Context, c config, world *taskworld.World, p *progres
 		p.linef("fine-tuned model: loaded from %s", path)
 		return m, nil
 	}
+	p.status("fine-tuning the model on %d examples…", len(world.Corpus()))
 	t0 := time.Now()
 	m, losses, err := taskworld.FineTune(ctx, world, tinylm.Config{Seed: c.seed}, c.sftEpochs, c.seed)
 	if err != nil {

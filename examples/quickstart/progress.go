@@ -41,6 +41,17 @@ func (p *progress) linef(format string, args ...any) {
 	fmt.Fprintf(p.w, format+"\n", args...)
 }
 
+// status shows a live line on a terminal, and nothing elsewhere, for a
+// phase whose end linef reports.
+func (p *progress) status(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.live {
+		fmt.Fprintf(p.w, "\r\033[K"+format, args...)
+		p.dirty = true
+	}
+}
+
 func (p *progress) endLive() {
 	if p.dirty {
 		fmt.Fprint(p.w, "\n")
@@ -73,6 +84,22 @@ func (p *progress) Observe(e alignment.Event) {
 			p.quarter = n * 4 / e.Total
 			fmt.Fprintf(p.w, "iteration %d: %d/%d prompts sampled and judged %s\n", e.Iteration, n, e.Total, failed(e.Failed))
 		}
+	case alignment.EvaluationStarted:
+		if p.live {
+			fmt.Fprintf(p.w, "\r\033[Kpolicy %d: evaluating on %d held-out prompts…", e.Iteration, e.Total)
+			p.dirty = true
+		}
+	case alignment.EvaluationDone:
+		p.endLive()
+		ev := e.Eval
+		win := ""
+		if ev.WinRate != nil {
+			win = fmt.Sprintf(", wins %.2f against the policy before", *ev.WinRate)
+		}
+		fmt.Fprintf(p.w, "policy %d: held-out score %.3f, mean length %.1f words%s\n", ev.Iteration, ev.MeanScore, ev.MeanLength, win)
+	case alignment.AlarmRaised:
+		p.endLive()
+		fmt.Fprintf(p.w, "alarm: %s\n", e.Alarm)
 	case alignment.TrainingStarted:
 		if p.live {
 			fmt.Fprintf(p.w, "\r\033[Kiteration %d: training with DPO…", e.Iteration)
