@@ -1,6 +1,8 @@
 package alignment
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -100,6 +102,14 @@ type SampleOptions struct {
 	// Extra carries backend-specific parameters (vLLM's top_k or min_p, say),
 	// passed through unchanged by backends that support them.
 	Extra map[string]any
+}
+
+// Clone returns a copy of o whose Stop and Extra the caller may change
+// without touching o's (nil stays nil).
+func (o SampleOptions) Clone() SampleOptions {
+	o.Stop = slices.Clone(o.Stop)
+	o.Extra = maps.Clone(o.Extra)
+	return o
 }
 
 // Count returns the number of responses o asks for: N, or 1 when N < 1.

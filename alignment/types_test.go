@@ -31,3 +31,13 @@ func TestResponseLength(t *testing.T) {
 	assert.Equal(t, 7, alignment.Response{Text: "one two", Tokens: 7}.Length(), "token counts win when known")
 	assert.Equal(t, 0, alignment.WordCount(""))
 }
+
+func TestSampleOptionsClone(t *testing.T) {
+	o := alignment.SampleOptions{N: 2, Stop: []string{"x"}, Extra: map[string]any{"top_k": 40}}
+	c := o.Clone()
+	c.Stop[0], c.Extra["top_k"] = "y", 1
+	assert.Equal(t, "x", o.Stop[0])
+	assert.Equal(t, 40, o.Extra["top_k"])
+	assert.Nil(t, alignment.SampleOptions{}.Clone().Stop, "nil stays nil")
+	assert.Nil(t, alignment.SampleOptions{}.Clone().Extra)
+}

@@ -3,7 +3,6 @@ package constitution
 import (
 	"context"
 	"fmt"
-	"maps"
 	"math"
 	"strings"
 	"sync/atomic"
@@ -114,8 +113,7 @@ func NewComparer(pol alignment.Policy, c *Constitution, o *ComparerOptions) (*Co
 	var opts ComparerOptions
 	if o != nil {
 		opts = *o
-		opts.Sample.Stop = append([]string(nil), o.Sample.Stop...)
-		opts.Sample.Extra = maps.Clone(o.Sample.Extra)
+		opts.Sample = o.Sample.Clone()
 	}
 	switch {
 	case pol == nil:

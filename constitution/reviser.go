@@ -3,7 +3,6 @@ package constitution
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -90,8 +89,7 @@ func NewReviser(pol alignment.Policy, c *Constitution, o *ReviserOptions) (*Revi
 	var opts ReviserOptions
 	if o != nil {
 		opts = *o
-		opts.Sample.Stop = append([]string(nil), o.Sample.Stop...)
-		opts.Sample.Extra = maps.Clone(o.Sample.Extra)
+		opts.Sample = o.Sample.Clone()
 	}
 	switch {
 	case pol == nil:

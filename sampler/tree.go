@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -146,8 +145,7 @@ func NewTreeSearch(pol alignment.Policy, j alignment.Judge, o *TreeOptions) (*Tr
 	var opts TreeOptions
 	if o != nil {
 		opts = *o
-		opts.Sample.Stop = slices.Clone(o.Sample.Stop)
-		opts.Sample.Extra = maps.Clone(o.Sample.Extra)
+		opts.Sample = o.Sample.Clone()
 	}
 	switch {
 	case pol == nil:

@@ -1,8 +1,6 @@
 package alignmenttest
 
 import (
-	"maps"
-
 	"github.com/selfalign/selfalign/alignment"
 )
 
@@ -15,16 +13,6 @@ func clonePrompt(p alignment.Prompt) alignment.Prompt {
 		p.Messages = append([]alignment.Message{}, p.Messages...)
 	}
 	return p
-}
-
-func cloneOptions(o alignment.SampleOptions) alignment.SampleOptions {
-	if o.Stop != nil {
-		o.Stop = append([]string{}, o.Stop...)
-	}
-	if o.Extra != nil {
-		o.Extra = maps.Clone(o.Extra)
-	}
-	return o
 }
 
 func cloneResponse(r alignment.Response) alignment.Response {

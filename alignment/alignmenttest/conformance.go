@@ -40,7 +40,7 @@ func TestPolicy(ctx context.Context, p alignment.Policy) error {
 }
 
 func generate(ctx context.Context, p alignment.Policy, pr alignment.Prompt, o alignment.SampleOptions) outcome {
-	pc, oc := clonePrompt(pr), cloneOptions(o)
+	pc, oc := clonePrompt(pr), o.Clone()
 	out, err := p.Generate(ctx, pc, oc)
 	if err != nil {
 		return outcome{err: err}

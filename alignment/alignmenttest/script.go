@@ -87,7 +87,7 @@ func (s *Script) Generate(ctx context.Context, p alignment.Prompt, o alignment.S
 		return nil, fmt.Errorf("alignmenttest: no script for prompt %q: %w", p.ID, ErrUnscripted)
 	}
 	s.mu.Lock()
-	s.calls = append(s.calls, PolicyCall{Prompt: clonePrompt(p), Options: cloneOptions(o), Responses: len(out)})
+	s.calls = append(s.calls, PolicyCall{Prompt: clonePrompt(p), Options: o.Clone(), Responses: len(out)})
 	s.mu.Unlock()
 	return out, nil
 }
@@ -98,7 +98,7 @@ func (s *Script) Calls() []PolicyCall {
 	defer s.mu.Unlock()
 	out := make([]PolicyCall, len(s.calls))
 	for i, c := range s.calls {
-		out[i] = PolicyCall{Prompt: clonePrompt(c.Prompt), Options: cloneOptions(c.Options), Responses: c.Responses}
+		out[i] = PolicyCall{Prompt: clonePrompt(c.Prompt), Options: c.Options.Clone(), Responses: c.Responses}
 	}
 	return out
 }
