@@ -42,18 +42,13 @@ var (
 func tinyWorld(t *testing.T) tinyFixture {
 	t.Helper()
 	tinyOnce.Do(func() {
-		w, err := taskworld.New(1, &taskworld.Options{Train: 40, HeldOut: 10, Examples: 200})
+		kit, err := taskworld.NewKit(context.Background(), 1, &taskworld.Options{Train: 40, HeldOut: 10, Examples: 200},
+			tinylm.Config{Embed: 16, Hidden: 64}, 8)
 		if err != nil {
 			tinyErr = err
 			return
 		}
-		m, _, err := taskworld.FineTune(context.Background(), w, tinylm.Config{Embed: 16, Hidden: 64, Seed: 1}, 8, 1)
-		if err != nil {
-			tinyErr = err
-			return
-		}
-		rules, err := taskworld.Constitution()
-		tiny, tinyErr = tinyFixture{world: w, sft: m, rules: rules}, err
+		tiny = tinyFixture{world: kit.World, sft: kit.Model, rules: kit.Rules}
 	})
 	require.NoError(t, tinyErr)
 	return tiny

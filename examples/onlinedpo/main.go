@@ -84,22 +84,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		sz.batch = *batch
 	}
 
-	world, err := taskworld.New(*seed, &sz.world)
+	kit, err := taskworld.NewKit(ctx, *seed, &sz.world, sz.model, sz.sftEpochs)
 	if err != nil {
 		return err
 	}
-	rules, err := taskworld.Constitution()
-	if err != nil {
-		return err
-	}
-	cfg := sz.model
-	cfg.Seed = *seed
-	model, losses, err := taskworld.FineTune(ctx, world, cfg, sz.sftEpochs, *seed)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "task world: %d prompts, %d held out; fine-tuned tinylm, loss %.2f → %.2f\n",
-		len(world.Train()), len(world.HeldOut()), losses[0], losses[len(losses)-1])
+	fmt.Fprintln(stdout, kit)
+	world, rules, model := kit.World, kit.Rules, kit.Model
 
 	prompts, err := alignment.NewSliceSource(taskworld.Prompts(world.Train()))
 	if err != nil {

@@ -42,3 +42,38 @@ func FineTune(ctx context.Context, w *World, c tinylm.Config, epochs int, seed u
 	}
 	return m, losses, nil
 }
+
+// Kit is where a run on the task world starts: the world, its rule judge
+// and a model fine-tuned on its corpus.
+type Kit struct {
+	World *World
+	Rules *constitution.Constitution
+	Model *tinylm.Model
+	// Losses holds the fine-tuning loss of each epoch.
+	Losses []float64
+}
+
+// NewKit generates the world of seed sized by o, builds its rule judge
+// and fine-tunes a model of configuration c, seeded with seed, for epochs.
+func NewKit(ctx context.Context, seed uint64, o *Options, c tinylm.Config, epochs int) (*Kit, error) {
+	w, err := New(seed, o)
+	if err != nil {
+		return nil, err
+	}
+	rules, err := Constitution()
+	if err != nil {
+		return nil, err
+	}
+	c.Seed = seed
+	m, losses, err := FineTune(ctx, w, c, epochs, seed)
+	if err != nil {
+		return nil, err
+	}
+	return &Kit{World: w, Rules: rules, Model: m, Losses: losses}, nil
+}
+
+// String sums the kit up in one line, for the start of a run's output.
+func (k *Kit) String() string {
+	return fmt.Sprintf("task world: %d prompts, %d held out; fine-tuned tinylm, loss %.2f → %.2f",
+		len(k.World.Train()), len(k.World.HeldOut()), k.Losses[0], k.Losses[len(k.Losses)-1])
+}

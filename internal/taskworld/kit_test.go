@@ -35,3 +35,13 @@ func TestFineTuneLowersLoss(t *testing.T) {
 		require.NoError(t, err, "held-out prompts are in the vocabulary")
 	}
 }
+
+func TestNewKit(t *testing.T) {
+	k, err := NewKit(t.Context(), 2, &Options{Train: 20, HeldOut: 5, Examples: 60}, tinylm.Config{Embed: 8, Hidden: 16}, 2)
+	require.NoError(t, err)
+	assert.Len(t, k.Losses, 2)
+	assert.Equal(t, uint64(2), k.Model.Config().Seed, "the model is seeded with the kit's seed")
+	assert.Contains(t, k.String(), "task world: 20 prompts, 5 held out")
+	_, err = NewKit(t.Context(), 2, &Options{BadShare: 2}, tinylm.Config{}, 1)
+	assert.ErrorIs(t, err, ErrOptions)
+}
