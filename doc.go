@@ -17,6 +17,12 @@
 // prompt sources and the sinks that write JSON Lines that TRL and OpenRLHF
 // read. It imports none of its implementations.
 //
+// Package alignment/recipe holds the papers' methods — ConstitutionalAI,
+// SelfRewarding, MetaRewarding, OnlineDPO, SelfBoosting — as
+// configurations of that Loop; start there to wire one. Package
+// alignment/promptgen makes prompts with a policy (self-instruct,
+// keyword-seeded, instruction inversion).
+//
 // Package alignment/alignmenttest holds fakes (scripted policies, map
 // judges, a recording sink, fault injection) and the conformance tests that
 // every implementation in the project passes: use them to unit-test your
@@ -46,8 +52,8 @@
 // Directory examples holds runnable programs; examples/quickstart is the
 // place to start.
 //
-// Imports point one way: examples use everything; judge, sampler,
-// constitution, dpo, alignment/openai and alignment/alignmenttest use
-// alignment; alignment uses only the standard library, golang.org/x/sync
+// Imports point one way: examples use everything; recipe, promptgen,
+// judge, sampler, constitution, dpo, alignment/openai and
+// alignment/alignmenttest use alignment; alignment uses only the standard library, golang.org/x/sync
 // and internal packages.
 package selfalign

@@ -747,7 +747,7 @@ func (r *run) fanOut(ctx context.Context, res *item, n int, done *int32, f func(
 // call runs one backend call under the run's concurrency limit, retrying
 // transient failures, and returns the number of retries.
 func (r *run) call(ctx context.Context, it int, promptID string, f func(ctx context.Context) error) (retries int, err error) {
-	err = r.retry.do(ctx, func(ctx context.Context) error {
+	err = r.retry.Do(ctx, func(ctx context.Context) error {
 		select {
 		case r.calls <- struct{}{}:
 		default: // all slots busy: wait for one, or for the end

@@ -44,13 +44,17 @@ func IsTransient(ctx context.Context, err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil
 }
 
-// do runs call until it succeeds, fails permanently, runs out of attempts
-// or ctx ends. The wait before retry a is BaseDelay·2^a capped at MaxDelay,
+// Do runs call until it succeeds, fails permanently, runs out of attempts
+// or ctx ends, with r's zero fields taken as their defaults. It is the
+// retry the Loop applies to each backend call, for code that makes calls
+// of its own outside a Loop (prompt generators, say); code inside a
+// Loop's hooks should use Item.Call instead. The wait before retry a is BaseDelay·2^a capped at MaxDelay,
 // scaled by a random factor in [0.5, 1) so that many clients that failed
 // together do not retry together. Jitter uses the global generator: it
 // changes only timing, never results. onRetry, if set, sees each error that
 // is about to be retried.
-func (r Retry) do(ctx context.Context, call func(ctx context.Context) error, onRetry func(error)) error {
+func (r Retry) Do(ctx context.Context, call func(ctx context.Context) error, onRetry func(error)) error {
+	r = r.withDefaults()
 	for a := 0; ; a++ {
 		err := r.once(ctx, call)
 		if err == nil || a+1 >= r.Attempts || !IsTransient(ctx, err) {

@@ -90,3 +90,17 @@ func (l LengthControlled) Select(rs []Scored) (chosen, rejected int, ok bool) {
 	}
 	return chosen, rejected, rs[chosen].Score > rs[rejected].Score
 }
+
+var (
+	_ Selector = NoPair{}
+)
+
+// NoPair is a Selector that never selects a pair, for loops whose pairs all
+// come from Loop.Extra: SL-CAI's revision-over-original pairs, SynPO's
+// improved-over-initial pairs, instruction inversion. The Loop counts each
+// prompt of such a loop as a tie (Report.Ties) and its pairs in
+// Report.Pairs.
+type NoPair struct{}
+
+// Select implements Selector; it always declines.
+func (NoPair) Select([]Scored) (chosen, rejected int, ok bool) { return 0, 0, false }

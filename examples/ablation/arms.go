@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/alignment/recipe"
 	"github.com/selfalign/selfalign/dpo"
 	"github.com/selfalign/selfalign/dpo/tinylm"
 	"github.com/selfalign/selfalign/internal/taskworld"
@@ -45,7 +46,7 @@ func allArms() []arm {
 		{armOnPolicy, "iterative DPO: each iteration samples the current policy; rule judge; max/min pairs", onPolicy(alignment.MaxMin{}, nil)},
 		{armOffline, "offline DPO: the same passes all sampled from the fine-tuned policy, trained in the same chunks against it as a fixed reference", offline},
 		{armLength, fmt.Sprintf("on-policy with length-controlled pairs (LengthControlled, ρ = %.2g)", lengthRho), onPolicy(alignment.LengthControlled{Rho: lengthRho}, nil)},
-		{armOnline, fmt.Sprintf("alignment.OnlineDPO: a rule comparer, training after each of %d batches per pass", onlineBatches), onlineDPO},
+		{armOnline, fmt.Sprintf("recipe.OnlineDPO: a rule comparer, training after each of %d batches per pass", onlineBatches), onlineDPO},
 		{armNoisy, fmt.Sprintf("on-policy judged by one noisy rule judge (each check wrong with p = %.2g)", flipRate), onPolicy(nil, func() (alignment.Judge, error) { return newNoisy("noisy"), nil })},
 		{armJury, fmt.Sprintf("on-policy judged by a judge.Jury of %d independent noisy rule judges (mean)", jurors), onPolicy(nil, newJury)},
 	}
@@ -182,7 +183,7 @@ func (l learnerTrainer) Train(ctx context.Context, pol alignment.Policy, pairs [
 	return b, nil
 }
 
-// onlineDPO runs alignment.OnlineDPO over the same passes, a batch of a
+// onlineDPO runs recipe.OnlineDPO over the same passes, a batch of a
 // quarter of the prompts at a time, and reads its curve at the start of
 // each pass: iteration i of the table is the policy after i passes. It
 // draws the budget's samples per prompt rather than the recipe's default
@@ -198,7 +199,7 @@ func onlineDPO(ctx context.Context, t trial) ([]point, error) {
 	size := (n + onlineBatches - 1) / onlineBatches
 	batches := (n + size - 1) / size
 	base.Iterations = t.Budget.Iterations * batches
-	o := alignment.OnlineDPO{Base: base, Comparer: judge.Pointwise{Judge: t.Rules}, BatchSize: size}
+	o := recipe.OnlineDPO{Base: base, Comparer: judge.Pointwise{Judge: t.Rules}, BatchSize: size}
 	res, err := o.Run(ctx)
 	if err != nil {
 		return nil, err

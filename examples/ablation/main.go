@@ -12,7 +12,7 @@
 //     ≤ 0.5) would have stopped each run;
 //   - length control: pairs chosen with LengthControlled instead of MaxMin
 //     give shorter answers, and the table shows what that costs in score;
-//   - and, as they are cheap here: online DPO (alignment.OnlineDPO,
+//   - and, as they are cheap here: online DPO (recipe.OnlineDPO,
 //     training after every batch) against iterative DPO, and one noisy
 //     judge against a judge.Jury of three.
 //

@@ -1,5 +1,5 @@
 // Constitutional runs Constitutional AI (Bai et al., 2022) offline with
-// alignment.ConstitutionalAI: the embedded tiny language model, fine-tuned
+// recipe.ConstitutionalAI: the embedded tiny language model, fine-tuned
 // on the built-in task world, answers the world's prompts; in the
 // supervised stage each answer is revised and the revision is preferred to
 // the draft; DPO trains on those pairs; in the reinforcement stage a
@@ -30,6 +30,7 @@ import (
 	"os/signal"
 
 	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/alignment/recipe"
 	"github.com/selfalign/selfalign/constitution"
 	"github.com/selfalign/selfalign/dpo"
 	"github.com/selfalign/selfalign/dpo/tinylm"
@@ -110,7 +111,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cai := alignment.ConstitutionalAI{
+	cai := recipe.ConstitutionalAI{
 		Base: alignment.Loop{
 			Policy:     model,
 			Prompts:    prompts,

@@ -1,5 +1,5 @@
 // Metarewarding runs Meta-Rewarding (Wu et al., 2024) offline with
-// alignment.MetaRewarding: the embedded tiny language model, fine-tuned on
+// recipe.MetaRewarding: the embedded tiny language model, fine-tuned on
 // the built-in task world, samples answers; a judge scores each answer
 // three times; the shortest of the top answers is preferred to the longest
 // of the bottom ones (length control ρ); for the answer whose three
@@ -36,6 +36,7 @@ import (
 	"strings"
 
 	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/alignment/recipe"
 	"github.com/selfalign/selfalign/constitution"
 	"github.com/selfalign/selfalign/dpo"
 	"github.com/selfalign/selfalign/dpo/tinylm"
@@ -112,7 +113,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	counts := tally{}
 	sampled := sampledRules{rules: taskworld.Rules()}
 	meta := ruleMeta{rules: rules}
-	mr := alignment.MetaRewarding{
+	mr := recipe.MetaRewarding{
 		Base: alignment.Loop{
 			Policy:     model,
 			Prompts:    prompts,
@@ -126,7 +127,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			Sink:       counts,
 		},
 		Judge:       func(alignment.Policy) alignment.Judge { return sampled },
-		MetaJudge:   func(alignment.Policy) alignment.JudgmentComparer { return meta },
+		MetaJudge:   func(alignment.Policy) recipe.JudgmentComparer { return meta },
 		JudgePrompt: judgePrompt,
 		Rho:         *rho,
 		Rank: func(wins [][]float64) ([]float64, error) {
@@ -147,8 +148,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	for _, r := range res.Reports {
 		fmt.Fprintf(stdout, "iteration %d: %d prompts, %d actor pairs (chosen %.1f words, rejected %.1f), %d judge pairs",
-			r.Iteration, r.Prompts, counts[kind{r.Iteration, alignment.SourceMetaRewarding}], r.ChosenLength.Mean, r.RejectedLength.Mean,
-			counts[kind{r.Iteration, alignment.SourceMetaJudge}])
+			r.Iteration, r.Prompts, counts[kind{r.Iteration, recipe.SourceMetaRewarding}], r.ChosenLength.Mean, r.RejectedLength.Mean,
+			counts[kind{r.Iteration, recipe.SourceMetaJudge}])
 		if r.Eval != nil {
 			fmt.Fprintf(stdout, ", held-out rule score %.2f", r.Eval.MeanScore)
 		}
@@ -241,9 +242,9 @@ func (s sampledRules) Judge(ctx context.Context, p alignment.Prompt, r alignment
 // the full rule score of the answer.
 type ruleMeta struct{ rules *constitution.Constitution }
 
-var _ alignment.JudgmentComparer = ruleMeta{}
+var _ recipe.JudgmentComparer = ruleMeta{}
 
-// CompareJudgments implements alignment.JudgmentComparer.
+// CompareJudgments implements recipe.JudgmentComparer.
 func (m ruleMeta) CompareJudgments(ctx context.Context, p alignment.Prompt, r alignment.Response, a, b string) (alignment.Comparison, error) {
 	truth, err := m.rules.Judge(ctx, p, r)
 	if err != nil {

@@ -1,5 +1,5 @@
 // Onlinedpo runs online DPO from AI feedback (Guo et al., 2024) offline
-// with alignment.OnlineDPO: the embedded tiny language model, fine-tuned
+// with recipe.OnlineDPO: the embedded tiny language model, fine-tuned
 // on the built-in task world, answers a batch of prompts twice each; an AI
 // annotator picks the better answer of each prompt; DPO steps on that batch
 // at once, and the next batch is answered by the updated model. A held-out
@@ -26,6 +26,7 @@ import (
 	"os/signal"
 
 	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/alignment/recipe"
 	"github.com/selfalign/selfalign/dpo"
 	"github.com/selfalign/selfalign/dpo/tinylm"
 	"github.com/selfalign/selfalign/internal/taskworld"
@@ -100,7 +101,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	o := alignment.OnlineDPO{
+	o := recipe.OnlineDPO{
 		Base: alignment.Loop{
 			Policy:   model,
 			Prompts:  prompts,

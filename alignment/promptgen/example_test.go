@@ -1,4 +1,4 @@
-package alignment_test
+package promptgen_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/alignment/alignmenttest"
+	"github.com/selfalign/selfalign/alignment/promptgen"
 )
 
 // A model's output often carries a label, a list marker or quotes around
@@ -17,13 +18,13 @@ func ExampleParseInstruction() {
 		`**Prompt:** "How do vaccines work?"`,
 		"Task 4:",
 	} {
-		p, err := alignment.ParseInstruction(out)
+		p, err := promptgen.ParseInstruction(out)
 		fmt.Printf("%q %v\n", p, err)
 	}
 	// Output:
 	// "Name three primary colours." <nil>
 	// "How do vaccines work?" <nil>
-	// "" alignment: no prompt in the policy's output (7 bytes): no usable generated text
+	// "" promptgen: no prompt in the policy's output (7 bytes): no usable generated text
 }
 
 // Self-instruct on a fake model: each request shows seed prompts as
@@ -40,7 +41,7 @@ func ExampleNewSelfInstruct() {
 		alignment.NewPrompt("s1", "What is the capital of Spain?"),
 		alignment.NewPrompt("s2", "Give me a synonym for happy."),
 	}
-	si, err := alignment.NewSelfInstruct(alignment.Generation{Policy: model, Count: 2, Seed: 7}, seeds, 2)
+	si, err := promptgen.NewSelfInstruct(promptgen.Generation{Policy: model, Count: 2, Seed: 7}, seeds, 2)
 	if err != nil {
 		panic(err)
 	}
@@ -64,7 +65,7 @@ func ExampleNewKeywordPrompts() {
 		words := strings.TrimSuffix(strings.SplitN(p.Text(), "Keywords: ", 2)[1], "\nRequest:")
 		return alignment.Response{Text: "Request: Write a short story about " + strings.ReplaceAll(words, ", ", " and ") + "."}
 	}}
-	kw, err := alignment.NewKeywordPrompts(alignment.Generation{Policy: model, Count: 2, Seed: 3},
+	kw, err := promptgen.NewKeywordPrompts(promptgen.Generation{Policy: model, Count: 2, Seed: 3},
 		[]string{"lighthouse", "storm", "cat", "letter"}, 2)
 	if err != nil {
 		panic(err)
@@ -87,7 +88,7 @@ func ExampleInversion() {
 	inverter := &alignmenttest.Script{Default: []string{"Request: Can you check my essay?"}}
 	good := &alignmenttest.Script{Default: []string{"Happy to. Please paste it here.", "Sure."}}
 	judge := alignmenttest.Scores{"Happy to. Please paste it here.": 5, "Sure.": 3, "Do it yourself.": 0}
-	inv, err := alignment.NewInversion(alignment.Generation{Policy: inverter, Seed: 1}, []string{"Do it yourself."}, judge)
+	inv, err := promptgen.NewInversion(promptgen.Generation{Policy: inverter, Seed: 1}, []string{"Do it yourself."}, judge)
 	if err != nil {
 		panic(err)
 	}
@@ -101,28 +102,4 @@ func ExampleInversion() {
 	}
 	// Output:
 	// Can you check my essay?: "Happy to. Please paste it here." (5) over "Do it yourself." (0)
-}
-
-// Batches turns a prompt set into one iteration per batch, epoch after
-// epoch.
-func ExampleNewBatches() {
-	b, err := alignment.NewBatches(examplePrompts("a?", "b?", "c?"), 2)
-	if err != nil {
-		panic(err)
-	}
-	for it := range 4 {
-		var ids []string
-		for p, err := range b.Prompts(context.Background(), it) {
-			if err != nil {
-				panic(err)
-			}
-			ids = append(ids, p.ID)
-		}
-		fmt.Println(it, ids)
-	}
-	// Output:
-	// 0 [p1 p2]
-	// 1 [p3]
-	// 2 [p1 p2]
-	// 3 [p3]
 }

@@ -1,4 +1,4 @@
-package alignment_test
+package promptgen_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/alignment/alignmenttest"
+	"github.com/selfalign/selfalign/alignment/promptgen"
 )
 
 func BenchmarkParseInstruction(b *testing.B) {
@@ -19,7 +20,7 @@ func BenchmarkParseInstruction(b *testing.B) {
 		b.Run(fmt.Sprintf("bytes=%d", len(out)), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := alignment.ParseInstruction(out); err != nil {
+				if _, err := promptgen.ParseInstruction(out); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -47,7 +48,7 @@ func BenchmarkSelfInstruct(b *testing.B) {
 	}
 	for _, n := range []int{16, 256} {
 		b.Run(fmt.Sprintf("prompts=%d", n), func(b *testing.B) {
-			si, err := alignment.NewSelfInstruct(alignment.Generation{Policy: pol, Count: n}, seeds, 8)
+			si, err := promptgen.NewSelfInstruct(promptgen.Generation{Policy: pol, Count: n}, seeds, 8)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -1,16 +1,19 @@
-package alignment
+package promptgen
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"iter"
 	"strconv"
 	"strings"
+
+	"github.com/selfalign/selfalign/alignment"
 )
 
 var (
-	_ PromptSource = (*SelfInstruct)(nil)
-	_ PromptSource = (*KeywordPrompts)(nil)
+	_ alignment.PromptSource = (*SelfInstruct)(nil)
+	_ alignment.PromptSource = (*KeywordPrompts)(nil)
 )
 
 // DefaultSelfInstruct heads the requests of a SelfInstruct generator.
@@ -40,22 +43,22 @@ type SelfInstruct struct {
 // them when there are fewer). Examples must have text; their white space
 // is collapsed to one line. The error wraps ErrInvalid and names the bad
 // setting or example.
-func NewSelfInstruct(g Generation, examples []Prompt, shots int) (*SelfInstruct, error) {
+func NewSelfInstruct(g Generation, examples []alignment.Prompt, shots int) (*SelfInstruct, error) {
 	gen, err := newGenerator("self-instruct", g)
 	if err != nil {
 		return nil, err
 	}
 	if len(examples) == 0 {
-		return nil, fmt.Errorf("alignment: self-instruct: no examples: %w", ErrInvalid)
+		return nil, fmt.Errorf("promptgen: self-instruct: no examples: %w", alignment.ErrInvalid)
 	}
 	if shots < 0 {
-		return nil, fmt.Errorf("alignment: self-instruct: shots is %d, want 0 (default 8) or more: %w", shots, ErrInvalid)
+		return nil, fmt.Errorf("promptgen: self-instruct: shots is %d, want 0 (default 8) or more: %w", shots, alignment.ErrInvalid)
 	}
-	s := &SelfInstruct{gen: gen, shots: min(orDefault(shots, 8), len(examples))}
+	s := &SelfInstruct{gen: gen, shots: min(cmp.Or(shots, 8), len(examples))}
 	for i, p := range examples {
 		t := cleanSpace(p.Text())
 		if t == "" {
-			return nil, fmt.Errorf("alignment: self-instruct: example %d (%q) has no text: %w", i, p.ID, ErrInvalid)
+			return nil, fmt.Errorf("promptgen: self-instruct: example %d (%q) has no text: %w", i, p.ID, alignment.ErrInvalid)
 		}
 		s.examples = append(s.examples, t)
 	}
@@ -65,8 +68,8 @@ func NewSelfInstruct(g Generation, examples []Prompt, shots int) (*SelfInstruct,
 // Prompts implements PromptSource: iteration's new prompts, generated as
 // they are read. An error of the policy (after retries) is yielded and
 // ends the sequence.
-func (s *SelfInstruct) Prompts(ctx context.Context, iteration int) iter.Seq2[Prompt, error] {
-	return func(yield func(Prompt, error) bool) {
+func (s *SelfInstruct) Prompts(ctx context.Context, iteration int) iter.Seq2[alignment.Prompt, error] {
+	return func(yield func(alignment.Prompt, error) bool) {
 		var p pool
 		for _, e := range s.examples {
 			p.add(e)
@@ -81,7 +84,7 @@ func (s *SelfInstruct) Stats() GenerationStats { return s.gen.Stats() }
 func (s *SelfInstruct) request(it, attempt int) string {
 	rng := s.gen.rand(it, attempt)
 	var b strings.Builder
-	b.WriteString(orDefault(s.gen.g.Instruction, DefaultSelfInstruct))
+	b.WriteString(cmp.Or(s.gen.g.Instruction, DefaultSelfInstruct))
 	b.WriteString("\n\n")
 	for i, k := range rng.Perm(len(s.examples))[:s.shots] {
 		b.WriteString("Task " + strconv.Itoa(i+1) + ": " + s.examples[k] + "\n")
@@ -111,21 +114,21 @@ func NewKeywordPrompts(g Generation, keywords []string, perPrompt int) (*Keyword
 	if err != nil {
 		return nil, err
 	}
-	k := &KeywordPrompts{gen: gen, perPrompt: orDefault(perPrompt, 3)}
+	k := &KeywordPrompts{gen: gen, perPrompt: cmp.Or(perPrompt, 3)}
 	seen := map[string]int{}
 	for i, w := range keywords {
 		w = cleanSpace(w)
 		if w == "" {
-			return nil, fmt.Errorf("alignment: keywords: keyword %d is empty: %w", i, ErrInvalid)
+			return nil, fmt.Errorf("promptgen: keywords: keyword %d is empty: %w", i, alignment.ErrInvalid)
 		}
 		if j, ok := seen[w]; ok {
-			return nil, fmt.Errorf("alignment: keywords: keyword %d (%q) repeats keyword %d: %w", i, w, j, ErrInvalid)
+			return nil, fmt.Errorf("promptgen: keywords: keyword %d (%q) repeats keyword %d: %w", i, w, j, alignment.ErrInvalid)
 		}
 		seen[w] = i
 		k.keywords = append(k.keywords, w)
 	}
 	if k.perPrompt < 1 || k.perPrompt > len(k.keywords) {
-		return nil, fmt.Errorf("alignment: keywords: %d keywords per prompt from a list of %d: %w", k.perPrompt, len(k.keywords), ErrInvalid)
+		return nil, fmt.Errorf("promptgen: keywords: %d keywords per prompt from a list of %d: %w", k.perPrompt, len(k.keywords), alignment.ErrInvalid)
 	}
 	return k, nil
 }
@@ -133,8 +136,8 @@ func NewKeywordPrompts(g Generation, keywords []string, perPrompt int) (*Keyword
 // Prompts implements PromptSource: iteration's new prompts, generated as
 // they are read. An error of the policy (after retries) is yielded and
 // ends the sequence.
-func (k *KeywordPrompts) Prompts(ctx context.Context, iteration int) iter.Seq2[Prompt, error] {
-	return func(yield func(Prompt, error) bool) {
+func (k *KeywordPrompts) Prompts(ctx context.Context, iteration int) iter.Seq2[alignment.Prompt, error] {
+	return func(yield func(alignment.Prompt, error) bool) {
 		var p pool
 		k.gen.generate(ctx, iteration, &p, func(attempt int) string { return k.request(iteration, attempt) }, yield)
 	}
@@ -149,5 +152,5 @@ func (k *KeywordPrompts) request(it, attempt int) string {
 	for _, i := range rng.Perm(len(k.keywords))[:k.perPrompt] {
 		words = append(words, k.keywords[i])
 	}
-	return orDefault(k.gen.g.Instruction, DefaultKeywordPrompt) + "\n\nKeywords: " + strings.Join(words, ", ") + "\nRequest:"
+	return cmp.Or(k.gen.g.Instruction, DefaultKeywordPrompt) + "\n\nKeywords: " + strings.Join(words, ", ") + "\nRequest:"
 }

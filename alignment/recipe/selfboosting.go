@@ -1,10 +1,13 @@
-package alignment
+package recipe
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/selfalign/selfalign/alignment"
 )
 
 // SourceSelfBoosting is the Source of the self-boosting recipe's pairs.
@@ -33,26 +36,28 @@ type SelfBoosting struct {
 	// from), Prompts and Trainer; Iterations defaults to 3, Samples (pairs
 	// per prompt) to 2, Source to "synpo". Judge, SelfJudge, Comparer,
 	// Refiner, Selector and Extra must be left zero.
-	Base Loop
+	Base alignment.Loop
 	// Improver rewrites the current policy's responses into chosen ones.
 	// Required.
-	Improver Refiner
+	Improver alignment.Refiner
 	// Initial is the initial policy, whose responses are rejected; it must
 	// stay unchanged during the run and honour SampleOptions.Seed.
 	// Required: with a Trainer that updates its policy in place
 	// (dpo.Trainer does), pass a copy of the starting policy, not the same
 	// value as Base.Policy.
-	Initial Policy
+	Initial alignment.Policy
 }
 
 // Loop returns the configured Loop. The error wraps ErrInvalid and names
 // the field that is missing or must be left zero.
-func (s *SelfBoosting) Loop() (*Loop, error) {
+func (s *SelfBoosting) Loop() (*alignment.Loop, error) {
 	b := s.Base
 	l, err := recipeBase("SelfBoosting", b,
 		field{"Judge", b.Judge != nil}, field{"SelfJudge", b.SelfJudge != nil}, field{"Comparer", b.Comparer != nil},
 		field{"Refiner", b.Refiner != nil}, field{"Selector", b.Selector != nil}, field{"Extra", b.Extra != nil})
-	bad := func(why string) error { return fmt.Errorf("alignment: SelfBoosting: %s: %w", why, ErrInvalid) }
+	bad := func(why string) error {
+		return fmt.Errorf("recipe: SelfBoosting: %s: %w", why, alignment.ErrInvalid)
+	}
 	switch {
 	case err != nil:
 		return nil, err
@@ -61,27 +66,27 @@ func (s *SelfBoosting) Loop() (*Loop, error) {
 	case s.Initial == nil:
 		return nil, bad("Initial is nil")
 	}
-	l.Selector = NoPair{} // the pairs come from Extra; the responses go unjudged
+	l.Selector = alignment.NoPair{} // the pairs come from Extra; the responses go unjudged
 	l.JudgeSamples = 1
-	l.Samples = orDefault(b.Samples, 2)
-	l.Iterations = orDefault(b.Iterations, 3)
-	l.Source = orDefault(b.Source, SourceSelfBoosting)
-	l.Extra = func(ctx context.Context, x *Item, rs []Scored) ([]Pair, error) {
+	l.Samples = cmp.Or(b.Samples, 2)
+	l.Iterations = cmp.Or(b.Iterations, 3)
+	l.Source = cmp.Or(b.Source, SourceSelfBoosting)
+	l.Extra = func(ctx context.Context, x *alignment.Item, rs []alignment.Scored) ([]alignment.Pair, error) {
 		p := x.Prompt
 		o := l.Sampling
 		o.N, o.Seed = len(rs), x.Seed("initial")
-		var initial []Response
+		var initial []alignment.Response
 		err := x.Call(ctx, func(ctx context.Context) (err error) {
-			initial, err = SampleN(ctx, s.Initial, p, o)
+			initial, err = alignment.SampleN(ctx, s.Initial, p, o)
 			return err
 		}, "initial")
 		if err != nil {
 			return nil, fmt.Errorf("sampling the initial policy: %w", err)
 		}
-		var out []Pair
+		var out []alignment.Pair
 		seen := make(map[[2]string]bool, len(rs))
 		for i, r := range rs {
-			var chosen Response
+			var chosen alignment.Response
 			err := x.Call(ctx, func(ctx context.Context) (err error) {
 				chosen, err = s.Improver.Refine(ctx, p, r.Response)
 				return err
@@ -94,7 +99,7 @@ func (s *SelfBoosting) Loop() (*Loop, error) {
 				continue
 			}
 			seen[key] = true
-			out = append(out, Pair{Prompt: p, Chosen: chosen, Rejected: initial[i], Iteration: x.Iteration, Source: l.Source})
+			out = append(out, alignment.Pair{Prompt: p, Chosen: chosen, Rejected: initial[i], Iteration: x.Iteration, Source: l.Source})
 		}
 		return out, nil
 	}
@@ -102,10 +107,10 @@ func (s *SelfBoosting) Loop() (*Loop, error) {
 }
 
 // Run runs the configured Loop.
-func (s *SelfBoosting) Run(ctx context.Context) (Result, error) {
+func (s *SelfBoosting) Run(ctx context.Context) (alignment.Result, error) {
 	l, err := s.Loop()
 	if err != nil {
-		return Result{}, err
+		return alignment.Result{}, err
 	}
 	return l.Run(ctx)
 }

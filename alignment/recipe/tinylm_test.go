@@ -1,4 +1,4 @@
-package alignment_test
+package recipe_test
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/alignment/alignmenttest"
+	"github.com/selfalign/selfalign/alignment/promptgen"
+	"github.com/selfalign/selfalign/alignment/recipe"
 	"github.com/selfalign/selfalign/constitution"
 	"github.com/selfalign/selfalign/dpo"
 	"github.com/selfalign/selfalign/dpo/tinylm"
@@ -140,11 +142,11 @@ func TestResampleRefinerConforms(t *testing.T) {
 func TestSelfRewardingTinyLMWithSelfInstruct(t *testing.T) {
 	f := tinyWorld(t)
 	m := f.sft.Clone()
-	gen, err := alignment.NewSelfInstruct(alignment.Generation{Policy: f.sft.Clone(), Count: 16, Sampling: tinySampling, Seed: 2},
+	gen, err := promptgen.NewSelfInstruct(promptgen.Generation{Policy: f.sft.Clone(), Count: 16, Sampling: tinySampling, Seed: 2},
 		taskworld.Prompts(f.world.Train()), 4)
 	require.NoError(t, err)
 	rec := &alignmenttest.Recorder{}
-	sr := alignment.SelfRewarding{
+	sr := recipe.SelfRewarding{
 		Base:  alignment.Loop{Policy: m, Prompts: gen, Trainer: newDPO(t), Sink: rec, Seed: 1, Sampling: tinySampling},
 		Judge: func(alignment.Policy) alignment.Judge { return f.rules },
 	}
@@ -198,11 +200,11 @@ func TestMetaRewardingTinyLM(t *testing.T) {
 	var mu sync.Mutex
 	asked := map[string]judged{}
 	rec := &alignmenttest.Recorder{}
-	mr := alignment.MetaRewarding{
+	mr := recipe.MetaRewarding{
 		Base: alignment.Loop{Policy: m, Prompts: f.prompts(t, 16), Trainer: newDPO(t), Sink: rec, Seed: 1,
 			Sampling: tinySampling, Iterations: 2},
 		Judge:     func(alignment.Policy) alignment.Judge { return sampled },
-		MetaJudge: func(alignment.Policy) alignment.JudgmentComparer { return meta },
+		MetaJudge: func(alignment.Policy) recipe.JudgmentComparer { return meta },
 		JudgePrompt: func(p alignment.Prompt, r alignment.Response) alignment.Prompt {
 			mu.Lock()
 			defer mu.Unlock()
@@ -262,7 +264,7 @@ func TestConstitutionalAITinyLM(t *testing.T) {
 	f := tinyWorld(t)
 	m := f.sft.Clone()
 	rec := &alignmenttest.Recorder{}
-	cai := alignment.ConstitutionalAI{
+	cai := recipe.ConstitutionalAI{
 		Base:      alignment.Loop{Policy: m, Prompts: f.prompts(t, 16), Trainer: newDPO(t), Sink: rec, Seed: 1, Sampling: tinySampling},
 		Reviser:   resample{pol: f.sft.Clone(), rules: f.rules, n: 4},
 		SLTrainer: newDPO(t),
@@ -288,7 +290,7 @@ func TestOnlineDPOTinyLMIsRepeatable(t *testing.T) {
 	f := tinyWorld(t)
 	run := func() ([]alignment.Pair, alignment.Result) {
 		rec := &alignmenttest.Recorder{}
-		o := alignment.OnlineDPO{
+		o := recipe.OnlineDPO{
 			Base: alignment.Loop{Policy: f.sft.Clone(), Prompts: f.prompts(t, 24), Trainer: newDPO(t), Sink: rec, Seed: 5,
 				Sampling: tinySampling},
 			Comparer:  judge.Pointwise{Judge: f.rules},
@@ -316,7 +318,7 @@ func TestSelfBoostingTinyLM(t *testing.T) {
 	f := tinyWorld(t)
 	initial := &recordingPolicy{Policy: f.sft.Clone()}
 	rec := &alignmenttest.Recorder{}
-	s := alignment.SelfBoosting{
+	s := recipe.SelfBoosting{
 		Base: alignment.Loop{Policy: f.sft.Clone(), Prompts: f.prompts(t, 16), Trainer: newDPO(t), Sink: rec, Seed: 1, Sampling: tinySampling, Iterations: 2,
 			Eval: &alignment.Evaluation{Prompts: taskworld.Prompts(f.world.HeldOut()), Judge: f.rules},
 			// Two iterations of a tiny model need not beat each other on ten

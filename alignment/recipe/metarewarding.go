@@ -1,10 +1,13 @@
-package alignment
+package recipe
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"strconv"
+
+	"github.com/selfalign/selfalign/alignment"
 )
 
 // Sources of the Meta-Rewarding recipe's pairs.
@@ -22,14 +25,14 @@ const (
 // Concurrency, context and ownership rules are those of Judge; a meta-judge
 // that samples a model takes its seed from SeedFrom(ctx).
 type JudgmentComparer interface {
-	CompareJudgments(ctx context.Context, p Prompt, r Response, a, b string) (Comparison, error)
+	CompareJudgments(ctx context.Context, p alignment.Prompt, r alignment.Response, a, b string) (alignment.Comparison, error)
 }
 
 // JudgePrompter is a Judge that can show the prompt it asks its model about
 // a response, as judge.Rubric does. Meta-Rewarding uses it as the prompt of
 // judge-training pairs.
 type JudgePrompter interface {
-	Prompt(p Prompt, r Response) Prompt
+	Prompt(p alignment.Prompt, r alignment.Response) alignment.Prompt
 }
 
 // MetaRewarding is the recipe of Meta-Rewarding Language Models (Wu et al.,
@@ -63,17 +66,17 @@ type MetaRewarding struct {
 	// defaults to 2, Samples to 4, JudgeSamples to 3 (at least 2),
 	// Source to "meta-rewarding". Judge, SelfJudge, Comparer, Selector and
 	// Extra must be left zero.
-	Base Loop
+	Base alignment.Loop
 	// Judge builds the judge of an iteration from its policy. Required.
-	Judge func(Policy) Judge
+	Judge func(alignment.Policy) alignment.Judge
 	// MetaJudge builds the meta-judge of an iteration from its policy.
 	// Required.
-	MetaJudge func(Policy) JudgmentComparer
+	MetaJudge func(alignment.Policy) JudgmentComparer
 	// JudgePrompt returns the prompt the judge was asked about r, the
 	// prompt of judge pairs; nil means the judge's own Prompt method
 	// (JudgePrompter), which the judge must then have: Loop checks it on
 	// the judge that Judge builds from Base.Policy.
-	JudgePrompt func(p Prompt, r Response) Prompt
+	JudgePrompt func(p alignment.Prompt, r alignment.Response) alignment.Prompt
 	// Rho is the length-control window of actor pairs (see
 	// LengthControlled); 0 is MaxMin with length as the tie-breaker.
 	Rho float64
@@ -89,12 +92,14 @@ type MetaRewarding struct {
 
 // Loop returns the configured Loop. The error wraps ErrInvalid and names
 // the field that is missing or must be left zero.
-func (m *MetaRewarding) Loop() (*Loop, error) {
+func (m *MetaRewarding) Loop() (*alignment.Loop, error) {
 	b := m.Base
 	l, err := recipeBase("MetaRewarding", b,
 		field{"Judge", b.Judge != nil}, field{"SelfJudge", b.SelfJudge != nil}, field{"Comparer", b.Comparer != nil},
 		field{"Selector", b.Selector != nil}, field{"Extra", b.Extra != nil})
-	bad := func(why string) error { return fmt.Errorf("alignment: MetaRewarding: %s: %w", why, ErrInvalid) }
+	bad := func(why string) error {
+		return fmt.Errorf("recipe: MetaRewarding: %s: %w", why, alignment.ErrInvalid)
+	}
 	switch {
 	case err != nil:
 		return nil, err
@@ -116,31 +121,31 @@ func (m *MetaRewarding) Loop() (*Loop, error) {
 		}
 	}
 	l.SelfJudge = m.Judge
-	l.Selector = LengthControlled{Rho: m.Rho}
-	l.Extra = func(ctx context.Context, x *Item, rs []Scored) ([]Pair, error) {
+	l.Selector = alignment.LengthControlled{Rho: m.Rho}
+	l.Extra = func(ctx context.Context, x *alignment.Item, rs []alignment.Scored) ([]alignment.Pair, error) {
 		if m.JudgeIterations > 0 && x.Iteration >= m.JudgeIterations {
 			return nil, nil
 		}
 		return m.judgePair(ctx, x, rs)
 	}
-	l.Iterations = orDefault(b.Iterations, 2)
-	l.Samples = orDefault(b.Samples, 4)
-	l.JudgeSamples = orDefault(b.JudgeSamples, 3)
-	l.Source = orDefault(b.Source, SourceMetaRewarding)
+	l.Iterations = cmp.Or(b.Iterations, 2)
+	l.Samples = cmp.Or(b.Samples, 4)
+	l.JudgeSamples = cmp.Or(b.JudgeSamples, 3)
+	l.Source = cmp.Or(b.Source, SourceMetaRewarding)
 	return l, nil
 }
 
 // Run runs the configured Loop.
-func (m *MetaRewarding) Run(ctx context.Context) (Result, error) {
+func (m *MetaRewarding) Run(ctx context.Context) (alignment.Result, error) {
 	l, err := m.Loop()
 	if err != nil {
-		return Result{}, err
+		return alignment.Result{}, err
 	}
 	return l.Run(ctx)
 }
 
 // judgePair makes the judge-training pair of one prompt, if any.
-func (m *MetaRewarding) judgePair(ctx context.Context, x *Item, rs []Scored) ([]Pair, error) {
+func (m *MetaRewarding) judgePair(ctx context.Context, x *alignment.Item, rs []alignment.Scored) ([]alignment.Pair, error) {
 	p, it, j, mj := x.Prompt, x.Iteration, x.Judge, m.MetaJudge(x.Policy)
 	pick, spread := -1, 0.0
 	for i, s := range rs {
@@ -155,12 +160,12 @@ func (m *MetaRewarding) judgePair(ctx context.Context, x *Item, rs []Scored) ([]
 	texts := make([]string, len(rs[pick].Judgments))
 	for i, jd := range rs[pick].Judgments {
 		if jd.Rationale == "" {
-			return nil, fmt.Errorf("judgment %d of response %d has no rationale for the meta-judge to read: %w", i, pick, ErrInvalid)
+			return nil, fmt.Errorf("judgment %d of response %d has no rationale for the meta-judge to read: %w", i, pick, alignment.ErrInvalid)
 		}
 		texts[i] = jd.Rationale
 	}
 	if mj == nil {
-		return nil, fmt.Errorf("no meta-judge for iteration %d: MetaJudge returned nil: %w", it, ErrInvalid)
+		return nil, fmt.Errorf("no meta-judge for iteration %d: MetaJudge returned nil: %w", it, alignment.ErrInvalid)
 	}
 	n := len(texts)
 	wins := make([][]float64, n)
@@ -169,7 +174,7 @@ func (m *MetaRewarding) judgePair(ctx context.Context, x *Item, rs []Scored) ([]
 	}
 	for a := range n {
 		for b := a + 1; b < n; b++ {
-			var c Comparison
+			var c alignment.Comparison
 			err := x.Call(ctx, func(ctx context.Context) (err error) {
 				c, err = mj.CompareJudgments(ctx, p, r, texts[a], texts[b])
 				return err
@@ -178,7 +183,7 @@ func (m *MetaRewarding) judgePair(ctx context.Context, x *Item, rs []Scored) ([]
 				return nil, fmt.Errorf("meta-judging judgments %d and %d of response %d: %w", a, b, pick, err)
 			}
 			if !(c.ProbA >= 0 && c.ProbA <= 1) {
-				return nil, fmt.Errorf("meta-judge returned P(A better) = %v for judgments %d and %d of response %d, want a probability: %w", c.ProbA, a, b, pick, ErrInvalid)
+				return nil, fmt.Errorf("meta-judge returned P(A better) = %v for judgments %d and %d of response %d, want a probability: %w", c.ProbA, a, b, pick, alignment.ErrInvalid)
 			}
 			wins[a][b] += c.ProbA
 			wins[b][a] += 1 - c.ProbA
@@ -200,18 +205,18 @@ func (m *MetaRewarding) judgePair(ctx context.Context, x *Item, rs []Scored) ([]
 	if !(strength[best] > strength[worst]) || texts[best] == texts[worst] {
 		return nil, nil
 	}
-	var jp Prompt
+	var jp alignment.Prompt
 	if m.JudgePrompt != nil {
 		jp = m.JudgePrompt(p, r)
 	} else if pr, ok := j.(JudgePrompter); ok {
 		jp = pr.Prompt(p, r)
 	} else {
-		return nil, fmt.Errorf("the judge (%T) has no Prompt method and JudgePrompt is nil: %w", j, ErrInvalid)
+		return nil, fmt.Errorf("the judge (%T) has no Prompt method and JudgePrompt is nil: %w", j, alignment.ErrInvalid)
 	}
-	return []Pair{{
+	return []alignment.Pair{{
 		Prompt:        jp,
-		Chosen:        Response{Text: texts[best], Source: SourceMetaJudge},
-		Rejected:      Response{Text: texts[worst], Source: SourceMetaJudge},
+		Chosen:        alignment.Response{Text: texts[best], Source: SourceMetaJudge},
+		Rejected:      alignment.Response{Text: texts[worst], Source: SourceMetaJudge},
 		ScoreChosen:   strength[best],
 		ScoreRejected: strength[worst],
 		Iteration:     it,
@@ -236,11 +241,11 @@ func (m *MetaRewarding) rank(wins [][]float64) ([]float64, error) {
 		}
 	}
 	if len(s) != len(wins) {
-		return nil, fmt.Errorf("Rank returned %d strengths for %d judgments: %w", len(s), len(wins), ErrInvalid)
+		return nil, fmt.Errorf("Rank returned %d strengths for %d judgments: %w", len(s), len(wins), alignment.ErrInvalid)
 	}
 	for i, x := range s {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return nil, fmt.Errorf("Rank returned strength %v for judgment %d: %w", x, i, ErrInvalid)
+			return nil, fmt.Errorf("Rank returned strength %v for judgment %d: %w", x, i, alignment.ErrInvalid)
 		}
 	}
 	return s, nil
@@ -248,7 +253,7 @@ func (m *MetaRewarding) rank(wins [][]float64) ([]float64, error) {
 
 // scoreVariance returns the population variance of the judgments' scores,
 // 0 for fewer than two.
-func scoreVariance(js []Judgment) float64 {
+func scoreVariance(js []alignment.Judgment) float64 {
 	if len(js) < 2 {
 		return 0
 	}

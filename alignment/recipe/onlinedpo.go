@@ -1,9 +1,12 @@
-package alignment
+package recipe
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"iter"
+
+	"github.com/selfalign/selfalign/alignment"
 )
 
 // SourceOnlineDPO is the Source of the online DPO recipe's pairs.
@@ -31,9 +34,9 @@ type OnlineDPO struct {
 	// Sampling should have a temperature above 0, or the two responses of
 	// a deterministic policy are equal. Judge, SelfJudge and Comparer must
 	// be left zero.
-	Base Loop
+	Base alignment.Loop
 	// Comparer is the AI annotator. Required.
-	Comparer Comparer
+	Comparer alignment.Comparer
 	// BatchSize is the number of prompts per batch, and so per training
 	// step. Required.
 	BatchSize int
@@ -44,11 +47,11 @@ type OnlineDPO struct {
 
 // Loop returns the configured Loop. The error wraps ErrInvalid and names
 // the field that is missing or must be left zero.
-func (o *OnlineDPO) Loop() (*Loop, error) {
+func (o *OnlineDPO) Loop() (*alignment.Loop, error) {
 	b := o.Base
 	l, err := recipeBase("OnlineDPO", b,
 		field{"Judge", b.Judge != nil}, field{"SelfJudge", b.SelfJudge != nil}, field{"Comparer", b.Comparer != nil})
-	bad := func(why string) error { return fmt.Errorf("alignment: OnlineDPO: %s: %w", why, ErrInvalid) }
+	bad := func(why string) error { return fmt.Errorf("recipe: OnlineDPO: %s: %w", why, alignment.ErrInvalid) }
 	switch {
 	case err != nil:
 		return nil, err
@@ -70,30 +73,30 @@ func (o *OnlineDPO) Loop() (*Loop, error) {
 		if n < 0 {
 			return nil, bad("Base.Iterations is 0 and Base.Prompts is not Sized, so the number of batches is unknown")
 		}
-		l.Iterations = orDefault(o.Epochs, 1) * n
+		l.Iterations = cmp.Or(o.Epochs, 1) * n
 		if l.Iterations == 0 {
 			return nil, bad("Base.Prompts has no prompts")
 		}
 	}
 	l.Prompts = batches
 	l.Comparer = o.Comparer
-	l.Samples = orDefault(b.Samples, 2)
-	l.Source = orDefault(b.Source, SourceOnlineDPO)
+	l.Samples = cmp.Or(b.Samples, 2)
+	l.Source = cmp.Or(b.Source, SourceOnlineDPO)
 	return l, nil
 }
 
 // Run runs the configured Loop.
-func (o *OnlineDPO) Run(ctx context.Context) (Result, error) {
+func (o *OnlineDPO) Run(ctx context.Context) (alignment.Result, error) {
 	l, err := o.Loop()
 	if err != nil {
-		return Result{}, err
+		return alignment.Result{}, err
 	}
 	return l.Run(ctx)
 }
 
 var (
-	_ PromptSource = (*Batches)(nil)
-	_ Sized        = (*Batches)(nil)
+	_ alignment.PromptSource = (*Batches)(nil)
+	_ alignment.Sized        = (*Batches)(nil)
 )
 
 // Batches is a PromptSource that splits another source's prompts into
@@ -103,18 +106,18 @@ var (
 // epoch's batches are its prompts in order, Size at a time; the last may
 // be smaller. Batches is safe for concurrent use when its source is.
 type Batches struct {
-	src  PromptSource
+	src  alignment.PromptSource
 	size int
 }
 
 // NewBatches returns the batches of size prompts of src. The error wraps
 // ErrInvalid when src is nil or size is below 1.
-func NewBatches(src PromptSource, size int) (*Batches, error) {
+func NewBatches(src alignment.PromptSource, size int) (*Batches, error) {
 	switch {
 	case src == nil:
-		return nil, fmt.Errorf("alignment: batches of a nil prompt source: %w", ErrInvalid)
+		return nil, fmt.Errorf("recipe: batches of a nil prompt source: %w", alignment.ErrInvalid)
 	case size < 1:
-		return nil, fmt.Errorf("alignment: batch size %d, want at least 1: %w", size, ErrInvalid)
+		return nil, fmt.Errorf("recipe: batch size %d, want at least 1: %w", size, alignment.ErrInvalid)
 	}
 	return &Batches{src: src, size: size}, nil
 }
@@ -122,7 +125,7 @@ func NewBatches(src PromptSource, size int) (*Batches, error) {
 // PerEpoch returns the number of batches of epoch e, or −1 when the source
 // is not Sized.
 func (b *Batches) PerEpoch(e int) int {
-	s, ok := b.src.(Sized)
+	s, ok := b.src.(alignment.Sized)
 	if !ok {
 		return -1
 	}
@@ -132,7 +135,7 @@ func (b *Batches) PerEpoch(e int) int {
 // Len implements Sized: the size of batch iteration, or 0 when the source
 // is not Sized (which the Loop takes as unknown) or has no such batch.
 func (b *Batches) Len(iteration int) int {
-	s, ok := b.src.(Sized)
+	s, ok := b.src.(alignment.Sized)
 	if !ok {
 		return 0
 	}
@@ -146,10 +149,10 @@ func (b *Batches) Len(iteration int) int {
 // Prompts implements PromptSource: the prompts of batch iteration, as the
 // source yields them. An iteration past the last batch of an epoch with no
 // prompts has none. Errors of the source are passed on.
-func (b *Batches) Prompts(ctx context.Context, iteration int) iter.Seq2[Prompt, error] {
-	return func(yield func(Prompt, error) bool) {
+func (b *Batches) Prompts(ctx context.Context, iteration int) iter.Seq2[alignment.Prompt, error] {
+	return func(yield func(alignment.Prompt, error) bool) {
 		count := func(e int) int {
-			if s, ok := b.src.(Sized); ok {
+			if s, ok := b.src.(alignment.Sized); ok {
 				return s.Len(e)
 			}
 			n := 0
@@ -164,14 +167,14 @@ func (b *Batches) Prompts(ctx context.Context, iteration int) iter.Seq2[Prompt, 
 		e, i, ok := b.locate(iteration, count)
 		if !ok {
 			if err := ctx.Err(); err != nil {
-				yield(Prompt{}, fmt.Errorf("alignment: batch %d: %w", iteration, err))
+				yield(alignment.Prompt{}, fmt.Errorf("recipe: batch %d: %w", iteration, err))
 			}
 			return
 		}
 		from, to, k := i*b.size, (i+1)*b.size, 0
 		for p, err := range b.src.Prompts(ctx, e) {
 			if err != nil {
-				yield(Prompt{}, fmt.Errorf("alignment: batch %d (epoch %d, batch %d of it): %w", iteration, e, i, err))
+				yield(alignment.Prompt{}, fmt.Errorf("recipe: batch %d (epoch %d, batch %d of it): %w", iteration, e, i, err))
 				return
 			}
 			if k >= from && !yield(p, nil) {

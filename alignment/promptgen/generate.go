@@ -1,6 +1,18 @@
-package alignment
+// Package promptgen makes prompts with a policy, as the papers grow their
+// prompt sets: [SelfInstruct] writes new tasks few-shot from seed prompts
+// (Self-Instruct, as Self-Rewarding generates its prompts),
+// [KeywordPrompts] writes one request around sampled keywords, and
+// [Inversion] writes the request that a given text answers, then pairs a
+// fresh answer over that text (its Pairs method is an alignment.Loop
+// Extra hook). Each is an alignment.PromptSource, deterministic under its
+// seed, and filters what it keeps by length and by overlap with the
+// prompts it already has ([GenerationStats] counts what was dropped and
+// why). [ParseInstruction] reads a generated prompt out of a model's
+// output.
+package promptgen
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +23,7 @@ import (
 	"sync"
 	"unicode"
 
+	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/internal/fence"
 	"github.com/selfalign/selfalign/internal/seeds"
 )
@@ -30,7 +43,7 @@ var ErrUnparsable = errors.New("no usable generated text")
 // run: use a separate model, or a copy of the one being trained.
 type Generation struct {
 	// Policy writes the prompts. Required.
-	Policy Policy
+	Policy alignment.Policy
 	// Instruction heads every request to the policy; empty means the
 	// generator's default (DefaultSelfInstruct, DefaultKeywordPrompt,
 	// DefaultInversion). It is sent as written, never run as a template.
@@ -39,7 +52,7 @@ type Generation struct {
 	Count int
 	// Sampling holds the decoding options of the policy's calls; N and
 	// Seed are set per call. A temperature above 0 lets attempts differ.
-	Sampling SampleOptions
+	Sampling alignment.SampleOptions
 	// Seed seeds the generation and the prompt IDs.
 	Seed uint64
 	// MinWords and MaxWords bound a prompt's length in words (WordCount);
@@ -56,7 +69,7 @@ type Generation struct {
 	// accepted, fewer than Count, and Stats says why the others failed.
 	MaxAttempts int
 	// Retry says how transient failures of the policy are retried.
-	Retry Retry
+	Retry alignment.Retry
 }
 
 // GenerationStats counts what a prompt generator has done since it was
@@ -96,7 +109,7 @@ func ParseInstruction(output string) (string, error) {
 			return s, nil
 		}
 	}
-	return "", fmt.Errorf("alignment: no prompt in the policy's output (%d bytes): %w", len(output), ErrUnparsable)
+	return "", fmt.Errorf("promptgen: no prompt in the policy's output (%d bytes): %w", len(output), ErrUnparsable)
 }
 
 // cleanLine is one round of cleaning a line of output: labels, a further
@@ -176,11 +189,11 @@ type generator struct {
 	minW, maxW  int
 	overlap     float64
 	maxAttempts int
-	retry       Retry
+	retry       alignment.Retry
 }
 
 func newGenerator(kind string, g Generation) (*generator, error) {
-	bad := func(why string) error { return fmt.Errorf("alignment: %s: %s: %w", kind, why, ErrInvalid) }
+	bad := func(why string) error { return fmt.Errorf("promptgen: %s: %s: %w", kind, why, alignment.ErrInvalid) }
 	switch {
 	case g.Policy == nil:
 		return nil, bad("Policy is nil")
@@ -191,8 +204,8 @@ func newGenerator(kind string, g Generation) (*generator, error) {
 	case !(g.MaxOverlap >= 0 && g.MaxOverlap <= 1):
 		return nil, bad(fmt.Sprintf("MaxOverlap is %v, want a share in [0, 1]", g.MaxOverlap))
 	}
-	gen := &generator{g: g, kind: kind, minW: orDefault(g.MinWords, 2), maxW: orDefault(g.MaxWords, 150),
-		overlap: orDefault(g.MaxOverlap, 0.7), maxAttempts: orDefault(g.MaxAttempts, 4*g.Count), retry: g.Retry.withDefaults()}
+	gen := &generator{g: g, kind: kind, minW: cmp.Or(g.MinWords, 2), maxW: cmp.Or(g.MaxWords, 150),
+		overlap: cmp.Or(g.MaxOverlap, 0.7), maxAttempts: cmp.Or(g.MaxAttempts, 4*g.Count), retry: g.Retry}
 	if gen.minW > gen.maxW {
 		return nil, bad(fmt.Sprintf("MinWords %d is above MaxWords %d", gen.minW, gen.maxW))
 	}
@@ -219,15 +232,15 @@ func (gen *generator) ask(ctx context.Context, it, attempt int, request string) 
 	o := gen.g.Sampling
 	o.N = 1
 	o.Seed = seeds.Derive(gen.g.Seed, gen.kind, "attempt", strconv.Itoa(it), strconv.Itoa(attempt))
-	req := NewPrompt(fmt.Sprintf("%s-request-%d-%d", gen.kind, it, attempt), request)
-	var out []Response
-	err := gen.retry.do(ctx, func(ctx context.Context) (err error) {
-		out, err = SampleN(ctx, gen.g.Policy, req, o)
+	req := alignment.NewPrompt(fmt.Sprintf("%s-request-%d-%d", gen.kind, it, attempt), request)
+	var out []alignment.Response
+	err := gen.retry.Do(ctx, func(ctx context.Context) (err error) {
+		out, err = alignment.SampleN(ctx, gen.g.Policy, req, o)
 		return err
 	}, nil)
 	gen.count(func(s *GenerationStats) { s.Attempts++ })
 	if err != nil {
-		return "", fmt.Errorf("alignment: %s: iteration %d, attempt %d: %w", gen.kind, it, attempt, err)
+		return "", fmt.Errorf("promptgen: %s: iteration %d, attempt %d: %w", gen.kind, it, attempt, err)
 	}
 	text, err := ParseInstruction(out[0].Text)
 	if err != nil {
@@ -266,7 +279,7 @@ func (p *pool) add(text string) {
 // admit checks text against the length bounds and the pool, counts a
 // rejection, and adds an admitted text to the pool.
 func (gen *generator) admit(p *pool, text string) bool {
-	n := WordCount(text)
+	n := alignment.WordCount(text)
 	words := overlapWords(text)
 	var reject func(*GenerationStats)
 	switch {
@@ -333,22 +346,22 @@ func jaccard(a, b map[string]bool) float64 {
 // generate runs the attempts of iteration it, asking for request(attempt)
 // each time, and yields the admitted prompts until Count of them or
 // MaxAttempts.
-func (gen *generator) generate(ctx context.Context, it int, p *pool, request func(attempt int) string, yield func(Prompt, error) bool) {
+func (gen *generator) generate(ctx context.Context, it int, p *pool, request func(attempt int) string, yield func(alignment.Prompt, error) bool) {
 	index := 0
 	for attempt := 0; attempt < gen.maxAttempts && index < gen.g.Count; attempt++ {
 		if err := ctx.Err(); err != nil {
-			yield(Prompt{}, fmt.Errorf("alignment: %s: iteration %d: %w", gen.kind, it, err))
+			yield(alignment.Prompt{}, fmt.Errorf("promptgen: %s: iteration %d: %w", gen.kind, it, err))
 			return
 		}
 		text, err := gen.ask(ctx, it, attempt, request(attempt))
 		if err != nil {
-			yield(Prompt{}, err)
+			yield(alignment.Prompt{}, err)
 			return
 		}
 		if text == "" || !gen.admit(p, text) {
 			continue
 		}
-		if !yield(NewPrompt(gen.promptID(it, index), text), nil) {
+		if !yield(alignment.NewPrompt(gen.promptID(it, index), text), nil) {
 			return
 		}
 		index++

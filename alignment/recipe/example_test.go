@@ -1,4 +1,4 @@
-package alignment_test
+package recipe_test
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/alignment/alignmenttest"
+	"github.com/selfalign/selfalign/alignment/recipe"
 )
 
 func examplePrompts(texts ...string) *alignment.SliceSource {
@@ -39,7 +40,7 @@ func ExampleConstitutionalAI() {
 	reviser := alignmenttest.Rewrites{"Here is how: ...": "I can't help with that, but a locksmith can open your own lock."}
 	comparer := alignmenttest.Scores{"Here is how: ...": 0, "I can't help with breaking in; a locksmith can.": 1}
 	sink := &alignment.MemorySink{}
-	cai := alignment.ConstitutionalAI{
+	cai := recipe.ConstitutionalAI{
 		Base:     alignment.Loop{Policy: policy, Prompts: examplePrompts("How do I pick a lock?"), Sink: sink, Seed: 1},
 		Reviser:  reviser,
 		Comparer: comparer,
@@ -65,7 +66,7 @@ func ExampleSelfRewarding() {
 	scores := alignmenttest.Scores{"Paris.": 4, "Lyon.": 0, "Paris, on the Seine.": 5, "I don't know.": 1, "Paris!": 3, "Paris, France.": 4}
 	trainer := trainerOf(func(alignment.Policy) alignment.Policy { return m2 })
 	sink := &alignment.MemorySink{}
-	sr := alignment.SelfRewarding{
+	sr := recipe.SelfRewarding{
 		Base:  alignment.Loop{Policy: m1, Prompts: examplePrompts("Capital of France?"), Trainer: trainer, Sink: sink, Seed: 1},
 		Judge: func(alignment.Policy) alignment.Judge { return scores },
 	}
@@ -102,10 +103,10 @@ func ExampleMetaRewarding() {
 		return 0
 	})
 	sink := &alignment.MemorySink{}
-	m := alignment.MetaRewarding{
+	m := recipe.MetaRewarding{
 		Base:      alignment.Loop{Policy: policy, Prompts: examplePrompts("When does water boil?"), Sink: sink, Samples: 3, Iterations: 1},
 		Judge:     func(alignment.Policy) alignment.Judge { return judgeModel },
-		MetaJudge: func(alignment.Policy) alignment.JudgmentComparer { return meta },
+		MetaJudge: func(alignment.Policy) recipe.JudgmentComparer { return meta },
 		Rho:       0.25,
 	}
 	if _, err := m.Run(context.Background()); err != nil {
@@ -133,7 +134,7 @@ func ExampleOnlineDPO() {
 	steps := 0
 	trainer := trainerOf(func(p alignment.Policy) alignment.Policy { steps++; return p })
 	sink := &alignment.MemorySink{}
-	o := alignment.OnlineDPO{
+	o := recipe.OnlineDPO{
 		Base:      alignment.Loop{Policy: policy, Prompts: examplePrompts("a?", "b?", "c?"), Trainer: trainer, Sink: sink},
 		Comparer:  comparer,
 		BatchSize: 2,
@@ -162,7 +163,7 @@ func ExampleSelfBoosting() {
 		return r, nil
 	})
 	sink := &alignment.MemorySink{}
-	s := alignment.SelfBoosting{
+	s := recipe.SelfBoosting{
 		Base: alignment.Loop{Policy: initial, Prompts: examplePrompts("Explain maps."), Sink: sink, Iterations: 2,
 			Trainer: trainerOf(func(alignment.Policy) alignment.Policy { return better })},
 		Improver: improver,
@@ -213,4 +214,28 @@ type metaFunc func(a, b string) float64
 
 func (f metaFunc) CompareJudgments(ctx context.Context, p alignment.Prompt, r alignment.Response, a, b string) (alignment.Comparison, error) {
 	return alignment.Comparison{ProbA: f(a, b)}, nil
+}
+
+// Batches turns a prompt set into one iteration per batch, epoch after
+// epoch.
+func ExampleNewBatches() {
+	b, err := recipe.NewBatches(examplePrompts("a?", "b?", "c?"), 2)
+	if err != nil {
+		panic(err)
+	}
+	for it := range 4 {
+		var ids []string
+		for p, err := range b.Prompts(context.Background(), it) {
+			if err != nil {
+				panic(err)
+			}
+			ids = append(ids, p.ID)
+		}
+		fmt.Println(it, ids)
+	}
+	// Output:
+	// 0 [p1 p2]
+	// 1 [p3]
+	// 2 [p1 p2]
+	// 3 [p3]
 }

@@ -1,10 +1,13 @@
-package alignment
+package recipe
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/selfalign/selfalign/alignment"
 )
 
 // Sources of the pairs of the Constitutional AI recipe.
@@ -42,47 +45,47 @@ type ConstitutionalAI struct {
 	// (default 2), JudgeSamples (comparer rounds, default 1) and Selector
 	// (default MaxMin) are the RL stage's. Judge, SelfJudge, Comparer,
 	// Refiner, Extra and Source must be left zero.
-	Base Loop
+	Base alignment.Loop
 	// SLPrompts are the prompts of the SL stage (red-team prompts, in the
 	// paper); nil means Base.Prompts.
-	SLPrompts PromptSource
+	SLPrompts alignment.PromptSource
 	// SLSamples is the number of responses revised per prompt in the SL
 	// stage; default 2.
 	SLSamples int
 	// Reviser critiques and revises responses in the SL stage
 	// (constitution.Reviser). Required.
-	Reviser Refiner
+	Reviser alignment.Refiner
 	// SLTrainer, if set, trains the policy on the SL pairs before the RL
 	// stage; with Dir it must be a Checkpointer.
-	SLTrainer Trainer
+	SLTrainer alignment.Trainer
 	// Comparer labels the RL stage's pairs (constitution.Comparer).
 	// Required.
-	Comparer Comparer
+	Comparer alignment.Comparer
 }
 
 // CAIResult is what a Constitutional AI run leaves: each stage's Result,
 // and the policy it ended with (RL.Policy).
 type CAIResult struct {
-	SL, RL Result
-	Policy Policy
+	SL, RL alignment.Result
+	Policy alignment.Policy
 }
 
 // SLLoop returns the Loop of the supervised stage. The error wraps
 // ErrInvalid and names the field that is missing or must be left zero.
-func (c *ConstitutionalAI) SLLoop() (*Loop, error) {
+func (c *ConstitutionalAI) SLLoop() (*alignment.Loop, error) {
 	l, err := c.base()
 	if err != nil {
 		return nil, err
 	}
 	if c.SLSamples < 0 {
-		return nil, fmt.Errorf("alignment: ConstitutionalAI: SLSamples is %d, want 0 (default 2) or more: %w", c.SLSamples, ErrInvalid)
+		return nil, fmt.Errorf("recipe: ConstitutionalAI: SLSamples is %d, want 0 (default 2) or more: %w", c.SLSamples, alignment.ErrInvalid)
 	}
-	l.Prompts = orDefault(c.SLPrompts, c.Base.Prompts)
+	l.Prompts = cmp.Or(c.SLPrompts, c.Base.Prompts)
 	l.Refiner = c.Reviser
-	l.Selector = NoPair{} // the pairs come from Extra; the responses go unjudged
+	l.Selector = alignment.NoPair{} // the pairs come from Extra; the responses go unjudged
 	l.Trainer = c.SLTrainer
 	l.Iterations = 1
-	l.Samples = orDefault(c.SLSamples, 2)
+	l.Samples = cmp.Or(c.SLSamples, 2)
 	l.JudgeSamples = 1
 	l.Source = SourceSLCAI
 	l.Extra = revisionPairs(c.Reviser, SourceSLCAI)
@@ -95,7 +98,7 @@ func (c *ConstitutionalAI) SLLoop() (*Loop, error) {
 // RLLoop returns the Loop of the reinforcement stage, starting from pol
 // (the SL stage's policy; Base.Policy when nil). The error wraps
 // ErrInvalid and names the field that is missing or must be left zero.
-func (c *ConstitutionalAI) RLLoop(pol Policy) (*Loop, error) {
+func (c *ConstitutionalAI) RLLoop(pol alignment.Policy) (*alignment.Loop, error) {
 	l, err := c.base()
 	if err != nil {
 		return nil, err
@@ -104,7 +107,7 @@ func (c *ConstitutionalAI) RLLoop(pol Policy) (*Loop, error) {
 		l.Policy = pol
 	}
 	l.Comparer = c.Comparer
-	l.Samples = orDefault(c.Base.Samples, 2)
+	l.Samples = cmp.Or(c.Base.Samples, 2)
 	l.Source = SourceRLCAI
 	if c.Base.Dir != "" {
 		l.Dir = filepath.Join(c.Base.Dir, "rl")
@@ -126,18 +129,18 @@ func (c *ConstitutionalAI) Run(ctx context.Context) (CAIResult, error) {
 		return out, err
 	}
 	if out.SL, err = sl.Run(ctx); err != nil {
-		return out, fmt.Errorf("alignment: ConstitutionalAI: SL stage: %w", err)
+		return out, fmt.Errorf("recipe: ConstitutionalAI: SL stage: %w", err)
 	}
 	out.Policy = out.SL.Policy
 	rl.Policy = out.SL.Policy
 	if out.RL, err = rl.Run(ctx); err != nil {
-		return out, fmt.Errorf("alignment: ConstitutionalAI: RL stage: %w", err)
+		return out, fmt.Errorf("recipe: ConstitutionalAI: RL stage: %w", err)
 	}
 	out.Policy = out.RL.Policy
 	return out, nil
 }
 
-func (c *ConstitutionalAI) base() (*Loop, error) {
+func (c *ConstitutionalAI) base() (*alignment.Loop, error) {
 	b := c.Base
 	l, err := recipeBase("ConstitutionalAI", b,
 		field{"Judge", b.Judge != nil}, field{"SelfJudge", b.SelfJudge != nil}, field{"Comparer", b.Comparer != nil},
@@ -146,9 +149,9 @@ func (c *ConstitutionalAI) base() (*Loop, error) {
 	case err != nil:
 		return nil, err
 	case c.Reviser == nil:
-		return nil, fmt.Errorf("alignment: ConstitutionalAI: Reviser is nil: %w", ErrInvalid)
+		return nil, fmt.Errorf("recipe: ConstitutionalAI: Reviser is nil: %w", alignment.ErrInvalid)
 	case c.Comparer == nil:
-		return nil, fmt.Errorf("alignment: ConstitutionalAI: Comparer is nil: %w", ErrInvalid)
+		return nil, fmt.Errorf("recipe: ConstitutionalAI: Comparer is nil: %w", alignment.ErrInvalid)
 	}
 	return l, nil
 }
@@ -156,21 +159,21 @@ func (c *ConstitutionalAI) base() (*Loop, error) {
 // revisionPairs returns the Extra hook that pairs every refined response
 // over its original: through ref's own Pair when it is a RevisionPairer,
 // otherwise whenever the refinement changed the text.
-func revisionPairs(ref Refiner, source string) func(ctx context.Context, x *Item, rs []Scored) ([]Pair, error) {
+func revisionPairs(ref alignment.Refiner, source string) func(ctx context.Context, x *alignment.Item, rs []alignment.Scored) ([]alignment.Pair, error) {
 	pairer, _ := ref.(RevisionPairer)
-	return func(ctx context.Context, x *Item, rs []Scored) ([]Pair, error) {
+	return func(ctx context.Context, x *alignment.Item, rs []alignment.Scored) ([]alignment.Pair, error) {
 		p := x.Prompt
-		var out []Pair
+		var out []alignment.Pair
 		seen := make(map[[2]string]bool, len(rs))
 		for _, s := range rs {
 			var (
-				pair Pair
+				pair alignment.Pair
 				ok   bool
 			)
 			if pairer != nil {
 				pair, ok = pairer.Pair(p, s.Unrefined, s.Response)
 			} else if strings.TrimSpace(s.Response.Text) != strings.TrimSpace(s.Unrefined.Text) {
-				pair, ok = Pair{Prompt: p, Chosen: s.Response, Rejected: s.Unrefined}, true
+				pair, ok = alignment.Pair{Prompt: p, Chosen: s.Response, Rejected: s.Unrefined}, true
 			}
 			key := [2]string{pair.Chosen.Text, pair.Rejected.Text}
 			if !ok || seen[key] {

@@ -1,6 +1,7 @@
-package alignment
+package promptgen
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"iter"
@@ -8,10 +9,11 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/internal/fence"
 )
 
-var _ PromptSource = (*Inversion)(nil)
+var _ alignment.PromptSource = (*Inversion)(nil)
 
 // SourceInversion is the Source of instruction-inversion pairs.
 const SourceInversion = "inversion"
@@ -38,7 +40,7 @@ const DefaultInversion = `The text between the <text> lines is a reply someone r
 type Inversion struct {
 	gen     *generator
 	texts   []string
-	judge   Judge
+	judge   alignment.Judge
 	mu      sync.Mutex
 	byID    map[string]int
 	perText int
@@ -50,13 +52,13 @@ type Inversion struct {
 // when the fresh response scores higher; pass the Loop's judge, so the
 // scores compare. The error wraps ErrInvalid and names the bad setting or
 // text.
-func NewInversion(g Generation, texts []string, judge Judge) (*Inversion, error) {
+func NewInversion(g Generation, texts []string, judge alignment.Judge) (*Inversion, error) {
 	if len(texts) == 0 {
-		return nil, fmt.Errorf("alignment: inversion: no texts: %w", ErrInvalid)
+		return nil, fmt.Errorf("promptgen: inversion: no texts: %w", alignment.ErrInvalid)
 	}
 	for i, t := range texts {
 		if strings.TrimSpace(t) == "" {
-			return nil, fmt.Errorf("alignment: inversion: text %d is empty: %w", i, ErrInvalid)
+			return nil, fmt.Errorf("promptgen: inversion: text %d is empty: %w", i, alignment.ErrInvalid)
 		}
 	}
 	if g.Count == 0 {
@@ -73,21 +75,21 @@ func NewInversion(g Generation, texts []string, judge Judge) (*Inversion, error)
 // Prompts implements PromptSource: the prompts of iteration's texts,
 // generated as they are read. An error of the policy (after retries) is
 // yielded and ends the sequence.
-func (v *Inversion) Prompts(ctx context.Context, iteration int) iter.Seq2[Prompt, error] {
-	return func(yield func(Prompt, error) bool) {
+func (v *Inversion) Prompts(ctx context.Context, iteration int) iter.Seq2[alignment.Prompt, error] {
+	return func(yield func(alignment.Prompt, error) bool) {
 		var p pool
 		attempt := 0
 		for n := range v.perIter {
 			index := (iteration*v.perIter + n) % len(v.texts)
 			for range v.perText {
 				if err := ctx.Err(); err != nil {
-					yield(Prompt{}, fmt.Errorf("alignment: inversion: iteration %d: %w", iteration, err))
+					yield(alignment.Prompt{}, fmt.Errorf("promptgen: inversion: iteration %d: %w", iteration, err))
 					return
 				}
 				text, err := v.gen.ask(ctx, iteration, attempt, v.request(index))
 				attempt++
 				if err != nil {
-					yield(Prompt{}, err)
+					yield(alignment.Prompt{}, err)
 					return
 				}
 				if text == "" || !v.gen.admit(&p, text) {
@@ -97,7 +99,7 @@ func (v *Inversion) Prompts(ctx context.Context, iteration int) iter.Seq2[Prompt
 				v.mu.Lock()
 				v.byID[id] = index
 				v.mu.Unlock()
-				if !yield(NewPrompt(id, text), nil) {
+				if !yield(alignment.NewPrompt(id, text), nil) {
 					return
 				}
 				break
@@ -126,11 +128,11 @@ func (v *Inversion) Text(id string) (string, bool) {
 // written for. It makes no pair when that response has the text's own
 // words, or, with a judge, when the text scores as high. A prompt that
 // did not come from this Inversion is an error wrapping ErrInvalid.
-func (v *Inversion) Pairs(ctx context.Context, x *Item, rs []Scored) ([]Pair, error) {
+func (v *Inversion) Pairs(ctx context.Context, x *alignment.Item, rs []alignment.Scored) ([]alignment.Pair, error) {
 	p, iteration := x.Prompt, x.Iteration
 	text, ok := v.Text(p.ID)
 	if !ok {
-		return nil, fmt.Errorf("alignment: inversion: prompt %q was not made by this Inversion: %w", p.ID, ErrInvalid)
+		return nil, fmt.Errorf("promptgen: inversion: prompt %q was not made by this Inversion: %w", p.ID, alignment.ErrInvalid)
 	}
 	if len(rs) == 0 {
 		return nil, nil
@@ -145,29 +147,29 @@ func (v *Inversion) Pairs(ctx context.Context, x *Item, rs []Scored) ([]Pair, er
 	if strings.Join(overlapWords(chosen.Response.Text), " ") == strings.Join(overlapWords(text), " ") {
 		return nil, nil
 	}
-	rejected := Response{Text: text, Source: SourceInversion}
+	rejected := alignment.Response{Text: text, Source: SourceInversion}
 	var score float64
 	if v.judge != nil {
-		var j Judgment
+		var j alignment.Judgment
 		err := x.Call(ctx, func(ctx context.Context) (err error) {
 			j, err = v.judge.Judge(ctx, p, rejected)
 			return err
 		}, "inversion-judge")
 		if err != nil {
-			return nil, fmt.Errorf("alignment: inversion: judging the text of prompt %q: %w", p.ID, err)
+			return nil, fmt.Errorf("promptgen: inversion: judging the text of prompt %q: %w", p.ID, err)
 		}
 		if math.IsNaN(j.Score) || math.IsInf(j.Score, 0) {
-			return nil, fmt.Errorf("alignment: inversion: the judge scored the text of prompt %q %v: %w", p.ID, j.Score, ErrInvalid)
+			return nil, fmt.Errorf("promptgen: inversion: the judge scored the text of prompt %q %v: %w", p.ID, j.Score, alignment.ErrInvalid)
 		}
 		if !(j.Score < chosen.Score) {
 			return nil, nil
 		}
 		score = j.Score
 	}
-	return []Pair{{Prompt: p, Chosen: chosen.Response, Rejected: rejected, ScoreChosen: chosen.Score,
+	return []alignment.Pair{{Prompt: p, Chosen: chosen.Response, Rejected: rejected, ScoreChosen: chosen.Score,
 		ScoreRejected: score, Iteration: iteration, Source: SourceInversion}}, nil
 }
 
 func (v *Inversion) request(index int) string {
-	return orDefault(v.gen.g.Instruction, DefaultInversion) + "\n\n" + fence.Quote("text", v.texts[index]) + "\n\nRequest:"
+	return cmp.Or(v.gen.g.Instruction, DefaultInversion) + "\n\n" + fence.Quote("text", v.texts[index]) + "\n\nRequest:"
 }

@@ -1,4 +1,4 @@
-package alignment_test
+package recipe_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/alignment/alignmenttest"
+	"github.com/selfalign/selfalign/alignment/recipe"
 )
 
 // rcpPolicy is a scripted policy of a given version: the k-th response to
@@ -120,7 +121,7 @@ func TestConstitutionalAIKnownPairs(t *testing.T) {
 			}
 			slTrainer := &rcpTrainer{texts: texts}
 			rec := &alignmenttest.Recorder{}
-			cai := alignment.ConstitutionalAI{
+			cai := recipe.ConstitutionalAI{
 				Base:      alignment.Loop{Policy: newRcpPolicy(0, texts), Prompts: rcpSource(t, "a", "b"), Sink: rec, Seed: 3},
 				Reviser:   reviser,
 				SLTrainer: slTrainer,
@@ -155,7 +156,7 @@ func TestConstitutionalAIKnownPairs(t *testing.T) {
 func TestConstitutionalAIDropsRepeatedPairs(t *testing.T) {
 	texts := func(int, string) []string { return []string{"draft"} }
 	rec := &alignmenttest.Recorder{}
-	cai := alignment.ConstitutionalAI{
+	cai := recipe.ConstitutionalAI{
 		Base:      alignment.Loop{Policy: newRcpPolicy(0, texts), Prompts: rcpSource(t, "a"), Sink: rec},
 		Reviser:   alignmenttest.Rewrites{"draft": "revision"},
 		Comparer:  alignmenttest.Scores{"draft": 1},
@@ -169,7 +170,7 @@ func TestConstitutionalAIDropsRepeatedPairs(t *testing.T) {
 func TestConstitutionalAIDirKeepsStagesApart(t *testing.T) {
 	texts := func(v int, id string) []string { return []string{"draft " + id, "other " + id} }
 	dir := t.TempDir()
-	cai := alignment.ConstitutionalAI{
+	cai := recipe.ConstitutionalAI{
 		Base:     alignment.Loop{Policy: newRcpPolicy(0, texts), Prompts: rcpSource(t, "a", "b"), Dir: dir},
 		Reviser:  alignmenttest.Rewrites{"draft a": "revised a"},
 		Comparer: alignmenttest.Scores{"draft a": 1, "other a": 0, "draft b": 1, "other b": 0},
@@ -207,7 +208,7 @@ func TestSelfRewardingKnownPairs(t *testing.T) {
 	var mu sync.Mutex
 	tr := &rcpTrainer{texts: texts}
 	rec := &alignmenttest.Recorder{}
-	sr := alignment.SelfRewarding{
+	sr := recipe.SelfRewarding{
 		Base: alignment.Loop{Policy: newRcpPolicy(1, texts), Prompts: rcpSource(t, "x", "tie"), Trainer: tr, Sink: rec, Seed: 9},
 		Judge: func(pol alignment.Policy) alignment.Judge {
 			mu.Lock()
@@ -300,10 +301,10 @@ func TestMetaRewardingKnownPairs(t *testing.T) {
 	meta := &nearest{truth: 5}
 	tr := &rcpTrainer{texts: texts}
 	rec := &alignmenttest.Recorder{}
-	m := alignment.MetaRewarding{
+	m := recipe.MetaRewarding{
 		Base:            alignment.Loop{Policy: newRcpPolicy(0, texts), Prompts: rcpSource(t, "q"), Trainer: tr, Sink: rec, Iterations: 3},
 		Judge:           func(alignment.Policy) alignment.Judge { return mj },
-		MetaJudge:       func(alignment.Policy) alignment.JudgmentComparer { return meta },
+		MetaJudge:       func(alignment.Policy) recipe.JudgmentComparer { return meta },
 		Rho:             0.2,
 		JudgeIterations: 2,
 	}
@@ -338,10 +339,10 @@ func TestMetaRewardingRankAndNoSpread(t *testing.T) {
 	flat := &metaJudge{calls: map[string]int{}, scripts: map[string][3]float64{"a": {3, 3, 3}, "b": {1, 1, 1}}}
 	meta := &nearest{truth: 3}
 	rec := &alignmenttest.Recorder{}
-	m := alignment.MetaRewarding{
+	m := recipe.MetaRewarding{
 		Base:      alignment.Loop{Policy: newRcpPolicy(0, texts), Prompts: rcpSource(t, "q"), Sink: rec, Iterations: 1, Samples: 2},
 		Judge:     func(alignment.Policy) alignment.Judge { return flat },
-		MetaJudge: func(alignment.Policy) alignment.JudgmentComparer { return meta },
+		MetaJudge: func(alignment.Policy) recipe.JudgmentComparer { return meta },
 		Rank: func([][]float64) ([]float64, error) {
 			return nil, errors.New("rank must not be called without disagreement")
 		},
@@ -377,7 +378,7 @@ func TestOnlineDPOTrainsEveryBatch(t *testing.T) {
 	})
 	tr := &rcpTrainer{texts: texts}
 	rec := &alignmenttest.Recorder{}
-	o := alignment.OnlineDPO{
+	o := recipe.OnlineDPO{
 		Base:      alignment.Loop{Policy: newRcpPolicy(0, texts), Prompts: rcpSource(t, "p0", "p1", "p2", "p3", "p4"), Trainer: tr, Sink: rec},
 		Comparer:  cmp,
 		BatchSize: 2,
@@ -416,7 +417,7 @@ func TestSelfBoostingKnownPairs(t *testing.T) {
 	})
 	tr := &rcpTrainer{texts: texts}
 	rec := &alignmenttest.Recorder{}
-	s := alignment.SelfBoosting{
+	s := recipe.SelfBoosting{
 		Base:     alignment.Loop{Policy: newRcpPolicy(0, texts), Prompts: rcpSource(t, "a", "b"), Trainer: tr, Sink: rec},
 		Improver: improve,
 		Initial:  newRcpPolicy(0, texts),
@@ -440,33 +441,33 @@ func TestRecipesRejectBadSettings(t *testing.T) {
 	src := rcpSource(t, "a")
 	judge := alignmenttest.Scores{"x": 1}
 	selfJudge := func(alignment.Policy) alignment.Judge { return judge }
-	meta := func(alignment.Policy) alignment.JudgmentComparer { return &nearest{} }
+	meta := func(alignment.Policy) recipe.JudgmentComparer { return &nearest{} }
 	tr := &rcpTrainer{}
 	base := alignment.Loop{Policy: pol, Prompts: src}
 	loops := map[string]func() (*alignment.Loop, error){
-		"SelfRewarding: Base.Judge is set":                (&alignment.SelfRewarding{Base: alignment.Loop{Policy: pol, Prompts: src, Judge: judge}, Judge: selfJudge}).Loop,
-		"SelfRewarding: Judge is nil":                     (&alignment.SelfRewarding{Base: base}).Loop,
-		"SelfRewarding: Base.Policy is nil":               (&alignment.SelfRewarding{Base: alignment.Loop{Prompts: src}, Judge: selfJudge}).Loop,
-		"MetaRewarding: MetaJudge is nil":                 (&alignment.MetaRewarding{Base: base, Judge: selfJudge}).Loop,
-		"MetaRewarding: JudgePrompt is nil and the judge": (&alignment.MetaRewarding{Base: base, Judge: selfJudge, MetaJudge: meta}).Loop,
-		"MetaRewarding: Rho is 0.5": (&alignment.MetaRewarding{Base: base, Judge: selfJudge, MetaJudge: meta, Rho: 0.5,
+		"SelfRewarding: Base.Judge is set":                (&recipe.SelfRewarding{Base: alignment.Loop{Policy: pol, Prompts: src, Judge: judge}, Judge: selfJudge}).Loop,
+		"SelfRewarding: Judge is nil":                     (&recipe.SelfRewarding{Base: base}).Loop,
+		"SelfRewarding: Base.Policy is nil":               (&recipe.SelfRewarding{Base: alignment.Loop{Prompts: src}, Judge: selfJudge}).Loop,
+		"MetaRewarding: MetaJudge is nil":                 (&recipe.MetaRewarding{Base: base, Judge: selfJudge}).Loop,
+		"MetaRewarding: JudgePrompt is nil and the judge": (&recipe.MetaRewarding{Base: base, Judge: selfJudge, MetaJudge: meta}).Loop,
+		"MetaRewarding: Rho is 0.5": (&recipe.MetaRewarding{Base: base, Judge: selfJudge, MetaJudge: meta, Rho: 0.5,
 			JudgePrompt: func(p alignment.Prompt, r alignment.Response) alignment.Prompt { return p }}).Loop,
-		"MetaRewarding: Base.JudgeSamples is 1": (&alignment.MetaRewarding{Base: alignment.Loop{Policy: pol, Prompts: src, JudgeSamples: 1},
+		"MetaRewarding: Base.JudgeSamples is 1": (&recipe.MetaRewarding{Base: alignment.Loop{Policy: pol, Prompts: src, JudgeSamples: 1},
 			Judge: selfJudge, MetaJudge: meta}).Loop,
-		"MetaRewarding: Base.Selector is set": (&alignment.MetaRewarding{Base: alignment.Loop{Policy: pol, Prompts: src, Selector: alignment.MaxMin{}},
+		"MetaRewarding: Base.Selector is set": (&recipe.MetaRewarding{Base: alignment.Loop{Policy: pol, Prompts: src, Selector: alignment.MaxMin{}},
 			Judge: selfJudge, MetaJudge: meta}).Loop,
-		"OnlineDPO: Base.Trainer is nil": (&alignment.OnlineDPO{Base: base, Comparer: judge, BatchSize: 1}).Loop,
-		"OnlineDPO: BatchSize is 0":      (&alignment.OnlineDPO{Base: alignment.Loop{Policy: pol, Prompts: src, Trainer: tr}, Comparer: judge}).Loop,
-		"OnlineDPO: Base.Iterations is 0 and Base.Prompts is not Sized": (&alignment.OnlineDPO{
+		"OnlineDPO: Base.Trainer is nil": (&recipe.OnlineDPO{Base: base, Comparer: judge, BatchSize: 1}).Loop,
+		"OnlineDPO: BatchSize is 0":      (&recipe.OnlineDPO{Base: alignment.Loop{Policy: pol, Prompts: src, Trainer: tr}, Comparer: judge}).Loop,
+		"OnlineDPO: Base.Iterations is 0 and Base.Prompts is not Sized": (&recipe.OnlineDPO{
 			Base: alignment.Loop{Policy: pol, Prompts: struct{ alignment.PromptSource }{src}, Trainer: tr}, Comparer: judge, BatchSize: 1}).Loop,
-		"SelfBoosting: Initial is nil":      (&alignment.SelfBoosting{Base: base, Improver: alignmenttest.Rewrites{}}).Loop,
-		"SelfBoosting: Base.Refiner is set": (&alignment.SelfBoosting{Base: alignment.Loop{Policy: pol, Prompts: src, Refiner: alignmenttest.Rewrites{}}, Improver: alignmenttest.Rewrites{}, Initial: pol}).Loop,
-		"ConstitutionalAI: Reviser is nil":  (&alignment.ConstitutionalAI{Base: base, Comparer: judge}).SLLoop,
+		"SelfBoosting: Initial is nil":      (&recipe.SelfBoosting{Base: base, Improver: alignmenttest.Rewrites{}}).Loop,
+		"SelfBoosting: Base.Refiner is set": (&recipe.SelfBoosting{Base: alignment.Loop{Policy: pol, Prompts: src, Refiner: alignmenttest.Rewrites{}}, Improver: alignmenttest.Rewrites{}, Initial: pol}).Loop,
+		"ConstitutionalAI: Reviser is nil":  (&recipe.ConstitutionalAI{Base: base, Comparer: judge}).SLLoop,
 		"ConstitutionalAI: Comparer is nil": func() (*alignment.Loop, error) {
-			return (&alignment.ConstitutionalAI{Base: base, Reviser: alignmenttest.Rewrites{}}).RLLoop(nil)
+			return (&recipe.ConstitutionalAI{Base: base, Reviser: alignmenttest.Rewrites{}}).RLLoop(nil)
 		},
-		"ConstitutionalAI: SLSamples is -1": (&alignment.ConstitutionalAI{Base: base, Reviser: alignmenttest.Rewrites{}, Comparer: judge, SLSamples: -1}).SLLoop,
-		"ConstitutionalAI: Base.Source is set": (&alignment.ConstitutionalAI{Base: alignment.Loop{Policy: pol, Prompts: src, Source: "x"},
+		"ConstitutionalAI: SLSamples is -1": (&recipe.ConstitutionalAI{Base: base, Reviser: alignmenttest.Rewrites{}, Comparer: judge, SLSamples: -1}).SLLoop,
+		"ConstitutionalAI: Base.Source is set": (&recipe.ConstitutionalAI{Base: alignment.Loop{Policy: pol, Prompts: src, Source: "x"},
 			Reviser: alignmenttest.Rewrites{}, Comparer: judge}).SLLoop,
 	}
 	for want, loop := range loops {
@@ -495,7 +496,7 @@ func TestBatches(t *testing.T) {
 			if !sized {
 				s = struct{ alignment.PromptSource }{src}
 			}
-			b, err := alignment.NewBatches(s, 2)
+			b, err := recipe.NewBatches(s, 2)
 			require.NoError(t, err)
 			want := [][]string{{"a", "b"}, {"c", "d"}, {"e"}, {"a", "b"}, {"c", "d"}}
 			for it, w := range want {
@@ -513,13 +514,13 @@ func TestBatches(t *testing.T) {
 			}
 		})
 	}
-	empty, err := alignment.NewBatches(rcpSource(t), 3)
+	empty, err := recipe.NewBatches(rcpSource(t), 3)
 	require.NoError(t, err)
 	assert.Empty(t, ids(empty, 0))
 	assert.Empty(t, ids(empty, -1))
-	_, err = alignment.NewBatches(src, 0)
+	_, err = recipe.NewBatches(src, 0)
 	require.ErrorIs(t, err, alignment.ErrInvalid)
-	_, err = alignment.NewBatches(nil, 1)
+	_, err = recipe.NewBatches(nil, 1)
 	require.ErrorIs(t, err, alignment.ErrInvalid)
 }
 

@@ -1,8 +1,11 @@
-package alignment
+package recipe
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+
+	"github.com/selfalign/selfalign/alignment"
 )
 
 // SourceSelfRewarding is the Source of the Self-Rewarding recipe's pairs.
@@ -24,14 +27,14 @@ type SelfRewarding struct {
 	// Trainer makes the next model; Iterations defaults to 2, Samples to 4,
 	// JudgeSamples to 3, Selector to MaxMin, Source to "self-rewarding".
 	// Judge, SelfJudge and Comparer must be left zero.
-	Base Loop
+	Base alignment.Loop
 	// Judge builds the judge of an iteration from its policy. Required.
-	Judge func(Policy) Judge
+	Judge func(alignment.Policy) alignment.Judge
 }
 
 // Loop returns the configured Loop. The error wraps ErrInvalid and names
 // the field that is missing or must be left zero.
-func (s *SelfRewarding) Loop() (*Loop, error) {
+func (s *SelfRewarding) Loop() (*alignment.Loop, error) {
 	b := s.Base
 	l, err := recipeBase("SelfRewarding", b,
 		field{"Judge", b.Judge != nil}, field{"SelfJudge", b.SelfJudge != nil}, field{"Comparer", b.Comparer != nil})
@@ -39,22 +42,22 @@ func (s *SelfRewarding) Loop() (*Loop, error) {
 		return nil, err
 	}
 	if s.Judge == nil {
-		return nil, fmt.Errorf("alignment: SelfRewarding: Judge is nil: %w", ErrInvalid)
+		return nil, fmt.Errorf("recipe: SelfRewarding: Judge is nil: %w", alignment.ErrInvalid)
 	}
 	l.SelfJudge = s.Judge
-	l.Iterations = orDefault(b.Iterations, 2)
-	l.Samples = orDefault(b.Samples, 4)
-	l.JudgeSamples = orDefault(b.JudgeSamples, 3)
-	l.Selector = orDefault[Selector](b.Selector, MaxMin{})
-	l.Source = orDefault(b.Source, SourceSelfRewarding)
+	l.Iterations = cmp.Or(b.Iterations, 2)
+	l.Samples = cmp.Or(b.Samples, 4)
+	l.JudgeSamples = cmp.Or(b.JudgeSamples, 3)
+	l.Selector = cmp.Or[alignment.Selector](b.Selector, alignment.MaxMin{})
+	l.Source = cmp.Or(b.Source, SourceSelfRewarding)
 	return l, nil
 }
 
 // Run runs the configured Loop.
-func (s *SelfRewarding) Run(ctx context.Context) (Result, error) {
+func (s *SelfRewarding) Run(ctx context.Context) (alignment.Result, error) {
 	l, err := s.Loop()
 	if err != nil {
-		return Result{}, err
+		return alignment.Result{}, err
 	}
 	return l.Run(ctx)
 }

@@ -1,9 +1,10 @@
-package alignment_test
+package promptgen_test
 
 import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/alignment/alignmenttest"
+	"github.com/selfalign/selfalign/alignment/promptgen"
 )
 
 func TestParseInstruction(t *testing.T) {
@@ -38,14 +40,14 @@ func TestParseInstruction(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := alignment.ParseInstruction(tt.output)
+			got, err := promptgen.ParseInstruction(tt.output)
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, got)
 		})
 	}
 	for _, bad := range []string{"", "   \n\t", "Task 4:", "**", "<text>\nonly quoted\n</text>", "1. \n- \n"} {
-		_, err := alignment.ParseInstruction(bad)
-		assert.ErrorIs(t, err, alignment.ErrUnparsable, "%q", bad)
+		_, err := promptgen.ParseInstruction(bad)
+		assert.ErrorIs(t, err, promptgen.ErrUnparsable, "%q", bad)
 	}
 }
 
@@ -54,9 +56,9 @@ func FuzzParseInstruction(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got, err := alignment.ParseInstruction(s)
+		got, err := promptgen.ParseInstruction(s)
 		if err != nil {
-			if !strings.Contains(err.Error(), alignment.ErrUnparsable.Error()) {
+			if !strings.Contains(err.Error(), promptgen.ErrUnparsable.Error()) {
 				t.Fatalf("error %v does not wrap ErrUnparsable", err)
 			}
 			return
@@ -64,7 +66,7 @@ func FuzzParseInstruction(f *testing.F) {
 		if got == "" || got != strings.TrimSpace(got) || strings.ContainsAny(got, "\n\r\t\x00") || !utf8.ValidString(got) {
 			t.Fatalf("ParseInstruction(%q) = %q: want one clean, non-empty line", s, got)
 		}
-		again, err := alignment.ParseInstruction(got)
+		again, err := promptgen.ParseInstruction(got)
 		if err != nil || len(again) > len(got) {
 			t.Fatalf("reparsing %q gave %q, %v", got, again, err)
 		}
@@ -126,16 +128,16 @@ func TestSelfInstructFilters(t *testing.T) {
 		alignment.NewPrompt("s2", "How do\nbirds fly?"),
 		alignment.NewPrompt("s3", "Greet me politely."),
 	}
-	si, err := alignment.NewSelfInstruct(alignment.Generation{Policy: pol, Count: 3, MaxWords: 20, MaxOverlap: 0.6, MaxAttempts: 8, Seed: 5}, examples, 2)
+	si, err := promptgen.NewSelfInstruct(promptgen.Generation{Policy: pol, Count: 3, MaxWords: 20, MaxOverlap: 0.6, MaxAttempts: 8, Seed: 5}, examples, 2)
 	require.NoError(t, err)
 	got := collect(t, si, 1)
 	assert.Equal(t, []string{"What is the capital of Peru?", "Name a colour of the sky."}, texts(got), "attempts ran out before Count")
-	assert.Equal(t, alignment.GenerationStats{Attempts: 8, Accepted: 2, Unparsable: 1, TooShort: 1, TooLong: 1, Duplicates: 3}, si.Stats())
+	assert.Equal(t, promptgen.GenerationStats{Attempts: 8, Accepted: 2, Unparsable: 1, TooShort: 1, TooLong: 1, Duplicates: 3}, si.Stats())
 	assert.Regexp(t, `^self-instruct-1-0-[0-9a-f]{6}$`, got[0].ID)
 	assert.Regexp(t, `^self-instruct-1-1-[0-9a-f]{6}$`, got[1].ID)
 
 	req := pol.asked[0].Text()
-	assert.True(t, strings.HasPrefix(req, alignment.DefaultSelfInstruct+"\n\nTask 1: "), req)
+	assert.True(t, strings.HasPrefix(req, promptgen.DefaultSelfInstruct+"\n\nTask 1: "), req)
 	assert.True(t, strings.HasSuffix(req, "\nTask 3:"), "two shots, then the task to write: %q", req)
 	assert.NotContains(t, req, "do\nbirds", "examples are written on one line")
 	assert.Equal(t, 3, strings.Count(req, "Task "), "two shots and the task to write")
@@ -157,17 +159,17 @@ func TestGeneratorsAreDeterministic(t *testing.T) {
 	examples := []alignment.Prompt{alignment.NewPrompt("s1", "one two three"), alignment.NewPrompt("s2", "four five six")}
 	makers := map[string]func(seed uint64) alignment.PromptSource{
 		"self-instruct": func(seed uint64) alignment.PromptSource {
-			s, err := alignment.NewSelfInstruct(alignment.Generation{Policy: seedWords, Count: 5, Seed: seed}, examples, 0)
+			s, err := promptgen.NewSelfInstruct(promptgen.Generation{Policy: seedWords, Count: 5, Seed: seed}, examples, 0)
 			require.NoError(t, err)
 			return s
 		},
 		"keywords": func(seed uint64) alignment.PromptSource {
-			s, err := alignment.NewKeywordPrompts(alignment.Generation{Policy: seedWords, Count: 5, Seed: seed}, []string{"sea", "salt", "sun", "sand"}, 2)
+			s, err := promptgen.NewKeywordPrompts(promptgen.Generation{Policy: seedWords, Count: 5, Seed: seed}, []string{"sea", "salt", "sun", "sand"}, 2)
 			require.NoError(t, err)
 			return s
 		},
 		"inversion": func(seed uint64) alignment.PromptSource {
-			s, err := alignment.NewInversion(alignment.Generation{Policy: seedWords, Seed: seed}, []string{"a", "b", "c", "d", "e"}, nil)
+			s, err := promptgen.NewInversion(promptgen.Generation{Policy: seedWords, Seed: seed}, []string{"a", "b", "c", "d", "e"}, nil)
 			require.NoError(t, err)
 			return s
 		},
@@ -191,19 +193,19 @@ func TestGeneratorsAreDeterministic(t *testing.T) {
 
 func TestKeywordPromptsRequests(t *testing.T) {
 	pol := &counterPolicy{outputs: []string{"Request: tell me about the sea and the salt"}}
-	k, err := alignment.NewKeywordPrompts(alignment.Generation{Policy: pol, Count: 1, Seed: 1}, []string{"sea", "salt", "sun"}, 2)
+	k, err := promptgen.NewKeywordPrompts(promptgen.Generation{Policy: pol, Count: 1, Seed: 1}, []string{"sea", "salt", "sun"}, 2)
 	require.NoError(t, err)
 	got := collect(t, k, 0)
 	assert.Equal(t, []string{"tell me about the sea and the salt"}, texts(got))
 	req := pol.asked[0].Text()
-	require.True(t, strings.HasPrefix(req, alignment.DefaultKeywordPrompt+"\n\nKeywords: "), req)
+	require.True(t, strings.HasPrefix(req, promptgen.DefaultKeywordPrompt+"\n\nKeywords: "), req)
 	line := strings.TrimSuffix(strings.SplitN(req, "Keywords: ", 2)[1], "\nRequest:")
 	words := strings.Split(line, ", ")
 	require.Len(t, words, 2)
 	assert.NotEqual(t, words[0], words[1])
 
 	for name, kw := range map[string][]string{"keyword 1 is empty": {"a", " "}, `keyword 2 ("a") repeats keyword 0`: {"a", "b", "a"}, "3 keywords per prompt from a list of 2": {"a", "b"}} {
-		_, err := alignment.NewKeywordPrompts(alignment.Generation{Policy: pol, Count: 1}, kw, 3)
+		_, err := promptgen.NewKeywordPrompts(promptgen.Generation{Policy: pol, Count: 1}, kw, 3)
 		require.ErrorIs(t, err, alignment.ErrInvalid)
 		assert.Contains(t, err.Error(), name)
 	}
@@ -211,28 +213,28 @@ func TestKeywordPromptsRequests(t *testing.T) {
 
 func TestGenerationValidation(t *testing.T) {
 	ex := []alignment.Prompt{alignment.NewPrompt("s", "x y")}
-	for want, g := range map[string]alignment.Generation{
+	for want, g := range map[string]promptgen.Generation{
 		"Policy is nil":                  {Count: 1},
 		"Count is 0":                     {Policy: seedWords},
 		"MaxOverlap is 2":                {Policy: seedWords, Count: 1, MaxOverlap: 2},
 		"MinWords 9 is above MaxWords 3": {Policy: seedWords, Count: 1, MinWords: 9, MaxWords: 3},
 		"must not be negative":           {Policy: seedWords, Count: 1, MaxAttempts: -1},
 	} {
-		_, err := alignment.NewSelfInstruct(g, ex, 0)
+		_, err := promptgen.NewSelfInstruct(g, ex, 0)
 		require.ErrorIs(t, err, alignment.ErrInvalid, want)
 		assert.Contains(t, err.Error(), want)
 	}
-	_, err := alignment.NewSelfInstruct(alignment.Generation{Policy: seedWords, Count: 1}, nil, 0)
+	_, err := promptgen.NewSelfInstruct(promptgen.Generation{Policy: seedWords, Count: 1}, nil, 0)
 	assert.ErrorIs(t, err, alignment.ErrInvalid)
-	_, err = alignment.NewSelfInstruct(alignment.Generation{Policy: seedWords, Count: 1}, []alignment.Prompt{{ID: "e"}}, 0)
+	_, err = promptgen.NewSelfInstruct(promptgen.Generation{Policy: seedWords, Count: 1}, []alignment.Prompt{{ID: "e"}}, 0)
 	assert.ErrorContains(t, err, `example 0 ("e") has no text`)
-	_, err = alignment.NewInversion(alignment.Generation{Policy: seedWords}, []string{"ok", ""}, nil)
+	_, err = promptgen.NewInversion(promptgen.Generation{Policy: seedWords}, []string{"ok", ""}, nil)
 	assert.ErrorContains(t, err, "text 1 is empty")
 }
 
 func TestGeneratorPassesPolicyErrors(t *testing.T) {
 	faults := &alignmenttest.Faults{FailCalls: []int{2}}
-	si, err := alignment.NewSelfInstruct(alignment.Generation{Policy: faults.Policy(seedWords), Count: 3}, []alignment.Prompt{alignment.NewPrompt("s", "x y")}, 0)
+	si, err := promptgen.NewSelfInstruct(promptgen.Generation{Policy: faults.Policy(seedWords), Count: 3}, []alignment.Prompt{alignment.NewPrompt("s", "x y")}, 0)
 	require.NoError(t, err)
 	var n int
 	var last error
@@ -248,7 +250,7 @@ func TestGeneratorPassesPolicyErrors(t *testing.T) {
 	assert.ErrorContains(t, last, "self-instruct: iteration 0, attempt 1")
 
 	flaky := &alignmenttest.Faults{TransientRate: 0.5, Seed: 3}
-	si, err = alignment.NewSelfInstruct(alignment.Generation{Policy: flaky.Policy(seedWords), Count: 4, Retry: alignment.Retry{Attempts: 20, BaseDelay: 1, MaxDelay: 1}},
+	si, err = promptgen.NewSelfInstruct(promptgen.Generation{Policy: flaky.Policy(seedWords), Count: 4, Retry: alignment.Retry{Attempts: 20, BaseDelay: 1, MaxDelay: 1}},
 		[]alignment.Prompt{alignment.NewPrompt("s", "x y")}, 0)
 	require.NoError(t, err)
 	assert.Len(t, collect(t, si, 0), 4, "transient failures are retried")
@@ -282,19 +284,23 @@ func TestInversionPairs(t *testing.T) {
 		"ugh, go away.": 0, "the capital of peru is paris.": 1,
 	}
 	texts := []string{"ugh, go away.", "the capital of peru is paris.", "we attack at dawn."}
-	inv, err := alignment.NewInversion(alignment.Generation{Policy: inverter, Seed: 2}, texts, judge)
+	inv, err := promptgen.NewInversion(promptgen.Generation{Policy: inverter, Seed: 2}, texts, judge)
 	require.NoError(t, err)
 	rec := &alignmenttest.Recorder{}
 	loop := alignment.Loop{Policy: expert, Prompts: inv, Judge: judge, Selector: alignment.NoPair{}, Extra: inv.Pairs, Samples: 2, Sink: rec}
 	_, err = loop.Run(t.Context())
 	require.NoError(t, err)
 	got := rec.Pairs()
-	assert.Equal(t, []brief{
-		{got[0].Prompt.ID, "Of course, what is it about?", "ugh, go away.", "inversion", 0},
-		{got[1].Prompt.ID, "The capital of Peru is Lima.", "the capital of peru is paris.", "inversion", 0},
-	}, briefs(got))
+	var pairs [][4]string
+	for _, p := range got {
+		pairs = append(pairs, [4]string{p.Chosen.Text, p.Rejected.Text, p.Source, strconv.Itoa(p.Iteration)})
+	}
+	assert.Equal(t, [][4]string{
+		{"Of course, what is it about?", "ugh, go away.", "inversion", "0"},
+		{"The capital of Peru is Lima.", "the capital of peru is paris.", "inversion", "0"},
+	}, pairs)
 	assert.Equal(t, []float64{5, 0}, []float64{got[0].ScoreChosen, got[0].ScoreRejected})
-	assert.Equal(t, alignment.GenerationStats{Attempts: 2 + 4, Accepted: 2, Unparsable: 4}, inv.Stats(), "four attempts per text by default")
+	assert.Equal(t, promptgen.GenerationStats{Attempts: 2 + 4, Accepted: 2, Unparsable: 4}, inv.Stats(), "four attempts per text by default")
 	text, ok := inv.Text(got[1].Prompt.ID)
 	assert.True(t, ok)
 	assert.Equal(t, "the capital of peru is paris.", text)
@@ -306,7 +312,7 @@ func TestInversionPairs(t *testing.T) {
 	high := alignmenttest.Scores{"Sure.": 1, "ugh, go away.": 1}
 	p := got[0].Prompt
 	none, err := func() ([]alignment.Pair, error) {
-		inv2, err := alignment.NewInversion(alignment.Generation{Policy: inverter, Seed: 2, Count: 1}, texts[:1], high)
+		inv2, err := promptgen.NewInversion(promptgen.Generation{Policy: inverter, Seed: 2, Count: 1}, texts[:1], high)
 		require.NoError(t, err)
 		collect(t, inv2, 0)
 		return inv2.Pairs(t.Context(), &alignment.Item{Prompt: p}, []alignment.Scored{{Response: alignment.Response{Text: "Sure."}, Score: 1}})
@@ -320,7 +326,7 @@ func TestInversionPairs(t *testing.T) {
 // yields the same prompts and IDs again.
 func TestGeneratedPromptsResume(t *testing.T) {
 	newLoop := func(dir string, obs alignment.Observer) *alignment.Loop {
-		si, err := alignment.NewSelfInstruct(alignment.Generation{Policy: seedWords, Count: 12, Seed: 4},
+		si, err := promptgen.NewSelfInstruct(promptgen.Generation{Policy: seedWords, Count: 12, Seed: 4},
 			[]alignment.Prompt{alignment.NewPrompt("s", "one two three")}, 0)
 		require.NoError(t, err)
 		return &alignment.Loop{Policy: rcpSeeded, Prompts: si, Judge: rcpLengthJudge, Dir: dir, Iterations: 2, Seed: 1,
