@@ -21,6 +21,9 @@ type progress struct {
 	quarter  int
 	started  time.Time
 	dirty    bool // a live line is on screen
+	// training says what happens between iterations: "training with DPO"
+	// unless the run says otherwise.
+	training func(iteration int) string
 }
 
 func newProgress(w io.Writer) *progress {
@@ -30,7 +33,7 @@ func newProgress(w io.Writer) *progress {
 			live = os.Getenv("TERM") != "dumb"
 		}
 	}
-	return &progress{w: w, live: live}
+	return &progress{w: w, live: live, training: func(int) string { return "training with DPO" }}
 }
 
 // linef prints a whole line, ending any live line first.
@@ -102,16 +105,23 @@ func (p *progress) Observe(e alignment.Event) {
 		fmt.Fprintf(p.w, "alarm: %s\n", e.Alarm)
 	case alignment.TrainingStarted:
 		if p.live {
-			fmt.Fprintf(p.w, "\r\033[Kiteration %d: training with DPO…", e.Iteration)
+			fmt.Fprintf(p.w, "\r\033[Kiteration %d: %s…", e.Iteration, p.training(e.Iteration))
 			p.dirty = true
 		} else {
-			fmt.Fprintf(p.w, "iteration %d: training with DPO\n", e.Iteration)
+			fmt.Fprintf(p.w, "iteration %d: %s\n", e.Iteration, p.training(e.Iteration))
 		}
 	case alignment.IterationDone:
 		p.endLive()
 		r := e.Report
-		fmt.Fprintf(p.w, "iteration %d: %d pairs from %d prompts (%d ties, %d failed), judge score %.2f, %s\n",
-			e.Iteration, r.Pairs, r.Prompts, r.Ties, r.Failed, r.Score.Mean, r.Elapsed.Round(10*time.Millisecond))
+		faults := ""
+		if r.Failed > 0 {
+			faults += fmt.Sprintf(", %d failed", r.Failed)
+		}
+		if r.Retries > 0 {
+			faults += fmt.Sprintf(", %d retried calls", r.Retries)
+		}
+		fmt.Fprintf(p.w, "iteration %d: %d pairs from %d prompts (%d ties%s), judge score %.2f, %s\n",
+			e.Iteration, r.Pairs, r.Prompts, r.Ties, faults, r.Score.Mean, r.Elapsed.Round(10*time.Millisecond))
 	}
 }
 
