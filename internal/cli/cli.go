@@ -15,13 +15,20 @@ import (
 // NewFlagSet returns a flag set for the example program name (the
 // directory under examples/) that writes its errors and usage to w. The
 // usage is summary (one line: what the program does), the command line,
-// the flags, then output (what the program's output lines mean).
+// the flags if it has any, then output (what the program's output lines
+// mean).
 func NewFlagSet(name, summary, output string, w io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(w)
 	fs.Usage = func() {
-		fmt.Fprintf(w, "%s\n\nUsage: go run ./examples/%s [flags]\n\nFlags:\n", summary, name)
-		fs.PrintDefaults()
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n == 0 {
+			fmt.Fprintf(w, "%s\n\nUsage: go run ./examples/%s\n", summary, name)
+		} else {
+			fmt.Fprintf(w, "%s\n\nUsage: go run ./examples/%s [flags]\n\nFlags:\n", summary, name)
+			fs.PrintDefaults()
+		}
 		if output = strings.Trim(output, "\n"); output != "" {
 			fmt.Fprintf(w, "\nOutput:\n%s\n", output)
 		}

@@ -41,6 +41,14 @@ func TestParse(t *testing.T) {
 	}
 }
 
+func TestUsageWithoutFlags(t *testing.T) {
+	var out bytes.Buffer
+	run, err := Parse(NewFlagSet("demo", "Demo prints a line.", "", &out), []string{"-h"})
+	assert.False(t, run)
+	assert.NoError(t, err)
+	assert.Equal(t, "Demo prints a line.\n\nUsage: go run ./examples/demo\n", out.String())
+}
+
 func ExampleNewFlagSet() {
 	fs := NewFlagSet("demo", "Demo counts to n.", "Each line is a number.", os.Stdout)
 	fs.Int("n", 1, "count to `n`")
