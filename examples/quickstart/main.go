@@ -76,7 +76,7 @@ const (
   task world: ... / fine-tuned model: ...
       The world's sizes; the supervised fine-tuning before any DPO (loaded
       from sft.bin when the output directory has it).
-  policy N: held-out score S, mean length L words, wins W against the policy before
+  policy N: held-out score S, mean length L tokens, wins W against the policy before
       The model after N iterations of training (policy 0 is the fine-tuned
       model), scored by the rule judge (0-5) on held-out prompts it never
       trains on; W is its win rate over policy N-1 on the same prompts.

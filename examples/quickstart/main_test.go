@@ -210,18 +210,26 @@ func readRows(t *testing.T, dir string) []row {
 // The iteration line shows failed prompts and retried calls when there
 // are any, and the training line what really happens between iterations.
 func TestProgressLines(t *testing.T) {
+	training := alignment.Event{Kind: alignment.TrainingStarted, Iteration: 1}
+	done := func(r alignment.Report) alignment.Event {
+		return alignment.Event{Kind: alignment.IterationDone, Iteration: 1, Report: &r}
+	}
 	tests := []struct {
 		name     string
 		training func(int) string
-		rep      alignment.Report
+		events   []alignment.Event
 		want     string
 	}{
-		{"clean", nil, alignment.Report{Prompts: 10, Pairs: 8, Ties: 2},
+		{"clean", nil, []alignment.Event{training, done(alignment.Report{Prompts: 10, Pairs: 8, Ties: 2})},
 			"iteration 1: training with DPO\niteration 1: 8 pairs from 10 prompts (2 ties), judge score 0.00, 0s\n"},
-		{"faults", nil, alignment.Report{Prompts: 10, Pairs: 5, Ties: 2, Failed: 3, Retries: 1700},
+		{"faults", nil, []alignment.Event{training, done(alignment.Report{Prompts: 10, Pairs: 5, Ties: 2, Failed: 3, Retries: 1700})},
 			"iteration 1: training with DPO\niteration 1: 5 pairs from 10 prompts (2 ties, 3 failed, 1700 retried calls), judge score 0.00, 0s\n"},
-		{"retries only", func(int) string { return "nothing" }, alignment.Report{Prompts: 1, Retries: 2},
+		{"retries only", func(int) string { return "nothing" }, []alignment.Event{training, done(alignment.Report{Prompts: 1, Retries: 2})},
 			"iteration 1: nothing\niteration 1: 0 pairs from 1 prompts (0 ties, 2 retried calls), judge score 0.00, 0s\n"},
+		{"progress", nil, []alignment.Event{
+			{Kind: alignment.ItemDone, Iteration: 1, Done: 5, Total: 10},
+			{Kind: alignment.ItemFailed, Iteration: 1, Done: 8, Failed: 2, Total: 10},
+		}, "iteration 1: 5/10 prompts sampled and judged\niteration 1: 10/10 prompts sampled and judged (2 failed)\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -230,8 +238,9 @@ func TestProgressLines(t *testing.T) {
 			if tt.training != nil {
 				p.training = tt.training
 			}
-			p.Observe(alignment.Event{Kind: alignment.TrainingStarted, Iteration: 1})
-			p.Observe(alignment.Event{Kind: alignment.IterationDone, Iteration: 1, Report: &tt.rep})
+			for _, e := range tt.events {
+				p.Observe(e)
+			}
 			assert.Equal(t, tt.want, out.String())
 		})
 	}

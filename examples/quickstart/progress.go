@@ -78,14 +78,14 @@ func (p *progress) Observe(e alignment.Event) {
 		if p.live {
 			if time.Since(p.lastDraw) > 100*time.Millisecond || n == e.Total {
 				p.lastDraw = time.Now()
-				fmt.Fprintf(p.w, "\r\033[Kiteration %d: sampling and judging %s%d/%d prompts  %s", e.Iteration, bar(n, e.Total), n, e.Total, failed(e.Failed))
+				fmt.Fprintf(p.w, "\r\033[Kiteration %d: sampling and judging %s%d/%d prompts%s", e.Iteration, bar(n, e.Total), n, e.Total, failed(e.Failed))
 				p.dirty = true
 			}
 			return
 		}
 		if e.Total > 0 && n*4/e.Total > p.quarter {
 			p.quarter = n * 4 / e.Total
-			fmt.Fprintf(p.w, "iteration %d: %d/%d prompts sampled and judged %s\n", e.Iteration, n, e.Total, failed(e.Failed))
+			fmt.Fprintf(p.w, "iteration %d: %d/%d prompts sampled and judged%s\n", e.Iteration, n, e.Total, failed(e.Failed))
 		}
 	case alignment.EvaluationStarted:
 		if p.live {
@@ -99,7 +99,7 @@ func (p *progress) Observe(e alignment.Event) {
 		if ev.WinRate != nil {
 			win = fmt.Sprintf(", wins %.2f against the policy before", *ev.WinRate)
 		}
-		fmt.Fprintf(p.w, "policy %d: held-out score %.3f, mean length %.1f words%s\n", ev.Iteration, ev.MeanScore, ev.MeanLength, win)
+		fmt.Fprintf(p.w, "policy %d: held-out score %.3f, mean length %.1f tokens%s\n", ev.Iteration, ev.MeanScore, ev.MeanLength, win)
 	case alignment.AlarmRaised:
 		p.endLive()
 		fmt.Fprintf(p.w, "alarm: %s\n", e.Alarm)
@@ -129,7 +129,7 @@ func failed(n int) string {
 	if n == 0 {
 		return ""
 	}
-	return fmt.Sprintf("(%d failed)", n)
+	return fmt.Sprintf(" (%d failed)", n)
 }
 
 // bar draws a 20-cell progress bar.
