@@ -36,6 +36,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/alignment/openai"
 	"github.com/selfalign/selfalign/dpo"
 	"github.com/selfalign/selfalign/dpo/tinylm"
 	"github.com/selfalign/selfalign/internal/atomicfile"
@@ -85,12 +86,13 @@ const (
   iteration N: training with DPO
       With -backend it says what happens instead: -train-cmd runs, or, without
       it, the pairs are only written and the model stays the same.
-  iteration N: P pairs from Q prompts (T ties, F failed, R retried calls), judge score S
+  iteration N: P pairs from Q prompts (T ties, F failed, R retried calls, H HTTP requests retried), judge score S
       What policy N's samples made, before iteration N trained on them: P
       pairs of a prompt's best and worst answer; T ties, prompts whose answers
       all scored the same and made no pair; F prompts that failed for good
-      and R calls retried after transient faults (each shown when not zero);
-      S, the judge's mean score of the samples.
+      and R calls retried after transient faults; with -backend, H requests
+      the HTTP client retried since the line before (each shown when not
+      zero); S, the judge's mean score of the samples.
   alarm: ...
       A safeguard check failed: collapse, judge drift, reward hacking, or a
       plateau, which stops the run.
@@ -203,6 +205,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
+		if u, ok := policy.(interface{ Usage() openai.Usage }); ok {
+			p.httpRetries = func() int64 { return u.Usage().Retries }
+		}
 		p.training = func(it int) string {
 			if c.trainCmd == "" {
 				return fmt.Sprintf("writing its pairs to iteration-%d.jsonl; nothing trains without -train-cmd", it)
@@ -257,6 +262,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	p.linef("\n%s\nheld-out score %+.2f over %d iterations, in %s", table(rep.Iterations), rep.Gain, len(res.Reports), time.Since(start).Round(100*time.Millisecond))
+	if p.httpRetries != nil {
+		p.linef("backend: %d HTTP requests retried after transient faults in this run", p.httpRetries())
+	}
 	files, err := describeOutputs(c.out, c.backend != "")
 	if err != nil {
 		return err

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"hash/fnv"
 	"image/png"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -215,18 +217,23 @@ func TestProgressLines(t *testing.T) {
 		return alignment.Event{Kind: alignment.IterationDone, Iteration: 1, Report: &r}
 	}
 	tests := []struct {
-		name     string
-		training func(int) string
-		events   []alignment.Event
-		want     string
+		name       string
+		training   func(int) string
+		httpTotals []int64 // the backend's retried requests at each iteration line
+		events     []alignment.Event
+		want       string
 	}{
-		{"clean", nil, []alignment.Event{training, done(alignment.Report{Prompts: 10, Pairs: 8, Ties: 2})},
+		{"clean", nil, nil, []alignment.Event{training, done(alignment.Report{Prompts: 10, Pairs: 8, Ties: 2})},
 			"iteration 1: training with DPO\niteration 1: 8 pairs from 10 prompts (2 ties), judge score 0.00, 0s\n"},
-		{"faults", nil, []alignment.Event{training, done(alignment.Report{Prompts: 10, Pairs: 5, Ties: 2, Failed: 3, Retries: 1700})},
+		{"faults", nil, nil, []alignment.Event{training, done(alignment.Report{Prompts: 10, Pairs: 5, Ties: 2, Failed: 3, Retries: 1700})},
 			"iteration 1: training with DPO\niteration 1: 5 pairs from 10 prompts (2 ties, 3 failed, 1700 retried calls), judge score 0.00, 0s\n"},
-		{"retries only", func(int) string { return "nothing" }, []alignment.Event{training, done(alignment.Report{Prompts: 1, Retries: 2})},
+		{"retries only", func(int) string { return "nothing" }, nil, []alignment.Event{training, done(alignment.Report{Prompts: 1, Retries: 2})},
 			"iteration 1: nothing\niteration 1: 0 pairs from 1 prompts (0 ties, 2 retried calls), judge score 0.00, 0s\n"},
-		{"progress", nil, []alignment.Event{
+		{"HTTP retries", nil, []int64{7, 7, 8}, []alignment.Event{done(alignment.Report{}), done(alignment.Report{}), done(alignment.Report{})},
+			"iteration 1: 0 pairs from 0 prompts (0 ties, 7 HTTP requests retried), judge score 0.00, 0s\n" +
+				"iteration 1: 0 pairs from 0 prompts (0 ties), judge score 0.00, 0s\n" +
+				"iteration 1: 0 pairs from 0 prompts (0 ties, 1 HTTP requests retried), judge score 0.00, 0s\n"},
+		{"progress", nil, nil, []alignment.Event{
 			{Kind: alignment.ItemDone, Iteration: 1, Done: 5, Total: 10},
 			{Kind: alignment.ItemFailed, Iteration: 1, Done: 8, Failed: 2, Total: 10},
 		}, "iteration 1: 5/10 prompts sampled and judged\niteration 1: 10/10 prompts sampled and judged (2 failed)\n"},
@@ -237,6 +244,9 @@ func TestProgressLines(t *testing.T) {
 			p := newProgress(&out)
 			if tt.training != nil {
 				p.training = tt.training
+			}
+			if totals := tt.httpTotals; totals != nil {
+				p.httpRetries = func() int64 { n := totals[0]; totals = totals[1:]; return n }
 			}
 			for _, e := range tt.events {
 				p.Observe(e)
@@ -249,7 +259,17 @@ func TestProgressLines(t *testing.T) {
 // TestQuickstartBackend runs the quickstart against a fake vLLM server
 // whose model answers prompts and, asked with the rubric, judges them.
 func TestQuickstartBackend(t *testing.T) {
-	srv := openaitest.NewServer(t, openaitest.Options{Flavor: openaitest.VLLM, Model: "tiny", Reply: func(r openaitest.Request, i int) string {
+	// One chat request in 40 fails with a 503, which the HTTP client
+	// retries: the output must count those retries.
+	var calls atomic.Int64
+	flaky := func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.HasSuffix(r.URL.Path, "/chat/completions") && calls.Add(1)%40 == 1 {
+			http.Error(w, "overloaded", http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	}
+	srv := openaitest.NewServer(t, openaitest.Options{Flavor: openaitest.VLLM, Model: "tiny", Intercept: flaky, Reply: func(r openaitest.Request, i int) string {
 		last := r.Messages[len(r.Messages)-1].Content
 		h := fnv.New32a()
 		fmt.Fprint(h, last, i, *r.Seed)
@@ -281,6 +301,8 @@ func TestQuickstartBackend(t *testing.T) {
 			assert.Contains(t, out.String(), "\n  iteration-0.jsonl ")
 			assert.Contains(t, out.String(), "\n  policy-0/ ")
 			assert.NotContains(t, out.String(), "sft.bin")
+			assert.Regexp(t, `iteration 0: \d+ pairs from 24 prompts \(\d+ ties, [1-9]\d* HTTP requests retried\)`, out.String())
+			assert.Regexp(t, `backend: [1-9]\d* HTTP requests retried after transient faults in this run`, out.String())
 			assert.NotEmpty(t, srv.Requests())
 			rows := readRows(t, dir)
 			require.Len(t, rows, 2)
