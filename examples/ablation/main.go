@@ -45,6 +45,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/selfalign/selfalign/internal/cli"
 	"github.com/selfalign/selfalign/internal/taskworld"
 )
 
@@ -52,9 +53,6 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
 		fmt.Fprintln(os.Stderr, "ablation:", err)
 		os.Exit(1)
 	}
@@ -78,6 +76,20 @@ const (
 	maxNewTokens = 20
 )
 
+// about says what the program does, and output what its lines mean.
+const (
+	about  = "Ablation runs variants (arms) of the iterative DPO loop on the embedded tiny model, with the same seeds and budget, and prints a table of their held-out scores."
+	output = `
+  seed S: ...  the task world and the fine-tuned model of seed S.
+  seed S: ARM  held-out A → B, length L (time)
+      The arm's held-out rule score (0-5, on prompts never trained on) before
+      its first iteration and after its last training; L: mean answer tokens.
+  The table gives, per arm, the held-out score of the fine-tuned model (0)
+  and after each iteration's training (mean ± sd over seeds), the final
+  length and the pairs trained on; the lines after it are findings computed
+  from the table. The last line names the files written.`
+)
+
 // config holds the command line.
 type config struct {
 	out         string
@@ -88,26 +100,24 @@ type config struct {
 	arms        []arm
 }
 
-func parseFlags(args []string, stderr io.Writer) (config, error) {
-	var (
-		c    config
-		arms string
-	)
+// parseFlags reads the command line; ok is false when the program must not
+// run, because of an error or because -h printed the usage.
+func parseFlags(args []string, stderr io.Writer) (c config, ok bool, err error) {
+	var arms string
 	all := allArms()
 	var names []string
 	for _, a := range all {
 		names = append(names, a.Name)
 	}
-	fs := flag.NewFlagSet("ablation", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := cli.NewFlagSet("ablation", about, output, stderr)
 	fs.StringVar(&c.out, "out", "ablation-out", "output directory for report.json and report.png")
 	fs.IntVar(&c.seeds, "seeds", 3, "seeds 1 to N: each its own task world and fine-tuned model, shared by all arms")
 	fs.IntVar(&c.iterations, "iterations", 5, "DPO iterations (passes over the training prompts) per arm")
 	fs.BoolVar(&c.short, "short", false, "a CI-sized run: 1 seed, 2 iterations, a small world, 2 epochs of fine-tuning (explicit -seeds and -iterations still apply)")
 	fs.IntVar(&c.concurrency, "concurrency", runtime.NumCPU(), "model calls in flight per arm, and arms run at once")
 	fs.StringVar(&arms, "arms", strings.Join(names, ","), "comma-separated arms to run")
-	if err := fs.Parse(args); err != nil {
-		return c, err
+	if ok, err := cli.Parse(fs, args); !ok {
+		return c, false, err
 	}
 	if c.short {
 		set := map[string]bool{}
@@ -120,29 +130,27 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		}
 	}
 	switch {
-	case fs.NArg() > 0:
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case c.out == "":
-		return c, errors.New("-out is empty")
+		return c, false, errors.New("-out is empty")
 	case c.seeds < 1:
-		return c, fmt.Errorf("-seeds is %d, want at least 1", c.seeds)
+		return c, false, fmt.Errorf("-seeds is %d, want at least 1", c.seeds)
 	case c.iterations < 1:
-		return c, fmt.Errorf("-iterations is %d, want at least 1", c.iterations)
+		return c, false, fmt.Errorf("-iterations is %d, want at least 1", c.iterations)
 	case c.concurrency < 1:
-		return c, fmt.Errorf("-concurrency is %d, want at least 1", c.concurrency)
+		return c, false, fmt.Errorf("-concurrency is %d, want at least 1", c.concurrency)
 	}
 	for i, name := range strings.Split(arms, ",") {
 		name = strings.TrimSpace(name)
 		j := slices.IndexFunc(all, func(a arm) bool { return a.Name == name })
 		switch {
 		case j < 0:
-			return c, fmt.Errorf("-arms: item %d is %q, want one of %s", i+1, name, strings.Join(names, ", "))
+			return c, false, fmt.Errorf("-arms: item %d is %q, want one of %s", i+1, name, strings.Join(names, ", "))
 		case slices.ContainsFunc(c.arms, func(a arm) bool { return a.Name == name }):
-			return c, fmt.Errorf("-arms: item %d, %q, is given twice", i+1, name)
+			return c, false, fmt.Errorf("-arms: item %d, %q, is given twice", i+1, name)
 		}
 		c.arms = append(c.arms, all[j])
 	}
-	return c, nil
+	return c, true, nil
 }
 
 // sizes returns the world, fine-tuning and budget of a run.
@@ -161,8 +169,8 @@ func sizes(c config) setup {
 }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
-	c, err := parseFlags(args, stdout)
-	if err != nil {
+	c, ok, err := parseFlags(args, stdout)
+	if !ok {
 		return err
 	}
 	start := time.Now()

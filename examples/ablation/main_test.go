@@ -58,8 +58,9 @@ func TestShortDefaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			c, err := parseFlags(tt.args, &bytes.Buffer{})
+			c, ok, err := parseFlags(tt.args, &bytes.Buffer{})
 			require.NoError(t, err)
+			require.True(t, ok)
 			assert.Equal(t, tt.seeds, c.seeds)
 			assert.Equal(t, tt.iterations, c.iterations)
 			assert.Len(t, c.arms, tt.arms)
@@ -325,4 +326,19 @@ func TestBehaviour(t *testing.T) {
 
 	_, err = learnerTrainer{inner}.Train(t.Context(), sft, pairs)
 	assert.ErrorContains(t, err, "want the behaviour policy")
+}
+
+// -h prints one line saying what the program does, its flags and what its
+// output lines mean, and runs nothing.
+func TestHelp(t *testing.T) {
+	t.Chdir(t.TempDir())
+	var out bytes.Buffer
+	require.NoError(t, run(t.Context(), []string{"-h"}, &out))
+	text := out.String()
+	assert.True(t, strings.HasPrefix(text, "Ablation runs variants (arms) of the iterative DPO loop on the embedded tiny model, with the same seeds and budget, and prints a table of their held-out scores."+"\n\nUsage: go run ./examples/"), text)
+	for _, want := range []string{"-arms", "-seeds", "-short", "after each iteration's training", "mean ± sd over seeds"} {
+		assert.Contains(t, text, want)
+	}
+	assert.NotRegexp(t, `arms × \d`, text, "nothing ran")
+	assert.NoDirExists(t, "ablation-out")
 }

@@ -22,8 +22,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -34,6 +32,7 @@ import (
 	"github.com/selfalign/selfalign/constitution"
 	"github.com/selfalign/selfalign/dpo"
 	"github.com/selfalign/selfalign/dpo/tinylm"
+	"github.com/selfalign/selfalign/internal/cli"
 	"github.com/selfalign/selfalign/internal/seeds"
 	"github.com/selfalign/selfalign/internal/taskworld"
 	"github.com/selfalign/selfalign/judge"
@@ -44,9 +43,6 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
 		fmt.Fprintln(os.Stderr, "constitutional:", err)
 		os.Exit(1)
 	}
@@ -66,19 +62,34 @@ var (
 		model: tinylm.Config{Embed: 16, Hidden: 64}, sftEpochs: 8, revisionDraws: 4}
 )
 
+// about says what the program does, and output what its lines mean.
+const (
+	about  = "Constitutional runs Constitutional AI on the embedded tiny model: DPO on revised-over-draft pairs (SL stage), then on a feedback model's preferences between two answers (RL stage)."
+	output = `
+  task world: P prompts, H held out; fine-tuned tinylm, loss A → B
+      The world's sizes, and the supervised fine-tuning before any DPO.
+  SL stage: P prompts, A answers, R revision pairs
+      Answers that fail a rule are revised; R revision pairs prefer a
+      revision to its draft. The held-out rule score (0-5, on prompts never
+      trained on) follows, before → after training on them.
+  RL iteration N: P prompts, Q pairs, T ties, held-out rule score S before training
+      The feedback model compared two answers per prompt: Q pairs where it
+      preferred one, T ties where it preferred neither (no pair). S scores the
+      policy iteration N sampled from, before iteration N trained it.
+  final policy: held-out rule score S, mean length L tokens
+      The policy after the last iteration's training.`
+)
+
 func run(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("constitutional", flag.ContinueOnError)
-	fs.SetOutput(stdout)
+	fs := cli.NewFlagSet("constitutional", about, output, stdout)
 	isShort := fs.Bool("short", false, "a run of a few seconds on a small world and model, as CI runs it")
 	seed := fs.Uint64("seed", 1, "seed of the world, the model and every sample: the same seed gives the same run")
 	iterations := fs.Int("iterations", 2, "iterations of the reinforcement stage")
 	dir := fs.String("dir", "", "output directory for pairs and checkpoints (resumable); empty keeps everything in memory")
-	if err := fs.Parse(args); err != nil {
+	if ok, err := cli.Parse(fs, args); !ok {
 		return err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case *iterations < 1:
 		return fmt.Errorf("-iterations is %d, want at least 1", *iterations)
 	}
@@ -141,7 +152,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	for _, r := range res.RL.Reports {
 		fmt.Fprintf(stdout, "RL iteration %d: %d prompts, %d pairs, %d ties", r.Iteration, r.Prompts, r.Pairs, r.Ties)
 		if r.Eval != nil {
-			fmt.Fprintf(stdout, ", held-out rule score %.2f", r.Eval.MeanScore)
+			fmt.Fprintf(stdout, ", held-out rule score %.2f before training", r.Eval.MeanScore)
 		}
 		fmt.Fprintln(stdout)
 	}
@@ -149,7 +160,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "RL stage stopped early: %s\n", res.RL.Stopped.Reason)
 	}
 	if f := res.RL.Final; f != nil {
-		fmt.Fprintf(stdout, "final policy: held-out rule score %.2f, mean length %.1f\n", f.MeanScore, f.MeanLength)
+		fmt.Fprintf(stdout, "final policy: held-out rule score %.2f, mean length %.1f tokens\n", f.MeanScore, f.MeanLength)
 	}
 	if *dir != "" {
 		fmt.Fprintf(stdout, "pairs in %s/sl/%s and %s/rl/%s\n", *dir, alignment.PairsFile, *dir, alignment.PairsFile)

@@ -23,9 +23,9 @@ func TestShortRun(t *testing.T) {
 	require.NoError(t, run(t.Context(), []string{"-short", "-dir", dir}, &out))
 	text := out.String()
 	assert.Regexp(t, `SL stage: 32 prompts, 64 answers, [1-9]\d* revision pairs`, text)
-	assert.Regexp(t, `RL iteration 0: 32 prompts, \d+ pairs`, text)
+	assert.Regexp(t, `RL iteration 0: 32 prompts, \d+ pairs, \d+ ties, held-out rule score \d\.\d\d before training\n`, text)
 	assert.Regexp(t, `RL iteration 1: 32 prompts, \d+ pairs`, text)
-	assert.Regexp(t, `final policy: held-out rule score \d\.\d\d`, text)
+	assert.Regexp(t, `final policy: held-out rule score \d\.\d\d, mean length \d+\.\d tokens`, text)
 	assert.FileExists(t, filepath.Join(dir, "sl", alignment.PairsFile))
 	assert.FileExists(t, filepath.Join(dir, "rl", alignment.PairsFile))
 
@@ -70,4 +70,17 @@ func TestRuleRolesConform(t *testing.T) {
 	if err := alignmenttest.TestComparer(t.Context(), judge.Pointwise{Judge: rules}); err != nil {
 		t.Error(err)
 	}
+}
+
+// -h prints one line saying what the program does, its flags and what its
+// output lines mean, and runs nothing.
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, run(t.Context(), []string{"-h"}, &out))
+	text := out.String()
+	assert.True(t, strings.HasPrefix(text, "Constitutional runs Constitutional AI on the embedded tiny model: DPO on revised-over-draft pairs (SL stage), then on a feedback model's preferences between two answers (RL stage)."+"\n\nUsage: go run ./examples/"), text)
+	for _, want := range []string{"-short", "-seed", "-dir", "revision pairs", "ties", "before iteration N trained it"} {
+		assert.Contains(t, text, want)
+	}
+	assert.NotRegexp(t, `task world: \d`, text, "nothing ran")
 }

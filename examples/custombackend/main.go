@@ -3,6 +3,7 @@
 // check it with alignmenttest.TestPolicy, and hand it to a Loop.
 //
 //	go run ./examples/custombackend
+//	go run ./examples/custombackend -h   # what the output means
 //
 // The "model" here is a toy: a table of candidate answers per topic, drawn
 // with a temperature. Replace Generate's body with a call to your
@@ -19,6 +20,7 @@ import (
 	"strings"
 
 	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/internal/cli"
 	"github.com/selfalign/selfalign/judge"
 )
 
@@ -70,7 +72,7 @@ func (m *tableModel) Generate(ctx context.Context, p alignment.Prompt, o alignme
 }
 
 func main() {
-	if err := run(context.Background(), os.Stdout); err != nil {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "custombackend:", err)
 		os.Exit(1)
 	}
@@ -84,7 +86,24 @@ func newModel() *tableModel {
 	}}
 }
 
-func run(ctx context.Context, w io.Writer) error {
+// about says what the program does, and output what its lines mean.
+const (
+	about  = "Custombackend plugs a toy model of your own into selfalign as an alignment.Policy and prints the preference pairs one iteration makes from its answers."
+	output = `
+  PROMPT
+    chosen:   ANSWER    the prompt's answer the judge scored highest
+    rejected: ANSWER    the one it scored lowest
+      Four answers are sampled per prompt; the rule judge scores longer,
+      specific answers higher (words / 3, at most 5).
+  P prompts, Q pairs, T ties
+      T ties: prompts whose answers all scored the same, which make no pair.
+      Nothing is trained: this is the pairs of one iteration.`
+)
+
+func run(ctx context.Context, args []string, w io.Writer) error {
+	if ok, err := cli.Parse(cli.NewFlagSet("custombackend", about, output, w), args); !ok {
+		return err
+	}
 	model := newModel()
 	// A rule judge stands in for an LLM judge here: judge.Func adapts any
 	// Go function. It prefers longer, specific answers, up to a point.

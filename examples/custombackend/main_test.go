@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -21,7 +22,20 @@ func TestModelConforms(t *testing.T) {
 
 func TestRun(t *testing.T) {
 	var out bytes.Buffer
-	require.NoError(t, run(t.Context(), &out))
+	require.NoError(t, run(t.Context(), nil, &out))
 	assert.Contains(t, out.String(), "3 prompts")
 	assert.Contains(t, out.String(), "chosen:")
+}
+
+// -h prints one line saying what the program does, its flags and what its
+// output lines mean, and runs nothing.
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, run(t.Context(), []string{"-h"}, &out))
+	text := out.String()
+	assert.True(t, strings.HasPrefix(text, "Custombackend plugs a toy model of your own into selfalign as an alignment.Policy and prints the preference pairs one iteration makes from its answers."+"\n\nUsage: go run ./examples/"), text)
+	for _, want := range []string{"chosen:", "scored highest", "ties", "make no pair"} {
+		assert.Contains(t, text, want)
+	}
+	assert.NotRegexp(t, `\d+ prompts, \d+ pairs`, text, "nothing ran")
 }

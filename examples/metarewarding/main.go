@@ -24,8 +24,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -40,6 +38,7 @@ import (
 	"github.com/selfalign/selfalign/constitution"
 	"github.com/selfalign/selfalign/dpo"
 	"github.com/selfalign/selfalign/dpo/tinylm"
+	"github.com/selfalign/selfalign/internal/cli"
 	"github.com/selfalign/selfalign/internal/seeds"
 	"github.com/selfalign/selfalign/internal/taskworld"
 	"github.com/selfalign/selfalign/judge"
@@ -49,9 +48,6 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
 		fmt.Fprintln(os.Stderr, "metarewarding:", err)
 		os.Exit(1)
 	}
@@ -72,21 +68,36 @@ var (
 // checked is the number of rules one judgment checks.
 const checked = 3
 
+// about says what the program does, and output what its lines mean.
+const (
+	about  = "Metarewarding runs Meta-Rewarding on the embedded tiny model: each iteration, DPO on actor pairs (answers, length-controlled) and judge pairs (judgments, ranked by a meta-judge)."
+	output = `
+  task world: P prompts, H held out; fine-tuned tinylm, loss A → B
+      The world's sizes, and the supervised fine-tuning before any DPO.
+  iteration N: P prompts, A actor pairs (chosen C tokens, rejected R), J judge pairs, held-out rule score S before training
+      A actor pairs prefer a short top-scored answer to a long bottom-scored
+      one (C and R: their mean lengths); a prompt whose answers all scored
+      alike makes none. J judge pairs prefer the judgment the meta-judge
+      ranked best to the one it ranked worst, for the answer whose judgments
+      disagreed most: none after -judge-iterations, nor when they agree.
+      S is the rule judge's score (0-5, on held-out prompts never trained on)
+      of the policy iteration N sampled from, before iteration N trained it.
+  final policy: held-out rule score S, mean length L tokens
+      The policy after the last iteration's training.`
+)
+
 func run(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("metarewarding", flag.ContinueOnError)
-	fs.SetOutput(stdout)
+	fs := cli.NewFlagSet("metarewarding", about, output, stdout)
 	isShort := fs.Bool("short", false, "a run of a few seconds on a small world and model, as CI runs it")
 	seed := fs.Uint64("seed", 1, "seed of the world, the model and every sample: the same seed gives the same run")
 	iterations := fs.Int("iterations", 3, "Meta-Rewarding iterations")
 	judgeIterations := fs.Int("judge-iterations", 2, "iterations, from the first, that make judge-training pairs (0: all)")
 	rho := fs.Float64("rho", 0.2, "length-control window ρ in [0, 0.5)")
 	dir := fs.String("dir", "", "output directory for pairs and checkpoints (resumable); empty keeps everything in memory")
-	if err := fs.Parse(args); err != nil {
+	if ok, err := cli.Parse(fs, args); !ok {
 		return err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case *iterations < 1:
 		return fmt.Errorf("-iterations is %d, want at least 1", *iterations)
 	}
@@ -147,11 +158,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	for _, r := range res.Reports {
-		fmt.Fprintf(stdout, "iteration %d: %d prompts, %d actor pairs (chosen %.1f words, rejected %.1f), %d judge pairs",
+		fmt.Fprintf(stdout, "iteration %d: %d prompts, %d actor pairs (chosen %.1f tokens, rejected %.1f), %d judge pairs",
 			r.Iteration, r.Prompts, counts[kind{r.Iteration, recipe.SourceMetaRewarding}], r.ChosenLength.Mean, r.RejectedLength.Mean,
 			counts[kind{r.Iteration, recipe.SourceMetaJudge}])
 		if r.Eval != nil {
-			fmt.Fprintf(stdout, ", held-out rule score %.2f", r.Eval.MeanScore)
+			fmt.Fprintf(stdout, ", held-out rule score %.2f before training", r.Eval.MeanScore)
 		}
 		fmt.Fprintln(stdout)
 	}
@@ -159,7 +170,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "stopped early: %s\n", res.Stopped.Reason)
 	}
 	if f := res.Final; f != nil {
-		fmt.Fprintf(stdout, "final policy: held-out rule score %.2f, mean length %.1f\n", f.MeanScore, f.MeanLength)
+		fmt.Fprintf(stdout, "final policy: held-out rule score %.2f, mean length %.1f tokens\n", f.MeanScore, f.MeanLength)
 	}
 	if *dir != "" {
 		fmt.Fprintf(stdout, "pairs in %s/%s\n", *dir, alignment.PairsFile)

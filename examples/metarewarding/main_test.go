@@ -20,7 +20,7 @@ func TestShortRun(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, run(t.Context(), []string{"-short", "-dir", dir, "-iterations", "2", "-judge-iterations", "1"}, &out))
 	text := out.String()
-	assert.Regexp(t, `iteration 0: 32 prompts, [1-9]\d* actor pairs \(chosen \d+\.\d words, rejected \d+\.\d\), [1-9]\d* judge pairs, held-out rule score \d\.\d\d`, text)
+	assert.Regexp(t, `iteration 0: 32 prompts, [1-9]\d* actor pairs \(chosen \d+\.\d tokens, rejected \d+\.\d\), [1-9]\d* judge pairs, held-out rule score \d\.\d\d before training\n`, text)
 	assert.Regexp(t, `iteration 1: 32 prompts, [1-9]\d* actor pairs .*, 0 judge pairs`, text, "judge training stops after -judge-iterations")
 	assert.Regexp(t, `final policy: held-out rule score \d\.\d\d`, text)
 
@@ -59,4 +59,17 @@ func TestRuleJudgesConform(t *testing.T) {
 	assert.Equal(t, 1.0, c.ProbA, "the judgment nearer the rule score wins")
 	_, err = ruleMeta{rules: rules}.CompareJudgments(context.Background(), p, r, "no score here", near)
 	assert.Error(t, err)
+}
+
+// -h prints one line saying what the program does, its flags and what its
+// output lines mean, and runs nothing.
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, run(t.Context(), []string{"-h"}, &out))
+	text := out.String()
+	assert.True(t, strings.HasPrefix(text, "Metarewarding runs Meta-Rewarding on the embedded tiny model: each iteration, DPO on actor pairs (answers, length-controlled) and judge pairs (judgments, ranked by a meta-judge)."+"\n\nUsage: go run ./examples/"), text)
+	for _, want := range []string{"-short", "-rho", "-judge-iterations", "actor pairs", "judge pairs", "before iteration N trained it"} {
+		assert.Contains(t, text, want)
+	}
+	assert.NotRegexp(t, `task world: \d`, text, "nothing ran")
 }

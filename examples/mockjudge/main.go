@@ -4,6 +4,7 @@
 // assert exactly which pairs your pipeline makes.
 //
 //	go run ./examples/mockjudge     # prints the pairs of a scripted run
+//	go run ./examples/mockjudge -h  # what the output means
 //	go test ./examples/mockjudge    # the tests are the point: read main_test.go
 //
 // The logic under test here is a custom Selector, preferCited, that only
@@ -20,6 +21,7 @@ import (
 
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/alignment/alignmenttest"
+	"github.com/selfalign/selfalign/internal/cli"
 )
 
 // preferCited is MaxMin restricted to chosen responses that cite a source
@@ -70,13 +72,28 @@ func scripted() (*alignmenttest.Script, alignmenttest.Scores) {
 }
 
 func main() {
-	if err := run(os.Stdout); err != nil {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "mockjudge:", err)
 		os.Exit(1)
 	}
 }
 
-func run(w io.Writer) error {
+// about says what the program does, and output what its lines mean.
+const (
+	about  = "Mockjudge runs a pipeline with a custom pair selector on scripted fakes, no model needed, and prints its pairs; its tests (go test ./examples/mockjudge) are the point."
+	output = `
+  ID: "CHOSEN" over "REJECTED"
+      A pair: the best-scored answer that cites a source ("[1]") over the
+      worst-scored answer, by the scripted judge's scores.
+  P pairs, T ties
+      T ties: prompts the selector made no pair for (here q2, which has no
+      cited answer). Nothing is trained.`
+)
+
+func run(args []string, w io.Writer) error {
+	if ok, err := cli.Parse(cli.NewFlagSet("mockjudge", about, output, w), args); !ok {
+		return err
+	}
 	pol, scores := scripted()
 	rec := &alignmenttest.Recorder{}
 	rep, err := pipeline(pol, scores, []alignment.Prompt{

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -82,6 +83,19 @@ func TestSelectorTable(t *testing.T) {
 
 func TestRun(t *testing.T) {
 	var out bytes.Buffer
-	require.NoError(t, run(&out))
+	require.NoError(t, run(nil, &out))
 	assert.Contains(t, out.String(), `q1: "Paris [1]." over "Lyon."`)
+}
+
+// -h prints one line saying what the program does, its flags and what its
+// output lines mean, and runs nothing.
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, run([]string{"-h"}, &out))
+	text := out.String()
+	assert.True(t, strings.HasPrefix(text, "Mockjudge runs a pipeline with a custom pair selector on scripted fakes, no model needed, and prints its pairs; its tests (go test ./examples/mockjudge) are the point."+"\n\nUsage: go run ./examples/"), text)
+	for _, want := range []string{"over", "cites a source", "ties", "no pair"} {
+		assert.Contains(t, text, want)
+	}
+	assert.NotRegexp(t, `q1: \"`, text, "nothing ran")
 }

@@ -18,8 +18,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -29,6 +27,7 @@ import (
 	"github.com/selfalign/selfalign/alignment/recipe"
 	"github.com/selfalign/selfalign/dpo"
 	"github.com/selfalign/selfalign/dpo/tinylm"
+	"github.com/selfalign/selfalign/internal/cli"
 	"github.com/selfalign/selfalign/internal/taskworld"
 	"github.com/selfalign/selfalign/judge"
 )
@@ -37,9 +36,6 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
 		fmt.Fprintln(os.Stderr, "onlinedpo:", err)
 		os.Exit(1)
 	}
@@ -58,20 +54,32 @@ var (
 	short = size{world: taskworld.Options{Train: 32, HeldOut: 12, Examples: 200}, model: tinylm.Config{Embed: 16, Hidden: 64}, sftEpochs: 8, batch: 8}
 )
 
+// about says what the program does, and output what its lines mean.
+const (
+	about  = "Onlinedpo runs online DPO from AI feedback on the embedded tiny model: each batch of prompts is answered twice, an annotator picks the better answer, and DPO steps on the batch at once."
+	output = `
+  task world: P prompts, H held out; fine-tuned tinylm, loss A → B
+      The world's sizes, and the supervised fine-tuning before any DPO.
+  batch N: P prompts, Q pairs, T ties, held-out rule score before the step S
+      Q pairs where the annotator preferred one of a prompt's two answers,
+      T ties where it preferred neither (no pair). S is the rule judge's score
+      (0-5, on held-out prompts never trained on) of the policy that answered
+      batch N, before the DPO step on its pairs.
+  final policy: held-out rule score S, mean length L tokens
+      The policy after the last step.`
+)
+
 func run(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("onlinedpo", flag.ContinueOnError)
-	fs.SetOutput(stdout)
+	fs := cli.NewFlagSet("onlinedpo", about, output, stdout)
 	isShort := fs.Bool("short", false, "a run of a few seconds on a small world and model, as CI runs it")
 	seed := fs.Uint64("seed", 1, "seed of the world, the model and every sample: the same seed gives the same run")
 	batch := fs.Int("batch", 0, "prompts per batch, and so per DPO step (0: 32, or 8 with -short)")
 	epochs := fs.Int("epochs", 2, "passes over the prompts")
 	dir := fs.String("dir", "", "output directory for pairs and checkpoints (resumable); empty keeps everything in memory")
-	if err := fs.Parse(args); err != nil {
+	if ok, err := cli.Parse(fs, args); !ok {
 		return err
 	}
 	switch {
-	case fs.NArg() > 0:
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case *epochs < 1:
 		return fmt.Errorf("-epochs is %d, want at least 1", *epochs)
 	case *batch < 0:
@@ -132,7 +140,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintln(stdout)
 	}
 	if f := res.Final; f != nil {
-		fmt.Fprintf(stdout, "final policy: held-out rule score %.2f, mean length %.1f\n", f.MeanScore, f.MeanLength)
+		fmt.Fprintf(stdout, "final policy: held-out rule score %.2f, mean length %.1f tokens\n", f.MeanScore, f.MeanLength)
 	}
 	if *dir != "" {
 		fmt.Fprintf(stdout, "pairs in %s/%s\n", *dir, alignment.PairsFile)

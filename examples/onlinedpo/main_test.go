@@ -60,3 +60,16 @@ func TestRuleComparerConforms(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1.0, got.ProbA)
 }
+
+// -h prints one line saying what the program does, its flags and what its
+// output lines mean, and runs nothing.
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, run(t.Context(), []string{"-h"}, &out))
+	text := out.String()
+	assert.True(t, strings.HasPrefix(text, "Onlinedpo runs online DPO from AI feedback on the embedded tiny model: each batch of prompts is answered twice, an annotator picks the better answer, and DPO steps on the batch at once."+"\n\nUsage: go run ./examples/"), text)
+	for _, want := range []string{"-short", "-batch", "-epochs", "ties", "before the DPO step"} {
+		assert.Contains(t, text, want)
+	}
+	assert.NotRegexp(t, `task world: \d`, text, "nothing ran")
+}

@@ -5,8 +5,10 @@
 // trains the next model. It writes the pairs (TRL's format) and a report
 // with a chart to an output directory, and resumes an interrupted run.
 //
-//	go run ./examples/quickstart                 # 3 iterations into ./quickstart-out
+//	go run ./examples/quickstart                 # 3 iterations into ./quickstart-out/seed-1
+//	go run ./examples/quickstart -seed 2         # into ./quickstart-out/seed-2
 //	go run ./examples/quickstart -iterations 5 -seed 7 -out /tmp/run
+//	go run ./examples/quickstart -h              # flags, and what the output means
 //
 // With -backend URL -model NAME it runs against an OpenAI-compatible
 // server (vLLM, llama.cpp, Ollama, ...) instead: the server's model writes
@@ -26,12 +28,15 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/alignment/openai"
 	"github.com/selfalign/selfalign/dpo"
 	"github.com/selfalign/selfalign/dpo/tinylm"
 	"github.com/selfalign/selfalign/internal/atomicfile"
+	"github.com/selfalign/selfalign/internal/cli"
 	"github.com/selfalign/selfalign/internal/taskworld"
 )
 
@@ -39,9 +44,6 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		if ctx.Err() != nil {
 			fmt.Fprintln(os.Stderr, "quickstart: interrupted; run the same command again to resume")
@@ -64,13 +66,13 @@ type config struct {
 	sftEpochs   int
 }
 
-func parseFlags(args []string, stderr io.Writer) (config, error) {
-	var c config
-	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// parseFlags reads the command line; ok is false when the program must not
+// run, because of an error or because -h printed the usage.
+func parseFlags(args []string, stderr io.Writer) (c config, ok bool, err error) {
+	fs := cli.NewFlagSet("quickstart", about, output, stderr)
 	fs.IntVar(&c.iterations, "iterations", 3, "Self-Rewarding iterations (each samples, judges, writes pairs and trains)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the task world, the model and every sample: the same seed gives the same run")
-	fs.StringVar(&c.out, "out", "quickstart-out", "output directory; an interrupted run there is resumed")
+	fs.StringVar(&c.out, "out", "", "output directory; an interrupted run there is resumed (default quickstart-out/seed-S, the name extended by the other settings that change the run)")
 	fs.IntVar(&c.concurrency, "concurrency", runtime.NumCPU(), "model calls in flight")
 	fs.StringVar(&c.backend, "backend", "", "base URL of an OpenAI-compatible server (e.g. http://localhost:8000/v1), or several comma-separated replicas; empty means the embedded tiny model")
 	fs.StringVar(&c.model, "model", "", "model name on -backend")
@@ -78,28 +80,31 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.prompts, "prompts", 0, "training prompts (0: the task world's default of 160)")
 	fs.IntVar(&c.heldOut, "held-out", heldOut, "held-out evaluation prompts")
 	fs.IntVar(&c.sftEpochs, "sft-epochs", sftEpochs, "epochs of supervised fine-tuning before the first iteration")
-	if err := fs.Parse(args); err != nil {
-		return c, err
+	if ok, err := cli.Parse(fs, args); !ok {
+		return c, false, err
+	}
+	outSet := false
+	fs.Visit(func(f *flag.Flag) { outSet = outSet || f.Name == "out" })
+	if !outSet {
+		c.out = defaultOut(settingsOf(c))
 	}
 	switch {
-	case fs.NArg() > 0:
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case c.iterations < 1:
-		return c, fmt.Errorf("-iterations is %d, want at least 1", c.iterations)
+		return c, false, fmt.Errorf("-iterations is %d, want at least 1", c.iterations)
 	case c.concurrency < 1:
-		return c, fmt.Errorf("-concurrency is %d, want at least 1", c.concurrency)
+		return c, false, fmt.Errorf("-concurrency is %d, want at least 1", c.concurrency)
 	case c.out == "":
-		return c, errors.New("-out is empty")
+		return c, false, errors.New("-out is empty")
 	case c.backend != "" && c.model == "":
-		return c, errors.New("-backend needs -model")
+		return c, false, errors.New("-backend needs -model")
 	case c.backend == "" && (c.model != "" || c.trainCmd != ""):
-		return c, errors.New("-model and -train-cmd need -backend")
+		return c, false, errors.New("-model and -train-cmd need -backend")
 	case c.sftEpochs < 1:
-		return c, fmt.Errorf("-sft-epochs is %d, want at least 1", c.sftEpochs)
+		return c, false, fmt.Errorf("-sft-epochs is %d, want at least 1", c.sftEpochs)
 	case c.prompts < 0 || c.heldOut < 1:
-		return c, errors.New("-prompts must not be negative and -held-out must be positive")
+		return c, false, errors.New("-prompts must not be negative and -held-out must be positive")
 	}
-	return c, nil
+	return c, true, nil
 }
 
 // Settings of the embedded run, tuned on the task world (see the README's
@@ -122,8 +127,8 @@ const (
 )
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
-	c, err := parseFlags(args, stdout)
-	if err != nil {
+	c, ok, err := parseFlags(args, stdout)
+	if !ok {
 		return err
 	}
 	start := time.Now()
@@ -165,6 +170,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		policy, trainer, judge, err = remote(c, stdout)
 		if err != nil {
 			return err
+		}
+		if u, ok := policy.(interface{ Usage() openai.Usage }); ok {
+			p.httpRetries = func() int64 { return u.Usage().Retries }
+		}
+		p.training = func(it int) string {
+			if c.trainCmd == "" {
+				return fmt.Sprintf("writing its pairs to iteration-%d.jsonl; nothing trains without -train-cmd", it)
+			}
+			return fmt.Sprintf("writing its pairs to iteration-%d.jsonl and running -train-cmd", it)
 		}
 	}
 	prompts, err := alignment.NewSliceSource(taskworld.Prompts(world.Train()))
@@ -214,7 +228,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	p.linef("\n%s\nheld-out score %+.2f over %d iterations, in %s", table(rep.Iterations), rep.Gain, len(res.Reports), time.Since(start).Round(100*time.Millisecond))
-	p.linef("wrote %s (pairs, TRL format), report.json, report.md and report.png in %s", alignment.PairsFile, c.out)
+	if p.httpRetries != nil {
+		p.linef("backend: %d HTTP requests retried after transient faults in this run", p.httpRetries())
+	}
+	files, err := describeOutputs(c.out, c.backend != "")
+	if err != nil {
+		return err
+	}
+	p.linef("%s", files)
 	return nil
 }
 
@@ -263,7 +284,7 @@ type runSettings struct {
 }
 
 func checkRunFile(c config) error {
-	want := runSettings{Seed: c.seed, Backend: c.backend, Model: c.model, Prompts: c.prompts, HeldOut: c.heldOut, SFTEpochs: c.sftEpochs}
+	want := settingsOf(c)
 	path := filepath.Join(c.out, runFile)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -280,8 +301,19 @@ func checkRunFile(c config) error {
 	if err := json.Unmarshal(data, &got); err != nil {
 		return fmt.Errorf("%s: %w (remove the directory, or choose another -out)", path, err)
 	}
-	if got != want {
-		return fmt.Errorf("%s holds a run with other settings (%+v, this one %+v): choose another -out, or remove it to start over", c.out, got, want)
+	if got == want {
+		return nil
 	}
-	return nil
+	var was, is []string
+	for i, f := range got.flags() {
+		if g := want.flags()[i]; f != g {
+			was, is = append(was, f), append(is, g)
+		}
+	}
+	fix := "add -out with a new directory"
+	if d := defaultOut(want); d != c.out {
+		fix = "add -out " + d
+	}
+	return fmt.Errorf("%s holds a run made with %s, and this one has %s: to keep both, %s; to start over, remove %s",
+		c.out, strings.Join(was, " "), strings.Join(is, " "), fix, c.out)
 }

@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"hash/fnv"
 	"image/png"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,7 +26,63 @@ import (
 // small makes a run that takes seconds, for tests: few prompts, one
 // iteration.
 func small(out string, more ...string) []string {
-	return append([]string{"-out", out, "-iterations", "1", "-prompts", "24", "-held-out", "12", "-concurrency", "2", "-sft-epochs", "2"}, more...)
+	return append([]string{"-out", out}, smallHere(more...)...)
+}
+
+// smallHere is small into the default output directory.
+func smallHere(more ...string) []string {
+	return append([]string{"-iterations", "1", "-prompts", "24", "-held-out", "12", "-concurrency", "2", "-sft-epochs", "2"}, more...)
+}
+
+// -h prints what the program does, its flags and what its output means,
+// and runs nothing.
+func TestHelp(t *testing.T) {
+	t.Chdir(t.TempDir())
+	var out bytes.Buffer
+	require.NoError(t, run(t.Context(), []string{"-h"}, &out))
+	text := out.String()
+	assert.True(t, strings.HasPrefix(text, "Quickstart fine-tunes the embedded tiny language model"), text)
+	for _, want := range []string{"-seed", "-out", "-backend", "policy N: held-out score", "ties", "before iteration N trained", "retried calls", "the model stays the same"} {
+		assert.Contains(t, text, want)
+	}
+	assert.NotRegexp(t, `task world: \d`, text, "nothing ran")
+	assert.NoDirExists(t, "quickstart-out")
+}
+
+// Without -out, each setting that changes the run has its own directory,
+// so that the README's "-seed S" runs never meet one another.
+func TestDefaultOut(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, "quickstart-out/seed-1"},
+		{[]string{"-seed", "4", "-iterations", "5", "-concurrency", "1"}, "quickstart-out/seed-4"},
+		{[]string{"-prompts", "24", "-held-out", "12", "-sft-epochs", "2"}, "quickstart-out/seed-1-prompts-24-held-out-12-sft-epochs-2"},
+		{[]string{"-held-out", "150", "-prompts", "0"}, "quickstart-out/seed-1"},
+		{[]string{"-backend", "http://u:KEY@h/v1", "-model", "Qwen/Qwen2.5-7B"}, "quickstart-out/Qwen_Qwen2.5-7B-" + urlHash("http://u:KEY@h/v1") + "-seed-1"},
+		{[]string{"-out", "mine", "-seed", "2"}, "mine"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			c, ok, err := parseFlags(tt.args, &bytes.Buffer{})
+			require.NoError(t, err)
+			require.True(t, ok)
+			assert.Equal(t, filepath.FromSlash(tt.want), c.out)
+			assert.NotContains(t, c.out, "KEY")
+		})
+	}
+}
+
+func TestDefaultOutPerSeed(t *testing.T) {
+	t.Chdir(t.TempDir())
+	require.NoError(t, run(t.Context(), smallHere(), &bytes.Buffer{}))
+	var out bytes.Buffer
+	require.NoError(t, run(t.Context(), smallHere("-seed", "2"), &out), "a default run, then another seed")
+	dir := filepath.FromSlash("quickstart-out/seed-2-prompts-24-held-out-12-sft-epochs-2")
+	assert.Contains(t, out.String(), "wrote "+dir)
+	assert.FileExists(t, filepath.Join(dir, alignment.PairsFile))
+	assert.FileExists(t, filepath.FromSlash("quickstart-out/seed-1-prompts-24-held-out-12-sft-epochs-2/")+alignment.PairsFile)
 }
 
 func TestFlags(t *testing.T) {
@@ -59,6 +118,13 @@ func TestQuickstartOutputs(t *testing.T) {
 	require.NoError(t, run(t.Context(), small(dir), &out))
 	assert.Contains(t, out.String(), "fine-tuned model")
 	assert.Contains(t, out.String(), "| iteration |")
+	assert.Contains(t, out.String(), "iteration 0: training with DPO")
+	files, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, files, 8)
+	for _, f := range files {
+		assert.Regexp(t, `(?m)^  `+regexp.QuoteMeta(f.Name())+`/?  +\S`, out.String(), "the last lines name every file written, and what it is")
+	}
 
 	n := 0
 	f, err := os.Open(filepath.Join(dir, alignment.PairsFile))
@@ -130,7 +196,8 @@ func TestQuickstartResumes(t *testing.T) {
 
 	err = run(t.Context(), small(dir, "-seed", "2"), &bytes.Buffer{})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "other settings")
+	assert.Contains(t, err.Error(), dir+" holds a run made with -seed 1, and this one has -seed 2", "only the settings that differ")
+	assert.Contains(t, err.Error(), "add -out "+filepath.FromSlash("quickstart-out/seed-2-prompts-24-held-out-12-sft-epochs-2"), "the command that works")
 }
 
 func readRows(t *testing.T, dir string) []row {
@@ -142,10 +209,67 @@ func readRows(t *testing.T, dir string) []row {
 	return rep.Iterations
 }
 
+// The iteration line shows failed prompts and retried calls when there
+// are any, and the training line what really happens between iterations.
+func TestProgressLines(t *testing.T) {
+	training := alignment.Event{Kind: alignment.TrainingStarted, Iteration: 1}
+	done := func(r alignment.Report) alignment.Event {
+		return alignment.Event{Kind: alignment.IterationDone, Iteration: 1, Report: &r}
+	}
+	tests := []struct {
+		name       string
+		training   func(int) string
+		httpTotals []int64 // the backend's retried requests at each iteration line
+		events     []alignment.Event
+		want       string
+	}{
+		{"clean", nil, nil, []alignment.Event{training, done(alignment.Report{Prompts: 10, Pairs: 8, Ties: 2})},
+			"iteration 1: training with DPO\niteration 1: 8 pairs from 10 prompts (2 ties), judge score 0.00, 0s\n"},
+		{"faults", nil, nil, []alignment.Event{training, done(alignment.Report{Prompts: 10, Pairs: 5, Ties: 2, Failed: 3, Retries: 1700})},
+			"iteration 1: training with DPO\niteration 1: 5 pairs from 10 prompts (2 ties, 3 failed, 1700 retried calls), judge score 0.00, 0s\n"},
+		{"retries only", func(int) string { return "nothing" }, nil, []alignment.Event{training, done(alignment.Report{Prompts: 1, Retries: 2})},
+			"iteration 1: nothing\niteration 1: 0 pairs from 1 prompts (0 ties, 2 retried calls), judge score 0.00, 0s\n"},
+		{"HTTP retries", nil, []int64{7, 7, 8}, []alignment.Event{done(alignment.Report{}), done(alignment.Report{}), done(alignment.Report{})},
+			"iteration 1: 0 pairs from 0 prompts (0 ties, 7 HTTP requests retried), judge score 0.00, 0s\n" +
+				"iteration 1: 0 pairs from 0 prompts (0 ties), judge score 0.00, 0s\n" +
+				"iteration 1: 0 pairs from 0 prompts (0 ties, 1 HTTP requests retried), judge score 0.00, 0s\n"},
+		{"progress", nil, nil, []alignment.Event{
+			{Kind: alignment.ItemDone, Iteration: 1, Done: 5, Total: 10},
+			{Kind: alignment.ItemFailed, Iteration: 1, Done: 8, Failed: 2, Total: 10},
+		}, "iteration 1: 5/10 prompts sampled and judged\niteration 1: 10/10 prompts sampled and judged (2 failed)\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			p := newProgress(&out)
+			if tt.training != nil {
+				p.training = tt.training
+			}
+			if totals := tt.httpTotals; totals != nil {
+				p.httpRetries = func() int64 { n := totals[0]; totals = totals[1:]; return n }
+			}
+			for _, e := range tt.events {
+				p.Observe(e)
+			}
+			assert.Equal(t, tt.want, out.String())
+		})
+	}
+}
+
 // TestQuickstartBackend runs the quickstart against a fake vLLM server
 // whose model answers prompts and, asked with the rubric, judges them.
 func TestQuickstartBackend(t *testing.T) {
-	srv := openaitest.NewServer(t, openaitest.Options{Flavor: openaitest.VLLM, Model: "tiny", Reply: func(r openaitest.Request, i int) string {
+	// One chat request in 40 fails with a 503, which the HTTP client
+	// retries: the output must count those retries.
+	var calls atomic.Int64
+	flaky := func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.HasSuffix(r.URL.Path, "/chat/completions") && calls.Add(1)%40 == 1 {
+			http.Error(w, "overloaded", http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	}
+	srv := openaitest.NewServer(t, openaitest.Options{Flavor: openaitest.VLLM, Model: "tiny", Intercept: flaky, Reply: func(r openaitest.Request, i int) string {
 		last := r.Messages[len(r.Messages)-1].Content
 		h := fnv.New32a()
 		fmt.Fprint(h, last, i, *r.Seed)
@@ -154,15 +278,35 @@ func TestQuickstartBackend(t *testing.T) {
 		}
 		return fmt.Sprintf("answer %d .", h.Sum32()%100)
 	}})
-	dir := t.TempDir()
-	var out bytes.Buffer
-	err := run(t.Context(), small(dir, "-backend", srv.URL(), "-model", "tiny", "-train-cmd", "test -s \"$SELFALIGN_PAIRS\""), &out)
-	require.NoError(t, err, out.String())
-	assert.Contains(t, out.String(), `model "tiny"`)
-	_, err = os.Stat(filepath.Join(dir, "iteration-0.jsonl"))
-	assert.NoError(t, err, "the iteration's pairs are written for the training command")
-	assert.NotEmpty(t, srv.Requests())
-	rows := readRows(t, dir)
-	require.Len(t, rows, 2)
-	assert.Positive(t, rows[0].Pairs)
+	tests := []struct {
+		trainCmd, training string
+	}{
+		{`test -s "$SELFALIGN_PAIRS"`, "iteration 0: writing its pairs to iteration-0.jsonl and running -train-cmd\n"},
+		{"", "iteration 0: writing its pairs to iteration-0.jsonl; nothing trains without -train-cmd\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.trainCmd, func(t *testing.T) {
+			dir := t.TempDir()
+			var out bytes.Buffer
+			args := small(dir, "-backend", srv.URL(), "-model", "tiny")
+			if tt.trainCmd != "" {
+				args = append(args, "-train-cmd", tt.trainCmd)
+			}
+			require.NoError(t, run(t.Context(), args, &out), out.String())
+			assert.Contains(t, out.String(), `model "tiny"`)
+			assert.Contains(t, out.String(), tt.training)
+			assert.NotContains(t, out.String(), "DPO", "nothing trains with DPO in backend mode")
+			_, err := os.Stat(filepath.Join(dir, "iteration-0.jsonl"))
+			assert.NoError(t, err, "the iteration's pairs are written for the training command")
+			assert.Contains(t, out.String(), "\n  iteration-0.jsonl ")
+			assert.Contains(t, out.String(), "\n  policy-0/ ")
+			assert.NotContains(t, out.String(), "sft.bin")
+			assert.Regexp(t, `iteration 0: \d+ pairs from 24 prompts \(\d+ ties, [1-9]\d* HTTP requests retried\)`, out.String())
+			assert.Regexp(t, `backend: [1-9]\d* HTTP requests retried after transient faults in this run`, out.String())
+			assert.NotEmpty(t, srv.Requests())
+			rows := readRows(t, dir)
+			require.Len(t, rows, 2)
+			assert.Positive(t, rows[0].Pairs)
+		})
+	}
 }

@@ -21,6 +21,13 @@ type progress struct {
 	quarter  int
 	started  time.Time
 	dirty    bool // a live line is on screen
+	// training says what happens between iterations: "training with DPO"
+	// unless the run says otherwise.
+	training func(iteration int) string
+	// httpRetries, when set, returns the HTTP requests the backend client
+	// has retried so far; lastHTTP is its value at the last iteration line.
+	httpRetries func() int64
+	lastHTTP    int64
 }
 
 func newProgress(w io.Writer) *progress {
@@ -30,7 +37,7 @@ func newProgress(w io.Writer) *progress {
 			live = os.Getenv("TERM") != "dumb"
 		}
 	}
-	return &progress{w: w, live: live}
+	return &progress{w: w, live: live, training: func(int) string { return "training with DPO" }}
 }
 
 // linef prints a whole line, ending any live line first.
@@ -75,14 +82,14 @@ func (p *progress) Observe(e alignment.Event) {
 		if p.live {
 			if time.Since(p.lastDraw) > 100*time.Millisecond || n == e.Total {
 				p.lastDraw = time.Now()
-				fmt.Fprintf(p.w, "\r\033[Kiteration %d: sampling and judging %s%d/%d prompts  %s", e.Iteration, bar(n, e.Total), n, e.Total, failed(e.Failed))
+				fmt.Fprintf(p.w, "\r\033[Kiteration %d: sampling and judging %s%d/%d prompts%s", e.Iteration, bar(n, e.Total), n, e.Total, failed(e.Failed))
 				p.dirty = true
 			}
 			return
 		}
 		if e.Total > 0 && n*4/e.Total > p.quarter {
 			p.quarter = n * 4 / e.Total
-			fmt.Fprintf(p.w, "iteration %d: %d/%d prompts sampled and judged %s\n", e.Iteration, n, e.Total, failed(e.Failed))
+			fmt.Fprintf(p.w, "iteration %d: %d/%d prompts sampled and judged%s\n", e.Iteration, n, e.Total, failed(e.Failed))
 		}
 	case alignment.EvaluationStarted:
 		if p.live {
@@ -96,22 +103,36 @@ func (p *progress) Observe(e alignment.Event) {
 		if ev.WinRate != nil {
 			win = fmt.Sprintf(", wins %.2f against the policy before", *ev.WinRate)
 		}
-		fmt.Fprintf(p.w, "policy %d: held-out score %.3f, mean length %.1f words%s\n", ev.Iteration, ev.MeanScore, ev.MeanLength, win)
+		fmt.Fprintf(p.w, "policy %d: held-out score %.3f, mean length %.1f tokens%s\n", ev.Iteration, ev.MeanScore, ev.MeanLength, win)
 	case alignment.AlarmRaised:
 		p.endLive()
 		fmt.Fprintf(p.w, "alarm: %s\n", e.Alarm)
 	case alignment.TrainingStarted:
 		if p.live {
-			fmt.Fprintf(p.w, "\r\033[Kiteration %d: training with DPO…", e.Iteration)
+			fmt.Fprintf(p.w, "\r\033[Kiteration %d: %s…", e.Iteration, p.training(e.Iteration))
 			p.dirty = true
 		} else {
-			fmt.Fprintf(p.w, "iteration %d: training with DPO\n", e.Iteration)
+			fmt.Fprintf(p.w, "iteration %d: %s\n", e.Iteration, p.training(e.Iteration))
 		}
 	case alignment.IterationDone:
 		p.endLive()
 		r := e.Report
-		fmt.Fprintf(p.w, "iteration %d: %d pairs from %d prompts (%d ties, %d failed), judge score %.2f, %s\n",
-			e.Iteration, r.Pairs, r.Prompts, r.Ties, r.Failed, r.Score.Mean, r.Elapsed.Round(10*time.Millisecond))
+		faults := ""
+		if r.Failed > 0 {
+			faults += fmt.Sprintf(", %d failed", r.Failed)
+		}
+		if r.Retries > 0 {
+			faults += fmt.Sprintf(", %d retried calls", r.Retries)
+		}
+		if p.httpRetries != nil {
+			n := p.httpRetries()
+			if n > p.lastHTTP {
+				faults += fmt.Sprintf(", %d HTTP requests retried", n-p.lastHTTP)
+			}
+			p.lastHTTP = n
+		}
+		fmt.Fprintf(p.w, "iteration %d: %d pairs from %d prompts (%d ties%s), judge score %.2f, %s\n",
+			e.Iteration, r.Pairs, r.Prompts, r.Ties, faults, r.Score.Mean, r.Elapsed.Round(10*time.Millisecond))
 	}
 }
 
@@ -119,7 +140,7 @@ func failed(n int) string {
 	if n == 0 {
 		return ""
 	}
-	return fmt.Sprintf("(%d failed)", n)
+	return fmt.Sprintf(" (%d failed)", n)
 }
 
 // bar draws a 20-cell progress bar.

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+	"hash/fnv"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// about says what the quickstart does, and output what its lines mean.
+const (
+	about  = "Quickstart fine-tunes the embedded tiny language model on a built-in task world, then runs Self-Rewarding iterations: sample answers, judge them by rules, pair the best with the worst, train with DPO."
+	output = `
+  task world: ... / fine-tuned model: ...
+      The world's sizes; the supervised fine-tuning before any DPO (loaded
+      from sft.bin when the output directory has it).
+  policy N: held-out score S, mean length L tokens, wins W against the policy before
+      The model after N iterations of training (policy 0 is the fine-tuned
+      model), scored by the rule judge (0-5) on held-out prompts it never
+      trains on; W is its win rate over policy N-1 on the same prompts.
+  iteration N: P/Q prompts sampled and judged
+      Progress through the training prompts of iteration N.
+  iteration N: training with DPO
+      With -backend it says what happens instead: -train-cmd runs, or, without
+      it, the pairs are only written and the model stays the same.
+  iteration N: P pairs from Q prompts (T ties, F failed, R retried calls, H HTTP requests retried), judge score S
+      What policy N's samples made, before iteration N trained on them: P
+      pairs of a prompt's best and worst answer; T ties, prompts whose answers
+      all scored the same and made no pair; F prompts that failed for good
+      and R calls retried after transient faults; with -backend, H requests
+      the HTTP client retried since the line before (each shown when not
+      zero); S, the judge's mean score of the samples.
+  alarm: ...
+      A safeguard check failed: collapse, judge drift, reward hacking, or a
+      plateau, which stops the run.
+  The table repeats the held-out scores, with pairs per prompt ("pair yield").
+  The last lines name each file written and what it holds.`
+)
+
+func settingsOf(c config) runSettings {
+	return runSettings{Seed: c.seed, Backend: c.backend, Model: c.model, Prompts: c.prompts, HeldOut: c.heldOut, SFTEpochs: c.sftEpochs}
+}
+
+// flags returns the settings as the flags that give them, in s's field
+// order. A hash stands for the backend's URL, which may hold a key.
+func (s runSettings) flags() []string {
+	backend := `""`
+	if s.Backend != "" {
+		backend = "<URL " + urlHash(s.Backend) + ">"
+	}
+	return []string{"-seed " + strconv.FormatUint(s.Seed, 10), "-backend " + backend, "-model " + strconv.Quote(s.Model),
+		"-prompts " + strconv.Itoa(s.Prompts), "-held-out " + strconv.Itoa(s.HeldOut), "-sft-epochs " + strconv.Itoa(s.SFTEpochs)}
+}
+
+func urlHash(url string) string {
+	h := fnv.New32a()
+	io.WriteString(h, url)
+	return fmt.Sprintf("%08x", h.Sum32())
+}
+
+// defaultOut is the output directory when -out is not given: one per
+// settings that change the run, so that the README's "-seed S" runs, or
+// any two runs with other settings, never meet in one directory. The
+// defaults of the embedded run give quickstart-out/seed-S.
+func defaultOut(s runSettings) string {
+	name := "seed-" + strconv.FormatUint(s.Seed, 10)
+	if s.Backend != "" {
+		// A hash stands for the URL, which may hold a key.
+		model := strings.Map(func(r rune) rune {
+			if r < utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("._-", r)) {
+				return r
+			}
+			return '_'
+		}, s.Model)
+		name = model + "-" + urlHash(s.Backend) + "-" + name
+	}
+	for _, d := range []struct {
+		flag      string
+		got, want int
+	}{{"prompts", s.Prompts, 0}, {"held-out", s.HeldOut, heldOut}, {"sft-epochs", s.SFTEpochs, sftEpochs}} {
+		if d.got != d.want {
+			name += "-" + d.flag + "-" + strconv.Itoa(d.got)
+		}
+	}
+	return filepath.Join("quickstart-out", name)
+}
