@@ -53,6 +53,15 @@ type refFile struct {
 		D           []string           `json:"d"`
 		Metrics     map[string]string  `json:"metrics"`
 	} `json:"kto"`
+	Soft []struct {
+		Loss      string     `json:"loss"`
+		Beta      float64    `json:"beta"`
+		Prob      float64    `json:"prob"`
+		Pair      [6]float64 `json:"pair"`
+		Value     string     `json:"value"`
+		DChosen   string     `json:"d_chosen"`
+		DRejected string     `json:"d_rejected"`
+	} `json:"soft"`
 }
 
 func loadReference(t *testing.T) *refFile {

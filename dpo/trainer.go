@@ -300,11 +300,7 @@ func (t *Trainer) fit(ctx context.Context, m Model, pairs []alignment.Pair, rep 
 					return nil, fmt.Errorf("%w: model returned %d log-probabilities and %d lengths for %d sequences", ErrInvalid, len(logps), len(lens), 2*k)
 				}
 				for j, i := range idx {
-					batchPairs[j] = Pair{
-						Chosen: logps[j], Rejected: logps[k+j],
-						RefChosen: refLogps[i], RefRejected: refLogps[n+i],
-						ChosenLen: lens[j], RejectedLen: lens[k+j],
-					}
+					batchPairs[j] = lossPair(&pairs[i], logps[j], logps[k+j], refLogps[i], refLogps[n+i], lens[j], lens[k+j])
 				}
 				if err := res.Eval(t.o.Loss, batchPairs[:k]); err != nil {
 					return nil, reindex(err, func(j int) int { return idx[j] })
@@ -335,6 +331,18 @@ func (t *Trainer) fit(ctx context.Context, m Model, pairs []alignment.Pair, rep 
 		rep.Epochs = append(rep.Epochs, ep)
 	}
 	return nil
+}
+
+// lossPair is how the Trainer presents p to its loss: the policy's and the
+// reference's log-probabilities of the chosen and rejected completions, the
+// policy's token counts, and whatever else of p the losses read. It is the
+// one place that maps an alignment.Pair to a Pair.
+func lossPair(p *alignment.Pair, chosen, rejected, refChosen, refRejected float64, chosenLen, rejectedLen int) Pair {
+	return Pair{
+		Chosen: chosen, Rejected: rejected,
+		RefChosen: refChosen, RefRejected: refRejected,
+		ChosenLen: chosenLen, RejectedLen: rejectedLen,
+	}
 }
 
 // accumulate adds the gradient of the batch's mean loss to m's gradients:

@@ -11,7 +11,10 @@ digits) so that the float64 Go code can be checked to 1e-9 relative:
   * simpo: trl.CPOTrainer.cpo_loss for loss_type "simpo", on per-token average
     log-probabilities, without label smoothing;
   * kto: trl.KTOTrainer.kto_loss, with the KL reference point the detached
-    mean of the mismatched log-ratios, clamped at 0.
+    mean of the mismatched log-ratios, clamped at 0;
+  * soft: sigmoid and robust with a per-pair soft label, the probability
+    prob that the chosen response is preferred, as label_smoothing
+    1 − prob (cDPO's ε for that pair alone).
 
 The formulas are written here as TRL writes them, with no numerical tricks
 beyond mpmath's exact log1p for log(1 + ·) (without it, 1 + e^(−700) would
@@ -274,6 +277,33 @@ def s(x):
     return mpmath.nstr(x, DIGITS, strip_zeros=False, min_fixed=1, max_fixed=0)
 
 
+# Per-pair soft labels: (loss, beta, probabilities); robust needs prob > ½.
+SOFT = [
+    ("sigmoid", 0.1, ["1", "0.9", "0.5", "0.3", "0", "1e-12", "0.999999"]),
+    ("sigmoid", 2.0, ["0.75", "0.2"]),
+    ("robust", 0.1, ["1", "0.9", "0.6", "0.51"]),
+    ("robust", 1.0, ["0.999", "0.7"]),
+]
+SOFT_TARGETS = [0.0, 1e-4, -1e-4, 0.5, -0.5, 2.0, -2.0, 20.0, -20.0, 100.0, -100.0]
+
+
+def soft_cases():
+    out = []
+    for name, beta, probs in SOFT:
+        for prob in probs:
+            # The label as the Go side reads it: the float64 nearest prob.
+            fp = float(prob)
+            p = {"beta": beta, "label_smoothing": 1 - mpf(fp)}
+            for t in SOFT_TARGETS:
+                raw = split(t / beta, True) + (0, 0)
+                loss, g, _ = evaluate(name, p, raw)
+                out.append({
+                    "loss": name, "beta": beta, "prob": fp, "pair": list(raw),
+                    "value": s(loss), "d_chosen": s(g[0]), "d_rejected": s(g[1]),
+                })
+    return out
+
+
 def check_grad(name, p, args, g):
     f, _, _ = LOSSES[name]
     c, r, rc, rr, lc, lr = args
@@ -302,10 +332,11 @@ def main():
     out = {
         "source": "dpo/testdata/reference.py: mpmath %s at %d significant digits (KTO at 500); formulas of TRL's "
                   "DPOTrainer.dpo_loss (sigmoid, robust, hinge, ipo, nca_pair), CPOTrainer.cpo_loss (simpo), "
-                  "KTOTrainer.kto_loss (kto)" % (mpmath.__version__, mp.dps),
+                  "KTOTrainer.kto_loss (kto); soft: sigmoid and robust with label_smoothing 1 − prob per pair" % (mpmath.__version__, mp.dps),
         "pairs": [],
         "batches": [],
         "kto": [],
+        "soft": soft_cases(),
     }
     for name in LOSSES:
         for p in PARAMS[name]:
@@ -392,10 +423,11 @@ def main():
     # One case per line: small enough to review, diff and load.
     w = sys.stdout.write
     w('{"source": %s,\n' % json.dumps(out["source"]))
-    for i, key in enumerate(("pairs", "batches", "kto")):
+    keys = ("pairs", "batches", "kto", "soft")
+    for i, key in enumerate(keys):
         w(' "%s": [\n  ' % key)
         w(",\n  ".join(json.dumps(c, separators=(",", ":")) for c in out[key]))
-        w("\n ]%s\n" % ("," if i < 2 else ""))
+        w("\n ]%s\n" % ("," if i < len(keys) - 1 else ""))
     w("}\n")
 
 
