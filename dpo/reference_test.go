@@ -62,6 +62,17 @@ type refFile struct {
 		DChosen   string     `json:"d_chosen"`
 		DRejected string     `json:"d_rejected"`
 	} `json:"soft"`
+	Groups []struct {
+		Loss   string         `json:"loss"`
+		Params map[string]any `json:"params"`
+		Groups []struct {
+			Rewards []float64    `json:"rewards"`
+			Seqs    [][4]float64 `json:"seqs"`
+		} `json:"groups"`
+		Advantages []string `json:"advantages"`
+		Value      string   `json:"value"`
+		DLogP      []string `json:"d_logp"`
+	} `json:"groups"`
 }
 
 func loadReference(t *testing.T) *refFile {
