@@ -51,8 +51,8 @@
 //
 // # Group policy gradients
 //
-// A GroupTrainer implements alignment.GroupTrainer and alignment.Checkpointer
-// for any Model: it learns from all the scored responses to each prompt
+// A GroupTrainer implements alignment.GroupTrainer, alignment.Trainer (a
+// pair is a group of two) and alignment.Checkpointer for any Model: it learns from all the scored responses to each prompt
 // (alignment.Group) with a GroupLoss, GRPO (group-normalised advantages,
 // clipped importance ratio, k3 KL to a reference) or RLOO (leave-one-out
 // baseline, KL in the reward), each as TRL's GRPOTrainer and RLOOTrainer

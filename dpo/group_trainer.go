@@ -55,8 +55,9 @@ type GroupTrainerOptions struct {
 
 // GroupTrainer fits a Model to scored groups of completions with a group
 // policy-gradient loss (GRPO, RLOO). It implements alignment.GroupTrainer,
-// so a Loop trains its policy on every judged prompt's scored responses, and
-// alignment.Checkpointer, so a run can resume after training.
+// so a Loop trains its policy on every judged prompt's scored responses,
+// alignment.Trainer, for pairs (see Train), and alignment.Checkpointer, so a
+// run can resume after training.
 //
 // Each call computes every completion's reward, skips the groups that carry
 // no signal, computes the log-probabilities of the remaining completions
@@ -73,8 +74,8 @@ type GroupTrainerOptions struct {
 // KL: it is skipped whatever the loss, counted in GroupReport.Skipped, and
 // takes no part in the loss's averages.
 //
-// A GroupTrainer is safe for use by one TrainGroups or FitGroups call at a
-// time; LastReport may be called concurrently with them.
+// A GroupTrainer is safe for use by one TrainGroups, FitGroups or Train call
+// at a time; LastReport may be called concurrently with them.
 type GroupTrainer struct {
 	o       GroupTrainerOptions
 	aspects []string // the keys of o.AspectWeights, sorted, for a fixed summation order
@@ -86,6 +87,7 @@ type GroupTrainer struct {
 
 var (
 	_ alignment.GroupTrainer = (*GroupTrainer)(nil)
+	_ alignment.Trainer      = (*GroupTrainer)(nil)
 	_ alignment.Checkpointer = (*GroupTrainer)(nil)
 )
 
@@ -129,7 +131,7 @@ func NewGroupTrainer(o *GroupTrainerOptions, load func(io.Reader) (Model, error)
 // AspectWeights map is the trainer's own: it must not be modified.
 func (t *GroupTrainer) Options() GroupTrainerOptions { return t.o }
 
-// GroupReport describes one TrainGroups or FitGroups call.
+// GroupReport describes one TrainGroups, FitGroups or Train call.
 type GroupReport struct {
 	// Groups is the number of groups given.
 	Groups int
@@ -188,8 +190,8 @@ func (e *GroupError) Error() string {
 // Unwrap returns ErrInvalid.
 func (e *GroupError) Unwrap() error { return ErrInvalid }
 
-// LastReport returns the report of the most recent TrainGroups or FitGroups
-// call, including a partial one that ended in an error; the zero report
+// LastReport returns the report of the most recent TrainGroups, FitGroups
+// or Train call, including a partial one that ended in an error; the zero report
 // before the first call.
 func (t *GroupTrainer) LastReport() GroupReport {
 	t.mu.Lock()
@@ -225,9 +227,38 @@ func (t *GroupTrainer) TrainGroups(ctx context.Context, pol alignment.Policy, gr
 // wraps ctx.Err() when ctx is done between steps, and otherwise comes from
 // the model. FitGroups does not modify groups and does not keep them.
 func (t *GroupTrainer) FitGroups(ctx context.Context, m Model, groups []alignment.Group) (GroupReport, error) {
+	return t.fitReport(ctx, m, groups, t.reward)
+}
+
+// Train implements alignment.Trainer, so that a GroupTrainer is a Trainer
+// that is also an alignment.GroupTrainer, and trains on pairs where groups
+// are not given: pair i becomes group i of its two responses, with reward 1
+// for Chosen and 0 for Rejected. The reward is the pair's label rather than
+// its scores, whose scale differs between judges; AspectWeights do not
+// apply. Otherwise it is TrainGroups, and errors name pair i as group i.
+func (t *GroupTrainer) Train(ctx context.Context, pol alignment.Policy, pairs []alignment.Pair) (alignment.Policy, error) {
+	m, ok := pol.(Model)
+	if !ok {
+		return nil, fmt.Errorf("%w: train: policy of type %T is not a dpo.Model", ErrUnsupported, pol)
+	}
+	groups := make([]alignment.Group, len(pairs))
+	for i, p := range pairs {
+		groups[i] = alignment.Group{Prompt: p.Prompt, Iteration: p.Iteration, Responses: []alignment.Scored{
+			{Response: p.Chosen, Score: 1, Unrefined: p.Chosen},
+			{Response: p.Rejected, Score: 0, Unrefined: p.Rejected},
+		}}
+	}
+	if _, err := t.fitReport(ctx, m, groups, scoreReward); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// fitReport runs fit with the given reward and records the report.
+func (t *GroupTrainer) fitReport(ctx context.Context, m Model, groups []alignment.Group, reward func(*alignment.Scored) (float64, error)) (GroupReport, error) {
 	start := time.Now()
 	rep := GroupReport{Groups: len(groups)}
-	err := t.fit(ctx, m, groups, &rep)
+	err := t.fit(ctx, m, groups, reward, &rep)
 	rep.Elapsed = time.Since(start)
 	t.mu.Lock()
 	t.last = rep
@@ -253,7 +284,7 @@ type groupSpan struct {
 	start, end int // in the flat completions
 }
 
-func (t *GroupTrainer) fit(ctx context.Context, m Model, groups []alignment.Group, rep *GroupReport) error {
+func (t *GroupTrainer) fit(ctx context.Context, m Model, groups []alignment.Group, reward func(*alignment.Scored) (float64, error), rep *GroupReport) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("dpo: train: %w", err)
 	}
@@ -266,7 +297,7 @@ func (t *GroupTrainer) fit(ctx context.Context, m Model, groups []alignment.Grou
 		g := &groups[gi]
 		start := len(rewards)
 		for ri := range g.Responses {
-			r, err := t.reward(&g.Responses[ri])
+			r, err := reward(&g.Responses[ri])
 			if err != nil {
 				return &GroupError{Group: gi, Prompt: g.Prompt.ID, Response: ri, Field: "reward", Reason: err.Error()}
 			}
@@ -478,10 +509,7 @@ func checkLogP(lp float64, n int) error {
 // judgments when AspectWeights is set.
 func (t *GroupTrainer) reward(s *alignment.Scored) (float64, error) {
 	if len(t.aspects) == 0 {
-		if !finite(s.Score) {
-			return 0, fmt.Errorf("(Score) = %v, want a finite number", s.Score)
-		}
-		return s.Score, nil
+		return scoreReward(s)
 	}
 	if len(s.Judgments) == 0 {
 		return 0, errors.New("has no judgments to take the weighted aspects from")
@@ -504,6 +532,14 @@ func (t *GroupTrainer) reward(s *alignment.Scored) (float64, error) {
 		return 0, fmt.Errorf("= %v: the weighted aspects overflow float64", r)
 	}
 	return r, nil
+}
+
+// scoreReward returns s's Score as its reward.
+func scoreReward(s *alignment.Scored) (float64, error) {
+	if !finite(s.Score) {
+		return 0, fmt.Errorf("(Score) = %v, want a finite number", s.Score)
+	}
+	return s.Score, nil
 }
 
 func allEqual(xs []float64) bool {

@@ -362,3 +362,29 @@ func TestGroupTrainerTinyLM(t *testing.T) {
 		})
 	}
 }
+
+// Train takes pairs as groups of two rewarded 1 and 0, whatever their
+// scores and the AspectWeights, so that a GroupTrainer serves as a plain
+// Trainer too.
+func TestGroupTrainerTrainsOnPairs(t *testing.T) {
+	pairs := rulePairs(9)
+	for i := range pairs {
+		pairs[i].ScoreChosen, pairs[i].ScoreRejected = 3, 3 // equal scores must not make a skip
+	}
+	m := newTabular(completions...)
+	before := m.prob(completions[0])
+	tr := newGroupTrainer(t, &dpo.GroupTrainerOptions{Epochs: 3, BatchSize: 3, LearningRate: 0.05, AspectWeights: map[string]float64{"helpful": 1}})
+	var _ alignment.Trainer = tr
+	pol, err := tr.Train(t.Context(), m, pairs)
+	require.NoError(t, err)
+	assert.Same(t, m, pol)
+	assert.Greater(t, m.prob(completions[0]), before+0.1)
+	rep := tr.LastReport()
+	assert.Equal(t, 9, rep.Groups)
+	assert.Equal(t, 0, rep.Skipped)
+	assert.Equal(t, 18, rep.Completions)
+	assert.InDelta(t, 0.5, rep.RewardMean, 1e-15)
+
+	_, err = tr.Train(t.Context(), &alignmenttestPolicy{}, pairs)
+	assert.ErrorIs(t, err, dpo.ErrUnsupported)
+}
