@@ -160,8 +160,9 @@ func (r *BatchResult) Eval(l Loss, pairs []Pair) error {
 
 // Validate checks that l's parameters are usable (when l is a Validator) and
 // that every pair is a valid input of l: all four log-probabilities finite
-// and at most 0, lengths not negative, and lengths at least 1 when l is
-// LengthNormalized. It returns nil, an error wrapping ErrInvalid for the
+// and at most 0, lengths not negative, lengths at least 1 when l is
+// LengthNormalized, and a soft label (HasProb) within l's ProbRange when l is
+// a SoftLabeler, or exactly 1 when it is not. It returns nil, an error wrapping ErrInvalid for the
 // loss or an empty batch, or a *PairError for the first invalid pair.
 func Validate(l Loss, pairs []Pair) error {
 	if l == nil {
@@ -181,8 +182,34 @@ func Validate(l Loss, pairs []Pair) error {
 		if err := checkPair(i, &pairs[i], lengths); err != nil {
 			return err
 		}
+		if pairs[i].HasProb {
+			if err := checkProb(l, i, pairs[i].Prob); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// checkProb returns a *PairError when prob, pair i's soft label, is not
+// usable by l.
+func checkProb(l Loss, i int, prob float64) error {
+	sl, ok := l.(SoftLabeler)
+	if !ok {
+		if prob == 1 {
+			return nil
+		}
+		return &PairError{Index: i, Field: "Prob", Reason: fmt.Sprintf("= %v, but %T has no label smoothing to take a soft label: use Sigmoid or Robust, or a hard label (1)", prob, l)}
+	}
+	lo, open := sl.ProbRange()
+	if prob <= 1 && (prob > lo || !open && prob == lo) {
+		return nil
+	}
+	bracket := "["
+	if open {
+		bracket = "("
+	}
+	return &PairError{Index: i, Field: "Prob", Reason: fmt.Sprintf("= %v, want a probability in %s%v, 1] for %T", prob, bracket, lo, l)}
 }
 
 // checkPair returns a *PairError for the first invalid field of p, or nil.

@@ -43,6 +43,20 @@ func LoadFunc[M Model](load func(io.Reader) (M, error)) func(io.Reader) (Model, 
 // optimiser, so there is no optimiser state to keep. The error wraps
 // ErrUnsupported when pol cannot be saved.
 func (t *Trainer) SaveCheckpoint(ctx context.Context, pol alignment.Policy, dir string) error {
+	return saveCheckpoint(ctx, pol, dir)
+}
+
+// LoadCheckpoint implements alignment.Checkpointer: it reads dir/model.bin
+// with the load function given to NewTrainer. The error wraps
+// ErrUnsupported when the trainer has no load function, fs.ErrNotExist when
+// there is no checkpoint, and otherwise the load function's error.
+func (t *Trainer) LoadCheckpoint(ctx context.Context, dir string) (alignment.Policy, error) {
+	return loadCheckpoint(ctx, t.load, dir)
+}
+
+// saveCheckpoint writes pol to dir/model.bin, as Trainer.SaveCheckpoint
+// documents.
+func saveCheckpoint(ctx context.Context, pol alignment.Policy, dir string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("dpo: save checkpoint: %w", err)
 	}
@@ -59,15 +73,13 @@ func (t *Trainer) SaveCheckpoint(ctx context.Context, pol alignment.Policy, dir 
 	return nil
 }
 
-// LoadCheckpoint implements alignment.Checkpointer: it reads dir/model.bin
-// with the load function given to NewTrainer. The error wraps
-// ErrUnsupported when the trainer has no load function, fs.ErrNotExist when
-// there is no checkpoint, and otherwise the load function's error.
-func (t *Trainer) LoadCheckpoint(ctx context.Context, dir string) (alignment.Policy, error) {
+// loadCheckpoint reads dir/model.bin with load, as Trainer.LoadCheckpoint
+// documents.
+func loadCheckpoint(ctx context.Context, load func(io.Reader) (Model, error), dir string) (alignment.Policy, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("dpo: load checkpoint: %w", err)
 	}
-	if t.load == nil {
+	if load == nil {
 		return nil, fmt.Errorf("%w: load checkpoint: the trainer was made without a load function", ErrUnsupported)
 	}
 	path := filepath.Join(dir, CheckpointFile)
@@ -76,7 +88,7 @@ func (t *Trainer) LoadCheckpoint(ctx context.Context, dir string) (alignment.Pol
 		return nil, fmt.Errorf("dpo: load checkpoint: %w", err)
 	}
 	defer f.Close()
-	m, err := t.load(bufio.NewReader(f))
+	m, err := load(bufio.NewReader(f))
 	if err != nil {
 		return nil, fmt.Errorf("dpo: load checkpoint %s: %w", path, err)
 	}

@@ -1,6 +1,8 @@
 // Package dpo turns preference pairs into a better policy inside the Go
 // process: DPO-family losses with exact gradients, the metrics TRL logs, and
-// a Trainer that fits any differentiable Model to the pairs a Loop produces.
+// a Trainer that fits any differentiable Model to the pairs a Loop produces;
+// and, for the RL paradigm, GRPO and RLOO with a GroupTrainer that fits a
+// Model to scored groups of responses.
 //
 // # Losses
 //
@@ -11,7 +13,11 @@
 // (Sigmoid, with cDPO label smoothing; Robust; Hinge; IPO; NCA) and of its
 // CPOTrainer (SimPO), each computed as TRL computes it, and KTO for unpaired
 // completions, whose KL reference point couples a batch and so has a batch
-// API of its own (KTOResult).
+// API of its own (KTOResult). A pair may carry its own soft label
+// (Pair.Prob, the probability that the chosen response is preferred, such
+// as a pairwise judge's); Sigmoid and Robust (SoftLabeler losses) then use
+// ε = 1 − Prob for that pair, and the other losses refuse anything but a
+// hard label.
 //
 // # Batches and metrics
 //
@@ -42,4 +48,16 @@
 // then runs epochs of shuffled minibatches, accumulating the gradient of the
 // mean loss through Model.AccumulateGrad and stepping Adam with global-norm
 // gradient clipping. It keeps a Report of the loss and metrics of each epoch.
+//
+// # Group policy gradients
+//
+// A GroupTrainer implements alignment.GroupTrainer, alignment.Trainer (a
+// pair is a group of two) and alignment.Checkpointer for any Model: it learns from all the scored responses to each prompt
+// (alignment.Group) with a GroupLoss, GRPO (group-normalised advantages,
+// clipped importance ratio, k3 KL to a reference) or RLOO (leave-one-out
+// baseline, KL in the reward), each as TRL's GRPOTrainer and RLOOTrainer
+// compute them on summed log-probabilities and checked like the losses
+// above. Rewards are the judges' scores or a weighted sum of their aspects;
+// a group of one or of equal rewards is skipped and counted, and a NaN or
+// infinite reward is a *GroupError naming the group, prompt and response.
 package dpo

@@ -8,11 +8,19 @@ import (
 // Pair is one preference pair as a loss sees it: the summed completion
 // log-probabilities of the chosen and the rejected response under the policy
 // being trained and under the reference policy, with the completions'
-// lengths in tokens.
+// lengths in tokens, and optionally the pair's own soft label.
 type Pair struct {
 	Chosen, Rejected       float64 // log πθ(y|x), summed over completion tokens
 	RefChosen, RefRejected float64 // log πref(y|x)
 	ChosenLen, RejectedLen int     // completion tokens
+	// Prob is the probability that Chosen is the preferred response, a soft
+	// label such as a pairwise judge's, used only when HasProb is set. A
+	// SoftLabeler loss (Sigmoid, Robust) then uses the label smoothing
+	// ε = 1 − Prob for this pair instead of its own LabelSmoothing; every
+	// other loss accepts only Prob = 1, a hard label. Validate requires a
+	// Prob in [0, 1] (narrower for Robust, see SoftLabeler).
+	Prob    float64
+	HasProb bool
 }
 
 // margin is h = (Chosen − RefChosen) − (Rejected − RefRejected), the
@@ -61,6 +69,17 @@ type Rewarder interface {
 	Rewards(p Pair) (chosen, rejected, logpChosen, logpRejected float64)
 }
 
+// SoftLabeler is a Loss that takes a per-pair soft label: for a pair with
+// HasProb set it uses ε = 1 − Prob in place of its own LabelSmoothing, as
+// cDPO does with a label's estimated noise. Validate and EvalBatch refuse a
+// pair with a soft label other than 1 when the loss is not a SoftLabeler,
+// so that a label is never silently ignored.
+type SoftLabeler interface {
+	// ProbRange returns the interval of usable Prob values, [lo, 1], or
+	// (lo, 1] when loOpen is set.
+	ProbRange() (lo float64, loOpen bool)
+}
+
 // Sigmoid is the DPO loss of Rafailov et al. (2023), with the conservative
 // label smoothing of cDPO (Mitchell, 2023): with h the pair's margin,
 //
@@ -68,7 +87,9 @@ type Rewarder interface {
 //
 // as TRL's DPOTrainer computes it for loss_type "sigmoid". Beta must be
 // positive and finite, LabelSmoothing ε in [0, 0.5]; ε = 0 is plain DPO and
-// ε = 0.5 no longer prefers either response.
+// ε = 0.5 no longer prefers either response. A pair's own soft label
+// (Pair.Prob, any probability in [0, 1]) replaces ε by 1 − Prob for that
+// pair: the loss is then the cross-entropy of σ(βh) against the label.
 type Sigmoid struct {
 	Beta           float64
 	LabelSmoothing float64
@@ -77,22 +98,30 @@ type Sigmoid struct {
 // Eval implements Loss.
 func (s Sigmoid) Eval(p Pair) (loss, dChosen, dRejected float64) {
 	z := s.Beta * p.margin()
-	e := s.LabelSmoothing
+	// q = 1 − ε is kept as given (Prob, or 1 − LabelSmoothing), so that a
+	// tiny soft label keeps its precision.
+	e, q := s.LabelSmoothing, 1-s.LabelSmoothing
+	if p.HasProb {
+		e, q = 1-p.Prob, p.Prob
+	}
 	ls, lsn, sg, sgn := sigmoids(z)
-	loss = -(1-e)*ls - e*lsn
-	// dloss/dz = ε·σ(z) − (1−ε)·σ(−z). For large ε the two terms cancel
+	loss = -q*ls - e*lsn
+	// dloss/dz = ε·σ(z) − (1−ε)·σ(−z). For ε near ½ the two terms cancel
 	// near z = 0, where the derivative is small but well defined; written
-	// as (tanh(z/2) − (1−2ε))/2 it keeps full precision there. For small ε
-	// the direct form is the precise one: it keeps the e^(−z) tail that the
-	// tanh form would round away.
+	// as (tanh(z/2) − (1−2ε))/2 it keeps full precision there. For ε near 0
+	// or 1 the direct form is the precise one: it keeps the exponential
+	// tails that the tanh form would round away.
 	var g float64
-	if e > 0.25 {
-		g = s.Beta * (math.Tanh(z/2) - (1 - 2*e)) / 2
+	if e > 0.25 && e < 0.75 {
+		g = s.Beta * (math.Tanh(z/2) - (q - e)) / 2
 	} else {
-		g = s.Beta * (e*sg - (1-e)*sgn)
+		g = s.Beta * (e*sg - q*sgn)
 	}
 	return loss, g, -g
 }
+
+// ProbRange implements SoftLabeler: any probability in [0, 1].
+func (Sigmoid) ProbRange() (lo float64, loOpen bool) { return 0, false }
 
 // Validate implements Validator.
 func (s Sigmoid) Validate() error {
@@ -115,7 +144,8 @@ func (s Sigmoid) Rewards(p Pair) (chosen, rejected, logpChosen, logpRejected flo
 //
 // as TRL's DPOTrainer computes it for loss_type "robust". Beta must be
 // positive and finite, LabelSmoothing ε in [0, 0.5). The loss can be
-// negative when ε > 0.
+// negative when ε > 0. A pair's own soft label (Pair.Prob, in (0.5, 1])
+// replaces ε by 1 − Prob for that pair.
 type Robust struct {
 	Beta           float64
 	LabelSmoothing float64
@@ -124,13 +154,20 @@ type Robust struct {
 // Eval implements Loss.
 func (r Robust) Eval(p Pair) (loss, dChosen, dRejected float64) {
 	z := r.Beta * p.margin()
-	e := r.LabelSmoothing
-	d := 1 - 2*e
+	e, q := r.LabelSmoothing, 1-r.LabelSmoothing
+	if p.HasProb {
+		e, q = 1-p.Prob, p.Prob
+	}
+	d := q - e
 	ls, lsn, sg, sgn := sigmoids(z)
-	loss = (-(1-e)*ls + e*lsn) / d
-	g := -r.Beta * ((1-e)*sgn + e*sg) / d
+	loss = (-q*ls + e*lsn) / d
+	g := -r.Beta * (q*sgn + e*sg) / d
 	return loss, g, -g
 }
+
+// ProbRange implements SoftLabeler: (0.5, 1], since the loss divides by
+// 1 − 2ε = 2·Prob − 1.
+func (Robust) ProbRange() (lo float64, loOpen bool) { return 0.5, true }
 
 // Validate implements Validator.
 func (r Robust) Validate() error {
@@ -286,6 +323,8 @@ var (
 	_ Loss             = SimPO{}
 	_ Loss             = NCA{}
 	_ Validator        = Sigmoid{}
+	_ SoftLabeler      = Sigmoid{}
+	_ SoftLabeler      = Robust{}
 	_ LengthNormalized = IPO{}
 	_ LengthNormalized = SimPO{}
 	_ Rewarder         = SimPO{}

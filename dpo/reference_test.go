@@ -53,6 +53,26 @@ type refFile struct {
 		D           []string           `json:"d"`
 		Metrics     map[string]string  `json:"metrics"`
 	} `json:"kto"`
+	Soft []struct {
+		Loss      string     `json:"loss"`
+		Beta      float64    `json:"beta"`
+		Prob      float64    `json:"prob"`
+		Pair      [6]float64 `json:"pair"`
+		Value     string     `json:"value"`
+		DChosen   string     `json:"d_chosen"`
+		DRejected string     `json:"d_rejected"`
+	} `json:"soft"`
+	Groups []struct {
+		Loss   string         `json:"loss"`
+		Params map[string]any `json:"params"`
+		Groups []struct {
+			Rewards []float64    `json:"rewards"`
+			Seqs    [][4]float64 `json:"seqs"`
+		} `json:"groups"`
+		Advantages []string `json:"advantages"`
+		Value      string   `json:"value"`
+		DLogP      []string `json:"d_logp"`
+	} `json:"groups"`
 }
 
 func loadReference(t *testing.T) *refFile {

@@ -128,47 +128,57 @@ func NewTrainer(o *TrainerOptions, load func(io.Reader) (Model, error)) (*Traine
 			return nil, fmt.Errorf("dpo: TrainerOptions.Loss: %w", err)
 		}
 	}
-	bad := func(field string, v any, want string) error {
-		return fmt.Errorf("%w: TrainerOptions.%s = %v, want %s", ErrInvalid, field, v, want)
-	}
-	switch {
-	case r.Epochs < 0:
-		return nil, bad("Epochs", r.Epochs, "≥ 0 (0 means 1)")
-	case r.BatchSize < 0:
-		return nil, bad("BatchSize", r.BatchSize, "≥ 0 (0 means the default)")
-	case !(r.LearningRate >= 0) || math.IsInf(r.LearningRate, 1):
-		return nil, bad("LearningRate", r.LearningRate, "a finite number ≥ 0 (0 means the default)")
-	case !(r.Adam.Beta1 >= 0 && r.Adam.Beta1 < 1):
-		return nil, bad("Adam.Beta1", r.Adam.Beta1, "a number in [0, 1) (0 means 0.9)")
-	case !(r.Adam.Beta2 >= 0 && r.Adam.Beta2 < 1):
-		return nil, bad("Adam.Beta2", r.Adam.Beta2, "a number in [0, 1) (0 means 0.999)")
-	case !(r.Adam.Eps >= 0) || math.IsInf(r.Adam.Eps, 1):
-		return nil, bad("Adam.Eps", r.Adam.Eps, "a finite number ≥ 0 (0 means 1e-8)")
-	case !(r.ClipNorm >= 0):
-		return nil, bad("ClipNorm", r.ClipNorm, "a number ≥ 0 (0 means the default, +Inf no clipping)")
-	}
-	if r.Epochs == 0 {
-		r.Epochs = 1
-	}
-	if r.BatchSize == 0 {
-		r.BatchSize = DefaultBatchSize
-	}
-	if r.LearningRate == 0 {
-		r.LearningRate = DefaultLearningRate
-	}
-	if r.Adam.Beta1 == 0 {
-		r.Adam.Beta1 = 0.9
-	}
-	if r.Adam.Beta2 == 0 {
-		r.Adam.Beta2 = 0.999
-	}
-	if r.Adam.Eps == 0 {
-		r.Adam.Eps = 1e-8
-	}
-	if r.ClipNorm == 0 {
-		r.ClipNorm = DefaultClipNorm
+	if err := fillOptim("TrainerOptions", &r.Epochs, &r.BatchSize, &r.LearningRate, &r.Adam, &r.ClipNorm); err != nil {
+		return nil, err
 	}
 	return &Trainer{o: r, load: load}, nil
+}
+
+// fillOptim checks the optimisation options that Trainer and GroupTrainer
+// share and fills in their defaults. typ names the options struct in errors,
+// which wrap ErrInvalid.
+func fillOptim(typ string, epochs, batchSize *int, lr *float64, a *Adam, clip *float64) error {
+	bad := func(field string, v any, want string) error {
+		return fmt.Errorf("%w: %s.%s = %v, want %s", ErrInvalid, typ, field, v, want)
+	}
+	switch {
+	case *epochs < 0:
+		return bad("Epochs", *epochs, "≥ 0 (0 means 1)")
+	case *batchSize < 0:
+		return bad("BatchSize", *batchSize, "≥ 0 (0 means the default)")
+	case !(*lr >= 0) || math.IsInf(*lr, 1):
+		return bad("LearningRate", *lr, "a finite number ≥ 0 (0 means the default)")
+	case !(a.Beta1 >= 0 && a.Beta1 < 1):
+		return bad("Adam.Beta1", a.Beta1, "a number in [0, 1) (0 means 0.9)")
+	case !(a.Beta2 >= 0 && a.Beta2 < 1):
+		return bad("Adam.Beta2", a.Beta2, "a number in [0, 1) (0 means 0.999)")
+	case !(a.Eps >= 0) || math.IsInf(a.Eps, 1):
+		return bad("Adam.Eps", a.Eps, "a finite number ≥ 0 (0 means 1e-8)")
+	case !(*clip >= 0):
+		return bad("ClipNorm", *clip, "a number ≥ 0 (0 means the default, +Inf no clipping)")
+	}
+	if *epochs == 0 {
+		*epochs = 1
+	}
+	if *batchSize == 0 {
+		*batchSize = DefaultBatchSize
+	}
+	if *lr == 0 {
+		*lr = DefaultLearningRate
+	}
+	if a.Beta1 == 0 {
+		a.Beta1 = 0.9
+	}
+	if a.Beta2 == 0 {
+		a.Beta2 = 0.999
+	}
+	if a.Eps == 0 {
+		a.Eps = 1e-8
+	}
+	if *clip == 0 {
+		*clip = DefaultClipNorm
+	}
+	return nil
 }
 
 // Options returns the trainer's options with every default filled in.
@@ -300,11 +310,7 @@ func (t *Trainer) fit(ctx context.Context, m Model, pairs []alignment.Pair, rep 
 					return nil, fmt.Errorf("%w: model returned %d log-probabilities and %d lengths for %d sequences", ErrInvalid, len(logps), len(lens), 2*k)
 				}
 				for j, i := range idx {
-					batchPairs[j] = Pair{
-						Chosen: logps[j], Rejected: logps[k+j],
-						RefChosen: refLogps[i], RefRejected: refLogps[n+i],
-						ChosenLen: lens[j], RejectedLen: lens[k+j],
-					}
+					batchPairs[j] = lossPair(&pairs[i], logps[j], logps[k+j], refLogps[i], refLogps[n+i], lens[j], lens[k+j])
 				}
 				if err := res.Eval(t.o.Loss, batchPairs[:k]); err != nil {
 					return nil, reindex(err, func(j int) int { return idx[j] })
@@ -335,6 +341,18 @@ func (t *Trainer) fit(ctx context.Context, m Model, pairs []alignment.Pair, rep 
 		rep.Epochs = append(rep.Epochs, ep)
 	}
 	return nil
+}
+
+// lossPair is how the Trainer presents p to its loss: the policy's and the
+// reference's log-probabilities of the chosen and rejected completions, the
+// policy's token counts, and whatever else of p the losses read. It is the
+// one place that maps an alignment.Pair to a Pair.
+func lossPair(p *alignment.Pair, chosen, rejected, refChosen, refRejected float64, chosenLen, rejectedLen int) Pair {
+	return Pair{
+		Chosen: chosen, Rejected: rejected,
+		RefChosen: refChosen, RefRejected: refRejected,
+		ChosenLen: chosenLen, RejectedLen: rejectedLen,
+	}
 }
 
 // accumulate adds the gradient of the batch's mean loss to m's gradients:
@@ -370,23 +388,9 @@ func (t *Trainer) reference(ctx context.Context, m Model, seqs []Sequence) ([]fl
 		ref = m
 	}
 	n := len(seqs) / 2
-	out := make([]float64, 0, len(seqs))
-	lens := make([]int, 0, len(seqs))
-	chunk := 2 * t.o.BatchSize
-	for s := 0; s < len(seqs); s += chunk {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("dpo: train: reference log-probabilities: %w", err)
-		}
-		part := seqs[s:min(s+chunk, len(seqs))]
-		lp, ln, err := ref.LogProbs(ctx, part)
-		if err != nil {
-			return nil, fmt.Errorf("dpo: train: reference log-probabilities: %w", err)
-		}
-		if len(lp) != len(part) || len(ln) != len(part) {
-			return nil, fmt.Errorf("%w: reference model returned %d log-probabilities and %d lengths for %d sequences", ErrInvalid, len(lp), len(ln), len(part))
-		}
-		out = append(out, lp...)
-		lens = append(lens, ln...)
+	out, lens, err := logProbs(ctx, ref, seqs, 2*t.o.BatchSize, "reference")
+	if err != nil {
+		return nil, err
 	}
 	// The reference's lengths are only checked, not used: a pair's lengths
 	// are the policy's, since IPO and SimPO average the policy's tokens.
@@ -399,6 +403,30 @@ func (t *Trainer) reference(ctx context.Context, m Model, seqs []Sequence) ([]fl
 		}
 	}
 	return out, nil
+}
+
+// logProbs returns m's log-probabilities and lengths of seqs, computed in
+// chunks of the given size so that ctx is honoured between them; role
+// ("reference", "policy") names m in errors.
+func logProbs(ctx context.Context, m Model, seqs []Sequence, chunk int, role string) ([]float64, []int, error) {
+	out := make([]float64, 0, len(seqs))
+	lens := make([]int, 0, len(seqs))
+	for s := 0; s < len(seqs); s += chunk {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, fmt.Errorf("dpo: train: %s log-probabilities: %w", role, err)
+		}
+		part := seqs[s:min(s+chunk, len(seqs))]
+		lp, ln, err := m.LogProbs(ctx, part)
+		if err != nil {
+			return nil, nil, fmt.Errorf("dpo: train: %s log-probabilities: %w", role, err)
+		}
+		if len(lp) != len(part) || len(ln) != len(part) {
+			return nil, nil, fmt.Errorf("%w: %s model returned %d log-probabilities and %d lengths for %d sequences", ErrInvalid, role, len(lp), len(ln), len(part))
+		}
+		out = append(out, lp...)
+		lens = append(lens, ln...)
+	}
+	return out, lens, nil
 }
 
 // adam is the optimiser state of one Train call. The moments are float32,

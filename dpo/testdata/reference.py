@@ -11,7 +11,18 @@ digits) so that the float64 Go code can be checked to 1e-9 relative:
   * simpo: trl.CPOTrainer.cpo_loss for loss_type "simpo", on per-token average
     log-probabilities, without label smoothing;
   * kto: trl.KTOTrainer.kto_loss, with the KL reference point the detached
-    mean of the mismatched log-ratios, clamped at 0.
+    mean of the mismatched log-ratios, clamped at 0;
+  * soft: sigmoid and robust with a per-pair soft label, the probability
+    prob that the chosen response is preferred, as label_smoothing
+    1 − prob (cDPO's ε for that pair alone);
+  * groups: GRPO as trl.GRPOTrainer computes it (advantages of
+    _generate_and_score_completions, _compute_loss with
+    importance_sampling_level "sequence", the k3 per-token KL and loss_type
+    "dapo" or "grpo") on completions whose per-token log-probabilities are
+    all equal, LogP/Len, since the Go side sees only summed ones; and RLOO
+    as trl.RLOOTrainer computes it (the KL penalty β·(old − ref) summed over
+    tokens in the reward, the leave-one-out baseline, the clipped sequence
+    ratio, the mean over completions).
 
 The formulas are written here as TRL writes them, with no numerical tricks
 beyond mpmath's exact log1p for log(1 + ·) (without it, 1 + e^(−700) would
@@ -274,6 +285,181 @@ def s(x):
     return mpmath.nstr(x, DIGITS, strip_zeros=False, min_fixed=1, max_fixed=0)
 
 
+# Per-pair soft labels: (loss, beta, probabilities); robust needs prob > ½.
+SOFT = [
+    ("sigmoid", 0.1, ["1", "0.9", "0.5", "0.3", "0", "1e-12", "0.999999"]),
+    ("sigmoid", 2.0, ["0.75", "0.2"]),
+    ("robust", 0.1, ["1", "0.9", "0.6", "0.51"]),
+    ("robust", 1.0, ["0.999", "0.7"]),
+]
+SOFT_TARGETS = [0.0, 1e-4, -1e-4, 0.5, -0.5, 2.0, -2.0, 20.0, -20.0, 100.0, -100.0]
+
+
+def soft_cases():
+    out = []
+    for name, beta, probs in SOFT:
+        for prob in probs:
+            # The label as the Go side reads it: the float64 nearest prob.
+            fp = float(prob)
+            p = {"beta": beta, "label_smoothing": 1 - mpf(fp)}
+            for t in SOFT_TARGETS:
+                raw = split(t / beta, True) + (0, 0)
+                loss, g, _ = evaluate(name, p, raw)
+                out.append({
+                    "loss": name, "beta": beta, "prob": fp, "pair": list(raw),
+                    "value": s(loss), "d_chosen": s(g[0]), "d_rejected": s(g[1]),
+                })
+    return out
+
+
+# Group policy-gradient losses. A completion is (logp, old, ref, len): summed
+# log-probabilities under the policy, the sampling policy and the reference.
+
+
+def nanstd(xs):
+    # trl.trainer.utils.nanstd: Bessel's correction, NaN for one value.
+    n = len(xs)
+    if n < 2:
+        return mp.nan
+    m = sum(xs) / n
+    return mp.sqrt(sum((x - m) ** 2 for x in xs) / n * n / (n - 1))
+
+
+def adv_grpo(p, rewards, seqs):
+    m = sum(rewards) / len(rewards)
+    std = nanstd(rewards)
+    out = []
+    for r in rewards:
+        a = r - m
+        if p.get("scale", True):
+            a = a / (std + mpf("1e-4"))
+        out.append(mpf(0) if mp.isnan(a) else a)  # torch.nan_to_num
+    return out
+
+
+def adv_rloo(p, rewards, seqs):
+    beta = mpf(p["beta"])
+    shaped = [r - beta * (old - ref) for r, (_, old, ref, _) in zip(rewards, seqs)]
+    n = len(shaped)
+    if n < 2:
+        return [mpf(0)] * n
+    total = sum(shaped)
+    return [r - (total - r) / (n - 1) for r in shaped]
+
+
+def loss_grpo(p, seqs, advs):
+    beta, lo, hi = mpf(p["beta"]), 1 - mpf(p["epsilon"]), 1 + mpf(p["epsilon_high"])
+    per_seq = []  # (sum of per-token losses, number of tokens)
+    for (logp, old, ref, n), a in zip(seqs, advs):
+        toks = [logp / n] * n  # per_token_logps
+        olds = [old / n] * n
+        refs = [ref / n] * n
+        log_ratio = [t - o for t, o in zip(toks, olds)]
+        coef_1 = mp.exp(sum(log_ratio) / n)  # importance_sampling_level "sequence"
+        coef_2 = min(max(coef_1, lo), hi)
+        total = mpf(0)
+        for t, r in zip(toks, refs):
+            loss = -min(coef_1 * a, coef_2 * a)
+            if beta != 0:
+                loss += beta * (mp.exp(r - t) - (r - t) - 1)
+            total += loss
+        per_seq.append((total, n))
+    if p["loss_type"] == "dapo":
+        return sum(t for t, _ in per_seq) / sum(n for _, n in per_seq)
+    return sum(t / n for t, n in per_seq) / len(per_seq)  # "grpo"
+
+
+def loss_rloo(p, seqs, advs):
+    lo, hi = 1 - mpf(p["epsilon"]), 1 + mpf(p["epsilon_high"])
+    total = mpf(0)
+    for (logp, old, _, _), a in zip(seqs, advs):
+        coef_1 = mp.exp(logp - old)
+        coef_2 = min(max(coef_1, lo), hi)
+        total += -min(coef_1 * a, coef_2 * a)
+    return total / len(seqs)
+
+
+# Analytic derivatives with respect to each completion's logp.
+
+
+def surrogate_grad(w, a, lo, hi):
+    c = min(max(w, lo), hi)
+    return mpf(0) if c * a < w * a else -a
+
+
+def grad_grpo(p, seqs, advs):
+    beta, lo, hi = mpf(p["beta"]), 1 - mpf(p["epsilon"]), 1 + mpf(p["epsilon_high"])
+    tokens = sum(n for *_, n in seqs)
+    out = []
+    for (logp, old, ref, n), a in zip(seqs, advs):
+        w = mp.exp((logp - old) / n)
+        d = (ref - logp) / n
+        g = surrogate_grad(w, a, lo, hi) * w / n + beta * (1 - mp.exp(d)) / n
+        out.append(n * g / tokens if p["loss_type"] == "dapo" else g / len(seqs))
+    return out
+
+
+def grad_rloo(p, seqs, advs):
+    lo, hi = 1 - mpf(p["epsilon"]), 1 + mpf(p["epsilon_high"])
+    out = []
+    for (logp, old, _, _), a in zip(seqs, advs):
+        rho = mp.exp(logp - old)
+        out.append(surrogate_grad(rho, a, lo, hi) * rho / len(seqs))
+    return out
+
+
+GROUP_LOSSES = {"grpo": (adv_grpo, loss_grpo, grad_grpo), "rloo": (adv_rloo, loss_rloo, grad_rloo)}
+
+GROUP_PARAMS = [
+    ("grpo", {"beta": 0.0, "epsilon": 0.2, "epsilon_high": 0.2, "loss_type": "dapo", "scale": True}),
+    ("grpo", {"beta": 0.04, "epsilon": 0.2, "epsilon_high": 0.28, "loss_type": "dapo", "scale": True}),
+    ("grpo", {"beta": 0.1, "epsilon": 0.1, "epsilon_high": 0.1, "loss_type": "grpo", "scale": True}),
+    ("grpo", {"beta": 0.0, "epsilon": 0.2, "epsilon_high": 0.2, "loss_type": "dapo", "scale": False}),
+    ("rloo", {"beta": 0.05, "epsilon": 0.2, "epsilon_high": 0.2}),
+    ("rloo", {"beta": 0.0, "epsilon": 0.2, "epsilon_high": 0.2}),
+    ("rloo", {"beta": 0.2, "epsilon": 0.1, "epsilon_high": 0.3}),
+]
+
+# Two groups and a group of one. The policy equals the sampler for some
+# completions (ratio 1) and has moved for others, into and beyond the clip
+# range in both directions; no ratio sits on a clip boundary, where the
+# derivative is a convention.
+GROUP_BATCH = [
+    {"rewards": [1.0, 0.0, 0.5, 0.25],
+     "seqs": [(-11.0, -12.0, -11.0, 2), (-10.5, -9.5, -10.5, 2), (-20.0, -18.0, -19.0, 8), (-3.0, -3.1, -2.0, 2)]},
+    {"rewards": [3.0, -2.0, 7.5],
+     "seqs": [(-4.0, -4.5, -4.25, 3), (-30.0, -30.0, -25.0, 12), (-1.5, -1.0, -1.75, 1)]},
+    {"rewards": [4.0], "seqs": [(-6.0, -6.2, -6.0, 4)]},
+]
+
+
+def group_cases():
+    out = []
+    for name, p in GROUP_PARAMS:
+        af, lf, gf = GROUP_LOSSES[name]
+        advs, seqs = [], []
+        for g in GROUP_BATCH:
+            gs = [tuple(mpf(x) for x in sq[:3]) + (sq[3],) for sq in g["seqs"]]
+            advs += af(p, [mpf(r) for r in g["rewards"]], gs)
+            seqs += gs
+        loss = lf(p, seqs, advs)
+        grad = gf(p, seqs, advs)
+        for k, want in enumerate(grad):
+            def fk(x):
+                s2 = list(seqs)
+                s2[k] = (x,) + seqs[k][1:]
+                return lf(p, s2, advs)
+            num = mp.diff(fk, seqs[k][0])
+            if abs(num - want) > mpf("1e-30") * max(1, abs(want)):
+                sys.exit(f"reference.py: {name} {p}: analytic derivative {k} = {want}, numerical {num}")
+        out.append({
+            "loss": name, "params": p,
+            "groups": [{"rewards": g["rewards"], "seqs": [list(x) for x in g["seqs"]]} for g in GROUP_BATCH],
+            "advantages": [s(a) for a in advs], "value": s(loss), "d_logp": [s(x) for x in grad],
+        })
+    return out
+
+
 def check_grad(name, p, args, g):
     f, _, _ = LOSSES[name]
     c, r, rc, rr, lc, lr = args
@@ -302,10 +488,13 @@ def main():
     out = {
         "source": "dpo/testdata/reference.py: mpmath %s at %d significant digits (KTO at 500); formulas of TRL's "
                   "DPOTrainer.dpo_loss (sigmoid, robust, hinge, ipo, nca_pair), CPOTrainer.cpo_loss (simpo), "
-                  "KTOTrainer.kto_loss (kto)" % (mpmath.__version__, mp.dps),
+                  "KTOTrainer.kto_loss (kto); soft: sigmoid and robust with label_smoothing 1 − prob per pair; "
+                  "groups: GRPOTrainer (sequence-level weights, k3 KL, dapo/grpo) and RLOOTrainer losses" % (mpmath.__version__, mp.dps),
         "pairs": [],
         "batches": [],
         "kto": [],
+        "soft": soft_cases(),
+        "groups": group_cases(),
     }
     for name in LOSSES:
         for p in PARAMS[name]:
@@ -392,10 +581,11 @@ def main():
     # One case per line: small enough to review, diff and load.
     w = sys.stdout.write
     w('{"source": %s,\n' % json.dumps(out["source"]))
-    for i, key in enumerate(("pairs", "batches", "kto")):
+    keys = ("pairs", "batches", "kto", "soft", "groups")
+    for i, key in enumerate(keys):
         w(' "%s": [\n  ' % key)
         w(",\n  ".join(json.dumps(c, separators=(",", ":")) for c in out[key]))
-        w("\n ]%s\n" % ("," if i < 2 else ""))
+        w("\n ]%s\n" % ("," if i < len(keys) - 1 else ""))
     w("}\n")
 
 
