@@ -20,8 +20,10 @@ import (
 // prompts → sample N responses → refine (optional) → judge each response k
 // times and aggregate → select a pair → sink → train → next policy.
 //
-// Parts are wired by the caller; the zero value of every other field means
-// the default its doc gives. A Loop must not be changed while Run is
+// Parts are wired by the caller; Run refuses, with an error wrapping
+// ErrInvalid that names the field, a part that is a nil pointer, map or
+// func inside a non-nil interface. The zero value of every other field
+// means the default its doc gives. A Loop must not be changed while Run is
 // running; it may be run again afterwards.
 type Loop struct {
 	// Policy writes the responses of the first iteration. Required.
@@ -58,8 +60,9 @@ type Loop struct {
 	// judge-training pairs, or SL-CAI's revision-over-original pairs. The
 	// backend calls it makes go through Item.Call. It may be called from
 	// many goroutines at once and must not modify rs; an error fails the
-	// prompt. When Extra runs on judged prompts and makes no pair in a whole
-	// iteration, the iteration raises an AlarmNoExtraPairs.
+	// prompt. When Extra runs on judged prompts and makes no pair in a
+	// whole iteration, the iteration raises an AlarmExtraPairs (see
+	// Safeguards.MinExtraPairs).
 	Extra func(ctx context.Context, x *Item, rs []Scored) ([]Pair, error)
 	// ExtraIterations is the number of iterations, from the first, in
 	// which Extra is called; 0 means every iteration. Meta-Rewarding stops

@@ -61,7 +61,9 @@ type Report struct {
 	Length         Summary `json:"length"`
 	ChosenLength   Summary `json:"chosen_length"`
 	RejectedLength Summary `json:"rejected_length"`
-	// Elapsed is the iteration's wall time, training included; Sampling,
+	// Elapsed is the iteration's wall time, each part counted once: its
+	// opening evaluation and drift probes, its prompts, reading its pairs
+	// back from Loop.Dir, and training; Sampling,
 	// Refining and Judging are the summed durations of those calls across
 	// goroutines (busy time, not wall time); Training is the wall time of the
 	// Trainer.
