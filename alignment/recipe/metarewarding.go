@@ -77,10 +77,12 @@ type MetaRewarding struct {
 	// Extra and ExtraIterations must be left zero.
 	Base alignment.Loop
 	// Judge builds the judge of an iteration from its policy, as
-	// judge.NewRubric does. Required.
+	// SelfRewarding.Judge does. Required.
 	Judge func(alignment.Policy) (alignment.Judge, error)
-	// MetaJudge builds the meta-judge of an iteration from its policy, as
-	// judge.NewMeta does. Required.
+	// MetaJudge builds the meta-judge of an iteration from its policy.
+	// Required. With package judge:
+	//
+	//	MetaJudge: func(p alignment.Policy) (recipe.JudgmentComparer, error) { return judge.NewMeta(p, nil) },
 	MetaJudge func(alignment.Policy) (JudgmentComparer, error)
 	// JudgePrompt returns the prompt the judge was asked about r, the
 	// prompt of judge pairs; nil means the judge's own Prompt method

@@ -28,10 +28,12 @@ type SelfRewarding struct {
 	// JudgeSamples to 3, Selector to MaxMin, Source to "self-rewarding".
 	// Judge, SelfJudge and Comparer must be left zero.
 	Base alignment.Loop
-	// Judge builds the judge of an iteration from its policy, as
-	// judge.NewRubric does. Required. The Loop calls it at the start of
-	// every iteration; an error, or a nil Judge, stops the run there with
-	// an error wrapping ErrInvalid that names SelfRewarding.Judge.
+	// Judge builds the judge of an iteration from its policy. Required.
+	// The Loop calls it at the start of every iteration; an error, or a
+	// nil Judge, stops the run there with an error wrapping ErrInvalid
+	// that names SelfRewarding.Judge. With package judge:
+	//
+	//	Judge: func(p alignment.Policy) (alignment.Judge, error) { return judge.NewRubric(p, nil) },
 	Judge func(alignment.Policy) (alignment.Judge, error)
 }
 
