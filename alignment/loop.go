@@ -308,14 +308,14 @@ func newJudging(j Judge, what string) (judging, error) {
 	return out, nil
 }
 
-// check returns an error wrapping ErrInvalid when score, of response i, is
-// not a finite number or falls outside the judge's stated range.
-func (g judging) check(score float64, i int) error {
+// check returns an error wrapping ErrInvalid when score is not a finite
+// number or falls outside the judge's stated range.
+func (g judging) check(score float64) error {
 	if math.IsNaN(score) || math.IsInf(score, 0) {
-		return fmt.Errorf("judge %T returned score %v for response %d: %w", g.j, score, i, ErrInvalid)
+		return fmt.Errorf("judge %T returned score %v: %w", g.j, score, ErrInvalid)
 	}
 	if g.ranged && !(score >= g.lo && score <= g.hi) {
-		return fmt.Errorf("judge %T returned score %v for response %d, outside the range [%v, %v] it states: %w", g.j, score, i, g.lo, g.hi, ErrInvalid)
+		return fmt.Errorf("judge %T returned score %v, outside the range [%v, %v] it states: %w", g.j, score, g.lo, g.hi, ErrInvalid)
 	}
 	return nil
 }
@@ -788,8 +788,8 @@ func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs
 		if err != nil {
 			return err
 		}
-		if err := judge.check(j.Score, c/r.k); err != nil {
-			return err
+		if err := judge.check(j.Score); err != nil {
+			return fmt.Errorf("response %d: %w", c/r.k, err)
 		}
 		raw[c] = j
 		return nil

@@ -159,8 +159,8 @@ func TestLoopRangedJudgeOutOfRange(t *testing.T) {
 			rep := res.Reports[0]
 			assert.Equal(t, 2, rep.Failed)
 			require.Len(t, rep.Failures, 2)
-			assert.Contains(t, rep.Failures[0].Err, "judge alignment_test.rangedFunc returned score 7 for response 0, outside the range [0, 5] it states")
-			assert.Contains(t, rep.Failures[1].Err, "returned score -2 for response 0, outside the range [0, 5]")
+			assert.Contains(t, rep.Failures[0].Err, "response 0: judge alignment_test.rangedFunc returned score 7, outside the range [0, 5] it states")
+			assert.Contains(t, rep.Failures[1].Err, "response 0: judge alignment_test.rangedFunc returned score -2, outside the range [0, 5] it states")
 			require.Len(t, failed, 2)
 			for _, e := range failed {
 				assert.ErrorIs(t, e, alignment.ErrInvalid)
@@ -170,6 +170,18 @@ func TestLoopRangedJudgeOutOfRange(t *testing.T) {
 			assert.Equal(t, "ok", got[0].Prompt.ID)
 		})
 	}
+
+	t.Run("drift probes", func(t *testing.T) {
+		probes := []alignment.Probe{
+			{Prompt: alignment.NewPrompt("a", "q"), Response: alignment.Response{Text: "five"}},
+			{Prompt: alignment.NewPrompt("b", "q"), Response: alignment.Response{Text: "seven"}},
+		}
+		loop := alignment.Loop{Policy: pol, Prompts: src, Judge: judge, Samples: 2,
+			Safeguards: alignment.Safeguards{Reference: alignmenttest.Scores{"five": 5, "seven": 5}, Probes: probes}}
+		_, err := loop.Run(t.Context())
+		assert.ErrorIs(t, err, alignment.ErrInvalid)
+		assert.ErrorContains(t, err, "the training judge on probe 1 (prompt \"b\"): judge alignment_test.rangedFunc returned score 7, outside the range [0, 5]")
+	})
 
 	t.Run("bad range", func(t *testing.T) {
 		loop := alignment.Loop{Policy: pol, Prompts: src, Judge: rangedFunc{5, 0, nil}}

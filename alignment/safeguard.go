@@ -44,7 +44,9 @@ type Safeguards struct {
 	// Loop.SelfJudge of each iteration's policy) is compared with on
 	// Probes at the start of every iteration (Signals.Drift). Both or
 	// neither must be set; the Loop must judge pointwise (no Comparer).
-	// Both judges should score on the same scale.
+	// Both judges should score on the same scale. A probe score that is
+	// not finite, or that falls outside the range a Ranged judge states,
+	// stops the run with an error wrapping ErrInvalid.
 	Reference Judge
 	// Probes are the fixed responses both judges score; at least 2.
 	Probes []Probe
@@ -374,7 +376,7 @@ func (r *run) judgeDrift(ctx context.Context, it int, judge Judge) (*Drift, int,
 		}
 		r.reference = ref
 	}
-	got, n, err := r.scoreProbes(ctx, it, judge, "judge")
+	got, n, err := r.scoreProbes(ctx, it, judge, "training")
 	retries += n
 	if err != nil {
 		return nil, retries, err
@@ -395,6 +397,10 @@ func (r *run) judgeDrift(ctx context.Context, it int, judge Judge) (*Drift, int,
 // calls of j, and the retries of those calls. The training judge and the
 // reference get the same seeds, so that two identical judges agree exactly.
 func (r *run) scoreProbes(ctx context.Context, it int, j Judge, role string) ([]float64, int, error) {
+	g, err := newJudging(j, "the "+role+" judge of Loop.Safeguards")
+	if err != nil {
+		return nil, 0, err
+	}
 	probes := r.Safeguards.Probes
 	raw := make([]float64, len(probes)*r.k)
 	retries, err := r.callAll(ctx, it, len(raw), func(c int) string { return probes[c/r.k].Prompt.ID }, func(ctx context.Context, c int) error {
@@ -404,8 +410,8 @@ func (r *run) scoreProbes(ctx context.Context, it int, j Judge, role string) ([]
 		if err != nil {
 			return fmt.Errorf("alignment: judge drift at iteration %d: the %s judge on probe %d (prompt %q): %w", it, role, c/r.k, p.Prompt.ID, err)
 		}
-		if math.IsNaN(jd.Score) || math.IsInf(jd.Score, 0) {
-			return fmt.Errorf("alignment: judge drift at iteration %d: the %s judge returned score %v for probe %d (prompt %q): %w", it, role, jd.Score, c/r.k, p.Prompt.ID, ErrInvalid)
+		if err := g.check(jd.Score); err != nil {
+			return fmt.Errorf("alignment: judge drift at iteration %d: the %s judge on probe %d (prompt %q): %w", it, role, c/r.k, p.Prompt.ID, err)
 		}
 		raw[c] = jd.Score
 		return nil
