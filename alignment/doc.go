@@ -59,11 +59,24 @@
 // to the sinks in prompt order; memory does not grow with the number of
 // prompts. After the last prompt the Trainer, if any, makes the next
 // policy, and the iteration's [Report] — counts, score statistics and
-// histogram, lengths, ties, failures, timings, safeguard figures — is
-// returned and sent to the [Observer].
+// histogram, lengths, ties, failures, retries, timings, safeguard figures
+// — is returned and sent to the [Observer]. Its counts add up: every
+// prompt handled is yielded (made a pair), tied (judged, no pair),
+// unjudged (no judge, and Extra made no pair) or failed, so
+// Prompts = Yielded + Ties + Unjudged + Failed.
 //
 // Self-Rewarding, where the policy judges itself, sets SelfJudge to a
-// function that builds the judge from each iteration's policy.
+// function that builds the judge from each iteration's policy and
+// returns an error when it cannot (judge.NewRubric has that signature).
+//
+// A wiring mistake stops the run with an error wrapping [ErrInvalid] that
+// names it, rather than giving a run that looks normal: a missing part; a
+// part that is a nil pointer, map or func inside a non-nil interface
+// (checked for every part when Run starts); a SelfJudge that fails or
+// builds no judge (checked at the start of each iteration); a [Ranged]
+// judge whose stated range is not a range; an iteration with no prompts
+// (an empty slice or file, a generator that ran dry). A score outside the
+// range a Ranged judge states, like a NaN, fails that prompt.
 //
 // # Recipes and prompt generation
 //
@@ -126,9 +139,10 @@
 // [Signals] (yield, chosen-length ratio to iteration 0, change of the mean
 // score, saturation, per-prompt [Diversity] of the samples — [Distinct]
 // and [DuplicateRate] — and, given Safeguards.Reference and Probes, the
-// training judge's [Drift] from the reference judge), and every failed
-// check is an [Alarm] in Report.Alarms (EvalReport.Alarms for the
-// evaluation's) and an AlarmRaised event:
+// training judge's [Drift] from the reference judge; Report.ExtraPairs
+// for Loop.Extra's pairs), and every failed check is an [Alarm] in
+// Report.Alarms (EvalReport.Alarms for the evaluation's) and an
+// AlarmRaised event:
 //
 //   - plateau: the held-out win rate of a trained policy over the one
 //     before it is at or below PlateauWinRate (0.5), or the share of
@@ -142,7 +156,11 @@
 //     rate is at most 0.5; more than MaxSaturation (0.9) of the scores in
 //     the top tenth of the scale;
 //   - collapse: mean distinct-2 of a prompt's samples below MinDistinct
-//     (0.3), or mean duplicate rate above MaxDuplicates (0.75).
+//     (0.3), or mean duplicate rate above MaxDuplicates (0.75);
+//   - extra pairs: Loop.Extra ran on an iteration's judged prompts and
+//     made fewer than MinExtraPairs (1) pairs in it — Meta-Rewarding's
+//     judge pairs, say, when every response's judgments agree — while the
+//     selected pairs still come, so the yield check cannot see it.
 //
 // A plateau ends the run — before the prompts of the iteration whose
 // evaluation showed it, or after the iteration whose yield collapsed —
@@ -162,6 +180,14 @@
 // Loop.FailureBudget allows (10% by default); then Run stops with an error
 // wrapping [ErrBudget], after flushing the sinks. Cancelling the context
 // stops a run promptly, also after flushing.
+//
+// Faults are counted, not hidden: Report.Retries counts every retried
+// transient failure of the iteration's calls (sampling, refining,
+// judging, comparing, Loop.Extra's calls through [Item.Call], the judge
+// drift probes; the held-out evaluation's are in EvalReport.Retries), and
+// Report.RetriesExhausted the calls still failing transiently when their
+// attempts ran out, each of which failed its prompt. Both are in the
+// report's JSON.
 //
 // # Resuming
 //

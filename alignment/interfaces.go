@@ -114,9 +114,12 @@ type Scorer interface {
 	LogProb(ctx context.Context, p Prompt, completion string) (logProb float64, tokens int, err error)
 }
 
-// Ranged is a Judge that states its score scale. The Loop uses it for
-// histograms and saturation; conformance tests check that every score falls
-// inside it. Lacking it, the Loop assumes the 0–5 scale of the default rubric.
+// Ranged is a Judge that states its score scale, lo ≤ hi, both finite. The
+// Loop uses it for histograms and saturation, and fails a prompt whose
+// score falls outside it (an error wrapping ErrInvalid naming the judge,
+// the score and the range); conformance tests check that every score
+// falls inside it. Lacking it, the Loop assumes the 0–5 scale of the
+// default rubric.
 type Ranged interface {
 	ScoreRange() (lo, hi float64)
 }

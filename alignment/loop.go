@@ -13,29 +13,39 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/selfalign/selfalign/internal/seeds"
+	"github.com/selfalign/selfalign/internal/typednil"
 )
 
 // Loop runs iterations of synthetic preference generation and training:
 // prompts → sample N responses → refine (optional) → judge each response k
 // times and aggregate → select a pair → sink → train → next policy.
 //
-// Parts are wired by the caller; the zero value of every other field means
-// the default its doc gives. A Loop must not be changed while Run is
+// Parts are wired by the caller; Run refuses, with an error wrapping
+// ErrInvalid that names the field, a part that is a nil pointer, map or
+// func inside a non-nil interface. The zero value of every other field
+// means the default its doc gives. A Loop must not be changed while Run is
 // running; it may be run again afterwards.
 type Loop struct {
 	// Policy writes the responses of the first iteration. Required.
 	Policy Policy
-	// Prompts yields each iteration's prompts. Required.
+	// Prompts yields each iteration's prompts. Required. An iteration with
+	// no prompts stops the run with an error wrapping ErrInvalid.
 	Prompts PromptSource
 	// Judge scores each response (pointwise). One of Judge, SelfJudge and
 	// Comparer is required, unless Extra makes the pairs: then responses
 	// may go unjudged (scores 0, no judgments) and the Selector is not
 	// asked, as in SL-CAI, where a revision is preferred to its original.
+	// A Judge that is Ranged must score inside its range: a score outside
+	// it fails the prompt with an error wrapping ErrInvalid.
 	Judge Judge
 	// SelfJudge, if set, makes the judge of each iteration from that
 	// iteration's policy, as Self-Rewarding does; it takes precedence over
-	// Judge.
-	SelfJudge func(Policy) Judge
+	// Judge. It is called once at the start of every iteration, from the
+	// goroutine that called Run. An error, or a nil Judge (a nil pointer
+	// inside the interface included), stops the run at once with an error
+	// wrapping ErrInvalid that names the iteration. A judge it makes that
+	// is Ranged is held to its range as Judge is.
+	SelfJudge func(Policy) (Judge, error)
 	// Comparer, if set, replaces pointwise judging: every two responses to a
 	// prompt are compared, and a response's score is its mean probability
 	// of beating the others, in [0, 1].
@@ -50,8 +60,14 @@ type Loop struct {
 	// judge-training pairs, or SL-CAI's revision-over-original pairs. The
 	// backend calls it makes go through Item.Call. It may be called from
 	// many goroutines at once and must not modify rs; an error fails the
-	// prompt.
+	// prompt. When Extra runs on judged prompts and makes no pair in a
+	// whole iteration, the iteration raises an AlarmExtraPairs (see
+	// Safeguards.MinExtraPairs).
 	Extra func(ctx context.Context, x *Item, rs []Scored) ([]Pair, error)
+	// ExtraIterations is the number of iterations, from the first, in
+	// which Extra is called; 0 means every iteration. Meta-Rewarding stops
+	// its judge pairs this way once the judge's gains fade.
+	ExtraIterations int
 	// Trainer, if set, turns each iteration's pairs into the next policy.
 	// Lacking it, every iteration uses Policy.
 	Trainer Trainer
@@ -161,11 +177,11 @@ func (l *Loop) Run(ctx context.Context) (Result, error) {
 			total = s.Len(it)
 		}
 		r.emit(Event{Kind: IterationStarted, Iteration: it, Done: rs.Prompts - rs.Failed, Failed: rs.Failed, Total: total})
-		judge := r.Judge
-		if r.SelfJudge != nil {
-			judge = r.SelfJudge(res.Policy)
+		judge, err := r.judgeOf(it, res.Policy)
+		if err != nil {
+			return res, err
 		}
-		if err := r.open(ctx, it, res.Policy, judge, st, &rs.Report, lastEval(res.Reports)); err != nil {
+		if err := r.open(ctx, it, res.Policy, judge.j, st, &rs.Report, lastEval(res.Reports)); err != nil {
 			return res, err
 		}
 		if rs.Eval != nil {
@@ -217,7 +233,8 @@ func (r *run) open(ctx context.Context, it int, pol Policy, judge Judge, st *sta
 		rep.Eval, fresh = ev, true
 	}
 	if r.Safeguards.Reference != nil && rep.Signals.Drift == nil {
-		d, err := r.judgeDrift(ctx, it, judge)
+		d, retries, err := r.judgeDrift(ctx, it, judge)
+		rep.Retries += retries
 		if err != nil {
 			return err
 		}
@@ -269,6 +286,61 @@ func lastEval(reports []Report) *EvalReport {
 	return nil
 }
 
+// judging is an iteration's pointwise judge and the score range it is
+// held to, when it states one.
+type judging struct {
+	j      Judge // nil when a Comparer judges, or nothing does
+	lo, hi float64
+	ranged bool
+}
+
+// newJudging reads j's range, when it is Ranged, and checks it; what
+// names j in errors.
+func newJudging(j Judge, what string) (judging, error) {
+	out := judging{j: j}
+	if rg, ok := j.(Ranged); ok {
+		lo, hi := rg.ScoreRange()
+		if !(lo <= hi) || math.IsInf(lo, 0) || math.IsInf(hi, 0) {
+			return judging{}, fmt.Errorf("alignment: %s (%T) states the score range [%v, %v], want finite bounds, the first at most the second: %w", what, j, lo, hi, ErrInvalid)
+		}
+		out.lo, out.hi, out.ranged = lo, hi, true
+	}
+	return out, nil
+}
+
+// check returns an error wrapping ErrInvalid when score is not a finite
+// number or falls outside the judge's stated range.
+func (g judging) check(score float64) error {
+	if math.IsNaN(score) || math.IsInf(score, 0) {
+		return fmt.Errorf("judge %T returned score %v: %w", g.j, score, ErrInvalid)
+	}
+	if g.ranged && !(score >= g.lo && score <= g.hi) {
+		return fmt.Errorf("judge %T returned score %v, outside the range [%v, %v] it states: %w", g.j, score, g.lo, g.hi, ErrInvalid)
+	}
+	return nil
+}
+
+// judgeOf returns the judge of iteration it, whose policy is pol: the one
+// SelfJudge builds, or Loop.Judge.
+func (r *run) judgeOf(it int, pol Policy) (judging, error) {
+	if r.SelfJudge == nil {
+		return r.judge, nil
+	}
+	j, err := r.SelfJudge(pol)
+	switch {
+	case err != nil:
+		if !errors.Is(err, ErrInvalid) {
+			err = fmt.Errorf("%w: %w", err, ErrInvalid)
+		}
+		return judging{}, fmt.Errorf("alignment: Loop.SelfJudge failed for iteration %d: %w", it, err)
+	case j == nil:
+		return judging{}, fmt.Errorf("alignment: Loop.SelfJudge returned a nil Judge for iteration %d: %w", it, ErrInvalid)
+	case typednil.Is(j):
+		return judging{}, fmt.Errorf("alignment: Loop.SelfJudge returned a nil %T as the Judge of iteration %d: %w", j, it, ErrInvalid)
+	}
+	return newJudging(j, fmt.Sprintf("the judge Loop.SelfJudge made for iteration %d", it))
+}
+
 // run is one Run's configuration with defaults applied.
 type run struct {
 	*Loop
@@ -277,6 +349,7 @@ type run struct {
 	trainer                             Trainer
 	retry                               Retry
 	source                              string
+	judge                               judging // Loop.Judge's, when there is no SelfJudge
 	lo, hi                              float64
 	calls                               chan struct{}
 	observe                             sync.Mutex
@@ -302,6 +375,27 @@ func (l *Loop) newRun() (*run, error) {
 		return nil, bad("Samples", "is 1: a pair needs at least 2 responses, unless Extra makes the pairs")
 	case math.IsNaN(l.FailureBudget) || l.FailureBudget > 1:
 		return nil, bad("FailureBudget", fmt.Sprintf("is %v, want a share at most 1", l.FailureBudget))
+	case l.ExtraIterations < 0:
+		return nil, bad("ExtraIterations", fmt.Sprintf("is %d, want 0 (every iteration) or more", l.ExtraIterations))
+	}
+	// A nil pointer, map or func inside a non-nil interface passes every
+	// nil check above and panics at its first call, deep inside a run.
+	type part struct {
+		name string
+		v    any
+	}
+	parts := []part{
+		{"Policy", l.Policy}, {"Prompts", l.Prompts}, {"Judge", l.Judge}, {"Comparer", l.Comparer},
+		{"Refiner", l.Refiner}, {"Selector", l.Selector}, {"Trainer", l.Trainer}, {"Sink", l.Sink},
+		{"Observer", l.Observer}, {"Safeguards.Reference", l.Safeguards.Reference},
+	}
+	if l.Eval != nil {
+		parts = append(parts, part{"Eval.Judge", l.Eval.Judge}, part{"Eval.Comparer", l.Eval.Comparer})
+	}
+	for _, f := range parts {
+		if typednil.Is(f.v) {
+			return nil, bad(f.name, fmt.Sprintf("is a nil %T inside a non-nil interface", f.v))
+		}
 	}
 	r := &run{Loop: l, iterations: 1, samples: 4, k: 1, concurrency: 8,
 		selector: l.Selector, trainer: l.Trainer, retry: l.Retry.withDefaults(), source: l.Source, lo: 0, hi: 5}
@@ -323,10 +417,16 @@ func (l *Loop) newRun() (*run, error) {
 	if r.source == "" {
 		r.source = "loop"
 	}
+	if l.Judge != nil && l.SelfJudge == nil {
+		var err error
+		if r.judge, err = newJudging(l.Judge, "Loop.Judge"); err != nil {
+			return nil, err
+		}
+	}
 	if l.Comparer != nil {
 		r.lo, r.hi = 0, 1
-	} else if rg, ok := l.Judge.(Ranged); ok && l.SelfJudge == nil {
-		r.lo, r.hi = rg.ScoreRange()
+	} else if r.judge.ranged {
+		r.lo, r.hi = r.judge.lo, r.judge.hi
 	}
 	if l.Dir != "" && r.trainer != nil {
 		if _, ok := r.trainer.(Checkpointer); !ok {
@@ -373,17 +473,20 @@ type item struct {
 	responses int32
 	judgments int32
 	retries   int32
+	exhausted int32 // calls that failed transiently on their last attempt
 	selected  bool
 	judged    bool // false when the Loop has no judge: Extra makes the pairs
+	extra     bool // Loop.Extra ran and returned
 }
 
 // generate runs the data part of iteration it: every prompt from next on
 // (where an interrupted run stopped), with pairs written in prompt order.
 // It returns the report and, when there is a Trainer, the iteration's
 // pairs.
-func (r *run) generate(ctx context.Context, it int, pol Policy, judge Judge, st *state, rep resumed, next, total int, start time.Time) (Report, []Pair, error) {
+func (r *run) generate(ctx context.Context, it int, pol Policy, judge judging, st *state, rep resumed, next, total int, start time.Time) (Report, []Pair, error) {
 	if rep.Generated {
-		return r.finishGenerated(ctx, it, st, rep.Report, start)
+		rep.Elapsed += time.Since(start)
+		return r.finishGenerated(ctx, it, st, rep.Report)
 	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -455,6 +558,11 @@ func (r *run) generate(ctx context.Context, it int, pol Policy, judge Judge, st 
 	if stop == nil && total == 0 {
 		stop = w.checkBudget(rep.Prompts)
 	}
+	if stop == nil && rep.Prompts == 0 {
+		// Nothing to learn from is a wiring mistake (an empty file, a
+		// generator that gave up), not a run that found nothing to improve.
+		stop = fmt.Errorf("alignment: iteration %d has no prompts: Loop.Prompts (%T) yielded none: %w", it, r.Prompts, ErrInvalid)
+	}
 	// Whatever happened, what was finished is made durable before returning.
 	if err := w.checkpoint(context.WithoutCancel(ctx), stop == nil); err != nil && stop == nil {
 		stop = err
@@ -464,20 +572,22 @@ func (r *run) generate(ctx context.Context, it int, pol Policy, judge Judge, st 
 		return rep.Report, nil, stop
 	}
 	if r.trainer != nil && r.Dir != "" {
-		return r.finishGenerated(ctx, it, st, rep.Report, start)
+		return r.finishGenerated(ctx, it, st, rep.Report)
 	}
 	return rep.Report, w.pairs, nil
 }
 
 // finishGenerated reads back an iteration's pairs from the output directory
-// for training. A run with Dir always trains on what it wrote, so a resumed
-// run trains on exactly the pairs an uninterrupted one would.
-func (r *run) finishGenerated(ctx context.Context, it int, st *state, rep Report, start time.Time) (Report, []Pair, error) {
+// for training, adding the time it takes to rep.Elapsed. A run with Dir
+// always trains on what it wrote, so a resumed run trains on exactly the
+// pairs an uninterrupted one would.
+func (r *run) finishGenerated(ctx context.Context, it int, st *state, rep Report) (Report, []Pair, error) {
 	if r.trainer == nil {
 		return rep, nil, nil
 	}
+	t0 := time.Now()
 	pairs, err := st.readPairs(ctx, it)
-	rep.Elapsed += time.Since(start)
+	rep.Elapsed += time.Since(t0)
 	return rep, pairs, err
 }
 
@@ -502,7 +612,7 @@ func (r *run) train(ctx context.Context, it int, pol Policy, pairs []Pair, st *s
 }
 
 // process handles one prompt: sample, refine, judge, select.
-func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, judge Judge) (res item) {
+func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, judge judging) (res item) {
 	res.index, res.iteration, res.prompt = index, int32(it), p
 	seed := seeds.Derive(r.Seed, "item", strconv.Itoa(it), p.ID)
 	o := r.Sampling
@@ -515,6 +625,9 @@ func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, 
 		return err
 	})
 	res.retries = int32(retries)
+	if gaveUp(ctx, res.err) {
+		res.exhausted++
+	}
 	res.sampling = time.Since(t0)
 	res.responses = int32(len(rs))
 	if res.err != nil {
@@ -542,7 +655,7 @@ func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, 
 		}
 	}
 	var judgments [][]Judgment
-	if res.judged = judge != nil || r.Comparer != nil; res.judged {
+	if res.judged = judge.j != nil || r.Comparer != nil; res.judged {
 		t0 = time.Now()
 		res.scores, judgments, res.err = r.judgeAll(ctx, &res, seed, p, rs, judge)
 		res.judging = time.Since(t0)
@@ -574,14 +687,15 @@ func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, 
 		res.pairs = append(res.pairs, Pair{Prompt: p, Chosen: rs[c], Rejected: rs[j],
 			ScoreChosen: res.scores[c], ScoreRejected: res.scores[j], Iteration: it, Source: r.source})
 	}
-	if r.Extra != nil {
-		x := &Item{Iteration: it, Prompt: p, Policy: pol, Judge: judge, run: r, res: &res, seed: seed}
+	if r.Extra != nil && (r.ExtraIterations == 0 || it < r.ExtraIterations) {
+		x := &Item{Iteration: it, Prompt: p, Policy: pol, Judge: judge.j, run: r, res: &res, seed: seed}
 		extra, err := r.Extra(ctx, x, scored)
 		if err != nil {
 			res.err = fmt.Errorf("extra pairs: %w", err)
 			return res
 		}
 		res.pairs = append(res.pairs, extra...)
+		res.extra = true
 	}
 	return res
 }
@@ -617,6 +731,9 @@ func (x *Item) Call(ctx context.Context, f func(ctx context.Context) error, labe
 		return f(WithSeed(ctx, seed))
 	})
 	atomic.AddInt32(&x.res.retries, int32(retries))
+	if gaveUp(ctx, err) {
+		atomic.AddInt32(&x.res.exhausted, 1)
+	}
 	return err
 }
 
@@ -630,7 +747,7 @@ func (x *Item) Seed(labels ...string) uint64 {
 // calls, or with a Comparer, the mean over k rounds of its probability of
 // beating each other response — and, for a Judge, each response's k
 // judgments.
-func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs []Response, judge Judge) ([]float64, [][]Judgment, error) {
+func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs []Response, judge judging) ([]float64, [][]Judgment, error) {
 	n := len(rs)
 	scores := make([]float64, n)
 	if r.Comparer != nil {
@@ -667,12 +784,12 @@ func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs
 	raw := make([]Judgment, n*r.k)
 	err := r.fanOut(ctx, res, n*r.k, &res.judgments, func(ctx context.Context, c int) error {
 		ctx = WithSeed(ctx, seeds.Derive(seed, "judge", strconv.Itoa(c)))
-		j, err := judge.Judge(ctx, p, rs[c/r.k])
+		j, err := judge.j.Judge(ctx, p, rs[c/r.k])
 		if err != nil {
 			return err
 		}
-		if math.IsNaN(j.Score) || math.IsInf(j.Score, 0) {
-			return fmt.Errorf("judge returned score %v for response %d: %w", j.Score, c/r.k, ErrInvalid)
+		if err := judge.check(j.Score); err != nil {
+			return fmt.Errorf("response %d: %w", c/r.k, err)
 		}
 		raw[c] = j
 		return nil
@@ -715,6 +832,9 @@ func (r *run) fanOut(ctx context.Context, res *item, n int, done *int32, f func(
 		mu.Lock()
 		defer mu.Unlock()
 		res.retries += int32(retries)
+		if gaveUp(cctx, err) {
+			res.exhausted++
+		}
 		if err == nil {
 			*done++
 		} else if firstErr == nil {
@@ -742,6 +862,13 @@ func (r *run) fanOut(ctx context.Context, res *item, n int, done *int32, f func(
 	work()
 	wg.Wait()
 	return firstErr
+}
+
+// gaveUp reports whether err, the outcome of a call made under ctx, is a
+// transient failure that ran out of attempts (rather than a permanent one,
+// or the end of ctx).
+func gaveUp(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() == nil && IsTransient(ctx, err)
 }
 
 // call runs one backend call under the run's concurrency limit, retrying
@@ -798,6 +925,7 @@ func (w *writer) handle(ctx context.Context, res item) error {
 	}
 	rep.Prompts++
 	rep.Retries += int(res.retries)
+	rep.RetriesExhausted += int(res.exhausted)
 	rep.Sampling += res.sampling
 	rep.Refining += res.refining
 	rep.Judging += res.judging
@@ -816,14 +944,19 @@ func (w *writer) handle(ctx context.Context, res item) error {
 			rep.Length.Add(float64(res.lengths[i]))
 		}
 		rep.Pairs += len(res.pairs)
-		if len(res.pairs) > 0 {
+		switch {
+		case len(res.pairs) > 0:
 			rep.Yielded++
+		case res.judged:
+			rep.Ties++
+		default:
+			rep.Unjudged++
+		}
+		if res.extra {
+			rep.ExtraPrompts++
 		}
 		rep.Signals.Diversity.add(res.diversity)
 		if !res.selected {
-			if res.judged {
-				rep.Ties++
-			}
 			rep.ExtraPairs += len(res.pairs)
 		} else {
 			rep.ExtraPairs += len(res.pairs) - 1

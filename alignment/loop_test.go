@@ -711,7 +711,8 @@ func TestLoopExtraPairs(t *testing.T) {
 }
 
 // Pairs made by Extra alone, from one sample per prompt, count as extra
-// pairs; the selector declines every time.
+// pairs; the selector declines every time, and a judged prompt that
+// yielded nothing is a tie.
 func TestLoopExtraOnly(t *testing.T) {
 	pol := &alignmenttest.Script{ByID: map[string][]string{"a": {"draft"}, "b": {"other"}}}
 	ref := alignmenttest.Rewrites{"draft": "polished"}
@@ -731,7 +732,9 @@ func TestLoopExtraOnly(t *testing.T) {
 	rep := res.Reports[0]
 	assert.Equal(t, 1, rep.Pairs)
 	assert.Equal(t, 1, rep.ExtraPairs)
-	assert.Equal(t, 2, rep.Ties, "the selector declined both prompts")
+	assert.Equal(t, 1, rep.Yielded, "a yielded a revision pair")
+	assert.Equal(t, 1, rep.Ties, "the selector declined both prompts, and Extra made nothing of b")
+	assert.Equal(t, 2, rep.ExtraPrompts)
 	require.Len(t, rec.Pairs(), 1)
 	assert.Equal(t, "polished", rec.Pairs()[0].Chosen.Text)
 }

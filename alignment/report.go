@@ -13,24 +13,42 @@ import (
 type Report struct {
 	// Iteration is the iteration reported, from 0.
 	Iteration int `json:"iteration"`
-	// Prompts counts the prompts handled: done plus failed.
+	// Prompts counts the prompts handled. Each is counted in exactly one
+	// of Yielded, Ties, Unjudged and Failed, so that
+	// Prompts = Yielded + Ties + Unjudged + Failed.
 	Prompts int `json:"prompts"`
 	// Failed counts prompts that failed permanently; Failures names them.
 	Failed   int       `json:"failed"`
 	Failures []Failure `json:"failures,omitempty"`
 	// Responses counts responses sampled; Judgments counts judge or comparer
-	// calls that returned a verdict; Retries counts retried calls.
+	// calls that returned a verdict.
 	Responses int `json:"responses"`
 	Judgments int `json:"judgments"`
-	Retries   int `json:"retries"`
-	// Pairs counts pairs written, ExtraPairs those of them that came from
-	// Loop.Extra; Ties counts prompts whose responses made no selected pair
-	// (all scored the same, or the selector declined); Yielded counts
-	// prompts that yielded at least one pair, selected or extra.
-	Pairs      int `json:"pairs"`
-	ExtraPairs int `json:"extra_pairs,omitempty"`
-	Ties       int `json:"ties"`
-	Yielded    int `json:"yielded"`
+	// Retries counts the transient failures that were retried, in every
+	// backend call the Loop made for the iteration: sampling, refining,
+	// judging and comparing, Loop.Extra's calls through Item.Call, and the
+	// judge drift probes (the opening evaluation's are in Eval.Retries).
+	// RetriesExhausted counts the calls of the iteration's prompts that
+	// still failed transiently when their Retry.Attempts ran out; each
+	// failed its prompt. The transient faults the iteration met are
+	// Retries + RetriesExhausted.
+	Retries          int `json:"retries"`
+	RetriesExhausted int `json:"retries_exhausted"`
+	// Pairs counts pairs written, and ExtraPairs those of them that came
+	// from Loop.Extra; ExtraPrompts counts the prompts on which Extra ran
+	// and returned pairs or none. Yielded counts prompts that yielded at
+	// least one pair, selected or extra; Ties counts the judged prompts
+	// that yielded none (their responses all scored the same, or the
+	// selector declined, and Extra made no pair); Unjudged counts the
+	// prompts that yielded none and whose responses went unjudged (a Loop
+	// without a judge, whose pairs all come from Extra, when Extra made
+	// none for the prompt).
+	Pairs        int `json:"pairs"`
+	ExtraPairs   int `json:"extra_pairs,omitempty"`
+	ExtraPrompts int `json:"extra_prompts,omitempty"`
+	Yielded      int `json:"yielded"`
+	Ties         int `json:"ties"`
+	Unjudged     int `json:"unjudged"`
 	// Score summarises the aggregate score of every judged response, and
 	// Histogram counts them in HistogramBins equal bins over
 	// [ScoreLo, ScoreHi]; scores outside the range count in the edge bins.
@@ -43,7 +61,9 @@ type Report struct {
 	Length         Summary `json:"length"`
 	ChosenLength   Summary `json:"chosen_length"`
 	RejectedLength Summary `json:"rejected_length"`
-	// Elapsed is the iteration's wall time, training included; Sampling,
+	// Elapsed is the iteration's wall time, each part counted once: its
+	// opening evaluation and drift probes, its prompts, reading its pairs
+	// back from Loop.Dir, and training; Sampling,
 	// Refining and Judging are the summed durations of those calls across
 	// goroutines (busy time, not wall time); Training is the wall time of the
 	// Trainer.

@@ -1,6 +1,7 @@
 package alignment
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -13,7 +14,8 @@ import (
 // Safeguards holds the thresholds of the checks the Loop makes on every
 // iteration for the failure modes of self-training: a plateau (training
 // stopped paying), judge drift, reward hacking (length drift, score
-// inflation, saturation) and collapse (samples losing their diversity).
+// inflation, saturation), collapse (samples losing their diversity) and a
+// dry second source of pairs (Loop.Extra making none).
 // The figures behind them are in every Report (Report.Signals, EvalReport)
 // whatever the thresholds; a check whose figure crosses its threshold
 // raises an Alarm, recorded in Report.Alarms (or EvalReport.Alarms) and
@@ -42,7 +44,9 @@ type Safeguards struct {
 	// Loop.SelfJudge of each iteration's policy) is compared with on
 	// Probes at the start of every iteration (Signals.Drift). Both or
 	// neither must be set; the Loop must judge pointwise (no Comparer).
-	// Both judges should score on the same scale.
+	// Both judges should score on the same scale. A probe score that is
+	// not finite, or that falls outside the range a Ranged judge states,
+	// stops the run with an error wrapping ErrInvalid.
 	Reference Judge
 	// Probes are the fixed responses both judges score; at least 2.
 	Probes []Probe
@@ -77,6 +81,14 @@ type Safeguards struct {
 	// MaxDuplicates raises a collapse alarm when the mean duplicate rate of
 	// the responses sampled for a prompt is above it. Default 0.75.
 	MaxDuplicates float64
+
+	// MinExtraPairs raises an extra-pairs alarm when Loop.Extra ran on an
+	// iteration's judged prompts and made fewer pairs than this in the
+	// whole iteration (Report.ExtraPairs): a recipe's second source of
+	// pairs — Meta-Rewarding's judge pairs — has dried up while the
+	// selected pairs still come, which the yield check cannot see.
+	// Default 1: an alarm when Extra made none.
+	MinExtraPairs int
 }
 
 // Probe is a fixed response on which the training judge is compared with
@@ -106,6 +118,9 @@ const (
 	AlarmSaturation AlarmKind = "saturation"
 	// AlarmCollapse: the policy's samples for a prompt lost their variety.
 	AlarmCollapse AlarmKind = "collapse"
+	// AlarmExtraPairs: Loop.Extra ran on judged prompts and made fewer
+	// pairs than MinExtraPairs (by default none) in an iteration.
+	AlarmExtraPairs AlarmKind = "extra-pairs"
 )
 
 // Alarm is a safeguard check that failed: which, on what figure, by how
@@ -115,7 +130,7 @@ type Alarm struct {
 	Kind AlarmKind `json:"kind"`
 	// Signal names the figure checked: "win_rate", "yield", "spearman",
 	// "mean_abs_diff", "length_ratio", "score_change", "saturation",
-	// "distinct_2" or "duplicates".
+	// "distinct_2", "duplicates" or "extra_pairs".
 	Signal string `json:"signal"`
 	// Iteration is the iteration whose figures (or whose opening
 	// evaluation) raised the alarm.
@@ -187,12 +202,15 @@ const (
 	defaultMaxSaturation  = 0.9
 	defaultMinDistinct    = 0.3
 	defaultMaxDuplicates  = 0.75
+	defaultMinExtraPairs  = 1
 )
 
 // thresholds are Safeguards with defaults applied; a negative value is a
 // check turned off.
 type thresholds struct {
 	winRate, yield, agreement, judgeDiff, lengthRatio, rise, saturation, distinct, duplicates float64
+
+	extraPairs int
 }
 
 // check validates s as the safeguards of l.
@@ -243,6 +261,7 @@ func (s Safeguards) resolve(lo, hi float64) thresholds {
 		saturation:  pick(s.MaxSaturation, defaultMaxSaturation),
 		distinct:    pick(s.MinDistinct, defaultMinDistinct),
 		duplicates:  pick(s.MaxDuplicates, defaultMaxDuplicates),
+		extraPairs:  cmp.Or(s.MinExtraPairs, defaultMinExtraPairs),
 	}
 }
 
@@ -310,6 +329,12 @@ func (r *run) assess(rep *Report, earlier []Report) {
 		raise(AlarmCollapse, "duplicates", d.Mean, t.duplicates, "a mean %.3g of the samples of a prompt repeat another sample, over %d prompts, above %.3g",
 			d.Mean, d.N, t.duplicates)
 	}
+	// Score.N > 0 says the prompts were judged: without a judge, Extra
+	// makes every pair, and the yield check sees it run dry.
+	if t.extraPairs >= 0 && rep.ExtraPrompts > 0 && rep.Score.N > 0 && rep.ExtraPairs < t.extraPairs {
+		raise(AlarmExtraPairs, "extra_pairs", float64(rep.ExtraPairs), float64(t.extraPairs),
+			"Loop.Extra ran on %d judged prompts and made %d pairs, below %d", rep.ExtraPrompts, rep.ExtraPairs, t.extraPairs)
+	}
 	rep.Alarms = alarms
 }
 
@@ -340,18 +365,21 @@ func (r *run) plateau(alarms []Alarm) *Alarm {
 // judgeDrift scores the probes with the iteration's training judge and
 // compares the scores with the reference judge's, which are computed once
 // per Run: the reference is frozen and its seeds do not depend on the
-// iteration.
-func (r *run) judgeDrift(ctx context.Context, it int, judge Judge) (*Drift, error) {
+// iteration. It returns the retries of its calls with the drift.
+func (r *run) judgeDrift(ctx context.Context, it int, judge Judge) (*Drift, int, error) {
+	retries := 0
 	if r.reference == nil {
-		ref, err := r.scoreProbes(ctx, it, r.Safeguards.Reference, "reference")
+		ref, n, err := r.scoreProbes(ctx, it, r.Safeguards.Reference, "reference")
+		retries += n
 		if err != nil {
-			return nil, err
+			return nil, retries, err
 		}
 		r.reference = ref
 	}
-	got, err := r.scoreProbes(ctx, it, judge, "judge")
+	got, n, err := r.scoreProbes(ctx, it, judge, "training")
+	retries += n
 	if err != nil {
-		return nil, err
+		return nil, retries, err
 	}
 	d := &Drift{Probes: len(got)}
 	for i, g := range got {
@@ -362,30 +390,34 @@ func (r *run) judgeDrift(ctx context.Context, it int, judge Judge) (*Drift, erro
 	if rho, ok := rank.Spearman(got, r.reference); ok {
 		d.Correlation = &rho
 	}
-	return d, nil
+	return d, retries, nil
 }
 
 // scoreProbes returns each probe's mean score over the Loop's JudgeSamples
-// calls of j. The training judge and the reference get the same seeds, so
-// that two identical judges agree exactly.
-func (r *run) scoreProbes(ctx context.Context, it int, j Judge, role string) ([]float64, error) {
+// calls of j, and the retries of those calls. The training judge and the
+// reference get the same seeds, so that two identical judges agree exactly.
+func (r *run) scoreProbes(ctx context.Context, it int, j Judge, role string) ([]float64, int, error) {
+	g, err := newJudging(j, "the "+role+" judge of Loop.Safeguards")
+	if err != nil {
+		return nil, 0, err
+	}
 	probes := r.Safeguards.Probes
 	raw := make([]float64, len(probes)*r.k)
-	_, err := r.callAll(ctx, it, len(raw), func(c int) string { return probes[c/r.k].Prompt.ID }, func(ctx context.Context, c int) error {
+	retries, err := r.callAll(ctx, it, len(raw), func(c int) string { return probes[c/r.k].Prompt.ID }, func(ctx context.Context, c int) error {
 		p := probes[c/r.k]
 		ctx = WithSeed(ctx, seeds.Derive(r.Seed, "probe", strconv.Itoa(c/r.k), strconv.Itoa(c%r.k)))
 		jd, err := j.Judge(ctx, p.Prompt, p.Response)
 		if err != nil {
 			return fmt.Errorf("alignment: judge drift at iteration %d: the %s judge on probe %d (prompt %q): %w", it, role, c/r.k, p.Prompt.ID, err)
 		}
-		if math.IsNaN(jd.Score) || math.IsInf(jd.Score, 0) {
-			return fmt.Errorf("alignment: judge drift at iteration %d: the %s judge returned score %v for probe %d (prompt %q): %w", it, role, jd.Score, c/r.k, p.Prompt.ID, ErrInvalid)
+		if err := g.check(jd.Score); err != nil {
+			return fmt.Errorf("alignment: judge drift at iteration %d: the %s judge on probe %d (prompt %q): %w", it, role, c/r.k, p.Prompt.ID, err)
 		}
 		raw[c] = jd.Score
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, retries, err
 	}
 	out := make([]float64, len(probes))
 	for i := range out {
@@ -393,5 +425,5 @@ func (r *run) scoreProbes(ctx context.Context, it int, j Judge, role string) ([]
 			out[i] += v / float64(r.k)
 		}
 	}
-	return out, nil
+	return out, retries, nil
 }

@@ -310,7 +310,7 @@ func TestSafeguardJudgeDrift(t *testing.T) {
 	loop, _, ev := gradedLoop(c, 3)
 	loop.Eval = nil
 	loop.Judge = nil
-	loop.SelfJudge = func(p alignment.Policy) alignment.Judge {
+	loop.SelfJudge = func(p alignment.Policy) (alignment.Judge, error) {
 		v := p.(*graded).version
 		return alignmenttest.JudgeFunc(func(ctx context.Context, pr alignment.Prompt, r alignment.Response) (alignment.Judgment, error) {
 			j, err := gradeJudge(ctx, pr, r)
@@ -318,7 +318,7 @@ func TestSafeguardJudgeDrift(t *testing.T) {
 				j.Score = 5 - j.Score
 			}
 			return j, err
-		})
+		}), nil
 	}
 	loop.Safeguards = alignment.Safeguards{Reference: gradeJudge, Probes: gradeProbes()}
 	res, err := loop.Run(t.Context())
@@ -363,13 +363,13 @@ func TestSafeguardScoreInflation(t *testing.T) {
 	c := &course{grade: func(int) int { return 1 }}
 	loop, _, _ := gradedLoop(c, 3)
 	loop.Judge = nil
-	loop.SelfJudge = func(p alignment.Policy) alignment.Judge {
+	loop.SelfJudge = func(p alignment.Policy) (alignment.Judge, error) {
 		v := p.(*graded).version
 		return alignmenttest.JudgeFunc(func(ctx context.Context, pr alignment.Prompt, r alignment.Response) (alignment.Judgment, error) {
 			j, err := gradeJudge(ctx, pr, r)
 			j.Score += float64(v) / 2
 			return j, err
-		})
+		}), nil
 	}
 	loop.Safeguards.PlateauWinRate = -1 // keep going to see the inflation
 	res, err := loop.Run(t.Context())

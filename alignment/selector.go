@@ -18,7 +18,8 @@ type Scored struct {
 // Selector picks the preference pair among the scored responses to one
 // prompt. It returns the indices of the chosen and rejected responses, or
 // ok == false when the responses do not make a pair (all tied, say); the
-// Loop counts that as a tie. Select must not modify rs.
+// Loop counts the prompt as a tie unless Loop.Extra made a pair for it.
+// Select must not modify rs.
 type Selector interface {
 	Select(rs []Scored) (chosen, rejected int, ok bool)
 }
@@ -97,9 +98,10 @@ var (
 
 // NoPair is a Selector that never selects a pair, for loops whose pairs all
 // come from Loop.Extra: SL-CAI's revision-over-original pairs, SynPO's
-// improved-over-initial pairs, instruction inversion. The Loop counts each
-// prompt of such a loop as a tie (Report.Ties) and its pairs in
-// Report.Pairs.
+// improved-over-initial pairs, instruction inversion. The Loop counts a
+// prompt of such a loop as yielded (Report.Yielded) when Extra made a pair
+// for it, and otherwise as a tie (Report.Ties) when its responses were
+// judged or as unjudged (Report.Unjudged) when the Loop has no judge.
 type NoPair struct{}
 
 // Select implements Selector; it always declines.

@@ -68,7 +68,7 @@ func ExampleSelfRewarding() {
 	sink := &alignment.MemorySink{}
 	sr := recipe.SelfRewarding{
 		Base:  alignment.Loop{Policy: m1, Prompts: examplePrompts("Capital of France?"), Trainer: trainer, Sink: sink, Seed: 1},
-		Judge: func(alignment.Policy) alignment.Judge { return scores },
+		Judge: func(alignment.Policy) (alignment.Judge, error) { return scores, nil },
 	}
 	res, err := sr.Run(context.Background())
 	if err != nil {
@@ -105,8 +105,8 @@ func ExampleMetaRewarding() {
 	sink := &alignment.MemorySink{}
 	m := recipe.MetaRewarding{
 		Base:      alignment.Loop{Policy: policy, Prompts: examplePrompts("When does water boil?"), Sink: sink, Samples: 3, Iterations: 1},
-		Judge:     func(alignment.Policy) alignment.Judge { return judgeModel },
-		MetaJudge: func(alignment.Policy) recipe.JudgmentComparer { return meta },
+		Judge:     func(alignment.Policy) (alignment.Judge, error) { return judgeModel, nil },
+		MetaJudge: func(alignment.Policy) (recipe.JudgmentComparer, error) { return meta, nil },
 		Rho:       0.25,
 	}
 	if _, err := m.Run(context.Background()); err != nil {

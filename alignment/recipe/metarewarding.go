@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 
 	"github.com/selfalign/selfalign/alignment"
 )
@@ -53,25 +54,36 @@ type JudgePrompter interface {
 // for the judge prompt that produced them (JudgePrompt, or the judge's own
 // Prompt method). No judge pair is made when every response's judgments
 // agree on the score, when the strengths all tie, or when the two texts are
-// equal. The texts are Judgment.Rationale: a judge whose judgments carry
-// none fails the prompt. Judge pairs stop after JudgeIterations iterations,
-// as the paper stops training the judge once its gains fade.
+// equal; an iteration that makes none at all raises the extra-pairs alarm
+// (alignment.AlarmExtraPairs; Report.ExtraPairs is 0). The judgments of
+// a response agree more often the fewer there are and the less noisy
+// each is: a judge that averages several samples of its own before
+// returning a score leaves the meta-judge little to compare. The texts
+// are Judgment.Rationale: a judge whose judgments carry none fails the
+// prompt. Judge pairs stop after JudgeIterations iterations, as the paper
+// stops training the judge once its gains fade.
 //
 // The judge and the meta-judge of an iteration are built from that
-// iteration's policy; the Loop builds the judge once at the start of each
-// iteration, and the recipe builds the meta-judge along with it.
+// iteration's policy, once, at the start of the iteration (the Loop's
+// SelfJudge builds both). A builder's error, or a nil judge or
+// meta-judge, stops the run there with an error wrapping ErrInvalid that
+// names the builder. The Loop that MetaRewarding.Loop returns holds the
+// current meta-judge, so it must not be run twice at once.
 type MetaRewarding struct {
 	// Base holds the run's settings: Policy and Prompts are required;
 	// Trainer trains the one model on both kinds of pair; Iterations
 	// defaults to 2, Samples to 4, JudgeSamples to 3 (at least 2),
-	// Source to "meta-rewarding". Judge, SelfJudge, Comparer, Selector and
-	// Extra must be left zero.
+	// Source to "meta-rewarding". Judge, SelfJudge, Comparer, Selector,
+	// Extra and ExtraIterations must be left zero.
 	Base alignment.Loop
-	// Judge builds the judge of an iteration from its policy. Required.
-	Judge func(alignment.Policy) alignment.Judge
+	// Judge builds the judge of an iteration from its policy, as
+	// SelfRewarding.Judge does. Required.
+	Judge func(alignment.Policy) (alignment.Judge, error)
 	// MetaJudge builds the meta-judge of an iteration from its policy.
-	// Required.
-	MetaJudge func(alignment.Policy) JudgmentComparer
+	// Required. With package judge:
+	//
+	//	MetaJudge: func(p alignment.Policy) (recipe.JudgmentComparer, error) { return judge.NewMeta(p, nil) },
+	MetaJudge func(alignment.Policy) (JudgmentComparer, error)
 	// JudgePrompt returns the prompt the judge was asked about r, the
 	// prompt of judge pairs; nil means the judge's own Prompt method
 	// (JudgePrompter), which the judge must then have: Loop checks it on
@@ -96,7 +108,7 @@ func (m *MetaRewarding) Loop() (*alignment.Loop, error) {
 	b := m.Base
 	l, err := recipeBase("MetaRewarding", b,
 		field{"Judge", b.Judge != nil}, field{"SelfJudge", b.SelfJudge != nil}, field{"Comparer", b.Comparer != nil},
-		field{"Selector", b.Selector != nil}, field{"Extra", b.Extra != nil})
+		field{"Selector", b.Selector != nil}, field{"Extra", b.Extra != nil}, field{"ExtraIterations", b.ExtraIterations != 0})
 	bad := func(why string) error {
 		return fmt.Errorf("recipe: MetaRewarding: %s: %w", why, alignment.ErrInvalid)
 	}
@@ -115,19 +127,43 @@ func (m *MetaRewarding) Loop() (*alignment.Loop, error) {
 		return nil, bad(fmt.Sprintf("JudgeIterations is %d, want 0 (every iteration) or more", m.JudgeIterations))
 	}
 	if m.JudgePrompt == nil {
-		j := m.Judge(b.Policy)
+		j, err := build("MetaRewarding.Judge", m.Judge, b.Policy)
+		if err != nil {
+			return nil, fmt.Errorf("%w (built from Base.Policy to check its Prompt method)", err)
+		}
 		if _, ok := j.(JudgePrompter); !ok {
 			return nil, bad(fmt.Sprintf("JudgePrompt is nil and the judge (%T) has no Prompt method to give the prompt of judge pairs", j))
 		}
 	}
-	l.SelfJudge = m.Judge
+	// The Loop calls SelfJudge at the start of each iteration, before any
+	// Extra call of the iteration, so Extra always finds the meta-judge
+	// of its own iteration's policy.
+	var meta struct {
+		sync.Mutex
+		mj JudgmentComparer
+	}
+	l.SelfJudge = func(pol alignment.Policy) (alignment.Judge, error) {
+		j, err := build("MetaRewarding.Judge", m.Judge, pol)
+		if err != nil {
+			return nil, err
+		}
+		mj, err := build("MetaRewarding.MetaJudge", m.MetaJudge, pol)
+		if err != nil {
+			return nil, err
+		}
+		meta.Lock()
+		meta.mj = mj
+		meta.Unlock()
+		return j, nil
+	}
 	l.Selector = alignment.LengthControlled{Rho: m.Rho}
 	l.Extra = func(ctx context.Context, x *alignment.Item, rs []alignment.Scored) ([]alignment.Pair, error) {
-		if m.JudgeIterations > 0 && x.Iteration >= m.JudgeIterations {
-			return nil, nil
-		}
-		return m.judgePair(ctx, x, rs)
+		meta.Lock()
+		mj := meta.mj
+		meta.Unlock()
+		return m.judgePair(ctx, x, mj, rs)
 	}
+	l.ExtraIterations = m.JudgeIterations
 	l.Iterations = cmp.Or(b.Iterations, 2)
 	l.Samples = cmp.Or(b.Samples, 4)
 	l.JudgeSamples = cmp.Or(b.JudgeSamples, 3)
@@ -144,9 +180,10 @@ func (m *MetaRewarding) Run(ctx context.Context) (alignment.Result, error) {
 	return l.Run(ctx)
 }
 
-// judgePair makes the judge-training pair of one prompt, if any.
-func (m *MetaRewarding) judgePair(ctx context.Context, x *alignment.Item, rs []alignment.Scored) ([]alignment.Pair, error) {
-	p, it, j, mj := x.Prompt, x.Iteration, x.Judge, m.MetaJudge(x.Policy)
+// judgePair makes the judge-training pair of one prompt, if any, with the
+// iteration's meta-judge mj.
+func (m *MetaRewarding) judgePair(ctx context.Context, x *alignment.Item, mj JudgmentComparer, rs []alignment.Scored) ([]alignment.Pair, error) {
+	p, it, j := x.Prompt, x.Iteration, x.Judge
 	pick, spread := -1, 0.0
 	for i, s := range rs {
 		if v := scoreVariance(s.Judgments); v > spread {
@@ -165,7 +202,7 @@ func (m *MetaRewarding) judgePair(ctx context.Context, x *alignment.Item, rs []a
 		texts[i] = jd.Rationale
 	}
 	if mj == nil {
-		return nil, fmt.Errorf("no meta-judge for iteration %d: MetaJudge returned nil: %w", it, alignment.ErrInvalid)
+		return nil, fmt.Errorf("no meta-judge for iteration %d: the Loop's SelfJudge, which builds it, was replaced: %w", it, alignment.ErrInvalid)
 	}
 	n := len(texts)
 	wins := make([][]float64, n)

@@ -30,7 +30,10 @@ type OnlineDPO struct {
 	// Base holds the run's settings: Policy, Prompts and Trainer are
 	// required; Samples defaults to 2, Selector to MaxMin, Source to
 	// "online-dpo", and Iterations to Epochs passes over the batches,
-	// which needs Prompts to be Sized (set Iterations otherwise).
+	// which needs Prompts to be Sized (set Iterations otherwise). An
+	// iteration past the last batch of a source whose next epoch has no
+	// prompts has none, and stops the run with an error wrapping
+	// ErrInvalid, as every iteration without prompts does.
 	// Sampling should have a temperature above 0, or the two responses of
 	// a deterministic policy are equal. Judge, SelfJudge and Comparer must
 	// be left zero.

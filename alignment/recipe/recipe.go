@@ -31,6 +31,7 @@ import (
 	"fmt"
 
 	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/internal/typednil"
 )
 
 // RevisionPairer is a Refiner that makes the revision-over-original pair of
@@ -64,4 +65,22 @@ func recipeBase(recipe string, base alignment.Loop, owned ...field) (*alignment.
 	}
 	l := base
 	return &l, nil
+}
+
+// build calls the builder named name on pol and checks what it made: an
+// error, or a nil part (a nil pointer inside the interface included),
+// wraps ErrInvalid and names the builder.
+func build[T any](name string, f func(alignment.Policy) (T, error), pol alignment.Policy) (T, error) {
+	var zero T
+	x, err := f(pol)
+	if err != nil {
+		return zero, fmt.Errorf("recipe: %s: %w", name, err)
+	}
+	if any(x) == nil {
+		return zero, fmt.Errorf("recipe: %s returned nil and no error: %w", name, alignment.ErrInvalid)
+	}
+	if typednil.Is(x) {
+		return zero, fmt.Errorf("recipe: %s returned a nil %T and no error: %w", name, x, alignment.ErrInvalid)
+	}
+	return x, nil
 }

@@ -210,11 +210,11 @@ func TestSelfRewardingKnownPairs(t *testing.T) {
 	rec := &alignmenttest.Recorder{}
 	sr := recipe.SelfRewarding{
 		Base: alignment.Loop{Policy: newRcpPolicy(1, texts), Prompts: rcpSource(t, "x", "tie"), Trainer: tr, Sink: rec, Seed: 9},
-		Judge: func(pol alignment.Policy) alignment.Judge {
+		Judge: func(pol alignment.Policy) (alignment.Judge, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			judgedVersions = append(judgedVersions, pol.(*rcpPolicy).version)
-			return scores
+			return scores, nil
 		},
 	}
 	res, err := sr.Run(t.Context())
@@ -303,8 +303,8 @@ func TestMetaRewardingKnownPairs(t *testing.T) {
 	rec := &alignmenttest.Recorder{}
 	m := recipe.MetaRewarding{
 		Base:            alignment.Loop{Policy: newRcpPolicy(0, texts), Prompts: rcpSource(t, "q"), Trainer: tr, Sink: rec, Iterations: 3},
-		Judge:           func(alignment.Policy) alignment.Judge { return mj },
-		MetaJudge:       func(alignment.Policy) recipe.JudgmentComparer { return meta },
+		Judge:           func(alignment.Policy) (alignment.Judge, error) { return mj, nil },
+		MetaJudge:       func(alignment.Policy) (recipe.JudgmentComparer, error) { return meta, nil },
 		Rho:             0.2,
 		JudgeIterations: 2,
 	}
@@ -330,6 +330,10 @@ func TestMetaRewardingKnownPairs(t *testing.T) {
 	assert.Equal(t, 2, res.Reports[0].Pairs, "one actor and one judge pair")
 	assert.Equal(t, 1, res.Reports[0].ExtraPairs)
 	assert.Equal(t, 0, res.Reports[2].ExtraPairs)
+	assert.Zero(t, res.Reports[2].ExtraPrompts, "no judge pairs are sought after JudgeIterations")
+	for _, r := range res.Reports {
+		assert.Empty(t, r.Alarms, "iteration %d", r.Iteration)
+	}
 	require.Len(t, tr.calls, 3)
 	assert.Len(t, tr.calls[0], 2, "the model trains on actor and judge pairs together")
 }
@@ -341,22 +345,27 @@ func TestMetaRewardingRankAndNoSpread(t *testing.T) {
 	rec := &alignmenttest.Recorder{}
 	m := recipe.MetaRewarding{
 		Base:      alignment.Loop{Policy: newRcpPolicy(0, texts), Prompts: rcpSource(t, "q"), Sink: rec, Iterations: 1, Samples: 2},
-		Judge:     func(alignment.Policy) alignment.Judge { return flat },
-		MetaJudge: func(alignment.Policy) recipe.JudgmentComparer { return meta },
+		Judge:     func(alignment.Policy) (alignment.Judge, error) { return flat, nil },
+		MetaJudge: func(alignment.Policy) (recipe.JudgmentComparer, error) { return meta, nil },
 		Rank: func([][]float64) ([]float64, error) {
 			return nil, errors.New("rank must not be called without disagreement")
 		},
 	}
-	_, err := m.Run(t.Context())
+	res, err := m.Run(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, []brief{{"q", "a", "b", "meta-rewarding", 0}}, briefs(rec.Pairs()), "judgments that agree make no judge pair")
 	assert.Empty(t, meta.seen)
+	rep := res.Reports[0]
+	assert.Equal(t, 1, rep.ExtraPrompts)
+	assert.Zero(t, rep.ExtraPairs)
+	require.Len(t, rep.Alarms, 1, "an iteration without judge pairs says so")
+	assert.Equal(t, alignment.AlarmExtraPairs, rep.Alarms[0].Kind)
 
 	vary := &metaJudge{calls: map[string]int{}, scripts: map[string][3]float64{"a": {3, 1, 5}, "b": {1, 1, 1}}}
-	m.Judge = func(alignment.Policy) alignment.Judge { return vary }
+	m.Judge = func(alignment.Policy) (alignment.Judge, error) { return vary, nil }
 	m.Rank = func(w [][]float64) ([]float64, error) { return []float64{1, math.NaN(), 0}, nil }
 	m.Base.FailureBudget = 1
-	res, err := m.Run(t.Context())
+	res, err = m.Run(t.Context())
 	require.NoError(t, err)
 	require.Len(t, res.Reports[0].Failures, 1)
 	assert.Contains(t, res.Reports[0].Failures[0].Err, "strength NaN for judgment 1")
@@ -440,8 +449,8 @@ func TestRecipesRejectBadSettings(t *testing.T) {
 	pol := newRcpPolicy(0, func(int, string) []string { return []string{"x"} })
 	src := rcpSource(t, "a")
 	judge := alignmenttest.Scores{"x": 1}
-	selfJudge := func(alignment.Policy) alignment.Judge { return judge }
-	meta := func(alignment.Policy) recipe.JudgmentComparer { return &nearest{} }
+	selfJudge := func(alignment.Policy) (alignment.Judge, error) { return judge, nil }
+	meta := func(alignment.Policy) (recipe.JudgmentComparer, error) { return &nearest{}, nil }
 	tr := &rcpTrainer{}
 	base := alignment.Loop{Policy: pol, Prompts: src}
 	loops := map[string]func() (*alignment.Loop, error){
@@ -456,6 +465,10 @@ func TestRecipesRejectBadSettings(t *testing.T) {
 			Judge: selfJudge, MetaJudge: meta}).Loop,
 		"MetaRewarding: Base.Selector is set": (&recipe.MetaRewarding{Base: alignment.Loop{Policy: pol, Prompts: src, Selector: alignment.MaxMin{}},
 			Judge: selfJudge, MetaJudge: meta}).Loop,
+		"MetaRewarding: Base.ExtraIterations is set": (&recipe.MetaRewarding{Base: alignment.Loop{Policy: pol, Prompts: src, ExtraIterations: 1},
+			Judge: selfJudge, MetaJudge: meta}).Loop,
+		"recipe: MetaRewarding.Judge returned nil and no error": (&recipe.MetaRewarding{Base: base, MetaJudge: meta,
+			Judge: func(alignment.Policy) (alignment.Judge, error) { return nil, nil }}).Loop,
 		"OnlineDPO: Base.Trainer is nil": (&recipe.OnlineDPO{Base: base, Comparer: judge, BatchSize: 1}).Loop,
 		"OnlineDPO: BatchSize is 0":      (&recipe.OnlineDPO{Base: alignment.Loop{Policy: pol, Prompts: src, Trainer: tr}, Comparer: judge}).Loop,
 		"OnlineDPO: Base.Iterations is 0 and Base.Prompts is not Sized": (&recipe.OnlineDPO{

@@ -28,9 +28,10 @@ const SourceSelfBoosting = "synpo"
 // response, and pairs the i-th refinement over the i-th initial response,
 // skipping a pair whose two texts are equal and one that repeats a pair
 // already made for the prompt. Pairs need no scores (their scores are 0),
-// so the Loop runs with a judge that scores every response 0 and the
-// NoPair selector: its reports count every prompt as a tie, and the pairs
-// in Report.Pairs.
+// so the Loop runs without a judge and with the NoPair selector: its
+// reports have no scores, count a prompt as yielded when it made a pair
+// and as unjudged (Report.Unjudged) when it made none, and count the
+// pairs in Report.Pairs.
 type SelfBoosting struct {
 	// Base holds the run's settings: Policy (the current policy to start
 	// from), Prompts and Trainer; Iterations defaults to 3, Samples (pairs

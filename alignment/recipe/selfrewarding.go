@@ -29,7 +29,12 @@ type SelfRewarding struct {
 	// Judge, SelfJudge and Comparer must be left zero.
 	Base alignment.Loop
 	// Judge builds the judge of an iteration from its policy. Required.
-	Judge func(alignment.Policy) alignment.Judge
+	// The Loop calls it at the start of every iteration; an error, or a
+	// nil Judge, stops the run there with an error wrapping ErrInvalid
+	// that names SelfRewarding.Judge. With package judge:
+	//
+	//	Judge: func(p alignment.Policy) (alignment.Judge, error) { return judge.NewRubric(p, nil) },
+	Judge func(alignment.Policy) (alignment.Judge, error)
 }
 
 // Loop returns the configured Loop. The error wraps ErrInvalid and names
@@ -44,7 +49,9 @@ func (s *SelfRewarding) Loop() (*alignment.Loop, error) {
 	if s.Judge == nil {
 		return nil, fmt.Errorf("recipe: SelfRewarding: Judge is nil: %w", alignment.ErrInvalid)
 	}
-	l.SelfJudge = s.Judge
+	l.SelfJudge = func(pol alignment.Policy) (alignment.Judge, error) {
+		return build("SelfRewarding.Judge", s.Judge, pol)
+	}
 	l.Iterations = cmp.Or(b.Iterations, 2)
 	l.Samples = cmp.Or(b.Samples, 4)
 	l.JudgeSamples = cmp.Or(b.JudgeSamples, 3)

@@ -148,7 +148,7 @@ func TestSelfRewardingTinyLMWithSelfInstruct(t *testing.T) {
 	rec := &alignmenttest.Recorder{}
 	sr := recipe.SelfRewarding{
 		Base:  alignment.Loop{Policy: m, Prompts: gen, Trainer: newDPO(t), Sink: rec, Seed: 1, Sampling: tinySampling},
-		Judge: func(alignment.Policy) alignment.Judge { return f.rules },
+		Judge: func(alignment.Policy) (alignment.Judge, error) { return f.rules, nil },
 	}
 	res, err := sr.Run(t.Context())
 	require.NoError(t, err)
@@ -203,8 +203,8 @@ func TestMetaRewardingTinyLM(t *testing.T) {
 	mr := recipe.MetaRewarding{
 		Base: alignment.Loop{Policy: m, Prompts: f.prompts(t, 16), Trainer: newDPO(t), Sink: rec, Seed: 1,
 			Sampling: tinySampling, Iterations: 2},
-		Judge:     func(alignment.Policy) alignment.Judge { return sampled },
-		MetaJudge: func(alignment.Policy) recipe.JudgmentComparer { return meta },
+		Judge:     func(alignment.Policy) (alignment.Judge, error) { return sampled, nil },
+		MetaJudge: func(alignment.Policy) (recipe.JudgmentComparer, error) { return meta, nil },
 		JudgePrompt: func(p alignment.Prompt, r alignment.Response) alignment.Prompt {
 			mu.Lock()
 			defer mu.Unlock()

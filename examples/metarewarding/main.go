@@ -137,8 +137,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			Eval:       &alignment.Evaluation{Prompts: taskworld.Prompts(world.HeldOut()), Judge: rules, Samples: 4},
 			Sink:       counts,
 		},
-		Judge:       func(alignment.Policy) alignment.Judge { return sampled },
-		MetaJudge:   func(alignment.Policy) recipe.JudgmentComparer { return meta },
+		Judge:       func(alignment.Policy) (alignment.Judge, error) { return sampled, nil },
+		MetaJudge:   func(alignment.Policy) (recipe.JudgmentComparer, error) { return meta, nil },
 		JudgePrompt: judgePrompt,
 		Rho:         *rho,
 		Rank: func(wins [][]float64) ([]float64, error) {
