@@ -97,9 +97,11 @@ var (
 
 // NoPair is a Selector that never selects a pair, for loops whose pairs all
 // come from Loop.Extra: SL-CAI's revision-over-original pairs, SynPO's
-// improved-over-initial pairs, instruction inversion. The Loop counts each
-// prompt of such a loop as a tie (Report.Ties) and its pairs in
-// Report.Pairs.
+// improved-over-initial pairs, instruction inversion. A loop without a
+// judge (SL-CAI, SynPO) leaves its responses unjudged: its reports count
+// no ties and no scores. With a judge, the Loop counts each prompt as a
+// tie (Report.Ties). Either way the pairs count in Report.Pairs and
+// Report.ExtraPairs.
 type NoPair struct{}
 
 // Select implements Selector; it always declines.

@@ -3,6 +3,7 @@ package alignment
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -43,7 +44,7 @@ func TestJSONLWriteFlushRead(t *testing.T) {
 			require.NoError(t, s.Flush(t.Context()))
 			data, err := os.ReadFile(path)
 			require.NoError(t, err)
-			assert.Equal(t, encodePairs(t, ps[:2], kto), data)
+			assert.Equal(t, sinkBytes(t, ps[:2], &JSONLOptions{KTO: kto}), data)
 			assert.Equal(t, int64(len(data)), s.Offset())
 
 			require.NoError(t, s.Write(t.Context(), ps[2:]))
@@ -62,7 +63,7 @@ func TestJSONLFlushEvery(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	p := textPairs()[0]
-	line := int64(len(encodePairs(t, []Pair{p}, false)))
+	line := int64(len(encodePairs(t, []Pair{p}, false, false)))
 	settled := func() int64 { // Offset once the background flush is done
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -113,7 +114,7 @@ func TestJSONLCancelled(t *testing.T) {
 	cancel()
 	assert.ErrorIs(t, s.Write(ctx, textPairs()), context.Canceled)
 	assert.NoError(t, s.Flush(ctx), "the final flush of a cancelled run works")
-	assert.Equal(t, int64(len(encodePairs(t, textPairs()[:1], false))), s.Offset())
+	assert.Equal(t, int64(len(encodePairs(t, textPairs()[:1], false, false))), s.Offset())
 }
 
 // A crash leaves flushed lines and a torn tail; resuming truncates to the
@@ -222,6 +223,7 @@ func benchPair(i int) Pair {
 		Rejected:      Response{Text: "No. " + text + " — 日本語."},
 		ScoreChosen:   4.25,
 		ScoreRejected: 1.5,
+		Scored:        true,
 		Iteration:     1,
 		Source:        "self-rewarding",
 	}
@@ -241,7 +243,7 @@ func BenchmarkJSONLSink(b *testing.B) {
 			require.NoError(b, err)
 			ctx := context.Background()
 			b.ReportAllocs()
-			b.SetBytes(int64(len(encodePairs(b, batch[:1], kto))))
+			b.SetBytes(int64(len(encodePairs(b, batch[:1], kto, false))))
 			n := 0
 			cpu := processCPU()
 			for b.Loop() {
@@ -263,7 +265,7 @@ func BenchmarkReadPairs(b *testing.B) {
 	var data []byte
 	for i := range 256 {
 		p := benchPair(i)
-		data, _ = appendPair(data, &p)
+		data, _ = appendPair(data, &p, false)
 	}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
@@ -290,4 +292,69 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TRL's KTOTrainer scores row i of each batch with the completion of row
+// i-1 to estimate its KL term (add_kl_completion_ids in
+// trl/trainer/kto_trainer.py, with sequential sampling), so two adjacent
+// rows of one prompt make a matched pair where a mismatched one is
+// wanted. The sink spreads each prompt's rows, across Write calls and
+// across flushes (a flush of a single pair, which cannot, is the
+// exception its doc names).
+func TestJSONLKTOSpreadsPrompts(t *testing.T) {
+	pair := func(prompt, i int) Pair {
+		return Pair{Prompt: NewPrompt(fmt.Sprint("q", prompt), fmt.Sprint("question ", prompt)),
+			Chosen: Response{Text: fmt.Sprint("good ", i)}, Rejected: Response{Text: fmt.Sprint("bad ", i)}, Source: "synpo"}
+	}
+	for _, tt := range []struct {
+		name       string
+		writes     [][]Pair
+		flushEvery int
+	}{
+		{"one pair per write, as the Loop writes", func() (w [][]Pair) {
+			for q := range 12 {
+				w = append(w, []Pair{pair(q, 0)})
+			}
+			return w
+		}(), 4},
+		{"several pairs per prompt, as SynPO and SL-CAI make", func() (w [][]Pair) {
+			for q := range 5 {
+				w = append(w, []Pair{pair(q, 0), pair(q, 1), pair(q, 2)})
+			}
+			return w
+		}(), 256},
+		{"a flush starts with another prompt than the last one ended with", [][]Pair{{pair(0, 0), pair(1, 0)}, {pair(1, 1), pair(2, 0)}}, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "kto.jsonl")
+			s, err := CreateJSONL(path, &JSONLOptions{KTO: true, FlushEvery: tt.flushEvery})
+			require.NoError(t, err)
+			var want []Pair
+			for _, w := range tt.writes {
+				require.NoError(t, s.Write(t.Context(), w))
+				want = append(want, w...)
+			}
+			require.NoError(t, s.Close())
+			data, err := os.ReadFile(path)
+			require.NoError(t, err)
+
+			var prompts []string
+			for l := range strings.Lines(string(data)) {
+				var row struct {
+					Prompt []Message `json:"prompt"`
+				}
+				require.NoError(t, json.Unmarshal([]byte(l), &row))
+				prompts = append(prompts, row.Prompt[0].Content)
+			}
+			require.Len(t, prompts, 2*len(want))
+			for i := 1; i < len(prompts); i++ {
+				assert.NotEqual(t, prompts[i-1], prompts[i], "rows %d and %d share a prompt:\n%s", i, i+1, data)
+			}
+
+			got := readPairsFile(t, path)
+			sortPairs(got)
+			sortPairs(want)
+			assert.Equal(t, want, got, "the rows join back into the pairs written")
+		})
+	}
 }

@@ -21,11 +21,14 @@ const (
 //
 // The supervised stage (SL-CAI) samples responses, has the Reviser
 // critique and revise each of them, and pairs every revision over its
-// original (Source "sl-cai"). It needs no judge: the Loop runs it with a
-// judge that scores every response 0 and the NoPair selector, and the pairs
-// come from the Extra hook, which sees each response before and after
-// revision (Scored.Unrefined). Its reports therefore count every prompt as
-// a tie and a constant score; Report.Pairs counts the revision pairs. When
+// original (Source "sl-cai"). It needs no judge: the Loop runs it without
+// one and with the NoPair selector, and the pairs come from the Extra
+// hook, which sees each response before and after revision
+// (Scored.Unrefined). Its responses thus go unjudged: its reports count no
+// ties and no scores (Report.Ties is 0, Report.Score empty), Report.Pairs
+// and Report.ExtraPairs count the revision pairs, and the pairs carry no
+// scores (Pair.Scored false), so a pairs file has no score columns for
+// them. When
 // the Reviser is a RevisionPairer (constitution.Reviser is), it makes the
 // pairs; otherwise a revision is paired over its original when the text
 // changed. Identical pairs from samples that happened to be equal are

@@ -27,10 +27,12 @@ const SourceSelfBoosting = "synpo"
 // Initial policy to the same prompt, has the Improver refine each current
 // response, and pairs the i-th refinement over the i-th initial response,
 // skipping a pair whose two texts are equal and one that repeats a pair
-// already made for the prompt. Pairs need no scores (their scores are 0),
-// so the Loop runs with a judge that scores every response 0 and the
-// NoPair selector: its reports count every prompt as a tie, and the pairs
-// in Report.Pairs.
+// already made for the prompt. Pairs need no scores (Pair.Scored is
+// false, so a pairs file has no score columns for them), so the Loop runs
+// without a judge and with the NoPair selector: its responses go unjudged,
+// its reports count no ties and no scores (Report.Ties is 0,
+// Report.Score empty), and Report.Pairs and Report.ExtraPairs count the
+// pairs.
 type SelfBoosting struct {
 	// Base holds the run's settings: Policy (the current policy to start
 	// from), Prompts and Trainer; Iterations defaults to 3, Samples (pairs
