@@ -148,17 +148,51 @@ func CreateJSONL(path string, o *JSONLOptions) (*JSONL, error) {
 // OpenJSONL opens the existing file at path for appending after
 // truncating it to offset bytes, which drops whatever a crashed run wrote
 // after its last flush. offset must be at most the file's size and at the
-// start of a line; otherwise the error wraps ErrInvalid.
+// start of a line, and the file's first row must be of the kind (paired or
+// KTO) and in the form (conversational or standard) that o asks for, so
+// that the file keeps one; otherwise the error wraps ErrInvalid.
 func OpenJSONL(path string, offset int64, o *JSONLOptions) (*JSONL, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("alignment: open JSONL sink: %w", err)
 	}
+	s := newJSONL(f, path, offset, o)
 	if err := truncateAt(f, offset); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("alignment: open JSONL sink %s: %w", path, err)
 	}
-	return newJSONL(f, path, offset, o), nil
+	if err := s.sameForm(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("alignment: open JSONL sink %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// sameForm checks that the first row of the file is of the sink's kind
+// and form.
+func (s *JSONL) sameForm() error {
+	lr := newLineReader(io.NewSectionReader(s.f, 0, s.offset))
+	for {
+		line, _, err := lr.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if isBlank(line) {
+			continue
+		}
+		row, err := parsePairRow(line)
+		if err != nil {
+			return lr.lineErr(s.path, err)
+		}
+		if row.paired == s.kto || row.std != s.std {
+			return fmt.Errorf("the file holds %s rows in the %s form, and the options ask for %s rows in the %s form; a file holds one: %w",
+				kindName(row.paired), formName(row.std), kindName(!s.kto), formName(s.std), ErrInvalid)
+		}
+		return nil
+	}
 }
 
 func newJSONL(f *os.File, path string, offset int64, o *JSONLOptions) *JSONL {

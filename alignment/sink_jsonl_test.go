@@ -152,27 +152,37 @@ func TestOpenJSONLResume(t *testing.T) {
 
 func TestOpenJSONLErrors(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pairs.jsonl")
-	require.NoError(t, os.WriteFile(path, []byte("{}\n{}\n"), 0o644))
+	row := string(encodePairs(t, textPairs()[:1], false, false))
+	n := int64(len(row))
+	content := []byte(row + row)
+	require.NoError(t, os.WriteFile(path, content, 0o644))
 	for _, tt := range []struct {
 		offset int64
 		want   string
 	}{
-		{-1, "offset -1 outside the file's 6 bytes"},
-		{7, "offset 7 outside"},
+		{-1, fmt.Sprintf("offset -1 outside the file's %d bytes", 2*n)},
+		{2*n + 1, fmt.Sprintf("offset %d outside", 2*n+1)},
 		{2, "offset 2 is not at the start of a line"},
 	} {
 		_, err := OpenJSONL(path, tt.offset, nil)
 		assert.ErrorIs(t, err, ErrInvalid, "offset %d", tt.offset)
 		assert.ErrorContains(t, err, tt.want)
 	}
-	for _, offset := range []int64{0, 3, 6} {
+	for _, offset := range []int64{0, n, 2 * n} {
 		s, err := OpenJSONL(path, offset, nil)
 		require.NoError(t, err, "offset %d", offset)
 		require.NoError(t, s.Close())
 		st, err := os.Stat(path)
 		require.NoError(t, err)
 		assert.Equal(t, offset, st.Size())
-		require.NoError(t, os.WriteFile(path, []byte("{}\n{}\n"), 0o644))
+		require.NoError(t, os.WriteFile(path, content, 0o644))
+	}
+	// Appending with other options would make a file of two forms or two
+	// kinds of rows, which TRL reads by its first row.
+	for _, o := range []JSONLOptions{{Standard: true}, {KTO: true}} {
+		_, err := OpenJSONL(path, n, &o)
+		assert.ErrorIs(t, err, ErrInvalid)
+		assert.ErrorContains(t, err, "the file holds paired (chosen/rejected) rows in the conversational (message list) form")
 	}
 	_, err := OpenJSONL(filepath.Join(t.TempDir(), "missing.jsonl"), 0, nil)
 	assert.ErrorIs(t, err, fs.ErrNotExist)
