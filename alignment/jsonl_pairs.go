@@ -265,8 +265,11 @@ func ReadPairs(r io.Reader) iter.Seq2[Pair, error] {
 			p := c.pair
 			p.Rejected, p.ScoreRejected = rj.pair.Chosen, rj.pair.ScoreChosen
 			if c.pair.Scored != rj.pair.Scored {
-				yield(Pair{}, lr.lineErr("", fmt.Errorf(`row has %s "score" but its partner on line %d has %s: %w`,
-					has(row.pair.Scored), q[0].line, has(other.pair.Scored), ErrInvalid)))
+				why := `row has no "score" but its partner on line %d has one: %w`
+				if row.pair.Scored {
+					why = `row has a "score" but its partner on line %d has none: %w`
+				}
+				yield(Pair{}, lr.lineErr("", fmt.Errorf(why, q[0].line, ErrInvalid)))
 				return
 			}
 			if !yield(p, nil) {
@@ -297,13 +300,6 @@ func kindName(paired bool) string {
 		return "paired (chosen/rejected)"
 	}
 	return "unpaired (completion/label)"
-}
-
-func has(b bool) string {
-	if b {
-		return "a"
-	}
-	return "no"
 }
 
 // ktoHalf is an unpaired row waiting for its partner, and its line.

@@ -198,7 +198,7 @@ func TestPairsScoreColumns(t *testing.T) {
 	}{
 		{std + `,"score_chosen":1}`, `only one of "score_chosen" and "score_rejected"`},
 		{std + `,"score_rejected":1}`, `only one of "score_chosen" and "score_rejected"`},
-		{`{"prompt":"q","completion":"a","label":true,"score":1}` + "\n" + `{"prompt":"q","completion":"b","label":false}`, `row has no "score" but its partner on line 1 has a`},
+		{`{"prompt":"q","completion":"a","label":true,"score":1}` + "\n" + `{"prompt":"q","completion":"b","label":false}`, `row has no "score" but its partner on line 1 has one`},
 	} {
 		_, err := readAll(bytes.NewReader([]byte(tt.in + "\n")))
 		assert.ErrorIs(t, err, ErrInvalid, tt.in)
