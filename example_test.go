@@ -39,5 +39,5 @@ func Example() {
 	}
 	fmt.Print(string(data))
 	// Output:
-	// {"prompt":"How do I boil an egg?","chosen":"Boil the egg for eight minutes, then cool it in cold water.","rejected":"egg egg egg","prompt_id":"p1","iteration":0,"score_chosen":5,"score_rejected":2.5,"source":"loop"}
+	// {"prompt":[{"role":"user","content":"How do I boil an egg?"}],"chosen":[{"role":"assistant","content":"Boil the egg for eight minutes, then cool it in cold water."}],"rejected":[{"role":"assistant","content":"egg egg egg"}],"prompt_id":"p1","iteration":0,"score_chosen":5,"score_rejected":2.5,"source":"loop"}
 }

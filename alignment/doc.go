@@ -202,10 +202,16 @@
 // # Data formats
 //
 // [JSONL] writes pairs in the preference format that TRL's DPOTrainer and
-// OpenRLHF read without conversion — "prompt", "chosen", "rejected" as
-// strings, or as {role, content} message lists when the prompt is a
-// conversation — plus "prompt_id", "iteration", "score_chosen",
-// "score_rejected" and "source"; or, as an option, unpaired KTO rows
-// ("prompt", "completion", "label"). [ReadPairs] reads them back.
-// Prompts come from a slice or from JSON Lines in TRL's prompt format.
+// OpenRLHF read without conversion — by default TRL's conversational form,
+// "prompt" as {role, content} messages and "chosen", "rejected" as one
+// assistant message each, so that the trainer applies the chat template
+// the server sampled through; the standard form (strings) as an option —
+// plus "prompt_id", "iteration", "score_chosen" and "score_rejected" (the
+// judge's scores, only for pairs a judge scored) and "source"; or, as an
+// option, unpaired KTO rows ("prompt", "completion", "label"). Every row of
+// a file has one form. [ReadPairs] reads them back, and TRL's datasets
+// with an implicit prompt such as hh-rlhf. Prompts come from a slice or
+// from JSON Lines ([OpenJSONLPrompts]): TRL's prompt format, hh-rlhf's
+// implicit prompts, or instruction sets such as Alpaca through
+// [PromptsOptions].
 package alignment

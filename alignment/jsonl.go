@@ -2,10 +2,13 @@ package alignment
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 	"strconv"
 	"unicode/utf8"
 )
@@ -84,12 +87,21 @@ func (l *lineReader) next() (line []byte, terminated bool, err error) {
 		l.line++
 		l.start = l.offset
 		l.offset += int64(len(l.buf))
-		if err == io.EOF {
-			return l.buf, false, nil
+		line = l.buf
+		if l.line == 1 {
+			// Editors on Windows start UTF-8 files with a byte order
+			// mark, which is no JSON.
+			line = bytes.TrimPrefix(line, bom)
 		}
-		return l.buf[:len(l.buf)-1], true, nil
+		if err == io.EOF {
+			return line, false, nil
+		}
+		return line[:len(line)-1], true, nil
 	}
 }
+
+// bom is the UTF-8 byte order mark.
+var bom = []byte("\ufeff")
 
 // lineErr wraps err with the position of the line last returned.
 func (l *lineReader) lineErr(file string, err error) *LineError {
@@ -104,6 +116,44 @@ func isBlank(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// isNull reports whether a raw field is absent or null.
+func isNull(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || string(raw) == "null"
+}
+
+// jsonMsg describes a decoding error in the words of JSON rather than of
+// the Go types it was decoded into.
+func jsonMsg(err error) string {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		return err.Error()
+	}
+	want := "another type"
+	switch te.Type.Kind() {
+	case reflect.String:
+		want = "a string"
+	case reflect.Bool:
+		want = "true or false"
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		want = "an integer"
+	case reflect.Float64, reflect.Float32:
+		want = "a number"
+	case reflect.Slice, reflect.Array:
+		want = "a list"
+	case reflect.Struct, reflect.Map:
+		want = "an object"
+	case reflect.Pointer:
+		if te.Type.Elem().Kind() == reflect.Float64 {
+			want = "a number"
+		}
+	}
+	if te.Field == "" {
+		return fmt.Sprintf("the line holds a JSON %s, want an object", te.Value)
+	}
+	return fmt.Sprintf("%q is %s, want %s", te.Field, te.Value, want)
 }
 
 // plain marks the bytes appendString copies as they are: printable ASCII

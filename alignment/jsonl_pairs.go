@@ -7,78 +7,76 @@ import (
 	"io"
 	"iter"
 	"math"
-	"slices"
 	"strconv"
+	"strings"
 )
 
 // Preference files: one JSON object per line, in the formats TRL's trainers
-// and OpenRLHF read without conversion.
-//
-// A paired row has "prompt", "chosen" and "rejected". When the prompt is a
-// single user message they are strings (TRL's standard format); otherwise
-// "prompt" is the list of {"role", "content"} messages and "chosen" and
-// "rejected" are one-message lists [{"role": "assistant", "content": ...}]
-// (the conversational format). Our fields follow: "prompt_id",
-// "iteration", "score_chosen", "score_rejected" and "source".
-//
-// An unpaired row, for KTO, has "prompt", "completion" and "label" (true for
-// the chosen response, false for the rejected one), then "prompt_id",
-// "iteration", "score" and "source". A pair becomes two consecutive rows,
-// the chosen one first.
+// and OpenRLHF read without conversion. The JSONL sink's doc describes
+// them; ReadPairs reads them back.
 
-// appendPair appends p as one paired row, newline included. It validates p
-// first and appends nothing when p is invalid.
-func appendPair(b []byte, p *Pair) ([]byte, error) {
-	if err := checkPair(p); err != nil {
+// appendPair appends p as one paired row, newline included, in the
+// standard (string) form if std and in the conversational form otherwise.
+// It validates p first and appends nothing when p is invalid.
+func appendPair(b []byte, p *Pair, std bool) ([]byte, error) {
+	if err := checkPair(p, std); err != nil {
 		return b, err
 	}
-	chat := isChat(p.Prompt)
 	b = append(b, `{"prompt":`...)
-	b = appendPrompt(b, p.Prompt, chat)
+	b = appendPrompt(b, p.Prompt, std)
 	b = append(b, `,"chosen":`...)
-	b = appendCompletion(b, p.Chosen.Text, chat)
+	b = appendCompletion(b, p.Chosen.Text, std)
 	b = append(b, `,"rejected":`...)
-	b = appendCompletion(b, p.Rejected.Text, chat)
+	b = appendCompletion(b, p.Rejected.Text, std)
 	b = appendMeta(b, p)
-	b = append(b, `,"score_chosen":`...)
-	b = appendFloat(b, p.ScoreChosen)
-	b = append(b, `,"score_rejected":`...)
-	b = appendFloat(b, p.ScoreRejected)
+	if p.Scored {
+		b = append(b, `,"score_chosen":`...)
+		b = appendFloat(b, p.ScoreChosen)
+		b = append(b, `,"score_rejected":`...)
+		b = appendFloat(b, p.ScoreRejected)
+	}
 	b = append(b, `,"source":`...)
 	b = appendString(b, p.Source)
 	return append(b, "}\n"...), nil
 }
 
-// appendKTO appends p as two unpaired rows, chosen first. It validates p
-// first and appends nothing when p is invalid.
-func appendKTO(b []byte, p *Pair) ([]byte, error) {
-	if err := checkPair(p); err != nil {
-		return b, err
+// appendKTO appends p as two unpaired rows, the chosen one first, in the
+// form std selects, and returns the offset in b at which the second row
+// starts. It validates p first and appends nothing when p is invalid.
+func appendKTO(b []byte, p *Pair, std bool) ([]byte, int, error) {
+	if err := checkPair(p, std); err != nil {
+		return b, len(b), err
 	}
-	chat := isChat(p.Prompt)
-	for _, row := range [2]struct {
+	second := 0
+	for i, row := range [2]struct {
 		text  string
 		label bool
 		score float64
 	}{{p.Chosen.Text, true, p.ScoreChosen}, {p.Rejected.Text, false, p.ScoreRejected}} {
+		if i == 1 {
+			second = len(b)
+		}
 		b = append(b, `{"prompt":`...)
-		b = appendPrompt(b, p.Prompt, chat)
+		b = appendPrompt(b, p.Prompt, std)
 		b = append(b, `,"completion":`...)
-		b = appendCompletion(b, row.text, chat)
+		b = appendCompletion(b, row.text, std)
 		b = append(b, `,"label":`...)
 		b = strconv.AppendBool(b, row.label)
 		b = appendMeta(b, p)
-		b = append(b, `,"score":`...)
-		b = appendFloat(b, row.score)
+		if p.Scored {
+			b = append(b, `,"score":`...)
+			b = appendFloat(b, row.score)
+		}
 		b = append(b, `,"source":`...)
 		b = appendString(b, p.Source)
 		b = append(b, "}\n"...)
 	}
-	return b, nil
+	return b, second, nil
 }
 
-// checkPair reports what makes p impossible to write faithfully.
-func checkPair(p *Pair) error {
+// checkPair reports what makes p impossible to write faithfully in the
+// form std selects.
+func checkPair(p *Pair, std bool) error {
 	if len(p.Prompt.Messages) == 0 {
 		return fmt.Errorf("prompt %q has no messages: %w", p.Prompt.ID, ErrInvalid)
 	}
@@ -87,8 +85,16 @@ func checkPair(p *Pair) error {
 			return fmt.Errorf("prompt %q: message %d has role %q, want system, user or assistant: %w", p.Prompt.ID, i, m.Role, ErrInvalid)
 		}
 	}
+	if std && (len(p.Prompt.Messages) != 1 || p.Prompt.Messages[0].Role != RoleUser) {
+		return fmt.Errorf("prompt %q has %d messages (%s), but the standard form holds one user message; write this file in the conversational form: %w",
+			p.Prompt.ID, len(p.Prompt.Messages), roles(p.Prompt.Messages), ErrInvalid)
+	}
 	if p.Iteration < 0 {
 		return fmt.Errorf("prompt %q: iteration %d < 0: %w", p.Prompt.ID, p.Iteration, ErrInvalid)
+	}
+	if !p.Scored && (p.ScoreChosen != 0 || p.ScoreRejected != 0) {
+		return fmt.Errorf("prompt %q: scores %v and %v are set but Scored is false; set Scored if they are the judge's scores, or clear them: %w",
+			p.Prompt.ID, p.ScoreChosen, p.ScoreRejected, ErrInvalid)
 	}
 	for _, s := range [2]struct {
 		name string
@@ -101,13 +107,20 @@ func checkPair(p *Pair) error {
 	return nil
 }
 
-// isChat reports whether p needs the conversational format.
-func isChat(p Prompt) bool {
-	return len(p.Messages) != 1 || p.Messages[0].Role != RoleUser
+// roles lists the roles of ms, for errors: "system, user".
+func roles(ms []Message) string {
+	var b strings.Builder
+	for i, m := range ms {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(m.Role)
+	}
+	return b.String()
 }
 
-func appendPrompt(b []byte, p Prompt, chat bool) []byte {
-	if !chat {
+func appendPrompt(b []byte, p Prompt, std bool) []byte {
+	if std {
 		return appendString(b, p.Messages[0].Content)
 	}
 	b = append(b, '[')
@@ -120,8 +133,8 @@ func appendPrompt(b []byte, p Prompt, chat bool) []byte {
 	return append(b, ']')
 }
 
-func appendCompletion(b []byte, text string, chat bool) []byte {
-	if !chat {
+func appendCompletion(b []byte, text string, std bool) []byte {
+	if std {
 		return appendString(b, text)
 	}
 	b = append(b, '[')
@@ -144,31 +157,51 @@ func appendMeta(b []byte, p *Pair) []byte {
 	return strconv.AppendInt(b, int64(p.Iteration), 10)
 }
 
-// ReadPairs reads a preference file written by a JSONL sink, paired or
-// KTO, and yields its pairs in order. It stops at the first error, a
-// *LineError naming the line: a malformed line wraps ErrInvalid, and a last
-// line without its newline (a write cut short by a crash) wraps ErrTorn, so
-// that a resuming run can truncate the file to the error's Offset. Lines
-// holding only white space are skipped.
+// ReadPairs reads a preference file, paired or KTO, as a JSONL sink
+// writes it or as TRL's datasets hold it, and yields its pairs. It stops
+// at the first error, a *LineError naming the line: a malformed line wraps
+// ErrInvalid, and a last line without its newline (a write cut short by a
+// crash) wraps ErrTorn, so that a resuming run can truncate the file to the
+// error's Offset. Lines holding only white space are skipped, as is a
+// UTF-8 byte order mark at the start.
 //
 // "prompt", "chosen" and "rejected" (or "completion" and "label") are
-// required; "prompt_id", "iteration", the scores and "source" default to
-// zero values, so files written by other tools in TRL's format can be read
-// too. Unpaired rows must come as the sink writes them: the chosen row
-// (label true) followed by the rejected row of the same prompt, iteration
-// and source. Responses get only their Text back.
+// read in either form: strings (the standard form) or message lists (the
+// conversational form), one form per file, and one kind of row (paired or
+// unpaired) per file; a file that mixes them is refused, as TRL decides
+// how to tokenize a file from its first row. A paired row without
+// "prompt" has TRL's implicit prompt (trl.data_utils.extract_prompt): the
+// prompt is what "chosen" and "rejected" share, and each keeps the one
+// assistant turn after it. Message lists share their leading messages;
+// strings in Anthropic's hh-rlhf transcript form ("\n\nHuman: ...
+// \n\nAssistant: ...") are read as the conversations they spell; other
+// strings share their longest common prefix, less a final space, as TRL
+// cuts them.
+//
+// "prompt_id", "iteration" and "source" default to zero values, so files
+// written by other tools can be read too. "score_chosen" and
+// "score_rejected" come together or not at all; when they are there the
+// pair is Scored. Unpaired rows are joined into pairs by prompt_id,
+// iteration, source and prompt: the n-th row with label true of such a
+// prompt with its n-th row with label false, wherever they are in the file
+// (a JSONL sink spreads them, see JSONL). Pairs are yielded in the order
+// their second rows appear, and a row left without its partner at the end
+// of the file is an error. Responses get only their Text back.
 func ReadPairs(r io.Reader) iter.Seq2[Pair, error] {
 	return func(yield func(Pair, error) bool) {
 		lr := newLineReader(r)
 		var (
-			half   *pairRow // a KTO row with label true waiting for its partner
-			halfAt int
+			first    int  // line of the first row
+			firstStd bool // whether it is in the standard form
+			firstKTO bool // whether it is unpaired
+			waiting  = map[string][]ktoHalf{}
+			unpaired int // rows in waiting
 		)
 		for {
 			line, terminated, err := lr.next()
 			if err == io.EOF {
-				if half != nil {
-					yield(Pair{}, &LineError{Line: halfAt, Err: fmt.Errorf("unpaired row with label true has no rejected row after it: %w", ErrInvalid)})
+				if unpaired > 0 {
+					yield(Pair{}, oldestUnpaired(waiting))
 				}
 				return
 			}
@@ -183,43 +216,108 @@ func ReadPairs(r io.Reader) iter.Seq2[Pair, error] {
 			if isBlank(line) {
 				continue
 			}
+			if first == 0 && isArray(line) {
+				yield(Pair{}, lr.lineErr("", errArray))
+				return
+			}
 			row, err := parsePairRow(line)
 			if err != nil {
 				yield(Pair{}, lr.lineErr("", err))
 				return
 			}
-			switch {
-			case row.paired:
-				if half != nil {
-					yield(Pair{}, lr.lineErr("", fmt.Errorf("paired row after the unpaired row of line %d, which has no rejected row: %w", halfAt, ErrInvalid)))
-					return
-				}
+			if first == 0 {
+				first, firstStd, firstKTO = lr.line, row.std, !row.paired
+			}
+			if row.std != firstStd {
+				yield(Pair{}, lr.lineErr("", fmt.Errorf("row in the %s form after line %d's row in the %s form; a file holds one form: %w",
+					formName(row.std), first, formName(firstStd), ErrInvalid)))
+				return
+			}
+			if row.paired == firstKTO {
+				yield(Pair{}, lr.lineErr("", fmt.Errorf("%s row after line %d's %s row; a file holds one kind of row: %w",
+					kindName(row.paired), first, kindName(!row.paired), ErrInvalid)))
+				return
+			}
+			if row.paired {
 				if !yield(row.pair, nil) {
 					return
 				}
-			case row.label:
-				if half != nil {
-					yield(Pair{}, lr.lineErr("", fmt.Errorf("row with label true after the one of line %d, which has no rejected row: %w", halfAt, ErrInvalid)))
-					return
+				continue
+			}
+			key := row.key()
+			q := waiting[key]
+			if len(q) == 0 || q[0].row.label == row.label {
+				waiting[key] = append(q, ktoHalf{row, lr.line})
+				unpaired++
+				continue
+			}
+			other := q[0].row
+			if len(q) == 1 {
+				delete(waiting, key)
+			} else {
+				waiting[key] = q[1:]
+			}
+			unpaired--
+			c, rj := &other, &row
+			if row.label {
+				c, rj = rj, c
+			}
+			p := c.pair
+			p.Rejected, p.ScoreRejected = rj.pair.Chosen, rj.pair.ScoreChosen
+			if c.pair.Scored != rj.pair.Scored {
+				why := `row has no "score" but its partner on line %d has one: %w`
+				if row.pair.Scored {
+					why = `row has a "score" but its partner on line %d has none: %w`
 				}
-				half, halfAt = &row, lr.line
-			default:
-				if half == nil {
-					yield(Pair{}, lr.lineErr("", fmt.Errorf("row with label false has no chosen row before it: %w", ErrInvalid)))
-					return
-				}
-				p, err := joinKTO(half, &row, halfAt)
-				if err != nil {
-					yield(Pair{}, lr.lineErr("", err))
-					return
-				}
-				half = nil
-				if !yield(p, nil) {
-					return
-				}
+				yield(Pair{}, lr.lineErr("", fmt.Errorf(why, q[0].line, ErrInvalid)))
+				return
+			}
+			if !yield(p, nil) {
+				return
 			}
 		}
 	}
+}
+
+// errArray is the error for a file that holds a JSON array.
+var errArray = fmt.Errorf("this is a JSON array, not JSON Lines (one JSON object per line); convert it with: jq -c '.[]' file.json > file.jsonl: %w", ErrInvalid)
+
+// isArray reports whether a line starts a JSON array.
+func isArray(line []byte) bool {
+	line = bytes.TrimLeft(line, " \t\r")
+	return len(line) > 0 && line[0] == '['
+}
+
+func formName(std bool) string {
+	if std {
+		return "standard (string)"
+	}
+	return "conversational (message list)"
+}
+
+func kindName(paired bool) string {
+	if paired {
+		return "paired (chosen/rejected)"
+	}
+	return "unpaired (completion/label)"
+}
+
+// ktoHalf is an unpaired row waiting for its partner, and its line.
+type ktoHalf struct {
+	row  pairRow
+	line int
+}
+
+// oldestUnpaired names the earliest row of waiting.
+func oldestUnpaired(waiting map[string][]ktoHalf) error {
+	var h *ktoHalf
+	for _, q := range waiting {
+		if h == nil || q[0].line < h.line {
+			h = &q[0]
+		}
+	}
+	return &LineError{Line: h.line, Err: fmt.Errorf("unpaired row with label %t has no row with label %t for the same prompt_id %q, iteration %d, source and prompt: %w",
+		h.row.label, !h.row.label, h.row.pair.Prompt.ID, h.row.pair.Iteration, ErrInvalid)}
 }
 
 // pairRow is one parsed line of a preference file. For an unpaired row,
@@ -228,6 +326,17 @@ type pairRow struct {
 	pair   Pair
 	paired bool
 	label  bool
+	std    bool // the row is in the standard (string) form
+}
+
+// key identifies the prompt of an unpaired row, for joining it with its
+// partner.
+func (r *pairRow) key() string {
+	p := &r.pair
+	b := appendString(nil, p.Prompt.ID)
+	b = strconv.AppendInt(b, int64(p.Iteration), 10)
+	b = appendString(b, p.Source)
+	return string(appendPrompt(b, p.Prompt, false))
 }
 
 // rawPairRow is a line of a preference file with the fields whose JSON type
@@ -240,9 +349,9 @@ type rawPairRow struct {
 	Label         *bool           `json:"label"`
 	PromptID      string          `json:"prompt_id"`
 	Iteration     int             `json:"iteration"`
-	ScoreChosen   float64         `json:"score_chosen"`
-	ScoreRejected float64         `json:"score_rejected"`
-	Score         float64         `json:"score"`
+	ScoreChosen   *float64        `json:"score_chosen"`
+	ScoreRejected *float64        `json:"score_rejected"`
+	Score         *float64        `json:"score"`
 	Source        string          `json:"source"`
 }
 
@@ -251,29 +360,12 @@ type rawPairRow struct {
 func parsePairRow(data []byte) (pairRow, error) {
 	var raw rawPairRow
 	if err := json.Unmarshal(data, &raw); err != nil {
-		return pairRow{}, fmt.Errorf("invalid JSON object: %v: %w", err, ErrInvalid)
-	}
-	msgs, err := parseMessages(raw.Prompt, "prompt")
-	if err != nil {
-		return pairRow{}, err
-	}
-	if len(msgs) == 0 {
-		return pairRow{}, fmt.Errorf("prompt has no messages: %w", ErrInvalid)
-	}
-	for i, m := range msgs {
-		if !validRole(m.Role) {
-			return pairRow{}, fmt.Errorf("prompt message %d has role %q, want system, user or assistant: %w", i, m.Role, ErrInvalid)
-		}
+		return pairRow{}, fmt.Errorf("invalid JSON object: %v: %w", jsonMsg(err), ErrInvalid)
 	}
 	if raw.Iteration < 0 {
 		return pairRow{}, fmt.Errorf("iteration %d < 0: %w", raw.Iteration, ErrInvalid)
 	}
-	chat := bytes.TrimSpace(raw.Prompt)[0] == '['
-	row := pairRow{pair: Pair{
-		Prompt:    Prompt{ID: raw.PromptID, Messages: msgs},
-		Iteration: raw.Iteration,
-		Source:    raw.Source,
-	}}
+	row := pairRow{pair: Pair{Prompt: Prompt{ID: raw.PromptID}, Iteration: raw.Iteration, Source: raw.Source}}
 	hasPaired := raw.Chosen != nil || raw.Rejected != nil
 	hasKTO := raw.Completion != nil || raw.Label != nil
 	switch {
@@ -281,60 +373,102 @@ func parsePairRow(data []byte) (pairRow, error) {
 		return pairRow{}, fmt.Errorf("row has both chosen/rejected and completion/label: %w", ErrInvalid)
 	case hasPaired:
 		row.paired = true
-		if row.pair.Chosen.Text, err = parseCompletion(raw.Chosen, "chosen", chat); err != nil {
+		if (raw.ScoreChosen == nil) != (raw.ScoreRejected == nil) {
+			return pairRow{}, fmt.Errorf(`row has only one of "score_chosen" and "score_rejected": %w`, ErrInvalid)
+		}
+		if raw.ScoreChosen != nil {
+			row.pair.ScoreChosen, row.pair.ScoreRejected, row.pair.Scored = *raw.ScoreChosen, *raw.ScoreRejected, true
+		}
+		if isNull(raw.Prompt) {
+			msgs, c, r, std, err := implicitPrompt(raw.Chosen, raw.Rejected)
+			if err != nil {
+				return pairRow{}, err
+			}
+			row.pair.Prompt.Messages, row.pair.Chosen.Text, row.pair.Rejected.Text, row.std = msgs, c, r, std
+			return row, checkRoles(msgs)
+		}
+		msgs, std, err := parsePairPrompt(raw.Prompt)
+		if err != nil {
 			return pairRow{}, err
 		}
-		if row.pair.Rejected.Text, err = parseCompletion(raw.Rejected, "rejected", chat); err != nil {
+		row.pair.Prompt.Messages, row.std = msgs, std
+		if row.pair.Chosen.Text, err = parseCompletion(raw.Chosen, "chosen", std); err != nil {
 			return pairRow{}, err
 		}
-		row.pair.ScoreChosen, row.pair.ScoreRejected = raw.ScoreChosen, raw.ScoreRejected
+		if row.pair.Rejected.Text, err = parseCompletion(raw.Rejected, "rejected", std); err != nil {
+			return pairRow{}, err
+		}
 	case hasKTO:
 		if raw.Label == nil {
 			return pairRow{}, fmt.Errorf(`missing "label": %w`, ErrInvalid)
 		}
 		row.label = *raw.Label
-		if row.pair.Chosen.Text, err = parseCompletion(raw.Completion, "completion", chat); err != nil {
+		msgs, std, err := parsePairPrompt(raw.Prompt)
+		if err != nil {
 			return pairRow{}, err
 		}
-		row.pair.ScoreChosen = raw.Score
+		row.pair.Prompt.Messages, row.std = msgs, std
+		if row.pair.Chosen.Text, err = parseCompletion(raw.Completion, "completion", std); err != nil {
+			return pairRow{}, err
+		}
+		if raw.Score != nil {
+			row.pair.ScoreChosen, row.pair.Scored = *raw.Score, true
+		}
 	default:
 		return pairRow{}, fmt.Errorf(`row has neither "chosen" and "rejected" nor "completion" and "label": %w`, ErrInvalid)
 	}
 	return row, nil
 }
 
+// parsePairPrompt reads the "prompt" of a preference row and reports
+// whether it is in the standard form.
+func parsePairPrompt(raw json.RawMessage) ([]Message, bool, error) {
+	msgs, err := parseMessages(raw, "prompt")
+	if err != nil {
+		return nil, false, err
+	}
+	if err := checkRoles(msgs); err != nil {
+		return nil, false, err
+	}
+	return msgs, bytes.TrimSpace(raw)[0] == '"', nil
+}
+
+// checkRoles checks the messages of a preference row's prompt.
+func checkRoles(msgs []Message) error {
+	if len(msgs) == 0 {
+		return fmt.Errorf("prompt has no messages: %w", ErrInvalid)
+	}
+	for i, m := range msgs {
+		if !validRole(m.Role) {
+			return fmt.Errorf("prompt message %d has role %q, want system, user or assistant: %w", i, m.Role, ErrInvalid)
+		}
+	}
+	return nil
+}
+
 // parseCompletion reads a response field: a string when the prompt is a
 // string, a one-message assistant list when it is a message list.
-func parseCompletion(raw json.RawMessage, field string, chat bool) (string, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
+func parseCompletion(raw json.RawMessage, field string, std bool) (string, error) {
+	if isNull(raw) {
 		return "", fmt.Errorf("missing %q: %w", field, ErrInvalid)
 	}
-	if !chat {
+	raw = bytes.TrimSpace(raw)
+	if std {
 		var s string
 		if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
 			return "", fmt.Errorf("%q must be a string when the prompt is one: %w", field, ErrInvalid)
 		}
 		return s, nil
 	}
-	var ms []Message
-	if raw[0] != '[' || json.Unmarshal(raw, &ms) != nil {
+	if raw[0] != '[' {
 		return "", fmt.Errorf("%q must be a list of messages when the prompt is one: %w", field, ErrInvalid)
+	}
+	ms, err := parseMessages(raw, field)
+	if err != nil {
+		return "", err
 	}
 	if len(ms) != 1 || ms[0].Role != RoleAssistant {
 		return "", fmt.Errorf("%q must hold exactly one assistant message, has %d messages: %w", field, len(ms), ErrInvalid)
 	}
 	return ms[0].Content, nil
-}
-
-// joinKTO makes a pair of a chosen row (from line at) and the rejected row
-// after it.
-func joinKTO(c, r *pairRow, at int) (Pair, error) {
-	p, q := c.pair, r.pair
-	if p.Prompt.ID != q.Prompt.ID || p.Iteration != q.Iteration || p.Source != q.Source || !slices.Equal(p.Prompt.Messages, q.Prompt.Messages) {
-		return Pair{}, fmt.Errorf("rejected row is not about the prompt of the chosen row on line %d (prompt_id %q, iteration %d, source %q): %w",
-			at, p.Prompt.ID, p.Iteration, p.Source, ErrInvalid)
-	}
-	p.Rejected, p.ScoreRejected = q.Chosen, q.ScoreChosen
-	return p, nil
 }

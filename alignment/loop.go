@@ -685,7 +685,7 @@ func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, 
 		}
 		res.selected = true
 		res.pairs = append(res.pairs, Pair{Prompt: p, Chosen: rs[c], Rejected: rs[j],
-			ScoreChosen: res.scores[c], ScoreRejected: res.scores[j], Iteration: it, Source: r.source})
+			ScoreChosen: res.scores[c], ScoreRejected: res.scores[j], Scored: true, Iteration: it, Source: r.source})
 	}
 	if r.Extra != nil && (r.ExtraIterations == 0 || it < r.ExtraIterations) {
 		x := &Item{Iteration: it, Prompt: p, Policy: pol, Judge: judge.j, run: r, res: &res, seed: seed}

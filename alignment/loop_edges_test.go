@@ -219,7 +219,7 @@ func TestLoopNoPrompts(t *testing.T) {
 	require.NoError(t, err)
 	path := filepath.Join(t.TempDir(), "prompts.jsonl")
 	require.NoError(t, os.WriteFile(path, []byte("\n\n"), 0o644))
-	emptyFile, err := alignment.OpenJSONLPrompts(path)
+	emptyFile, err := alignment.OpenJSONLPrompts(path, nil)
 	require.NoError(t, err)
 	tests := []struct {
 		name    string

@@ -25,6 +25,16 @@ type JSONLOptions struct {
 	// KTO writes unpaired rows ("prompt", "completion", "label"), two per
 	// pair, instead of paired ones.
 	KTO bool
+	// Standard writes TRL's standard form, where the prompt and the
+	// responses are plain strings, instead of the conversational form.
+	// Use it only for a trainer that must not apply a chat template (a
+	// base model without one); the policy's server sampled through its
+	// chat template, so the conversational form trains the text that was
+	// sampled. The standard form holds only prompts of exactly one user
+	// message: any other pair is refused with ErrInvalid rather than
+	// written in another form, since TRL decides how to tokenize a file
+	// from its first row.
+	Standard bool
 	// FlushEvery is the number of pairs buffered before Write flushes by
 	// itself; default 256.
 	FlushEvery int
@@ -34,7 +44,54 @@ type JSONLOptions struct {
 const DefaultFlushEvery = 256
 
 // JSONL is a PreferenceSink that writes pairs to a file as JSON Lines, in
-// the formats TRL and OpenRLHF read (see ReadPairs for the fields).
+// the formats TRL and OpenRLHF read without conversion.
+//
+// # Format
+//
+// Every row of a file has the same form. By default it is TRL's
+// conversational form: "prompt" is the list of {"role", "content"}
+// messages, and "chosen" and "rejected" are one-message lists
+// [{"role": "assistant", "content": ...}], so that the trainer renders them
+// through the model's chat template (TRL's maybe_apply_chat_template does
+// when is_conversational holds; OpenRLHF with --data.apply_chat_template),
+// as the server did when it sampled them. JSONLOptions.Standard selects
+// the standard form, where all three are strings; TRL then tokenizes
+// prompt + chosen without any template.
+//
+// A paired row has "prompt", "chosen" and "rejected", then our fields:
+// "prompt_id", "iteration", "score_chosen" and "score_rejected", and
+// "source". The two score columns hold the judge's scores of the two
+// responses on the judge's own scale (a Comparer's: the probability of
+// beating the other responses, in [0, 1]), and are left out of the rows of
+// pairs no judge scored (Pair.Scored false: SL-CAI's revision pairs,
+// SynPO's, the meta-judge's judgment pairs), so that a score is never a
+// placeholder or a number on another scale.
+//
+// An unpaired row, for KTO, has "prompt", "completion" and "label" (true
+// for the chosen response, false for the rejected one), then "prompt_id",
+// "iteration", "score" (left out like the score columns) and "source".
+// TRL's KTOTrainer estimates its KL term from mismatched pairs made by
+// rotating the completions of each batch by one (row i is scored with the
+// completion of row i-1; trl/trainer/kto_trainer.py, which also requires
+// sequential sampling so that the file's order is the batches'), so rows of
+// the same prompt next to each other turn those into matched pairs. The
+// sink therefore orders the rows of each flushed block so that no two
+// adjacent rows share a prompt (equal messages), the first row of a block
+// included with the last of the block before. It takes the rows of the
+// prompt with the most left, other than the previous row's, with a
+// prompt's rows in the order chosen rows then rejected ones, each in the
+// order written; only a block where one prompt has more than half the
+// rows (a flush of a single pair, say) must put two of them side by side.
+// A block is what a flush writes: FlushEvery pairs, or what Flush and
+// Close find buffered. The Loop flushes its sink at every checkpoint, so
+// with a slow backend its blocks are small; to spread every prompt of a
+// run, write the KTO file once the run is over: read the run's paired
+// pairs.jsonl with ReadPairs and Write all its pairs to a KTO sink whose
+// FlushEvery exceeds their number, then Close it. The first row after
+// OpenJSONL is not compared with the rows before it. ReadPairs joins such
+// rows back into pairs.
+//
+// # Durability
 //
 // Write encodes into a buffer. Every FlushEvery pairs the buffer is handed
 // to a background goroutine that writes it, with one write of whole lines
@@ -58,10 +115,12 @@ type JSONL struct {
 	f          *os.File
 	path       string
 	kto        bool
+	std        bool
 	flushEvery int
 	buf        []byte // lines not yet handed to a flush
-	pending    int    // pairs in buf
-	offset     int64  // bytes durably in the file
+	pending    int    // pairs in buf, or in rows
+	rows       ktoRows
+	offset     int64 // bytes durably in the file
 	closed     bool
 	err        error // the failure that broke the sink
 
@@ -89,23 +148,57 @@ func CreateJSONL(path string, o *JSONLOptions) (*JSONL, error) {
 // OpenJSONL opens the existing file at path for appending after
 // truncating it to offset bytes, which drops whatever a crashed run wrote
 // after its last flush. offset must be at most the file's size and at the
-// start of a line; otherwise the error wraps ErrInvalid.
+// start of a line, and the file's first row must be of the kind (paired or
+// KTO) and in the form (conversational or standard) that o asks for, so
+// that the file keeps one; otherwise the error wraps ErrInvalid.
 func OpenJSONL(path string, offset int64, o *JSONLOptions) (*JSONL, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return nil, fmt.Errorf("alignment: open JSONL sink: %w", err)
 	}
+	s := newJSONL(f, path, offset, o)
 	if err := truncateAt(f, offset); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("alignment: open JSONL sink %s: %w", path, err)
 	}
-	return newJSONL(f, path, offset, o), nil
+	if err := s.sameForm(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("alignment: open JSONL sink %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// sameForm checks that the first row of the file is of the sink's kind
+// and form.
+func (s *JSONL) sameForm() error {
+	lr := newLineReader(io.NewSectionReader(s.f, 0, s.offset))
+	for {
+		line, _, err := lr.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if isBlank(line) {
+			continue
+		}
+		row, err := parsePairRow(line)
+		if err != nil {
+			return lr.lineErr(s.path, err)
+		}
+		if row.paired == s.kto || row.std != s.std {
+			return fmt.Errorf("the file holds %s rows in the %s form, and the options ask for %s rows in the %s form; a file holds one: %w",
+				kindName(row.paired), formName(row.std), kindName(!s.kto), formName(s.std), ErrInvalid)
+		}
+		return nil
+	}
 }
 
 func newJSONL(f *os.File, path string, offset int64, o *JSONLOptions) *JSONL {
 	s := &JSONL{f: f, path: path, offset: offset, flushEvery: DefaultFlushEvery}
 	if o != nil {
-		s.kto = o.KTO
+		s.kto, s.std = o.KTO, o.Standard
 		if o.FlushEvery > 0 {
 			s.flushEvery = o.FlushEvery
 		}
@@ -115,8 +208,9 @@ func newJSONL(f *os.File, path string, offset int64, o *JSONLOptions) *JSONL {
 
 // Write implements PreferenceSink. It encodes pairs into the buffer, and
 // starts a background flush once FlushEvery pairs are buffered. A pair that
-// cannot be written faithfully (a NaN or infinite score, a prompt without
-// messages or with an unknown role, a negative iteration) fails the whole
+// cannot be written faithfully (a NaN or infinite score, scores set on a
+// pair that is not Scored, a prompt without messages or with an unknown
+// role, a prompt the standard form cannot hold, a negative iteration) fails the whole
 // call with an error naming its index and wrapping ErrInvalid. Whenever
 // Write fails, none of pairs is kept.
 func (s *JSONL) Write(ctx context.Context, pairs []Pair) error {
@@ -129,15 +223,17 @@ func (s *JSONL) Write(ctx context.Context, pairs []Pair) error {
 		return err
 	}
 	mark := len(s.buf)
+	rmark := s.rows.mark()
 	for i := range pairs {
 		var err error
 		if s.kto {
-			s.buf, err = appendKTO(s.buf, &pairs[i])
+			err = s.rows.add(&pairs[i], s.std)
 		} else {
-			s.buf, err = appendPair(s.buf, &pairs[i])
+			s.buf, err = appendPair(s.buf, &pairs[i], s.std)
 		}
 		if err != nil {
 			s.buf = s.buf[:mark]
+			s.rows.reset(rmark)
 			return fmt.Errorf("alignment: JSONL sink %s: pair %d: %w", s.path, i, err)
 		}
 	}
@@ -148,6 +244,7 @@ func (s *JSONL) Write(ctx context.Context, pairs []Pair) error {
 	if err := s.wait(); err != nil {
 		return err
 	}
+	s.buf = s.rows.order(s.buf)
 	// Hand the buffer over and encode on into the one the last flush
 	// finished with.
 	s.bg, s.buf = s.buf, s.bg[:0]
@@ -231,6 +328,7 @@ func (s *JSONL) flush() error {
 	if err := s.wait(); err != nil {
 		return err
 	}
+	s.buf = s.rows.order(s.buf)
 	if len(s.buf) == 0 {
 		return nil // everything is synced already
 	}
@@ -250,6 +348,7 @@ func (s *JSONL) fail(err error) {
 	s.f.Truncate(s.offset)
 	s.err = fmt.Errorf("alignment: JSONL sink %s broken, durable up to byte %d: %w", s.path, s.offset, err)
 	s.buf, s.bg, s.pending = nil, nil, 0
+	s.rows = ktoRows{}
 }
 
 // writeSync writes b at offset at with one write of whole lines, and syncs.

@@ -3,6 +3,7 @@ package alignment
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -43,7 +44,7 @@ func TestJSONLWriteFlushRead(t *testing.T) {
 			require.NoError(t, s.Flush(t.Context()))
 			data, err := os.ReadFile(path)
 			require.NoError(t, err)
-			assert.Equal(t, encodePairs(t, ps[:2], kto), data)
+			assert.Equal(t, sinkBytes(t, ps[:2], &JSONLOptions{KTO: kto}), data)
 			assert.Equal(t, int64(len(data)), s.Offset())
 
 			require.NoError(t, s.Write(t.Context(), ps[2:]))
@@ -62,7 +63,7 @@ func TestJSONLFlushEvery(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	p := textPairs()[0]
-	line := int64(len(encodePairs(t, []Pair{p}, false)))
+	line := int64(len(encodePairs(t, []Pair{p}, false, false)))
 	settled := func() int64 { // Offset once the background flush is done
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -113,7 +114,7 @@ func TestJSONLCancelled(t *testing.T) {
 	cancel()
 	assert.ErrorIs(t, s.Write(ctx, textPairs()), context.Canceled)
 	assert.NoError(t, s.Flush(ctx), "the final flush of a cancelled run works")
-	assert.Equal(t, int64(len(encodePairs(t, textPairs()[:1], false))), s.Offset())
+	assert.Equal(t, int64(len(encodePairs(t, textPairs()[:1], false, false))), s.Offset())
 }
 
 // A crash leaves flushed lines and a torn tail; resuming truncates to the
@@ -151,27 +152,37 @@ func TestOpenJSONLResume(t *testing.T) {
 
 func TestOpenJSONLErrors(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pairs.jsonl")
-	require.NoError(t, os.WriteFile(path, []byte("{}\n{}\n"), 0o644))
+	row := string(encodePairs(t, textPairs()[:1], false, false))
+	n := int64(len(row))
+	content := []byte(row + row)
+	require.NoError(t, os.WriteFile(path, content, 0o644))
 	for _, tt := range []struct {
 		offset int64
 		want   string
 	}{
-		{-1, "offset -1 outside the file's 6 bytes"},
-		{7, "offset 7 outside"},
+		{-1, fmt.Sprintf("offset -1 outside the file's %d bytes", 2*n)},
+		{2*n + 1, fmt.Sprintf("offset %d outside", 2*n+1)},
 		{2, "offset 2 is not at the start of a line"},
 	} {
 		_, err := OpenJSONL(path, tt.offset, nil)
 		assert.ErrorIs(t, err, ErrInvalid, "offset %d", tt.offset)
 		assert.ErrorContains(t, err, tt.want)
 	}
-	for _, offset := range []int64{0, 3, 6} {
+	for _, offset := range []int64{0, n, 2 * n} {
 		s, err := OpenJSONL(path, offset, nil)
 		require.NoError(t, err, "offset %d", offset)
 		require.NoError(t, s.Close())
 		st, err := os.Stat(path)
 		require.NoError(t, err)
 		assert.Equal(t, offset, st.Size())
-		require.NoError(t, os.WriteFile(path, []byte("{}\n{}\n"), 0o644))
+		require.NoError(t, os.WriteFile(path, content, 0o644))
+	}
+	// Appending with other options would make a file of two forms or two
+	// kinds of rows, which TRL reads by its first row.
+	for _, o := range []JSONLOptions{{Standard: true}, {KTO: true}} {
+		_, err := OpenJSONL(path, n, &o)
+		assert.ErrorIs(t, err, ErrInvalid)
+		assert.ErrorContains(t, err, "the file holds paired (chosen/rejected) rows in the conversational (message list) form")
 	}
 	_, err := OpenJSONL(filepath.Join(t.TempDir(), "missing.jsonl"), 0, nil)
 	assert.ErrorIs(t, err, fs.ErrNotExist)
@@ -222,6 +233,7 @@ func benchPair(i int) Pair {
 		Rejected:      Response{Text: "No. " + text + " — 日本語."},
 		ScoreChosen:   4.25,
 		ScoreRejected: 1.5,
+		Scored:        true,
 		Iteration:     1,
 		Source:        "self-rewarding",
 	}
@@ -241,7 +253,7 @@ func BenchmarkJSONLSink(b *testing.B) {
 			require.NoError(b, err)
 			ctx := context.Background()
 			b.ReportAllocs()
-			b.SetBytes(int64(len(encodePairs(b, batch[:1], kto))))
+			b.SetBytes(int64(len(encodePairs(b, batch[:1], kto, false))))
 			n := 0
 			cpu := processCPU()
 			for b.Loop() {
@@ -263,7 +275,7 @@ func BenchmarkReadPairs(b *testing.B) {
 	var data []byte
 	for i := range 256 {
 		p := benchPair(i)
-		data, _ = appendPair(data, &p)
+		data, _ = appendPair(data, &p, false)
 	}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
@@ -290,4 +302,69 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TRL's KTOTrainer scores row i of each batch with the completion of row
+// i-1 to estimate its KL term (add_kl_completion_ids in
+// trl/trainer/kto_trainer.py, with sequential sampling), so two adjacent
+// rows of one prompt make a matched pair where a mismatched one is
+// wanted. The sink spreads each prompt's rows, across Write calls and
+// across flushes (a flush of a single pair, which cannot, is the
+// exception its doc names).
+func TestJSONLKTOSpreadsPrompts(t *testing.T) {
+	pair := func(prompt, i int) Pair {
+		return Pair{Prompt: NewPrompt(fmt.Sprint("q", prompt), fmt.Sprint("question ", prompt)),
+			Chosen: Response{Text: fmt.Sprint("good ", i)}, Rejected: Response{Text: fmt.Sprint("bad ", i)}, Source: "synpo"}
+	}
+	for _, tt := range []struct {
+		name       string
+		writes     [][]Pair
+		flushEvery int
+	}{
+		{"one pair per write, as the Loop writes", func() (w [][]Pair) {
+			for q := range 12 {
+				w = append(w, []Pair{pair(q, 0)})
+			}
+			return w
+		}(), 4},
+		{"several pairs per prompt, as SynPO and SL-CAI make", func() (w [][]Pair) {
+			for q := range 5 {
+				w = append(w, []Pair{pair(q, 0), pair(q, 1), pair(q, 2)})
+			}
+			return w
+		}(), 256},
+		{"a flush starts with another prompt than the last one ended with", [][]Pair{{pair(0, 0), pair(1, 0)}, {pair(1, 1), pair(2, 0)}}, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "kto.jsonl")
+			s, err := CreateJSONL(path, &JSONLOptions{KTO: true, FlushEvery: tt.flushEvery})
+			require.NoError(t, err)
+			var want []Pair
+			for _, w := range tt.writes {
+				require.NoError(t, s.Write(t.Context(), w))
+				want = append(want, w...)
+			}
+			require.NoError(t, s.Close())
+			data, err := os.ReadFile(path)
+			require.NoError(t, err)
+
+			var prompts []string
+			for l := range strings.Lines(string(data)) {
+				var row struct {
+					Prompt []Message `json:"prompt"`
+				}
+				require.NoError(t, json.Unmarshal([]byte(l), &row))
+				prompts = append(prompts, row.Prompt[0].Content)
+			}
+			require.Len(t, prompts, 2*len(want))
+			for i := 1; i < len(prompts); i++ {
+				assert.NotEqual(t, prompts[i-1], prompts[i], "rows %d and %d share a prompt:\n%s", i, i+1, data)
+			}
+
+			got := readPairsFile(t, path)
+			sortPairs(got)
+			sortPairs(want)
+			assert.Equal(t, want, got, "the rows join back into the pairs written")
+		})
+	}
 }

@@ -103,8 +103,9 @@ func TestFanOutCopiesItsArguments(t *testing.T) {
 	assert.Equal(t, 0, b.Len())
 }
 
-// A JSONL sink writes pairs in TRL's preference format; ReadPairs reads
-// them back.
+// A JSONL sink writes pairs in TRL's conversational preference format, so
+// that the trainer applies the chat template the server sampled through;
+// pairs no judge scored have no score columns. ReadPairs reads them back.
 func ExampleJSONL() {
 	dir, err := os.MkdirTemp("", "pairs")
 	if err != nil {
@@ -125,8 +126,8 @@ func ExampleJSONL() {
 		{Role: alignment.RoleUser, Content: "Capital of Italy?"},
 	}}
 	err = sink.Write(ctx, []alignment.Pair{
-		{Prompt: alignment.NewPrompt("q1", "Capital of France?"), Chosen: alignment.Response{Text: "Paris."}, Rejected: alignment.Response{Text: "Lyon."}, ScoreChosen: 5, ScoreRejected: 1.5, Source: "self-rewarding"},
-		{Prompt: chat, Chosen: alignment.Response{Text: "Rome."}, Rejected: alignment.Response{Text: "It is Milan."}, ScoreChosen: 4, ScoreRejected: 2, Iteration: 1},
+		{Prompt: alignment.NewPrompt("q1", "Capital of France?"), Chosen: alignment.Response{Text: "Paris."}, Rejected: alignment.Response{Text: "Lyon."}, ScoreChosen: 5, ScoreRejected: 1.5, Scored: true, Source: "self-rewarding"},
+		{Prompt: chat, Chosen: alignment.Response{Text: "Rome."}, Rejected: alignment.Response{Text: "It is Milan."}, Iteration: 1, Source: "sl-cai"},
 	})
 	if err == nil {
 		err = sink.Close()
@@ -149,8 +150,8 @@ func ExampleJSONL() {
 		fmt.Printf("%s: %q over %q\n", p.Prompt.ID, p.Chosen.Text, p.Rejected.Text)
 	}
 	// Output:
-	// {"prompt":"Capital of France?","chosen":"Paris.","rejected":"Lyon.","prompt_id":"q1","iteration":0,"score_chosen":5,"score_rejected":1.5,"source":"self-rewarding"}
-	// {"prompt":[{"role":"system","content":"Answer in one word."},{"role":"user","content":"Capital of Italy?"}],"chosen":[{"role":"assistant","content":"Rome."}],"rejected":[{"role":"assistant","content":"It is Milan."}],"prompt_id":"q2","iteration":1,"score_chosen":4,"score_rejected":2,"source":""}
+	// {"prompt":[{"role":"user","content":"Capital of France?"}],"chosen":[{"role":"assistant","content":"Paris."}],"rejected":[{"role":"assistant","content":"Lyon."}],"prompt_id":"q1","iteration":0,"score_chosen":5,"score_rejected":1.5,"source":"self-rewarding"}
+	// {"prompt":[{"role":"system","content":"Answer in one word."},{"role":"user","content":"Capital of Italy?"}],"chosen":[{"role":"assistant","content":"Rome."}],"rejected":[{"role":"assistant","content":"It is Milan."}],"prompt_id":"q2","iteration":1,"source":"sl-cai"}
 	// q1: "Paris." over "Lyon."
 	// q2: "Rome." over "It is Milan."
 }
@@ -172,7 +173,7 @@ func ExampleOpenJSONLPrompts() {
 		fmt.Println(err)
 		return
 	}
-	src, err := alignment.OpenJSONLPrompts(path)
+	src, err := alignment.OpenJSONLPrompts(path, nil)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -191,7 +192,7 @@ func ExampleOpenJSONLPrompts() {
 		fmt.Println(err)
 		return
 	}
-	_, err = alignment.OpenJSONLPrompts(path)
+	_, err = alignment.OpenJSONLPrompts(path, nil)
 	fmt.Println(strings.ReplaceAll(err.Error(), dir, "DIR"))
 	// Output:
 	// prompts: 2

@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -21,33 +22,69 @@ var (
 )
 
 // JSONLSource is a PromptSource that reads the same JSON Lines file every
-// iteration, in TRL's prompt format. Each line is an object with a "prompt"
-// that is either a string (one user message) or a list of
-// {"role", "content"} messages, and an optional "id" that is a string or a
-// number (kept as written: 12 and 12.0 differ). A line without an id, or
-// with a null one, gets the id "line-N", N its line number from 1. Other
-// fields are ignored. Lines holding only white space are skipped, and the
-// last line may lack its newline.
+// iteration, in TRL's prompt format or in the form of the datasets people
+// have. Each line is an object with a "prompt" that is either a string (one
+// user message) or a list of {"role", "content"} messages. A line without
+// "prompt" but with "chosen" and "rejected", as in raw hh-rlhf, has the
+// implicit prompt ReadPairs describes; instruction sets (Alpaca,
+// self-instruct) name their fields with PromptsOptions.Fields.
+//
+// A prompt's id is its "prompt_id" (the name UltraFeedback-style files and
+// this library's pairs files use) or its "id", a string or a number (kept
+// as written: 12 and 12.0 differ); a line with both must give the same
+// one. A line without either, or with null, gets the id "line-N", N its
+// line number from 1. Other fields are ignored. Lines holding only white
+// space are skipped, a UTF-8 byte order mark at the start of the file is
+// skipped, and the last line may lack its newline. A file holding one JSON
+// array is refused with an error that says so.
 //
 // Every prompt must pass ValidatePrompt and ids must be unique within the
 // file; OpenJSONLPrompts checks the whole file, so a malformed line stops a
-// run before it starts. Iterations then stream the file: memory does not
-// grow with the number of prompts. The file must not change while the source
-// is in use; an iteration that finds it changed fails.
+// run before it starts, and a repeated id is named with both its lines.
+// Iterations then stream the file: memory does not grow with the number of
+// prompts. The file must not change while the source is in use; an
+// iteration that finds it changed fails.
 //
 // A JSONLSource is safe for concurrent use.
 type JSONLSource struct {
-	path  string
-	n     int
-	size  int64
-	mtime time.Time
+	path   string
+	fields []string
+	n      int
+	size   int64
+	mtime  time.Time
+}
+
+// PromptsOptions configure how OpenJSONLPrompts reads a prompts file. A
+// nil *PromptsOptions means the defaults given on each field.
+type PromptsOptions struct {
+	// Fields names the fields whose texts make each prompt, for
+	// instruction sets that have no "prompt": the texts of the fields a
+	// line has, and that are not empty, are joined in order with a blank
+	// line between them into one user message, the separation Alpaca's
+	// template puts between an instruction and its input (its "###"
+	// headers are left out: the chat template frames the turn). The first
+	// field is required. A field may be a dot-separated path through
+	// objects and lists. Alpaca and its derivatives: "instruction",
+	// "input"; self-instruct's seed tasks: "instruction",
+	// "instances.0.input". Default: "prompt", or the implicit prompt of
+	// "chosen" and "rejected".
+	Fields []string
 }
 
 // OpenJSONLPrompts checks the prompts file at path and returns a source
-// that reads it. A malformed line is a *LineError naming the file and the
-// line and wrapping ErrInvalid. While it checks the file, it keeps 8 bytes
-// per prompt to find duplicate ids.
-func OpenJSONLPrompts(path string) (*JSONLSource, error) {
+// that reads it; o may be nil. A malformed line is a *LineError naming the
+// file and the line and wrapping ErrInvalid. While it checks the file, it
+// keeps 8 bytes per prompt to find duplicate ids.
+func OpenJSONLPrompts(path string, o *PromptsOptions) (*JSONLSource, error) {
+	var fields []string
+	if o != nil && len(o.Fields) > 0 {
+		fields = slices.Clone(o.Fields)
+		for i, f := range fields {
+			if f == "" || strings.HasPrefix(f, ".") || strings.HasSuffix(f, ".") || strings.Contains(f, "..") {
+				return nil, fmt.Errorf("alignment: open prompts: field %d is %q, want a name or a dot-separated path: %w", i, f, ErrInvalid)
+			}
+		}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("alignment: open prompts: %w", err)
@@ -71,7 +108,10 @@ func OpenJSONLPrompts(path string) (*JSONLSource, error) {
 		if isBlank(line) {
 			continue
 		}
-		p, err := parsePromptLine(line, lr.line)
+		if len(hashes) == 0 && isArray(line) {
+			return nil, lr.lineErr(path, errArray)
+		}
+		p, err := parsePromptLine(line, lr.line, fields)
 		if err != nil {
 			return nil, lr.lineErr(path, err)
 		}
@@ -80,11 +120,11 @@ func OpenJSONLPrompts(path string) (*JSONLSource, error) {
 	n := len(hashes)
 	slices.Sort(hashes)
 	if hashes = duplicates(hashes); len(hashes) > 0 {
-		if err := findDuplicate(f, path, seed, hashes); err != nil {
+		if err := findDuplicate(f, path, seed, hashes, fields); err != nil {
 			return nil, err
 		}
 	}
-	return &JSONLSource{path: path, n: n, size: st.Size(), mtime: st.ModTime()}, nil
+	return &JSONLSource{path: path, fields: fields, n: n, size: st.Size(), mtime: st.ModTime()}, nil
 }
 
 // Prompts implements PromptSource. It yields an error, and stops, when the
@@ -124,7 +164,7 @@ func (s *JSONLSource) Prompts(ctx context.Context, iteration int) iter.Seq2[Prom
 			if isBlank(line) {
 				continue
 			}
-			p, err := parsePromptLine(line, lr.line)
+			p, err := parsePromptLine(line, lr.line, s.fields)
 			if err != nil {
 				yield(Prompt{}, lr.lineErr(s.path, err))
 				return
@@ -166,7 +206,7 @@ func duplicates(hs []uint64) []uint64 {
 // findDuplicate reads f again and returns an error naming the first line
 // whose id an earlier line has, among the ids whose hashes are in sorted
 // suspects. Equal hashes of different ids are not errors.
-func findDuplicate(f *os.File, path string, seed maphash.Seed, suspects []uint64) error {
+func findDuplicate(f *os.File, path string, seed maphash.Seed, suspects []uint64, fields []string) error {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("alignment: read %s: %w", path, err)
 	}
@@ -183,7 +223,7 @@ func findDuplicate(f *os.File, path string, seed maphash.Seed, suspects []uint64
 		if isBlank(line) {
 			continue
 		}
-		p, err := parsePromptLine(line, lr.line)
+		p, err := parsePromptLine(line, lr.line, fields)
 		if err != nil {
 			return lr.lineErr(path, err)
 		}
@@ -197,25 +237,32 @@ func findDuplicate(f *os.File, path string, seed maphash.Seed, suspects []uint64
 	}
 }
 
-// promptLine is one line of a prompts file, its fields left raw so that
-// their JSON types can be checked.
-type promptLine struct {
-	ID     json.RawMessage `json:"id"`
-	Prompt json.RawMessage `json:"prompt"`
-}
-
 // parsePromptLine parses one non-blank line of a prompts file; n is its
-// line number, which names prompts that have no id. Errors wrap ErrInvalid.
-func parsePromptLine(data []byte, n int) (Prompt, error) {
-	var pl promptLine
-	if err := json.Unmarshal(data, &pl); err != nil {
-		return Prompt{}, fmt.Errorf("invalid JSON object: %v: %w", err, ErrInvalid)
+// line number, which names prompts that have no id, and fields are
+// PromptsOptions.Fields. Errors wrap ErrInvalid.
+func parsePromptLine(data []byte, n int, fields []string) (Prompt, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(data, &obj); err != nil {
+		return Prompt{}, fmt.Errorf("invalid JSON object: %v: %w", jsonMsg(err), ErrInvalid)
 	}
-	id, err := parseID(pl.ID, n)
+	if obj == nil {
+		return Prompt{}, fmt.Errorf("invalid JSON object: the line is null: %w", ErrInvalid)
+	}
+	id, err := parseID(obj["prompt_id"], obj["id"], n)
 	if err != nil {
 		return Prompt{}, err
 	}
-	msgs, err := parseMessages(pl.Prompt, "prompt")
+	var msgs []Message
+	switch {
+	case fields != nil:
+		msgs, err = fieldsPrompt(obj, fields)
+	case isNull(obj["prompt"]) && !isNull(obj["chosen"]) && !isNull(obj["rejected"]):
+		msgs, _, _, _, err = implicitPrompt(obj["chosen"], obj["rejected"])
+	case isNull(obj["prompt"]) && (obj["instruction"] != nil || obj["question"] != nil):
+		return Prompt{}, fmt.Errorf(`missing "prompt"; for an instruction set, name the fields that hold the prompt with PromptsOptions.Fields (Alpaca: "instruction", "input"): %w`, ErrInvalid)
+	default:
+		msgs, err = parseMessages(obj["prompt"], "prompt")
+	}
 	if err != nil {
 		return Prompt{}, err
 	}
@@ -226,49 +273,165 @@ func parsePromptLine(data []byte, n int) (Prompt, error) {
 	return p, nil
 }
 
-// parseID reads an "id" field: a string, a number kept as written, or
-// absent or null for "line-N".
-func parseID(raw json.RawMessage, n int) (string, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
-		return "line-" + strconv.Itoa(n), nil
+// fieldsPrompt joins the texts of fields into one user message.
+func fieldsPrompt(obj map[string]json.RawMessage, fields []string) ([]Message, error) {
+	var parts []string
+	for i, f := range fields {
+		raw, ok := lookup(obj, f)
+		if isNull(raw) || !ok {
+			if i == 0 {
+				return nil, fmt.Errorf("missing %q: %w", f, ErrInvalid)
+			}
+			continue
+		}
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, fmt.Errorf("%q must be a string: %w", f, ErrInvalid)
+		}
+		if strings.TrimSpace(s) != "" {
+			parts = append(parts, s)
+		}
 	}
+	return []Message{{Role: RoleUser, Content: strings.Join(parts, "\n\n")}}, nil
+}
+
+// lookup follows a dot-separated path through objects and lists (by
+// index), reporting whether every step exists.
+func lookup(obj map[string]json.RawMessage, path string) (json.RawMessage, bool) {
+	head, rest, nested := strings.Cut(path, ".")
+	raw, ok := obj[head]
+	for ok && nested {
+		head, rest, nested = strings.Cut(rest, ".")
+		raw = bytes.TrimSpace(raw)
+		switch {
+		case len(raw) > 0 && raw[0] == '{':
+			var o map[string]json.RawMessage
+			if json.Unmarshal(raw, &o) != nil {
+				return nil, false
+			}
+			raw, ok = o[head]
+		case len(raw) > 0 && raw[0] == '[':
+			var l []json.RawMessage
+			i, err := strconv.Atoi(head)
+			if json.Unmarshal(raw, &l) != nil || err != nil || i < 0 || i >= len(l) {
+				return nil, false
+			}
+			raw = l[i]
+		default:
+			return nil, false
+		}
+	}
+	return raw, ok
+}
+
+// parseID reads the "prompt_id" and "id" fields: a string, a number kept as
+// written, or both absent or null for "line-N". When both are there they
+// must agree.
+func parseID(promptID, id json.RawMessage, n int) (string, error) {
+	a, err := parseOneID(promptID, "prompt_id")
+	if err != nil {
+		return "", err
+	}
+	b, err := parseOneID(id, "id")
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case a != "" && b != "" && a != b:
+		return "", fmt.Errorf("prompt_id %q and id %q differ; give one: %w", a, b, ErrInvalid)
+	case a != "":
+		return a, nil
+	case b != "":
+		return b, nil
+	}
+	return "line-" + strconv.Itoa(n), nil
+}
+
+// parseOneID reads one id field, returning "" when it is absent or null.
+func parseOneID(raw json.RawMessage, field string) (string, error) {
+	if isNull(raw) {
+		return "", nil
+	}
+	raw = bytes.TrimSpace(raw)
 	switch c := raw[0]; {
 	case c == '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", fmt.Errorf("id: %v: %w", err, ErrInvalid)
+			return "", fmt.Errorf("%s: %v: %w", field, jsonMsg(err), ErrInvalid)
 		}
 		if s == "" {
-			return "", fmt.Errorf("empty id: %w", ErrInvalid)
+			return "", fmt.Errorf("empty %s: %w", field, ErrInvalid)
 		}
 		return s, nil
 	case c == '-' || c >= '0' && c <= '9':
 		return string(raw), nil
 	}
-	return "", fmt.Errorf("id is %s, want a string or a number: %w", raw, ErrInvalid)
+	return "", fmt.Errorf("%s is %s, want a string or a number: %w", field, raw, ErrInvalid)
 }
 
 // parseMessages reads a field that is a string (one user message) or a
-// list of messages.
+// list of {"role", "content"} messages whose values are strings.
 func parseMessages(raw json.RawMessage, field string) ([]Message, error) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
+	if isNull(raw) {
 		return nil, fmt.Errorf("missing %q: %w", field, ErrInvalid)
 	}
+	raw = bytes.TrimSpace(raw)
 	switch raw[0] {
 	case '"':
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, fmt.Errorf("%s: %v: %w", field, err, ErrInvalid)
+			return nil, fmt.Errorf("%s: %v: %w", field, jsonMsg(err), ErrInvalid)
 		}
 		return []Message{{Role: RoleUser, Content: s}}, nil
 	case '[':
-		var ms []Message
-		if err := json.Unmarshal(raw, &ms); err != nil {
-			return nil, fmt.Errorf("%s: %v: %w", field, err, ErrInvalid)
+		var items []json.RawMessage
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return nil, fmt.Errorf("%s: %v: %w", field, jsonMsg(err), ErrInvalid)
+		}
+		ms := make([]Message, len(items))
+		for i, it := range items {
+			var m struct {
+				Role    json.RawMessage `json:"role"`
+				Content json.RawMessage `json:"content"`
+			}
+			if it = bytes.TrimSpace(it); it[0] != '{' || json.Unmarshal(it, &m) != nil {
+				return nil, fmt.Errorf("%s: message %d is %s, want an object with \"role\" and \"content\": %w", field, i, jsonKind(it), ErrInvalid)
+			}
+			for _, f := range [2]struct {
+				name string
+				raw  json.RawMessage
+				dst  *string
+			}{{"role", m.Role, &ms[i].Role}, {"content", m.Content, &ms[i].Content}} {
+				if f.raw == nil {
+					continue // a missing role or content is reported by the caller's checks
+				}
+				if json.Unmarshal(f.raw, f.dst) != nil {
+					return nil, fmt.Errorf("%s: message %d: %q is %s, want a string: %w", field, i, f.name, jsonKind(f.raw), ErrInvalid)
+				}
+			}
 		}
 		return ms, nil
 	}
 	return nil, fmt.Errorf("%q must be a string or a list of messages: %w", field, ErrInvalid)
+}
+
+// jsonKind names the JSON type of a valid raw value, for errors.
+func jsonKind(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "empty"
+	}
+	switch raw[0] {
+	case '"':
+		return "a string"
+	case '{':
+		return "an object"
+	case '[':
+		return "a list"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
 }

@@ -226,11 +226,19 @@ type Comparison struct {
 
 // Pair is one preference: for Prompt, Chosen is preferred to Rejected.
 type Pair struct {
-	Prompt        Prompt
-	Chosen        Response
-	Rejected      Response
+	Prompt   Prompt
+	Chosen   Response
+	Rejected Response
+	// ScoreChosen and ScoreRejected are the judge's scores of Chosen and
+	// Rejected, on the judge's scale (a Comparer's: the mean probability of
+	// beating the other responses), when Scored is true. Pairs that no judge
+	// scored (SL-CAI's revision pairs, SynPO's, the meta-judge's) leave
+	// Scored false and both scores 0, and a JSONL sink then writes no score
+	// columns; it refuses a pair whose scores are set while Scored is false,
+	// so that no score is dropped unseen.
 	ScoreChosen   float64
 	ScoreRejected float64
+	Scored        bool
 	// Iteration is the Loop iteration that produced the pair, from 0.
 	Iteration int
 	// Source names the stage that produced the pair: "self-rewarding",

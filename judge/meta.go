@@ -194,8 +194,10 @@ type Tournament struct {
 
 // Pair returns the judge-training pair of the tournament: for judgePrompt
 // (the prompt the judgments answered, see Rubric.Prompt), the best judgment
-// is chosen and the worst rejected, with their strengths as scores and
-// Source "meta-judge". It reports false when all judgments are equally
+// is chosen and the worst rejected, with Source "meta-judge". It carries
+// no scores (Scored false): strengths are not judge scores, and a pairs
+// file's score columns hold only those (see alignment.JSONL); they stay in
+// Strength. It reports false when all judgments are equally
 // strong, or for a Tournament not made by Meta.Tournament.
 func (t Tournament) Pair(judgePrompt alignment.Prompt) (alignment.Pair, bool) {
 	judgments := t.Judgments
@@ -204,11 +206,9 @@ func (t Tournament) Pair(judgePrompt alignment.Prompt) (alignment.Pair, bool) {
 		return alignment.Pair{}, false
 	}
 	return alignment.Pair{
-		Prompt:        judgePrompt.Clone(),
-		Chosen:        alignment.Response{Text: judgments[t.Best], Source: "meta-judge"},
-		Rejected:      alignment.Response{Text: judgments[t.Worst], Source: "meta-judge"},
-		ScoreChosen:   t.Strength[t.Best],
-		ScoreRejected: t.Strength[t.Worst],
-		Source:        "meta-judge",
+		Prompt:   judgePrompt.Clone(),
+		Chosen:   alignment.Response{Text: judgments[t.Best], Source: "meta-judge"},
+		Rejected: alignment.Response{Text: judgments[t.Worst], Source: "meta-judge"},
+		Source:   "meta-judge",
 	}, true
 }

@@ -166,7 +166,8 @@ func TestMetaTournament(t *testing.T) {
 	assert.Equal(t, jp, pair.Prompt)
 	assert.Equal(t, judgments[1], pair.Chosen.Text)
 	assert.Equal(t, judgments[0], pair.Rejected.Text)
-	assert.Greater(t, pair.ScoreChosen, pair.ScoreRejected)
+	assert.False(t, pair.Scored, "strengths are not judge scores")
+	assert.Zero(t, pair.ScoreChosen)
 }
 
 func TestMetaPrompt(t *testing.T) {

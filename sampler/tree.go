@@ -119,6 +119,7 @@ func (r TreeResult) Pair(p alignment.Prompt) (alignment.Pair, bool) {
 		Rejected:      r.Original.Clone(),
 		ScoreChosen:   r.Score,
 		ScoreRejected: r.OriginalScore,
+		Scored:        true,
 		Source:        "spar",
 	}, true
 }

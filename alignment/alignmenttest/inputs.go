@@ -55,8 +55,8 @@ func sampleOptions(n int) alignment.SampleOptions {
 func samplePairs() []alignment.Pair {
 	ps, rs := samplePrompts(), sampleResponses()
 	return []alignment.Pair{
-		{Prompt: ps[0], Chosen: rs[0], Rejected: rs[1], ScoreChosen: 4.5, ScoreRejected: 1, Source: "conformance"},
-		{Prompt: ps[1], Chosen: rs[2], Rejected: rs[0], ScoreChosen: 0.25, ScoreRejected: -0.25, Iteration: 2, Source: "conformance"},
-		{Prompt: ps[2], Chosen: rs[2], Rejected: rs[1], ScoreChosen: 3, ScoreRejected: 3, Iteration: 1},
+		{Prompt: ps[0], Chosen: rs[0], Rejected: rs[1], ScoreChosen: 4.5, ScoreRejected: 1, Scored: true, Source: "conformance"},
+		{Prompt: ps[1], Chosen: rs[2], Rejected: rs[0], ScoreChosen: 0.25, ScoreRejected: -0.25, Scored: true, Iteration: 2, Source: "conformance"},
+		{Prompt: ps[2], Chosen: rs[2], Rejected: rs[1], Iteration: 1},
 	}
 }

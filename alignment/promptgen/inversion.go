@@ -126,7 +126,9 @@ func (v *Inversion) Text(id string) (string, bool) {
 // Pairs is a Loop.Extra hook: it pairs the highest-scoring of the fresh
 // responses rs to p (the earliest among equals) over the text p was
 // written for. It makes no pair when that response has the text's own
-// words, or, with a judge, when the text scores as high. A prompt that
+// words, or, with a judge, when the text scores as high. With a judge the
+// pair is Scored with the two judge scores; without one it has no scores.
+// A prompt that
 // did not come from this Inversion is an error wrapping ErrInvalid.
 func (v *Inversion) Pairs(ctx context.Context, x *alignment.Item, rs []alignment.Scored) ([]alignment.Pair, error) {
 	p, iteration := x.Prompt, x.Iteration
@@ -166,8 +168,11 @@ func (v *Inversion) Pairs(ctx context.Context, x *alignment.Item, rs []alignment
 		}
 		score = j.Score
 	}
-	return []alignment.Pair{{Prompt: p, Chosen: chosen.Response, Rejected: rejected, ScoreChosen: chosen.Score,
-		ScoreRejected: score, Iteration: iteration, Source: SourceInversion}}, nil
+	pair := alignment.Pair{Prompt: p, Chosen: chosen.Response, Rejected: rejected, Iteration: iteration, Source: SourceInversion}
+	if v.judge != nil {
+		pair.ScoreChosen, pair.ScoreRejected, pair.Scored = chosen.Score, score, true
+	}
+	return []alignment.Pair{pair}, nil
 }
 
 func (v *Inversion) request(index int) string {

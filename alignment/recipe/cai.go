@@ -27,7 +27,8 @@ const (
 // (Scored.Unrefined). Its reports therefore have no scores, and count a
 // prompt as yielded when it made a revision pair and as unjudged
 // (Report.Unjudged) when it made none; Report.Pairs counts the revision
-// pairs. When
+// pairs, which carry no scores (Pair.Scored is false, so a pairs file has
+// no score columns for them). When
 // the Reviser is a RevisionPairer (constitution.Reviser is), it makes the
 // pairs; otherwise a revision is paired over its original when the text
 // changed. Identical pairs from samples that happened to be equal are

@@ -51,6 +51,8 @@ type JudgePrompter interface {
 // (Elo or Bradley–Terry; by default each judgment's total wins, which
 // orders a complete round robin as the Bradley–Terry fit does), and the
 // strongest judgment is chosen over the weakest (Source "meta-judge"),
+// without scores (Pair.Scored false: strengths are not on the judge's
+// scale, and a pairs file's score columns hold only judge scores),
 // for the judge prompt that produced them (JudgePrompt, or the judge's own
 // Prompt method). No judge pair is made when every response's judgments
 // agree on the score, when the strengths all tie, or when the two texts are
@@ -251,13 +253,11 @@ func (m *MetaRewarding) judgePair(ctx context.Context, x *alignment.Item, mj Jud
 		return nil, fmt.Errorf("the judge (%T) has no Prompt method and JudgePrompt is nil: %w", j, alignment.ErrInvalid)
 	}
 	return []alignment.Pair{{
-		Prompt:        jp,
-		Chosen:        alignment.Response{Text: texts[best], Source: SourceMetaJudge},
-		Rejected:      alignment.Response{Text: texts[worst], Source: SourceMetaJudge},
-		ScoreChosen:   strength[best],
-		ScoreRejected: strength[worst],
-		Iteration:     it,
-		Source:        SourceMetaJudge,
+		Prompt:    jp,
+		Chosen:    alignment.Response{Text: texts[best], Source: SourceMetaJudge},
+		Rejected:  alignment.Response{Text: texts[worst], Source: SourceMetaJudge},
+		Iteration: it,
+		Source:    SourceMetaJudge,
 	}}, nil
 }
 

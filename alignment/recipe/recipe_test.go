@@ -325,7 +325,9 @@ func TestMetaRewardingKnownPairs(t *testing.T) {
 	got := rec.Pairs()
 	assert.Equal(t, want, briefs(got))
 	assert.Equal(t, "Grade short good", got[1].Prompt.Text(), "the judge pair's prompt is the judge's own")
-	assert.Greater(t, got[1].ScoreChosen, got[1].ScoreRejected)
+	assert.False(t, got[1].Scored, "a judge pair carries no scores: strengths are on no judge's scale")
+	assert.Zero(t, got[1].ScoreChosen)
+	assert.True(t, got[0].Scored, "an actor pair carries the judge's scores")
 	assert.Len(t, meta.seen, 2*3*2, "three comparisons per judged iteration, none after JudgeIterations")
 	assert.Equal(t, 2, res.Reports[0].Pairs, "one actor and one judge pair")
 	assert.Equal(t, 1, res.Reports[0].ExtraPairs)
@@ -443,6 +445,17 @@ func TestSelfBoostingKnownPairs(t *testing.T) {
 	assert.Equal(t, 3, res.Policy.(*rcpPolicy).version, "Run returns the trained policy, not the pair")
 	require.Len(t, tr.calls, 3)
 	assert.Equal(t, want[2:4], briefs(tr.calls[1]))
+	// What the doc promises the reports show: unjudged responses, so no
+	// ties and no scores, and the pairs, unscored.
+	for _, r := range res.Reports {
+		assert.Zero(t, r.Ties)
+		assert.Zero(t, r.Score.N)
+		assert.Equal(t, 2, r.Pairs)
+		assert.Equal(t, 2, r.ExtraPairs)
+	}
+	for _, p := range rec.Pairs() {
+		assert.False(t, p.Scored)
+	}
 }
 
 func TestRecipesRejectBadSettings(t *testing.T) {

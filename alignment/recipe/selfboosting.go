@@ -27,11 +27,12 @@ const SourceSelfBoosting = "synpo"
 // Initial policy to the same prompt, has the Improver refine each current
 // response, and pairs the i-th refinement over the i-th initial response,
 // skipping a pair whose two texts are equal and one that repeats a pair
-// already made for the prompt. Pairs need no scores (their scores are 0),
-// so the Loop runs without a judge and with the NoPair selector: its
-// reports have no scores, count a prompt as yielded when it made a pair
-// and as unjudged (Report.Unjudged) when it made none, and count the
-// pairs in Report.Pairs.
+// already made for the prompt. Pairs need no scores (Pair.Scored is
+// false, so a pairs file has no score columns for them), so the Loop runs
+// without a judge and with the NoPair selector: its reports have no
+// scores, count a prompt as yielded when it made a pair and as unjudged
+// (Report.Unjudged) when it made none, and count the pairs in
+// Report.Pairs.
 type SelfBoosting struct {
 	// Base holds the run's settings: Policy (the current policy to start
 	// from), Prompts and Trainer; Iterations defaults to 3, Samples (pairs
