@@ -20,7 +20,7 @@ type endpoint struct {
 	// base is the URL requests go to, without the trailing slash; query is
 	// its raw query, appended after the path of each request.
 	base, query string
-	// name is base without credentials, safe for errors and logs.
+	// name is base as RedactURL shows it, safe for errors and logs.
 	name string
 	sem  *semaphore.Weighted
 	// single is set once the endpoint has refused n > 1 or answered it with
@@ -44,13 +44,13 @@ func newEndpoint(i int, raw string, limit int) (*endpoint, error) {
 		return nil, fmt.Errorf("openai: base URL %d: %v: %w", i, redactParseError(err), alignment.ErrInvalid)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("openai: base URL %d (%s): scheme must be http or https: %w", i, safeURL(u), alignment.ErrInvalid)
+		return nil, fmt.Errorf("openai: base URL %d (%s): scheme must be http or https: %w", i, redactURL(u), alignment.ErrInvalid)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("openai: base URL %d (%s) has no host: %w", i, safeURL(u), alignment.ErrInvalid)
+		return nil, fmt.Errorf("openai: base URL %d (%s) has no host: %w", i, redactURL(u), alignment.ErrInvalid)
 	}
 	if u.Fragment != "" {
-		return nil, fmt.Errorf("openai: base URL %d (%s) has a fragment: %w", i, safeURL(u), alignment.ErrInvalid)
+		return nil, fmt.Errorf("openai: base URL %d (%s) has a fragment: %w", i, redactURL(u), alignment.ErrInvalid)
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
@@ -62,7 +62,7 @@ func newEndpoint(i int, raw string, limit int) (*endpoint, error) {
 	return &endpoint{
 		base:  u.String(),
 		query: query,
-		name:  safeURL(u),
+		name:  redactURL(u),
 		sem:   semaphore.NewWeighted(int64(limit)),
 	}, nil
 }
@@ -73,16 +73,6 @@ func (e *endpoint) url(path string) string {
 		return e.base + path
 	}
 	return e.base + path + "?" + e.query
-}
-
-// safeURL renders u without user information or query, which are where
-// credentials hide in URLs.
-func safeURL(u *url.URL) string {
-	c := *u
-	c.User = nil
-	c.RawQuery = ""
-	c.ForceQuery = false
-	return c.String()
 }
 
 // redactParseError keeps url.Parse's reason but not the URL it quotes,

@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,7 +24,11 @@ var ErrMalformed = errors.New("malformed response")
 // nothing for the rest (400, 401, 403, 404, 422, ...), which are permanent.
 // Find it with errors.As to read the status or the server's message.
 type StatusError struct {
-	// Endpoint is the URL that answered, without credentials or query.
+	// Method is the HTTP method of the request, "POST" when empty; Check
+	// sends GET.
+	Method string
+	// Endpoint is the URL that answered, as RedactURL shows it, without
+	// its query.
 	Endpoint string
 	// StatusCode is the HTTP status.
 	StatusCode int
@@ -39,7 +44,7 @@ type StatusError struct {
 // Error implements error.
 func (e *StatusError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "openai: POST %s: %d %s", e.Endpoint, e.StatusCode, http.StatusText(e.StatusCode))
+	fmt.Fprintf(&b, "openai: %s %s: %d %s", cmp.Or(e.Method, http.MethodPost), e.Endpoint, e.StatusCode, http.StatusText(e.StatusCode))
 	if e.Message != "" {
 		fmt.Fprintf(&b, ": %s", e.Message)
 	}

@@ -82,7 +82,7 @@ func TestNewNormalisesBaseURLs(t *testing.T) {
 	assert.Equal(t, "http://h:8000/v1/chat/completions", p.eps[0].url("/chat/completions"))
 	assert.Equal(t, "http://h:8001/v1/chat/completions", p.eps[1].url("/chat/completions"))
 	assert.Equal(t, "https://user:pw@h/api/v1/completions?api-version=2", p.eps[2].url("/completions"))
-	assert.Equal(t, "https://h/api/v1", p.eps[2].name, "names carry no credentials or query")
+	assert.Equal(t, "https://REDACTED@h/api/v1", p.eps[2].name, "names carry no credentials or query")
 }
 
 // TestRequestBody checks the fields sent: temperature 0 is sent, top_p 0 and

@@ -123,6 +123,7 @@ func (p *Policy) roundTrip(ctx context.Context, ep *endpoint, path string, body 
 			return nil, p.transportError(ctx, actx, where, err)
 		}
 		return nil, &StatusError{
+			Method:     http.MethodPost,
 			Endpoint:   where,
 			StatusCode: resp.StatusCode,
 			Message:    truncate(p.scrub(errorMessage(b)), maxMessage),
@@ -165,7 +166,8 @@ func causeOf(err error) string {
 }
 
 // transientNet reports whether a transport error is a broken or refused
-// connection, which a restarting or overloaded server produces.
+// connection, which a restarting or overloaded server produces, or another
+// network error that may pass, but not a host name that does not exist.
 func transientNet(err error) bool {
 	var ue *url.Error
 	if errors.As(err, &ue) {
@@ -175,6 +177,13 @@ func transientNet(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED) {
 		return true
+	}
+	// A name that does not resolve will not resolve on the next try either
+	// (Go's resolver says so only for an authoritative "no such host"); a
+	// resolver that timed out or failed for a while is another matter.
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		return !de.IsNotFound
 	}
 	var ne net.Error
 	return errors.As(err, &ne)

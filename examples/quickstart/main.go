@@ -132,6 +132,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	be, err := dialBackend(ctx, c) // before anything is written
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return err
 	}
@@ -162,7 +166,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	} else {
-		policy, trainer, judge, err = remote(c, stdout)
+		policy, trainer, judge, err = remote(c, be, stdout)
 		if err != nil {
 			return err
 		}
@@ -178,7 +182,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		Trainer:     trainer,
 		Iterations:  c.iterations,
 		Samples:     samples,
-		Sampling:    alignment.SampleOptions{Temperature: temperature, MaxTokens: maxNewTokens},
+		Sampling:    alignment.SampleOptions{Temperature: temperature, MaxTokens: maxTokens(c)},
 		Concurrency: c.concurrency,
 		Seed:        c.seed,
 		Dir:         c.out,
@@ -222,7 +226,7 @@ func backendName(c config) string {
 	if c.backend == "" {
 		return "embedded tinylm"
 	}
-	return c.model + " at " + c.backend
+	return c.model + " at " + redactedBackend(c.backend)
 }
 
 // fineTuned returns the model fine-tuned on the task world's corpus,
@@ -263,7 +267,7 @@ type runSettings struct {
 }
 
 func checkRunFile(c config) error {
-	want := runSettings{Seed: c.seed, Backend: c.backend, Model: c.model, Prompts: c.prompts, HeldOut: c.heldOut, SFTEpochs: c.sftEpochs}
+	want := runSettings{Seed: c.seed, Backend: redactedBackend(c.backend), Model: c.model, Prompts: c.prompts, HeldOut: c.heldOut, SFTEpochs: c.sftEpochs}
 	path := filepath.Join(c.out, runFile)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"image/png"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/alignment/openai"
 	"github.com/selfalign/selfalign/alignment/openai/openaitest"
 )
 
@@ -165,4 +167,46 @@ func TestQuickstartBackend(t *testing.T) {
 	rows := readRows(t, dir)
 	require.Len(t, rows, 2)
 	assert.Positive(t, rows[0].Pairs)
+}
+
+// TestQuickstartDeadBackendThenKeyInURL replays issue 14's items 7 and 17:
+// a dead -backend fails at once, naming the URL without its key, and leaves
+// nothing in the output directory that would make the next run refuse; the
+// next run, with a key in its URL's user information and query, shows and
+// stores the URL with both redacted.
+func TestQuickstartDeadBackendThenKeyInURL(t *testing.T) {
+	const key = "sk-quickstart-secret-0123456789"
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := l.Addr().String()
+	require.NoError(t, l.Close())
+	dir := filepath.Join(t.TempDir(), "out")
+
+	var out bytes.Buffer
+	start := time.Now()
+	err = run(t.Context(), small(dir, "-backend", "http://user:"+key+"@"+dead+"/v1?api-key="+key, "-model", "tiny"), &out)
+	require.ErrorIs(t, err, openai.ErrUnreachable)
+	assert.Less(t, time.Since(start), openai.CheckTimeout+time.Second)
+	assert.Contains(t, err.Error(), "http://REDACTED@"+dead+"/v1")
+	assert.NotContains(t, err.Error()+out.String(), key)
+	_, statErr := os.Stat(dir)
+	assert.ErrorIs(t, statErr, os.ErrNotExist, "a failed start writes nothing")
+
+	srv := openaitest.NewServer(t, openaitest.Options{Flavor: openaitest.VLLM, Model: "tiny", Reply: func(r openaitest.Request, i int) string {
+		if strings.Contains(r.Messages[len(r.Messages)-1].Content, "Score:") {
+			return fmt.Sprintf("Relevant.\nScore: %d", (i+int(*r.Seed))%6)
+		}
+		return fmt.Sprintf("answer %d .", (i+int(*r.Seed))%100)
+	}})
+	withKey := strings.Replace(srv.URL(), "http://", "http://user:"+key+"@", 1) + "?api-key=" + key
+	out.Reset()
+	require.NoError(t, run(t.Context(), small(dir, "-backend", withKey, "-model", "tiny"), &out), out.String())
+	assert.Contains(t, out.String(), "http://REDACTED@")
+	assert.NotContains(t, out.String(), key)
+	for _, f := range []string{runFile, "report.json", "report.md"} {
+		data, err := os.ReadFile(filepath.Join(dir, f))
+		require.NoError(t, err)
+		assert.NotContains(t, string(data), key, f)
+		assert.Contains(t, string(data), "api-key=REDACTED", f)
+	}
 }

@@ -5,6 +5,7 @@
 // faults. The fake is deterministic: the same requests get the same bytes
 // back, apart from the port.
 //
+// Each also answers GET /v1/models with the served model in its shape.
 // The quirks reproduced are the ones a client must handle:
 //
 //   - vLLM honours n, returns token log-probabilities, and on
@@ -228,6 +229,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	f := s.o.Flavor
 	if s.o.APIKey != "" && r.Header.Get("Authorization") != "Bearer "+s.o.APIKey {
 		s.unauthorized(w)
+		return
+	}
+	if r.URL.Path == "/v1/models" && r.Method == http.MethodGet {
+		s.models(w)
 		return
 	}
 	if r.URL.Path != "/v1/chat/completions" && r.URL.Path != "/v1/completions" {
@@ -498,6 +503,36 @@ func (s *Server) completion(w http.ResponseWriter, req Request) {
 		body["system_fingerprint"] = "fp_ollama"
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// models answers GET /v1/models with the served model in the flavor's
+// shape: vLLM's ModelCard (vllm/entrypoints/openai/protocol.py, owned_by
+// "vllm", with root and max_model_len), llama.cpp's entry (owned_by
+// "llamacpp", tools/server/server.cpp's models handler), Ollama's
+// (owned_by "library") and OpenAI's (owned_by "system"). A server with an
+// empty Options.Model lists nothing (llama.cpp lists "model.gguf"), since
+// it has no one name to give.
+func (s *Server) models(w http.ResponseWriter) {
+	data := []any{}
+	entry := map[string]any{"id": s.o.Model, "object": "model", "created": 1735689600}
+	switch s.o.Flavor {
+	case VLLM:
+		entry["owned_by"], entry["root"], entry["parent"], entry["max_model_len"] = "vllm", s.o.Model, nil, 4096
+	case LlamaCpp:
+		if s.o.Model == "" {
+			entry["id"] = "model.gguf"
+		}
+		entry["owned_by"] = "llamacpp"
+		entry["meta"] = map[string]any{"n_ctx_train": 4096, "n_vocab": 32000}
+	case Ollama:
+		entry["owned_by"] = "library"
+	case OpenAI:
+		entry["owned_by"] = "system"
+	}
+	if s.o.Model != "" || s.o.Flavor == LlamaCpp {
+		data = append(data, entry)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data})
 }
 
 // fail writes an error in the flavor's shape.
