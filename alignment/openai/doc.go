@@ -15,11 +15,10 @@
 // The protocol surface needed is two POST requests and a handful of JSON
 // fields: wire.go, under 400 lines with encoding/json. The official SDK
 // (github.com/openai/openai-go) would add a large dependency tree for it,
-// and its main extra, automatic retries, would stack on the retries this
-// package must do itself anyway: retrying per endpoint with balancing and
-// resting across replicas, honouring Retry-After within a budget, and
-// telling the Loop (through alignment.ErrTransient) what is worth retrying
-// later. Server quirks (n refused or ignored, echo for prompt scoring, the
+// and its main extra, automatic retries, would stack on the Loop's: this
+// package instead balances and rests endpoints across replicas and tells
+// the caller (through alignment.ErrTransient and StatusError.RetryAfter)
+// what is worth retrying and when. Server quirks (n refused or ignored, echo for prompt scoring, the
 // error shapes of vLLM and Ollama) also sit outside what the SDK models.
 // By the house rule, a dependency must clearly beat writing the thing;
 // this one does not.
@@ -87,12 +86,33 @@
 //
 // 408, 409, 429 and 5xx answers (but 501), reset, refused or cut
 // connections and exchanges that exceed Options.Timeout are transient:
-// they are retried, each time on the best endpoint, with exponential
-// backoff from MinBackoff to MaxBackoff with jitter, waiting at least what
-// Retry-After (seconds or HTTP-date) or retry-after-ms asks. After
-// MaxRetries retries, or when the server asks for a wait beyond MaxBackoff,
-// the error is returned still wrapping alignment.ErrTransient, so the Loop
-// may retry the item later. Other statuses (400, 401, 403, 404, 422, ...)
+// the error wraps alignment.ErrTransient, and a *StatusError carries the
+// wait the server asked for (Retry-After in seconds or as an HTTP-date, or
+// retry-after-ms) in RetryAfter. A host name that does not resolve is not
+// transient.
+//
+// # Retries
+//
+// Each call has one owner of its retries, and by default it is the
+// caller: the Policy makes one request per call (per draw, when it splits
+// n) and returns a transient failure as it is. The alignment.Loop retries
+// every backend call that fails with alignment.ErrTransient
+// (alignment.Retry: 6 attempts with capped backoff), and each retry goes
+// to the best endpoint again, so a persistent 503 costs 6 requests per
+// call rather than the 30 that retries on both levels made. A program that
+// calls the Policy outside a Loop, or wants Retry-After honoured to the
+// letter, sets Options.MaxRetries: transient failures are then retried
+// here, each time on the best endpoint, with exponential backoff from
+// MinBackoff to MaxBackoff with jitter, waiting at least what the server
+// asked; after MaxRetries retries, or when the server asks for a wait
+// beyond MaxBackoff, the error is returned still wrapping
+// alignment.ErrTransient. Such a program should then not retry the Policy
+// itself. Adapting to a server's quirks (n, max_tokens, temperature; see
+// "Server quirks") resends a request at once and is not a retry.
+// Policy.Check asks each endpoint once, before a run, so that a dead
+// backend is found in seconds.
+//
+// Other statuses (400, 401, 403, 404, 422, ...)
 // are permanent and returned at once as a *StatusError with the server's
 // message, parsed from the error shapes of OpenAI, vLLM (old and new),
 // Ollama and FastAPI, and truncated. A success body that is not a usable

@@ -468,3 +468,27 @@ func TestUnsupportedSchemeIsPermanent(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestOneRetryOwner replays issue 13's nested retries: a server that
+// answers every request with 503 and Retry-After. With default options the
+// client makes one request per call and returns an error wrapping
+// alignment.ErrTransient that carries the wait, so the Loop's retry
+// (alignment.Retry, which the Loop applies to every backend call) is the
+// only one: 6 requests per call, not 5 × 6 = 30.
+func TestOneRetryOwner(t *testing.T) {
+	srv, seen := faulty(t, 1<<30, status(http.StatusServiceUnavailable, "Retry-After", "1"))
+	p := newPolicy(t, "m", []string{srv.URL()}, &Options{APIKeyEnv: "-"})
+	calls := 0
+	err := alignment.Retry{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}.Do(t.Context(), func(ctx context.Context) error {
+		calls++
+		_, err := p.Generate(ctx, hello, alignment.SampleOptions{})
+		return err
+	}, nil)
+	require.ErrorIs(t, err, alignment.ErrTransient)
+	assert.Equal(t, 6, calls, "the Loop's default attempts")
+	assert.Equal(t, int64(6), seen.Load(), "one request per call")
+	assert.Zero(t, p.Usage().Retries)
+	var se *StatusError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, time.Second, se.RetryAfter, "the wait the server asked for reaches the caller")
+}

@@ -34,8 +34,12 @@ const (
 	// tokens from a loaded server.
 	DefaultTimeout = 5 * time.Minute
 	// DefaultMaxRetries is the retries of one request before the error
-	// goes back to the caller (and the Loop's own retries).
-	DefaultMaxRetries = 4
+	// goes back to the caller: none, because the caller retries. The
+	// Loop retries every backend call that fails with
+	// alignment.ErrTransient (alignment.Retry, 6 attempts by default);
+	// retries here as well would multiply, 5 × 6 = 30 requests for one
+	// call to a server that keeps failing. See the package doc, "Retries".
+	DefaultMaxRetries = 0
 	// DefaultMinBackoff is the first wait between retries.
 	DefaultMinBackoff = 500 * time.Millisecond
 	// DefaultMaxBackoff caps the wait between retries.
@@ -69,8 +73,11 @@ type Options struct {
 	// the whole body; waiting for a concurrency slot is not counted. A
 	// timed-out exchange is a transient failure. Default DefaultTimeout.
 	Timeout time.Duration
-	// MaxRetries is how many times a transient failure is retried before the
-	// error is returned; negative means never. Default DefaultMaxRetries.
+	// MaxRetries is how many times a transient failure is retried, with
+	// backoff and on the best endpoint each time, before the error is
+	// returned; zero or negative means never (DefaultMaxRetries). Set it
+	// when the Policy is used outside anything that retries, and then
+	// leave the caller's retries off.
 	MaxRetries int
 	// MinBackoff and MaxBackoff bound the wait between retries: MinBackoff
 	// doubles per attempt up to MaxBackoff, with jitter. A Retry-After
@@ -208,10 +215,7 @@ func New(model string, baseURLs []string, o *Options) (*Policy, error) {
 		log:                 o.Logger,
 		hc:                  o.Client,
 	}
-	switch {
-	case o.MaxRetries == 0:
-		p.maxRetries = DefaultMaxRetries
-	case o.MaxRetries < 0:
+	if o.MaxRetries < 0 {
 		p.maxRetries = 0
 	}
 	if p.minBackoff > p.maxBackoff {

@@ -26,10 +26,12 @@ import (
 )
 
 // fast are options that keep fault tests quick: millisecond backoffs, a
-// short timeout, no key from the environment.
+// short timeout, no key from the environment. They switch the client's own
+// retries on (4, off by default), which the fault tests exercise.
 func fast() *Options {
 	return &Options{
 		APIKeyEnv:  "-",
+		MaxRetries: 4,
 		Timeout:    2 * time.Second,
 		MinBackoff: time.Millisecond,
 		MaxBackoff: 20 * time.Millisecond,
