@@ -27,9 +27,10 @@
 //
 // Generate posts to {base}/chat/completions with model, messages, n (only
 // when above 1), temperature (always, 0 included: a dropped temperature
-// means the server's default, often 0.7 or 1), top_p (when not 0),
-// max_tokens (or max_completion_tokens, see Options.MaxCompletionTokens;
-// when not 0), stop, seed, and logprobs with top_logprobs when asked
+// means the server's default, often 0.7 or 1; only a model that refuses
+// any but its default is sent none), top_p (when not 0), max_tokens (or
+// max_completion_tokens, see Options.MaxCompletionTokens; when not 0),
+// stop, seed, and logprobs with top_logprobs when asked
 // (TopLogProbs > 0 implies LogProbs). The seed is sent as its 31 low bits,
 // the range every server accepts. SampleOptions.Extra is merged into the
 // body for server-specific parameters (vLLM's top_k, min_p,
@@ -49,16 +50,32 @@
 //
 // # Server quirks
 //
-// llama.cpp's server refuses n > 1 (400, or 500 in older builds, "Only one
-// completion choice is allowed") and Ollama's /v1 ignores n and answers one
-// choice. Generate notices either per endpoint, remembers it, and draws the
-// missing responses with parallel n = 1 requests, each with the seed
-// alignment.SampleN would give it; later calls go parallel from the start
-// once every endpoint is known to answer one choice. A refusal at
-// temperature 0 is not remembered, since older vLLM refuses n > 1 only for
-// greedy decoding. Usage (prompt and
-// completion tokens, requests, retries) accumulates atomically; read it
-// with Policy.Usage for reports.
+// Servers differ in how many choices they draw per request. vLLM, SGLang
+// and OpenAI honour n; llama.cpp's server honours n up to its slot count
+// (-np, 4 by default) and refuses more with 400 ("Field 'n': Value must be
+// between 1 <= value <= 4, but got 8", or in older builds "n_cmpl cannot be
+// greater than the number of slots"), and builds older still refuse any
+// n > 1 ("Only one completion choice is allowed", 400 or 500); Ollama's /v1
+// ignores n and answers one choice. Generate notices each of these per
+// endpoint, remembers the largest n the endpoint takes (read from the
+// refusal, or halved until accepted when the refusal does not say), and
+// draws the rest with parallel requests of at most that many choices, the
+// request for responses i.. seeded with the seed alignment.SampleN would
+// give response i; later calls split from the start. A refusal of n at
+// temperature 0 that is not about slots is not remembered, since older vLLM
+// refuses n > 1 only for greedy decoding.
+//
+// OpenAI's reasoning models (o1, o3, o4-mini, GPT-5) refuse max_tokens
+// ("use max_completion_tokens") and any temperature or top_p but their
+// default, with 400 unsupported_parameter or unsupported_value naming the
+// parameter. Generate then resends the request at once with
+// max_completion_tokens, or without the refused temperature or top_p, and
+// remembers it for the endpoint; since a dropped temperature changes what
+// is sampled (a judge asked for 0 samples at 1), each such change is logged
+// and listed by Policy.Notes for reports.
+//
+// Usage (prompt and completion tokens, requests, retries) accumulates
+// atomically; read it with Policy.Usage for reports.
 //
 // # Scoring
 //

@@ -23,10 +23,15 @@ type endpoint struct {
 	// name is base as RedactURL shows it, safe for errors and logs.
 	name string
 	sem  *semaphore.Weighted
-	// single is set once the endpoint has refused n > 1 or answered it with
-	// one choice: from then on it is sent n = 1 and the rest drawn in
-	// parallel.
-	single atomic.Bool
+	// maxN is the largest n the endpoint is known to accept, 0 while
+	// unknown: set when it refuses an n (llama.cpp accepts up to its slot
+	// count, older builds 1) or answers fewer choices than asked (Ollama
+	// answers one). Larger draws are split into requests of at most maxN.
+	maxN atomic.Int64
+	// completionTokens, noTemperature and noTopP are set once the
+	// endpoint's model refuses max_tokens, its temperature or its top_p
+	// (OpenAI's reasoning models); see adapted.
+	completionTokens, noTemperature, noTopP atomic.Bool
 
 	// guarded by Policy.mu
 	outstanding int
@@ -154,9 +159,36 @@ func (p *Policy) failed(e *endpoint) {
 // the start.
 func (p *Policy) allSingle() bool {
 	for _, e := range p.eps {
-		if !e.single.Load() {
+		if e.maxN.Load() != 1 {
 			return false
 		}
 	}
 	return true
+}
+
+// chunk is the number of choices to ask for per request when splitting a
+// draw: the smallest limit known among the endpoints, 1 when none is.
+func (p *Policy) chunk() int {
+	c := int64(0)
+	for _, e := range p.eps {
+		if m := e.maxN.Load(); m > 0 && (c == 0 || m < c) {
+			c = m
+		}
+	}
+	return int(max(c, 1))
+}
+
+// limitN records that e accepts at most k choices per request; a limit
+// only ever goes down. It reports whether the limit changed.
+func (p *Policy) limitN(e *endpoint, k int, why string) bool {
+	for {
+		old := e.maxN.Load()
+		if old != 0 && old <= int64(k) {
+			return false
+		}
+		if e.maxN.CompareAndSwap(old, int64(k)) {
+			p.log.Info("openai: endpoint limits n; splitting draws", "endpoint", e.name, "max_n", k, "why", why)
+			return true
+		}
+	}
 }

@@ -36,6 +36,10 @@ type StatusError struct {
 	// message, FastAPI's detail, or the start of the body), truncated to
 	// 512 bytes and with the API key cut out.
 	Message string
+	// Param and Code are OpenAI's error.param (the request field refused,
+	// such as "max_tokens") and error.code when it is a string (such as
+	// "unsupported_parameter"); empty when the server gave none.
+	Param, Code string
 	// RetryAfter is the wait the server asked for in Retry-After or
 	// retry-after-ms; zero when it asked for none.
 	RetryAfter time.Duration

@@ -74,6 +74,10 @@ func FuzzErrorMessage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		assert.True(t, utf8.ValidString(errorMessage(body)))
 		_ = rejectsN(string(body))
+		_, _ = errorFields(body)
+		if k, ok := nLimit(string(body)); ok {
+			assert.GreaterOrEqual(t, k, 1)
+		}
 	})
 }
 

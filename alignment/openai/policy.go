@@ -95,9 +95,13 @@ type Options struct {
 	// again. Default DefaultCoolDown.
 	CoolDown time.Duration
 	// MaxCompletionTokens sends SampleOptions.MaxTokens as
-	// max_completion_tokens instead of max_tokens. OpenAI's reasoning
-	// models accept only the former; llama.cpp and older servers know only
-	// the latter, hence the default.
+	// max_completion_tokens, OpenAI's current name, instead of max_tokens,
+	// to every endpoint from the first request. OpenAI's reasoning models
+	// accept only the former, and an endpoint that refuses max_tokens is
+	// switched to it anyway (see the package doc, "Server quirks"). vLLM,
+	// SGLang and llama.cpp's server accept both; Ollama's /v1 reads only
+	// max_tokens and ignores max_completion_tokens, so with this option set
+	// its answers are not limited: hence the default, max_tokens.
 	MaxCompletionTokens bool
 	// Source is the Response.Source of every response; the model name when
 	// empty. Replicas of one model share it: they are one policy.
@@ -162,6 +166,9 @@ type Policy struct {
 
 	mu    sync.Mutex // guards the load and health fields of eps, and picks
 	picks uint64
+
+	notesMu sync.Mutex
+	notes   []string
 
 	promptTokens, completionTokens, requests, retries atomic.Int64
 }
@@ -276,16 +283,12 @@ func (p *Policy) generate(ctx context.Context, pr alignment.Prompt, o alignment.
 	want := o.Count()
 	var out []alignment.Response
 	if want > 1 && !p.allSingle() {
-		if out, err = p.chat(ctx, req, extra, want, o.Seed); err != nil {
-			return nil, err
-		}
+		out, err = p.draw(ctx, req, extra, 0, want, o.Seed)
+	} else {
+		out, err = p.fill(ctx, req, extra, 0, want, o.Seed)
 	}
-	if len(out) < want {
-		rest, err := p.fill(ctx, req, extra, len(out), want, o.Seed)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rest...)
+	if err != nil {
+		return nil, err
 	}
 	// Lengths of one prompt's responses are compared by length-controlled
 	// selection, so token counts are kept only when every response has one;
@@ -329,16 +332,12 @@ func (p *Policy) chatRequest(pr alignment.Prompt, o alignment.SampleOptions) (ch
 	req := chatRequest{
 		Model:       p.model,
 		Messages:    pr.Messages,
-		Temperature: o.Temperature,
+		Temperature: &o.Temperature,
 		TopP:        o.TopP,
+		MaxTokens:   o.MaxTokens,
 		Stop:        o.Stop,
 		LogProbs:    o.LogProbs || o.TopLogProbs > 0,
 		TopLogProbs: o.TopLogProbs,
-	}
-	if p.maxCompletionTokens {
-		req.MaxCompletionTokens = o.MaxTokens
-	} else {
-		req.MaxTokens = o.MaxTokens
 	}
 	return req, extra, nil
 }
@@ -361,8 +360,9 @@ func checkPrompt(pr alignment.Prompt) error {
 	return nil
 }
 
-// chat makes one chat completion request for n choices (retries included)
-// and returns its responses, between 1 and n of them.
+// chat makes one chat completion request for n choices (retries and
+// adaptations included) and returns its responses, between 1 and n of them:
+// fewer when the endpoint it went to takes fewer per request.
 func (p *Policy) chat(ctx context.Context, req chatRequest, extra []byte, n int, seed uint64) ([]alignment.Response, error) {
 	req.Seed = int64(seed & seedMask)
 	sent := n
@@ -371,33 +371,44 @@ func (p *Policy) chat(ctx context.Context, req chatRequest, extra []byte, n int,
 	// greedy sampling") but not with sampling, so a refusal at temperature 0
 	// does not mark the endpoint.
 	thisCall := false
+	var r chatRequest
 	build := func(ep *endpoint) ([]byte, error) {
 		sent = n
-		if thisCall || ep.single.Load() {
+		if thisCall {
 			sent = 1
 		}
-		req.N = 0
-		if sent > 1 {
-			req.N = sent
+		if m := ep.maxN.Load(); m > 0 && int64(sent) > m {
+			sent = int(m)
 		}
-		body, err := json.Marshal(req)
+		r = p.adapted(ep, req)
+		r.N = 0
+		if sent > 1 {
+			r.N = sent
+		}
+		body, err := json.Marshal(r)
 		if err != nil {
 			return nil, fmt.Errorf("openai: encoding the chat request: %v: %w", err, alignment.ErrInvalid)
 		}
 		return withExtra(body, extra), nil
 	}
-	adapt := func(ep *endpoint, se *StatusError) bool {
-		if sent <= 1 || !nRefusal(se.StatusCode) || !rejectsN(se.Message) {
-			return false
+	adapt := func(ep *endpoint, se *StatusError) (bool, error) {
+		if sent > 1 && nRefusal(se.StatusCode) {
+			switch k, ok := nLimit(se.Message); {
+			case ok && k < sent:
+				// llama.cpp ≥ b6xxx: n up to its slot count (-np).
+				return p.limitN(ep, k, se.Message), nil
+			case strings.Contains(se.Message, "n_cmpl"):
+				// llama.cpp's "n_cmpl cannot be greater than the number of
+				// slots" does not say how many: halve until it fits.
+				return p.limitN(ep, max(sent/2, 1), se.Message), nil
+			case rejectsN(se.Message) && req.Temperature != nil && *req.Temperature == 0:
+				thisCall = true
+				return true, nil
+			case rejectsN(se.Message):
+				return p.limitN(ep, 1, se.Message), nil
+			}
 		}
-		if req.Temperature == 0 {
-			thisCall = true
-			return true
-		}
-		if !ep.single.Swap(true) {
-			p.log.Info("openai: endpoint refuses n > 1; drawing responses one per request", "endpoint", ep.name)
-		}
-		return true
+		return p.adaptReasoning(ep, se, r), nil
 	}
 	data, ep, err := p.post(ctx, "/chat/completions", build, adapt)
 	if err != nil {
@@ -408,8 +419,9 @@ func (p *Policy) chat(ctx context.Context, req chatRequest, extra []byte, n int,
 	if err != nil {
 		return nil, fmt.Errorf("%w (POST %s/chat/completions)", err, ep.name)
 	}
-	if sent > 1 && len(out) == 1 && !ep.single.Swap(true) {
-		p.log.Info("openai: endpoint ignores n; drawing responses one per request", "endpoint", ep.name)
+	if len(out) < sent {
+		// Ollama ignores n and answers one choice.
+		p.limitN(ep, len(out), fmt.Sprintf("answered %d choices when asked for %d", len(out), sent))
 	}
 	return out, nil
 }
@@ -421,26 +433,43 @@ func nRefusal(code int) bool {
 	return code == http.StatusBadRequest || code == http.StatusUnprocessableEntity || code == http.StatusInternalServerError
 }
 
-// fill draws responses from..to-1 with one single-choice request each, in
-// parallel; response i is drawn with drawSeed(seed, i).
-func (p *Policy) fill(ctx context.Context, req chatRequest, extra []byte, from, to int, seed uint64) ([]alignment.Response, error) {
-	out := make([]alignment.Response, to-from)
-	if to-from == 1 {
-		rs, err := p.chat(ctx, req, extra, 1, drawSeed(seed, from))
+// draw returns exactly to-from responses, the first drawn with
+// drawSeed(seed, from): it asks for all of them in one request and fills
+// whatever the endpoint did not give with further requests.
+func (p *Policy) draw(ctx context.Context, req chatRequest, extra []byte, from, to int, seed uint64) ([]alignment.Response, error) {
+	out, err := p.chat(ctx, req, extra, to-from, drawSeed(seed, from))
+	if err != nil {
+		return nil, err
+	}
+	if len(out) < to-from {
+		rest, err := p.fill(ctx, req, extra, from+len(out), to, seed)
 		if err != nil {
 			return nil, err
 		}
-		out[0] = rs[0]
-		return out, nil
+		out = append(out, rest...)
 	}
+	return out, nil
+}
+
+// fill draws responses from..to-1 in parallel requests of p.chunk()
+// choices each (one, on servers that take one); the request for responses
+// i.. is seeded with drawSeed(seed, i), so that one choice per request
+// draws what alignment.SampleN would.
+func (p *Policy) fill(ctx context.Context, req chatRequest, extra []byte, from, to int, seed uint64) ([]alignment.Response, error) {
+	size := p.chunk()
+	if to-from <= size {
+		return p.draw(ctx, req, extra, from, to, seed)
+	}
+	out := make([]alignment.Response, to-from)
 	g, gctx := errgroup.WithContext(ctx)
-	for i := from; i < to; i++ {
+	for i := from; i < to; i += size {
+		j := min(i+size, to)
 		g.Go(func() error {
-			rs, err := p.chat(gctx, req, extra, 1, drawSeed(seed, i))
+			rs, err := p.draw(gctx, req, extra, i, j, seed)
 			if err != nil {
 				return err
 			}
-			out[i-from] = rs[0]
+			copy(out[i-from:], rs)
 			return nil
 		})
 	}
@@ -502,12 +531,16 @@ func (p *Policy) logProb(ctx context.Context, pr alignment.Prompt, completion st
 	if err != nil {
 		return 0, 0, fmt.Errorf("openai: encoding the scoring request for prompt %q: %v: %w", pr.ID, err, alignment.ErrInvalid)
 	}
-	data, ep, err := p.post(ctx, "/completions", func(*endpoint) ([]byte, error) { return body, nil }, nil)
-	if err != nil {
-		var se *StatusError
-		if errors.As(err, &se) && echoUnsupported(se) {
-			return 0, 0, fmt.Errorf("openai: scoring needs /v1/completions with echo and logprobs: %w: %w", err, alignment.ErrUnsupported)
+	// A refusal is final at once, also when it comes as a 500 (llama.cpp):
+	// no retry can make a server echo.
+	unsupported := func(_ *endpoint, se *StatusError) (bool, error) {
+		if echoUnsupported(se) {
+			return false, fmt.Errorf("openai: scoring needs /v1/completions with echo and logprobs: %s: %w", se.Error(), alignment.ErrUnsupported)
 		}
+		return false, nil
+	}
+	data, ep, err := p.post(ctx, "/completions", func(*endpoint) ([]byte, error) { return body, nil }, unsupported)
+	if err != nil {
 		return 0, 0, err
 	}
 	sum, n, u, err := parseEcho(data, full, start, end)
@@ -524,10 +557,17 @@ func (p *Policy) logProb(ctx context.Context, pr alignment.Prompt, completion st
 
 // echoUnsupported reports whether a failed scoring request says the server
 // has no /completions (404, 405, 501) or refuses echo or logprobs there.
+// llama.cpp refuses echo with a 500: its oaicompat_completion_params_parse
+// (tools/server/server-common.cpp) throws std::runtime_error("Only no echo
+// is supported"), which the server's ex_wrapper (tools/server/server.cpp)
+// answers as {"error":{"code":500,"message":"Only no echo is
+// supported","type":"server_error"}}.
 func echoUnsupported(se *StatusError) bool {
 	switch se.StatusCode {
 	case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented:
 		return true
+	case http.StatusInternalServerError:
+		return strings.Contains(strings.ToLower(se.Message), "no echo")
 	case http.StatusBadRequest, http.StatusUnprocessableEntity:
 		m := strings.ToLower(se.Message)
 		return strings.Contains(m, "echo") || strings.Contains(m, "logprob")

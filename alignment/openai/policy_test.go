@@ -303,10 +303,10 @@ func TestFixtureErrors(t *testing.T) {
 	}
 }
 
-// TestFlavors checks each fake server's n quirk: vLLM and OpenAI answer n
-// choices in one request; llama.cpp refuses n and Ollama ignores it, and the
-// Policy fills up with parallel n=1 requests, seeded as SampleN would, and
-// remembers the endpoint's quirk.
+// TestFlavors checks each fake server's n quirk: vLLM, OpenAI, SGLang and
+// llama.cpp (n within its 4 slots) answer n choices in one request; Ollama
+// ignores n, and the Policy fills up with parallel n=1 requests, seeded as
+// SampleN would, and remembers the endpoint's quirk.
 func TestFlavors(t *testing.T) {
 	seed := uint64(99)
 	wantSeeds := []int64{99, int64(drawSeed(seed, 1) & seedMask), int64(drawSeed(seed, 2) & seedMask)}
@@ -317,7 +317,8 @@ func TestFlavors(t *testing.T) {
 	}{
 		{openaitest.VLLM, []int{3}, []int{3}},
 		{openaitest.OpenAI, []int{3}, []int{3}},
-		{openaitest.LlamaCpp, []int{3, 0, 0, 0}, []int{0, 0, 0}},
+		{openaitest.LlamaCpp, []int{3}, []int{3}},
+		{openaitest.SGLang, []int{3}, []int{3}},
 		{openaitest.Ollama, []int{3, 0, 0}, []int{0, 0, 0}},
 	}
 	for _, tt := range tests {
@@ -332,7 +333,7 @@ func TestFlavors(t *testing.T) {
 				require.Len(t, rs, 3)
 				for i, r := range rs {
 					texts[call] = append(texts[call], r.Text)
-					if tt.flavor == openaitest.VLLM || tt.flavor == openaitest.OpenAI {
+					if tt.flavor != openaitest.Ollama {
 						assert.Equal(t, fmt.Sprintf("Reply %d from %s (seed 99) to: Say hello.", i, tt.flavor), r.Text)
 					} else {
 						assert.Equal(t, fmt.Sprintf("Reply 0 from %s (seed %d) to: Say hello.", tt.flavor, wantSeeds[i]), r.Text)

@@ -78,6 +78,10 @@ func TestLogProbFixture(t *testing.T) {
 	assert.Equal(t, Usage{PromptTokens: 11, CompletionTokens: 1, Requests: 1}, p.Usage())
 }
 
+// TestLogProbUnsupported: servers that cannot score say so at once, with
+// alignment.ErrUnsupported and one request. llama.cpp's refusal of echo
+// comes as a 500 (see echoUnsupported), which must not be retried as a
+// transient failure.
 func TestLogProbUnsupported(t *testing.T) {
 	tests := []struct {
 		flavor openaitest.Flavor

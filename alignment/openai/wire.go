@@ -12,14 +12,16 @@ import (
 	"github.com/selfalign/selfalign/alignment"
 )
 
-// chatRequest is the body of POST /chat/completions. Temperature and seed
-// have no omitempty: 0 is a meaningful value for both and must reach the
-// server (a dropped temperature means the server's default, often 0.7 or 1).
+// chatRequest is the body of POST /chat/completions. Temperature is a
+// pointer and seed has no omitempty: 0 is a meaningful value for both and
+// must reach the server (a dropped temperature means the server's default,
+// often 0.7 or 1); temperature is left out only for a model that refuses
+// any but its default.
 type chatRequest struct {
 	Model               string              `json:"model"`
 	Messages            []alignment.Message `json:"messages"`
 	N                   int                 `json:"n,omitempty"`
-	Temperature         float64             `json:"temperature"`
+	Temperature         *float64            `json:"temperature,omitempty"`
 	TopP                float64             `json:"top_p,omitempty"`
 	MaxTokens           int                 `json:"max_tokens,omitempty"`
 	MaxCompletionTokens int                 `json:"max_completion_tokens,omitempty"`
@@ -333,6 +335,23 @@ func errorMessage(body []byte) string {
 		}
 	}
 	return strings.TrimSpace(strings.ToValidUTF8(string(body), "\uFFFD"))
+}
+
+// errorFields reads OpenAI's error.param and error.code (when a string)
+// from an error body; empty when absent.
+func errorFields(body []byte) (param, code string) {
+	var eb struct {
+		Error struct {
+			Param json.RawMessage `json:"param"`
+			Code  json.RawMessage `json:"code"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &eb) != nil {
+		return "", ""
+	}
+	json.Unmarshal(eb.Error.Param, &param)
+	json.Unmarshal(eb.Error.Code, &code)
+	return param, code
 }
 
 // rejectsN reports whether an error message is a server refusing n > 1:
