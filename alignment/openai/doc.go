@@ -84,13 +84,21 @@
 // Options.Render (ChatML by default; set it to the served model's chat
 // template), posts prompt text plus completion to {base}/completions with
 // echo, logprobs 1 and max_tokens 1, and sums the log-probabilities of the
-// tokens whose text_offset lies inside the completion. That is the vLLM
-// method (also OpenAI's legacy completion models). Offsets count Unicode
-// code points, as vLLM reports them; a token that straddles the boundary
-// between prompt and completion counts for the prompt. Servers that cannot
-// do it give an error wrapping alignment.ErrUnsupported: 404, 405 or 501
-// on /completions, a refusal of echo or logprobs (llama.cpp), or an answer
-// without the echoed prompt and its offsets (Ollama).
+// tokens that start inside the completion. That is the vLLM method (also
+// SGLang's and OpenAI's legacy completion models'). Where a token starts is
+// worked out from the tokens' texts, laid end to end, not from the
+// server's text_offset: vLLM's offsets count the BOS token's text
+// ("<|begin_of_text|>", "<s>"), which the echoed prompt lacks, and SGLang
+// reports -1 for every offset. The tokens must spell the echoed prompt and
+// completion exactly, after at most two leading tokens that are not part of
+// it (a BOS); when they do not, LogProb fails with ErrMalformed rather than
+// sum the wrong tokens. Only a server that sends no tokens is taken at its
+// offsets. Offsets count Unicode code points; a token that straddles the
+// boundary between prompt and completion counts for the prompt. Servers
+// that cannot do it give an error wrapping alignment.ErrUnsupported, at
+// once and without retries: 404, 405 or 501 on /completions, a refusal of
+// echo or logprobs (llama.cpp refuses echo with a 500), or an answer
+// without the echoed prompt and its log-probabilities (Ollama).
 //
 // # Scale-out, faults and retries
 //

@@ -52,6 +52,11 @@ func FuzzParseEcho(f *testing.F) {
 	echo, err := os.ReadFile(filepath.Join("testdata", "vllm_completions_echo.json"))
 	require.NoError(f, err)
 	f.Add(echo, "Q: boiling point?\nA: 100 degrees.", 20, 33)
+	for _, file := range []string{"vllm_completions_echo_bos.json", "sglang_completions_echo.json"} {
+		b, err := os.ReadFile(filepath.Join("testdata", file))
+		require.NoError(f, err)
+		f.Add(b, "Q: boiling point?\nA: 100 degrees.", 20, 33)
+	}
 	f.Add([]byte(`{"choices":[{"text":"ab","logprobs":{"tokens":["a","b"],"token_logprobs":[null,-1],"text_offset":[0,1]}}]}`), "ab", 1, 2)
 	f.Add([]byte(`{"choices":[{"text":"ab","logprobs":{"token_logprobs":[null,null],"text_offset":[0,1]}}]}`), "ab", 1, 2)
 	f.Fuzz(func(t *testing.T, body []byte, full string, start, end int) {

@@ -493,10 +493,10 @@ func drawSeed(seed uint64, i int) uint64 {
 // after the prompt, summed over the completion's tokens, with their number.
 // It renders the prompt with Options.Render, sends the text and the
 // completion to /completions with echo, logprobs 1 and max_tokens 1 (the
-// echo method of vLLM and of OpenAI's legacy completion models), and sums
-// the tokens whose text offset falls inside the completion; the one token
-// generated past the end is ignored. A token that straddles the boundary
-// counts for the prompt.
+// echo method of vLLM, SGLang and OpenAI's legacy completion models), and
+// sums the tokens that start inside the completion, placed by their texts
+// (see the package doc, "Scoring"); the one token generated past the end is
+// ignored. A token that straddles the boundary counts for the prompt.
 //
 // Servers that cannot do this (llama.cpp refuses echo, Ollama ignores it,
 // OpenAI's chat models have no /completions) give an error wrapping
