@@ -39,14 +39,31 @@
 // alignment.ErrInvalid rather than a silent override.
 //
 // Responses carry the message content (or the refusal when the content is
-// null), the finish reason as the server wrote it ("length" when cut at
-// MaxTokens), per-token log-probabilities with their alternatives and
+// null or empty), the finish reason as the server wrote it ("length" when
+// cut at MaxTokens; such responses are counted in Usage.Truncated, and a
+// caller that wants only finished answers drops them by FinishReason), per-token log-probabilities with their alternatives and
 // their sum (HasLogProb) when asked for and returned, and Source, which is
 // the model name (Options.Source overrides it; replicas of one model share
 // it). Tokens is the server's completion token count when one choice came
 // back, the number of log-probability entries otherwise, and is kept only
 // when every response of the call has one, so that the lengths that
 // length-controlled selection compares are all of one kind.
+//
+// # Thinking models
+//
+// Thinking models (Qwen3, DeepSeek-R1 and its distills, GPT-OSS, OpenAI's
+// o-series) reason before they answer, within the same max_tokens. Served
+// with a reasoning parser, the reasoning comes beside the answer
+// (reasoning_content in vLLM, SGLang and llama.cpp, reasoning in Ollama)
+// and is not part of Response.Text; without one, it is in the content,
+// inside <think>…</think>, and is kept as the model wrote it. When the
+// budget ends before the answer begins, the content is empty or only an
+// unclosed <think> block: Generate then fails with an error wrapping
+// ErrNoAnswer, never returns an empty response to be judged and paired.
+// Give such models a budget for both (the quickstart gives 1024 tokens),
+// or turn their reasoning off with Options.ChatTemplateKwargs, such as
+// {"enable_thinking": false}, which vLLM, SGLang and llama.cpp pass to the
+// chat template.
 //
 // # Server quirks
 //

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -103,6 +104,17 @@ type Options struct {
 	// max_tokens and ignores max_completion_tokens, so with this option set
 	// its answers are not limited: hence the default, max_tokens.
 	MaxCompletionTokens bool
+	// ChatTemplateKwargs is sent as chat_template_kwargs with every chat
+	// request, for the chat template of the served model: vLLM, SGLang
+	// and llama.cpp's server pass it to the template. Thinking models
+	// (Qwen3, DeepSeek-R1 distills, GLM) answer only after their reasoning,
+	// within the same token budget; {"enable_thinking": false} turns the
+	// reasoning off where the template supports it, so that a short
+	// MaxTokens still leaves room for an answer (see ErrNoAnswer). Ollama
+	// ignores the field; OpenAI refuses it. A SampleOptions.Extra that
+	// also names chat_template_kwargs is an error wrapping
+	// alignment.ErrInvalid rather than a silent choice of one.
+	ChatTemplateKwargs map[string]any
 	// Source is the Response.Source of every response; the model name when
 	// empty. Replicas of one model share it: they are one policy.
 	Source string
@@ -130,9 +142,9 @@ func (o Options) String() string {
 		}
 		return "nil"
 	}
-	return fmt.Sprintf("openai.Options{APIKey: %s, APIKeyEnv: %q, Client: %s, Timeout: %v, MaxRetries: %d, MinBackoff: %v, MaxBackoff: %v, MaxConcurrency: %d, FailureThreshold: %d, CoolDown: %v, MaxCompletionTokens: %t, Source: %q, Render: %s, Logger: %s, Jitter: %s}",
+	return fmt.Sprintf("openai.Options{APIKey: %s, APIKeyEnv: %q, Client: %s, Timeout: %v, MaxRetries: %d, MinBackoff: %v, MaxBackoff: %v, MaxConcurrency: %d, FailureThreshold: %d, CoolDown: %v, MaxCompletionTokens: %t, ChatTemplateKwargs: %v, Source: %q, Render: %s, Logger: %s, Jitter: %s}",
 		key, o.APIKeyEnv, set(o.Client != nil), o.Timeout, o.MaxRetries, o.MinBackoff, o.MaxBackoff, o.MaxConcurrency,
-		o.FailureThreshold, o.CoolDown, o.MaxCompletionTokens, o.Source, set(o.Render != nil), set(o.Logger != nil), set(o.Jitter != nil))
+		o.FailureThreshold, o.CoolDown, o.MaxCompletionTokens, o.ChatTemplateKwargs, o.Source, set(o.Render != nil), set(o.Logger != nil), set(o.Jitter != nil))
 }
 
 // GoString is String: %#v must not print the key either.
@@ -159,6 +171,7 @@ type Policy struct {
 	coolDown               time.Duration
 	maxCompletionTokens    bool
 	render                 func(alignment.Prompt) string
+	templateKwargs         map[string]any
 	log                    *slog.Logger
 
 	rngMu sync.Mutex
@@ -170,7 +183,7 @@ type Policy struct {
 	notesMu sync.Mutex
 	notes   []string
 
-	promptTokens, completionTokens, requests, retries atomic.Int64
+	promptTokens, completionTokens, requests, retries, truncated atomic.Int64
 }
 
 var (
@@ -205,6 +218,9 @@ func New(model string, baseURLs []string, o *Options) (*Policy, error) {
 	if o.MaxConcurrency < 0 {
 		return nil, fmt.Errorf("openai: Options.MaxConcurrency is negative (%d): %w", o.MaxConcurrency, alignment.ErrInvalid)
 	}
+	if _, err := json.Marshal(o.ChatTemplateKwargs); err != nil {
+		return nil, fmt.Errorf("openai: Options.ChatTemplateKwargs cannot be sent as JSON: %v: %w", err, alignment.ErrInvalid)
+	}
 	if o.FailureThreshold < 0 {
 		return nil, fmt.Errorf("openai: Options.FailureThreshold is negative (%d): %w", o.FailureThreshold, alignment.ErrInvalid)
 	}
@@ -219,6 +235,7 @@ func New(model string, baseURLs []string, o *Options) (*Policy, error) {
 		coolDown:            cmp.Or(o.CoolDown, DefaultCoolDown),
 		maxCompletionTokens: o.MaxCompletionTokens,
 		render:              o.Render,
+		templateKwargs:      maps.Clone(o.ChatTemplateKwargs),
 		log:                 o.Logger,
 		hc:                  o.Client,
 	}
@@ -261,12 +278,13 @@ func New(model string, baseURLs []string, o *Options) (*Policy, error) {
 
 // Generate implements alignment.Policy over /chat/completions. It returns
 // exactly o.Count() responses: it asks for all of them in one request and,
-// when an endpoint refuses n > 1 (llama.cpp) or ignores it (Ollama), draws
-// the missing ones with parallel n = 1 requests whose seeds are derived from
-// o.Seed as alignment.SampleN derives them. Errors wrap alignment.ErrInvalid
-// (bad prompt or options), alignment.ErrTransient (retries exhausted),
-// ErrMalformed, or are a *StatusError; cancellation returns an error
-// wrapping ctx.Err().
+// when an endpoint takes fewer per request (llama.cpp's slots) or ignores n
+// (Ollama), draws the missing ones with parallel requests of as many as it
+// takes, seeded from o.Seed as alignment.SampleN derives them. Errors wrap alignment.ErrInvalid
+// (bad prompt or options), alignment.ErrTransient (a failure worth
+// retrying; see the package doc, "Retries"), ErrMalformed, ErrNoAnswer (a
+// choice without an answer), or are a *StatusError; cancellation returns
+// an error wrapping ctx.Err().
 func (p *Policy) Generate(ctx context.Context, pr alignment.Prompt, o alignment.SampleOptions) ([]alignment.Response, error) {
 	out, err := p.generate(ctx, pr, o)
 	return out, p.redact(err)
@@ -325,7 +343,18 @@ func (p *Policy) chatRequest(pr alignment.Prompt, o alignment.SampleOptions) (ch
 			return chatRequest{}, nil, fmt.Errorf("openai: SampleOptions.Stop[%d] is empty or not valid UTF-8: %w", i, alignment.ErrInvalid)
 		}
 	}
-	extra, err := encodeExtra(o.Extra)
+	fields := o.Extra
+	if len(p.templateKwargs) > 0 {
+		if _, ok := fields["chat_template_kwargs"]; ok {
+			return chatRequest{}, nil, fmt.Errorf("openai: SampleOptions.Extra names chat_template_kwargs, which Options.ChatTemplateKwargs sets: %w", alignment.ErrInvalid)
+		}
+		fields = maps.Clone(fields)
+		if fields == nil {
+			fields = map[string]any{}
+		}
+		fields["chat_template_kwargs"] = p.templateKwargs
+	}
+	extra, err := encodeExtra(fields)
 	if err != nil {
 		return chatRequest{}, nil, err
 	}
@@ -418,6 +447,11 @@ func (p *Policy) chat(ctx context.Context, req chatRequest, extra []byte, n int,
 	p.addUsage(u)
 	if err != nil {
 		return nil, fmt.Errorf("%w (POST %s/chat/completions)", err, ep.name)
+	}
+	for _, r := range out {
+		if r.FinishReason == "length" {
+			p.truncated.Add(1)
+		}
 	}
 	if len(out) < sent {
 		// Ollama ignores n and answers one choice.
@@ -582,6 +616,10 @@ type Usage struct {
 	// Requests counts successful HTTP exchanges; Retries counts transient
 	// failures that were retried.
 	Requests, Retries int64
+	// Truncated counts responses returned cut at SampleOptions.MaxTokens
+	// (FinishReason "length"): they are answers, but unfinished ones.
+	// Responses with no answer at all are not returned (see ErrNoAnswer).
+	Truncated int64
 }
 
 // Usage returns the totals so far. It is safe to call at any time.
@@ -591,6 +629,7 @@ func (p *Policy) Usage() Usage {
 		CompletionTokens: p.completionTokens.Load(),
 		Requests:         p.requests.Load(),
 		Retries:          p.retries.Load(),
+		Truncated:        p.truncated.Load(),
 	}
 }
 

@@ -202,7 +202,7 @@ func TestFixtures(t *testing.T) {
 		{"vllm_chat_n2.json", 2, []want{
 			{text: "The capital of France is Paris.", finish: "stop"},
 			{text: "Paris is the capital of France, and it has been for centuries.", finish: "length"},
-		}, Usage{PromptTokens: 36, CompletionTokens: 26, Requests: 1}},
+		}, Usage{PromptTokens: 36, CompletionTokens: 26, Requests: 1, Truncated: 1}},
 		{"vllm_chat_logprobs.json", 1, []want{
 			{text: "Paris.", finish: "stop", tokens: 3, logProb: -0.0123 - 0.25 - 0.0005, hasLogProb: true, nTokenLPs: 3},
 		}, Usage{PromptTokens: 30, CompletionTokens: 3, Requests: 1}},

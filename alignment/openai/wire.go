@@ -3,6 +3,7 @@ package openai
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -118,9 +119,42 @@ type chatChoice struct {
 	} `json:"logprobs"`
 }
 
+// chatMessage is a choice's message. Thinking models served with a
+// reasoning parser put their reasoning beside the answer: vLLM, SGLang and
+// llama.cpp's server in reasoning_content (vLLM ≥ 0.10 also in reasoning),
+// Ollama's /v1 in reasoning.
 type chatMessage struct {
-	Content *string `json:"content"`
-	Refusal *string `json:"refusal"`
+	Content          *string `json:"content"`
+	Refusal          *string `json:"refusal"`
+	ReasoningContent *string `json:"reasoning_content"`
+	Reasoning        *string `json:"reasoning"`
+}
+
+// reasoning returns the length in bytes of the reasoning m carries.
+func (m *chatMessage) reasoning() int {
+	n := 0
+	for _, r := range []*string{m.ReasoningContent, m.Reasoning} {
+		if r != nil {
+			n = max(n, len(*r))
+		}
+	}
+	return n
+}
+
+// ErrNoAnswer says a chat completion came back without an answer: its
+// content is empty, or only the start of a <think> block the model did not
+// close, typically because a thinking model spent its whole token budget
+// on reasoning (finish_reason "length", the reasoning in reasoning_content)
+// or stopped without answering. Generate fails rather than return an empty
+// response that would be judged and paired as if it were one. It is not
+// transient: raise SampleOptions.MaxTokens, or turn thinking off with
+// Options.ChatTemplateKwargs (enable_thinking: false for Qwen3 and others).
+var ErrNoAnswer = errors.New("no answer")
+
+// noAnswer reports whether a message's text holds no answer.
+func noAnswer(text string) bool {
+	t := strings.TrimSpace(text)
+	return t == "" || strings.HasPrefix(t, "<think>") && !strings.Contains(t, "</think>")
 }
 
 type tokenLogProb struct {
@@ -166,13 +200,17 @@ func parseChat(body []byte, asked int, source string) ([]alignment.Response, usa
 		}
 		r := alignment.Response{Source: source}
 		switch {
-		case c.Message.Content != nil:
+		case c.Message.Content != nil && *c.Message.Content != "":
 			r.Text = *c.Message.Content
 		case c.Message.Refusal != nil:
 			r.Text = *c.Message.Refusal
 		}
 		if c.FinishReason != nil {
 			r.FinishReason = *c.FinishReason
+		}
+		if noAnswer(r.Text) {
+			return nil, u, fmt.Errorf("openai: chat completion choice %d has no answer (finish_reason %q, %d bytes of reasoning, content %q): raise SampleOptions.MaxTokens or turn thinking off (Options.ChatTemplateKwargs): %w",
+				i, r.FinishReason, c.Message.reasoning(), truncate(r.Text, 40), ErrNoAnswer)
 		}
 		if c.LogProbs != nil && c.LogProbs.Content != nil {
 			content := *c.LogProbs.Content

@@ -103,6 +103,16 @@ type Options struct {
 	// LogProb gives the log-probability of a token. Nil means
 	// CannedLogProb.
 	LogProb func(token string) float64
+	// Think, when set, makes the served model a thinking model: it writes
+	// Think's text as reasoning before each answer, within the same
+	// max_tokens, and returns it beside the answer as the servers' reasoning
+	// parsers do: reasoning_content for vLLM, SGLang and llama.cpp
+	// (--reasoning-format deepseek), reasoning for Ollama, hidden by OpenAI.
+	// When the reasoning uses up max_tokens, the content is null (vLLM,
+	// SGLang, llama.cpp) or empty, with finish_reason "length". A request
+	// with chat_template_kwargs {"enable_thinking": false} gets no
+	// reasoning, as Qwen3's chat template does.
+	Think func(r Request, i int) string
 	// ReasoningModel makes an OpenAI fake serve a reasoning model (o1, o3,
 	// GPT-5): it refuses max_tokens and any temperature or top_p but the
 	// default, with OpenAI's 400 unsupported_parameter / unsupported_value
@@ -352,6 +362,36 @@ func parseRequest(path string, raw []byte) (Request, error) {
 	return req, nil
 }
 
+// think writes choice i of req as a thinking model does: the reasoning
+// (Options.Think) first, then the answer, both within max_tokens. It
+// returns the reasoning's tokens, nil when there is none or the request
+// turned it off with chat_template_kwargs {"enable_thinking": false}; an
+// answer the budget left no room for is empty, with finish_reason "length".
+func (s *Server) think(req Request, i int) ([]string, draw) {
+	if s.o.Think == nil || !thinkingOn(req) {
+		return nil, s.generate(req, i, 0)
+	}
+	think := Tokenize(s.o.Think(req, i))
+	if req.MaxTokens > 0 && len(think) >= req.MaxTokens {
+		return think[:req.MaxTokens], draw{finish: "length"}
+	}
+	if req.MaxTokens > 0 {
+		req.MaxTokens -= len(think)
+	}
+	return think, s.generate(req, i, 0)
+}
+
+// thinkingOn reads chat_template_kwargs.enable_thinking, true when absent.
+func thinkingOn(req Request) bool {
+	var kw struct {
+		EnableThinking *bool `json:"enable_thinking"`
+	}
+	if raw, ok := req.Body["chat_template_kwargs"]; ok && json.Unmarshal(raw, &kw) == nil && kw.EnableThinking != nil {
+		return *kw.EnableThinking
+	}
+	return true
+}
+
 // draw is one generated choice.
 type draw struct {
 	text, finish, stopReason string
@@ -405,13 +445,29 @@ func (s *Server) chat(w http.ResponseWriter, req Request) {
 	completionTokens := 0
 	choices := make([]any, n)
 	for i := range n {
-		d := s.generate(req, i, 0)
-		completionTokens += len(d.tokens)
+		think, d := s.think(req, i)
+		completionTokens += len(think) + len(d.tokens)
 		msg := map[string]any{"role": "assistant", "content": d.text}
+		if d.text == "" && think != nil && f != Ollama {
+			msg["content"] = nil
+		}
 		choice := map[string]any{"index": i, "message": msg, "finish_reason": d.finish}
+		reasoning := any(nil)
+		if think != nil {
+			reasoning = strings.Join(think, "")
+		}
+		switch f {
+		case VLLM, SGLang, LlamaCpp:
+			if reasoning != nil || f != LlamaCpp {
+				msg["reasoning_content"] = reasoning
+			}
+		case Ollama:
+			if reasoning != nil {
+				msg["reasoning"] = reasoning
+			}
+		}
 		switch f {
 		case VLLM, SGLang:
-			msg["reasoning_content"] = nil
 			msg["tool_calls"] = []any{}
 			choice["stop_reason"] = nilIfEmpty(d.stopReason)
 			choice["logprobs"] = nil
