@@ -167,5 +167,9 @@
 // the variable named by Options.APIKeyEnv) and is sent as a Bearer token.
 // It never appears in errors (server messages that echo it are scrubbed),
 // in log records, or in the fmt output of Options and Policy, whatever the
-// verb.
+// verb. A key may also travel in a base URL, as user information
+// ("http://user:KEY@host/v1", sent as Basic authentication) or a query
+// parameter (Azure's "?api-key=KEY"); every URL this package shows, in
+// errors, logs and String, passes through RedactURL, which hides both.
+// Programs that print or store a base URL should do the same.
 package openai

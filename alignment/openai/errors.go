@@ -109,7 +109,8 @@ func (e *redactedError) Unwrap() []error { return e.errs }
 
 // redactables are the errors a caller may test for with errors.Is.
 var redactables = []error{
-	ErrMalformed, alignment.ErrTransient, alignment.ErrUnsupported, alignment.ErrInvalid,
+	ErrMalformed, ErrNoAnswer, ErrUnreachable,
+	alignment.ErrTransient, alignment.ErrUnsupported, alignment.ErrInvalid,
 	context.Canceled, context.DeadlineExceeded,
 }
 

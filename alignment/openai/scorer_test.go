@@ -4,7 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -249,4 +253,26 @@ func TestLogProbRetriesTransient(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, n)
 	assert.Equal(t, int64(3), seen.Load())
+}
+
+// TestLogProbEcho500IsUnsupported replays llama.cpp's refusal of echo as
+// its server sends it, a 500 server_error (see echoUnsupported): it must be
+// ErrUnsupported after one request, not a transient failure retried.
+func TestLogProbEcho500IsUnsupported(t *testing.T) {
+	var seen atomic.Int64
+	body, err := os.ReadFile(filepath.Join("testdata", "llamacpp_error_echo.json"))
+	require.NoError(t, err)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	p := newPolicy(t, "m", []string{srv.URL}, fast())
+	_, _, err = p.LogProb(t.Context(), hello, "Hello!")
+	require.ErrorIs(t, err, alignment.ErrUnsupported)
+	assert.NotErrorIs(t, err, alignment.ErrTransient)
+	assert.Contains(t, err.Error(), "500 Internal Server Error: Only no echo is supported")
+	assert.Equal(t, int64(1), seen.Load())
 }
