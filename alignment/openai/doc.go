@@ -40,9 +40,10 @@
 //
 // Responses carry the message content (or the refusal when the content is
 // null or empty), the finish reason as the server wrote it ("length" when
-// cut at MaxTokens; such responses are counted in Usage.Truncated, and a
-// caller that wants only finished answers drops them by FinishReason), per-token log-probabilities with their alternatives and
-// their sum (HasLogProb) when asked for and returned, and Source, which is
+// cut at MaxTokens: such responses are counted in Usage.Truncated, and a
+// caller that wants only finished answers drops them by FinishReason),
+// per-token log-probabilities with their alternatives and their sum
+// (HasLogProb) when asked for and returned, and Source, which is
 // the model name (Options.Source overrides it; replicas of one model share
 // it). Tokens is the server's completion token count when one choice came
 // back, the number of log-probability entries otherwise, and is kept only
@@ -91,8 +92,8 @@
 // is sampled (a judge asked for 0 samples at 1), each such change is logged
 // and listed by Policy.Notes for reports.
 //
-// Usage (prompt and completion tokens, requests, retries) accumulates
-// atomically; read it with Policy.Usage for reports.
+// Usage (prompt and completion tokens, requests, retries, truncated
+// answers) accumulates atomically; read it with Policy.Usage for reports.
 //
 // # Scoring
 //
@@ -131,7 +132,12 @@
 // the error wraps alignment.ErrTransient, and a *StatusError carries the
 // wait the server asked for (Retry-After in seconds or as an HTTP-date, or
 // retry-after-ms) in RetryAfter. A host name that does not resolve is not
-// transient.
+// transient. Other statuses (400, 401, 403, 404, 422, ...) are permanent
+// and returned at once as a *StatusError with the server's message, parsed
+// from the error shapes of OpenAI, vLLM (old and new), Ollama and FastAPI,
+// and truncated. A success body that is not a usable completion wraps
+// ErrMalformed. Cancelling the context ends waits, requests and backoffs
+// at once with an error wrapping ctx.Err().
 //
 // # Retries
 //
@@ -141,25 +147,18 @@
 // every backend call that fails with alignment.ErrTransient
 // (alignment.Retry: 6 attempts with capped backoff), and each retry goes
 // to the best endpoint again, so a persistent 503 costs 6 requests per
-// call rather than the 30 that retries on both levels made. A program that
-// calls the Policy outside a Loop, or wants Retry-After honoured to the
-// letter, sets Options.MaxRetries: transient failures are then retried
+// call rather than the 30 that retries on both levels made. The Loop's
+// backoff does not read StatusError.RetryAfter. A program that calls the
+// Policy outside a Loop, or wants Retry-After honoured, sets
+// Options.MaxRetries (and leaves the Loop's retries to what remains): transient failures are then retried
 // here, each time on the best endpoint, with exponential backoff from
 // MinBackoff to MaxBackoff with jitter, waiting at least what the server
 // asked; after MaxRetries retries, or when the server asks for a wait
 // beyond MaxBackoff, the error is returned still wrapping
-// alignment.ErrTransient. Such a program should then not retry the Policy
-// itself. Adapting to a server's quirks (n, max_tokens, temperature; see
+// alignment.ErrTransient. Adapting to a server's quirks (n, max_tokens, temperature; see
 // "Server quirks") resends a request at once and is not a retry.
 // Policy.Check asks each endpoint once, before a run, so that a dead
 // backend is found in seconds.
-//
-// Other statuses (400, 401, 403, 404, 422, ...)
-// are permanent and returned at once as a *StatusError with the server's
-// message, parsed from the error shapes of OpenAI, vLLM (old and new),
-// Ollama and FastAPI, and truncated. A success body that is not a usable
-// completion wraps ErrMalformed. Cancelling the context ends waits,
-// requests and backoffs at once with an error wrapping ctx.Err().
 //
 // # API keys
 //

@@ -83,3 +83,10 @@ func ExamplePolicy_LogProb() {
 	// Output:
 	// log-probability -1.250 over 3 tokens
 }
+
+// RedactURL shows a base URL without the credentials it may carry.
+func ExampleRedactURL() {
+	fmt.Println(openai.RedactURL("https://user:sk-123@example.com/v1?api-key=sk-123&deployment=gpt"))
+	// Output:
+	// https://REDACTED@example.com/v1?api-key=REDACTED&deployment=gpt
+}
