@@ -51,15 +51,24 @@ func (p *Policy) adaptReasoning(e *endpoint, se *StatusError, sent chatRequest) 
 			param = m[1]
 		}
 	}
+	// The refused request held the parameter, so the endpoint's flag was
+	// not set when it was built; it may have been since, by a concurrent
+	// request, and the request is resent either way.
 	switch {
-	case param == "max_tokens" && sent.MaxTokens > 0 && !e.completionTokens.Swap(true):
-		p.note(e, "refuses max_tokens: SampleOptions.MaxTokens is sent as max_completion_tokens, which also counts reasoning tokens")
+	case param == "max_tokens" && sent.MaxTokens > 0:
+		if !e.completionTokens.Swap(true) {
+			p.note(e, "refuses max_tokens: SampleOptions.MaxTokens is sent as max_completion_tokens, which also counts reasoning tokens")
+		}
 		return true
-	case param == "temperature" && sent.Temperature != nil && !e.noTemperature.Swap(true):
-		p.note(e, fmt.Sprintf("refuses temperature %v: requests are sent without one, so the model samples at its default (1)", *sent.Temperature))
+	case param == "temperature" && sent.Temperature != nil:
+		if !e.noTemperature.Swap(true) {
+			p.note(e, fmt.Sprintf("refuses temperature %v: requests are sent without one, so the model samples at its default (1)", *sent.Temperature))
+		}
 		return true
-	case param == "top_p" && sent.TopP > 0 && !e.noTopP.Swap(true):
-		p.note(e, fmt.Sprintf("refuses top_p %v: requests are sent without one (the model's default)", sent.TopP))
+	case param == "top_p" && sent.TopP > 0:
+		if !e.noTopP.Swap(true) {
+			p.note(e, fmt.Sprintf("refuses top_p %v: requests are sent without one (the model's default)", sent.TopP))
+		}
 		return true
 	}
 	return false

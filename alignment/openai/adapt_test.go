@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/alignment/openai/openaitest"
@@ -62,8 +63,11 @@ func TestReasoningRefusalFromMessage(t *testing.T) {
 	p := newPolicy(t, "m", []string{"http://h/v1"}, fast())
 	temp := 0.2
 	assert.True(t, p.adaptReasoning(p.eps[0], se, chatRequest{Temperature: &temp}))
-	assert.False(t, p.adaptReasoning(p.eps[0], se, chatRequest{Temperature: &temp}), "once per endpoint")
-	assert.Nil(t, p.adapted(p.eps[0], chatRequest{Temperature: &temp}).Temperature)
+	assert.True(t, p.adaptReasoning(p.eps[0], se, chatRequest{Temperature: &temp}), "a request built before the first adaptation is resent too")
+	adapted := p.adapted(p.eps[0], chatRequest{Temperature: &temp})
+	assert.Nil(t, adapted.Temperature)
+	assert.False(t, p.adaptReasoning(p.eps[0], se, adapted), "a refusal of what was not sent is not this quirk")
+	assert.Len(t, p.Notes(), 1)
 	other := &StatusError{StatusCode: 400, Message: "This model's maximum context length is 2048 tokens."}
 	assert.False(t, p.adaptReasoning(p.eps[0], other, chatRequest{MaxTokens: 5}))
 }
@@ -79,5 +83,32 @@ func TestNLimit(t *testing.T) {
 		k, ok := nLimit(msg)
 		assert.Equal(t, want, k, msg)
 		assert.Equal(t, want > 0, ok, msg)
+	}
+}
+
+// TestAdaptationsUnderConcurrency: calls that meet a refusal at the same
+// time all adapt, including those whose endpoint another call has already
+// marked; none fails.
+func TestAdaptationsUnderConcurrency(t *testing.T) {
+	for _, o := range []openaitest.Options{
+		{Flavor: openaitest.LlamaCpp, Slots: 2},
+		{Flavor: openaitest.OpenAI, ReasoningModel: true},
+	} {
+		t.Run(o.Flavor.String(), func(t *testing.T) {
+			srv := openaitest.NewServer(t, o)
+			p := newPolicy(t, "m", []string{srv.URL()}, fast())
+			g, ctx := errgroup.WithContext(t.Context())
+			for i := range 16 {
+				g.Go(func() error {
+					rs, err := p.Generate(ctx, hello, alignment.SampleOptions{N: 5, MaxTokens: 50, Temperature: 0.5, Seed: uint64(i)})
+					if err == nil && len(rs) != 5 {
+						t.Errorf("%d responses", len(rs))
+					}
+					return err
+				})
+			}
+			require.NoError(t, g.Wait())
+			assert.Zero(t, p.Usage().Retries)
+		})
 	}
 }

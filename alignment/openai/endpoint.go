@@ -179,16 +179,16 @@ func (p *Policy) chunk() int {
 }
 
 // limitN records that e accepts at most k choices per request; a limit
-// only ever goes down. It reports whether the limit changed.
-func (p *Policy) limitN(e *endpoint, k int, why string) bool {
+// only ever goes down.
+func (p *Policy) limitN(e *endpoint, k int, why string) {
 	for {
 		old := e.maxN.Load()
 		if old != 0 && old <= int64(k) {
-			return false
+			return
 		}
 		if e.maxN.CompareAndSwap(old, int64(k)) {
 			p.log.Info("openai: endpoint limits n; splitting draws", "endpoint", e.name, "max_n", k, "why", why)
-			return true
+			return
 		}
 	}
 }

@@ -420,21 +420,26 @@ func (p *Policy) chat(ctx context.Context, req chatRequest, extra []byte, n int,
 		}
 		return withExtra(body, extra), nil
 	}
+	// A recognised refusal is always resent: the limit it sets (or that a
+	// concurrent request set first) makes the next request smaller.
 	adapt := func(ep *endpoint, se *StatusError) (bool, error) {
 		if sent > 1 && nRefusal(se.StatusCode) {
 			switch k, ok := nLimit(se.Message); {
 			case ok && k < sent:
-				// llama.cpp ≥ b6xxx: n up to its slot count (-np).
-				return p.limitN(ep, k, se.Message), nil
+				// llama.cpp's server: n up to its slot count (-np).
+				p.limitN(ep, k, se.Message)
+				return true, nil
 			case strings.Contains(se.Message, "n_cmpl"):
 				// llama.cpp's "n_cmpl cannot be greater than the number of
 				// slots" does not say how many: halve until it fits.
-				return p.limitN(ep, max(sent/2, 1), se.Message), nil
+				p.limitN(ep, max(sent/2, 1), se.Message)
+				return true, nil
 			case rejectsN(se.Message) && req.Temperature != nil && *req.Temperature == 0:
 				thisCall = true
 				return true, nil
 			case rejectsN(se.Message):
-				return p.limitN(ep, 1, se.Message), nil
+				p.limitN(ep, 1, se.Message)
+				return true, nil
 			}
 		}
 		return p.adaptReasoning(ep, se, r), nil
