@@ -280,11 +280,11 @@ func New(model string, baseURLs []string, o *Options) (*Policy, error) {
 // exactly o.Count() responses: it asks for all of them in one request and,
 // when an endpoint takes fewer per request (llama.cpp's slots) or ignores n
 // (Ollama), draws the missing ones with parallel requests of as many as it
-// takes, seeded from o.Seed as alignment.SampleN derives them. Errors wrap alignment.ErrInvalid
-// (bad prompt or options), alignment.ErrTransient (a failure worth
-// retrying; see the package doc, "Retries"), ErrMalformed, ErrNoAnswer (a
-// choice without an answer), or are a *StatusError; cancellation returns
-// an error wrapping ctx.Err().
+// takes, seeded from o.Seed as alignment.SampleN derives them. Errors wrap
+// alignment.ErrInvalid (bad prompt or options), alignment.ErrTransient (a
+// failure worth retrying; see the package doc, "Retries"), ErrMalformed,
+// ErrNoAnswer (a choice without an answer), or are a *StatusError;
+// cancellation returns an error wrapping ctx.Err().
 func (p *Policy) Generate(ctx context.Context, pr alignment.Prompt, o alignment.SampleOptions) ([]alignment.Response, error) {
 	out, err := p.generate(ctx, pr, o)
 	return out, p.redact(err)
