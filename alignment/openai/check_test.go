@@ -60,7 +60,7 @@ func TestDNSFailureIsPermanent(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	t.Run("every flavor passes", func(t *testing.T) {
-		for _, f := range []openaitest.Flavor{openaitest.VLLM, openaitest.LlamaCpp, openaitest.Ollama, openaitest.OpenAI} {
+		for _, f := range []openaitest.Flavor{openaitest.VLLM, openaitest.SGLang, openaitest.LlamaCpp, openaitest.Ollama, openaitest.OpenAI} {
 			srv := openaitest.NewServer(t, openaitest.Options{Flavor: f, Model: "served"})
 			p := newPolicy(t, "served", []string{srv.URL()}, fast())
 			assert.NoError(t, p.Check(t.Context()), f.String())

@@ -579,3 +579,15 @@ func keys(m map[string]any) []string {
 	}
 	return ks
 }
+
+// TestSGLangErrorShape: SGLang's errors are an ErrorResponse at the top
+// level (object "error"), whose message reaches StatusError.
+func TestSGLangErrorShape(t *testing.T) {
+	srv := openaitest.NewServer(t, openaitest.Options{Flavor: openaitest.SGLang, Model: "served"})
+	p := newPolicy(t, "other", []string{srv.URL()}, fast())
+	_, err := p.Generate(t.Context(), hello, alignment.SampleOptions{})
+	var se *StatusError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, http.StatusNotFound, se.StatusCode)
+	assert.Equal(t, "The model `other` does not exist.", se.Message)
+}

@@ -674,6 +674,11 @@ func (s *Server) fail(w http.ResponseWriter, code int, typ, msg string) {
 		writeJSON(w, code, map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": nil, "code": nil}})
 	case OpenAI:
 		writeJSON(w, code, map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": nil, "code": nil}})
+	case SGLang:
+		// sglang/srt/entrypoints/openai/serving_base.py create_error_response:
+		// an ErrorResponse at the top level, as vLLM's before 0.10.1.
+		typ = strings.ReplaceAll(http.StatusText(code), " ", "")
+		writeJSON(w, code, map[string]any{"object": "error", "message": msg, "type": typ, "param": nil, "code": code})
 	default:
 		// vLLM names the type after the status: BadRequestError, NotFoundError.
 		typ = strings.ReplaceAll(http.StatusText(code), " ", "") + "Error"
