@@ -20,13 +20,18 @@ type endpoint struct {
 	// base is the URL requests go to, without the trailing slash; query is
 	// its raw query, appended after the path of each request.
 	base, query string
-	// name is base without credentials, safe for errors and logs.
+	// name is base as RedactURL shows it, safe for errors and logs.
 	name string
 	sem  *semaphore.Weighted
-	// single is set once the endpoint has refused n > 1 or answered it with
-	// one choice: from then on it is sent n = 1 and the rest drawn in
-	// parallel.
-	single atomic.Bool
+	// maxN is the largest n the endpoint is known to accept, 0 while
+	// unknown: set when it refuses an n (llama.cpp accepts up to its slot
+	// count, older builds 1) or answers fewer choices than asked (Ollama
+	// answers one). Larger draws are split into requests of at most maxN.
+	maxN atomic.Int64
+	// completionTokens, noTemperature and noTopP are set once the
+	// endpoint's model refuses max_tokens, its temperature or its top_p
+	// (OpenAI's reasoning models); see adapted.
+	completionTokens, noTemperature, noTopP atomic.Bool
 
 	// guarded by Policy.mu
 	outstanding int
@@ -44,13 +49,13 @@ func newEndpoint(i int, raw string, limit int) (*endpoint, error) {
 		return nil, fmt.Errorf("openai: base URL %d: %v: %w", i, redactParseError(err), alignment.ErrInvalid)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("openai: base URL %d (%s): scheme must be http or https: %w", i, safeURL(u), alignment.ErrInvalid)
+		return nil, fmt.Errorf("openai: base URL %d (%s): scheme must be http or https: %w", i, redactURL(u), alignment.ErrInvalid)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("openai: base URL %d (%s) has no host: %w", i, safeURL(u), alignment.ErrInvalid)
+		return nil, fmt.Errorf("openai: base URL %d (%s) has no host: %w", i, redactURL(u), alignment.ErrInvalid)
 	}
 	if u.Fragment != "" {
-		return nil, fmt.Errorf("openai: base URL %d (%s) has a fragment: %w", i, safeURL(u), alignment.ErrInvalid)
+		return nil, fmt.Errorf("openai: base URL %d (%s) has a fragment: %w", i, redactURL(u), alignment.ErrInvalid)
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
@@ -62,7 +67,7 @@ func newEndpoint(i int, raw string, limit int) (*endpoint, error) {
 	return &endpoint{
 		base:  u.String(),
 		query: query,
-		name:  safeURL(u),
+		name:  redactURL(u),
 		sem:   semaphore.NewWeighted(int64(limit)),
 	}, nil
 }
@@ -73,16 +78,6 @@ func (e *endpoint) url(path string) string {
 		return e.base + path
 	}
 	return e.base + path + "?" + e.query
-}
-
-// safeURL renders u without user information or query, which are where
-// credentials hide in URLs.
-func safeURL(u *url.URL) string {
-	c := *u
-	c.User = nil
-	c.RawQuery = ""
-	c.ForceQuery = false
-	return c.String()
 }
 
 // redactParseError keeps url.Parse's reason but not the URL it quotes,
@@ -164,9 +159,36 @@ func (p *Policy) failed(e *endpoint) {
 // the start.
 func (p *Policy) allSingle() bool {
 	for _, e := range p.eps {
-		if !e.single.Load() {
+		if e.maxN.Load() != 1 {
 			return false
 		}
 	}
 	return true
+}
+
+// chunk is the number of choices to ask for per request when splitting a
+// draw: the smallest limit known among the endpoints, 1 when none is.
+func (p *Policy) chunk() int {
+	c := int64(0)
+	for _, e := range p.eps {
+		if m := e.maxN.Load(); m > 0 && (c == 0 || m < c) {
+			c = m
+		}
+	}
+	return int(max(c, 1))
+}
+
+// limitN records that e accepts at most k choices per request; a limit
+// only ever goes down.
+func (p *Policy) limitN(e *endpoint, k int, why string) {
+	for {
+		old := e.maxN.Load()
+		if old != 0 && old <= int64(k) {
+			return
+		}
+		if e.maxN.CompareAndSwap(old, int64(k)) {
+			p.log.Info("openai: endpoint limits n; splitting draws", "endpoint", e.name, "max_n", k, "why", why)
+			return
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,7 +24,11 @@ var ErrMalformed = errors.New("malformed response")
 // nothing for the rest (400, 401, 403, 404, 422, ...), which are permanent.
 // Find it with errors.As to read the status or the server's message.
 type StatusError struct {
-	// Endpoint is the URL that answered, without credentials or query.
+	// Method is the HTTP method of the request, "POST" when empty; Check
+	// sends GET.
+	Method string
+	// Endpoint is the URL that answered, as RedactURL shows it, without
+	// its query.
 	Endpoint string
 	// StatusCode is the HTTP status.
 	StatusCode int
@@ -31,6 +36,10 @@ type StatusError struct {
 	// message, FastAPI's detail, or the start of the body), truncated to
 	// 512 bytes and with the API key cut out.
 	Message string
+	// Param and Code are OpenAI's error.param (the request field refused,
+	// such as "max_tokens") and error.code when it is a string (such as
+	// "unsupported_parameter"); empty when the server gave none.
+	Param, Code string
 	// RetryAfter is the wait the server asked for in Retry-After or
 	// retry-after-ms; zero when it asked for none.
 	RetryAfter time.Duration
@@ -39,7 +48,7 @@ type StatusError struct {
 // Error implements error.
 func (e *StatusError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "openai: POST %s: %d %s", e.Endpoint, e.StatusCode, http.StatusText(e.StatusCode))
+	fmt.Fprintf(&b, "openai: %s %s: %d %s", cmp.Or(e.Method, http.MethodPost), e.Endpoint, e.StatusCode, http.StatusText(e.StatusCode))
 	if e.Message != "" {
 		fmt.Fprintf(&b, ": %s", e.Message)
 	}
@@ -100,7 +109,8 @@ func (e *redactedError) Unwrap() []error { return e.errs }
 
 // redactables are the errors a caller may test for with errors.Is.
 var redactables = []error{
-	ErrMalformed, alignment.ErrTransient, alignment.ErrUnsupported, alignment.ErrInvalid,
+	ErrMalformed, ErrNoAnswer, ErrUnreachable,
+	alignment.ErrTransient, alignment.ErrUnsupported, alignment.ErrInvalid,
 	context.Canceled, context.DeadlineExceeded,
 }
 

@@ -36,13 +36,14 @@ func Example() {
 	// 1 request, 7 prompt and 20 completion tokens
 }
 
-// Two llama.cpp replicas: the server refuses n > 1, so the Policy draws the
-// responses one per request, in parallel across the replicas, each with its
-// own seed.
+// Two llama.cpp replicas with one slot each: the server refuses n above its
+// slot count, so the Policy draws the responses one per request, in
+// parallel across the replicas, each with its own seed.
 func Example_replicas() {
-	a := openaitest.NewServer(nil, openaitest.Options{Flavor: openaitest.LlamaCpp})
+	// Two llama-server replicas started with -np 1: one slot each.
+	a := openaitest.NewServer(nil, openaitest.Options{Flavor: openaitest.LlamaCpp, Slots: 1})
 	defer a.Close()
-	b := openaitest.NewServer(nil, openaitest.Options{Flavor: openaitest.LlamaCpp})
+	b := openaitest.NewServer(nil, openaitest.Options{Flavor: openaitest.LlamaCpp, Slots: 1})
 	defer b.Close()
 
 	pol, err := openai.New("llama-3.2-3b", []string{a.URL(), b.URL()}, &openai.Options{APIKeyEnv: "-"})
@@ -81,4 +82,11 @@ func ExamplePolicy_LogProb() {
 	fmt.Printf("log-probability %.3f over %d tokens\n", lp, n)
 	// Output:
 	// log-probability -1.250 over 3 tokens
+}
+
+// RedactURL shows a base URL without the credentials it may carry.
+func ExampleRedactURL() {
+	fmt.Println(openai.RedactURL("https://user:sk-123@example.com/v1?api-key=sk-123&deployment=gpt"))
+	// Output:
+	// https://REDACTED@example.com/v1?api-key=REDACTED&deployment=gpt
 }

@@ -468,3 +468,73 @@ func TestUnsupportedSchemeIsPermanent(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestOneRetryOwner replays issue 13's nested retries: a server that
+// answers every request with 503 and Retry-After. With default options the
+// client makes one request per call and returns an error wrapping
+// alignment.ErrTransient that carries the wait, so the Loop's retry
+// (alignment.Retry, which the Loop applies to every backend call) is the
+// only one: 6 requests per call, not 5 × 6 = 30.
+func TestOneRetryOwner(t *testing.T) {
+	srv, seen := faulty(t, 1<<30, status(http.StatusServiceUnavailable, "Retry-After", "1"))
+	p := newPolicy(t, "m", []string{srv.URL()}, &Options{APIKeyEnv: "-"})
+	calls := 0
+	err := alignment.Retry{BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}.Do(t.Context(), func(ctx context.Context) error {
+		calls++
+		_, err := p.Generate(ctx, hello, alignment.SampleOptions{})
+		return err
+	}, nil)
+	require.ErrorIs(t, err, alignment.ErrTransient)
+	assert.Equal(t, 6, calls, "the Loop's default attempts")
+	assert.Equal(t, int64(6), seen.Load(), "one request per call")
+	assert.Zero(t, p.Usage().Retries)
+	var se *StatusError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, time.Second, se.RetryAfter, "the wait the server asked for reaches the caller")
+}
+
+// TestLlamaCppSlots replays llama.cpp's server refusing an n above its slot
+// count (-np, 4 by default). Older builds throw std::runtime_error("n_cmpl
+// cannot be greater than the number of slots, please increase -np") from
+// params_from_json_cmpl (tools/server/server-task.cpp), answered as 400
+// invalid_request_error; newer ones validate n against the slots in
+// tools/server/server-schema.cpp ("Field 'n': Value must be between 1 <=
+// value <= 4, but got 8"). Either way the Policy splits n into what the
+// endpoint accepts and remembers it: 8 samples become two requests of 4.
+func TestLlamaCppSlots(t *testing.T) {
+	for _, fixture := range []string{"llamacpp_error_n_slots.json", "llamacpp_error_n_cmpl.json"} {
+		t.Run(fixture, func(t *testing.T) {
+			body, err := os.ReadFile(filepath.Join("testdata", fixture))
+			require.NoError(t, err)
+			srv := openaitest.NewServer(t, openaitest.Options{Flavor: openaitest.LlamaCpp, Intercept: func(w http.ResponseWriter, r *http.Request) bool {
+				if strings.Contains(readBody(r), `"n":8`) {
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusBadRequest)
+					w.Write(body)
+					return true
+				}
+				return false
+			}})
+			p := newPolicy(t, "m", []string{srv.URL()}, fast())
+			o := alignment.SampleOptions{N: 8, Temperature: 1, Seed: 99}
+			for range 2 {
+				rs, err := p.Generate(t.Context(), hello, o)
+				require.NoError(t, err)
+				require.Len(t, rs, 8)
+				for i, r := range rs {
+					seed := int64(99)
+					if i >= 4 {
+						seed = int64(drawSeed(99, 4) & seedMask)
+					}
+					assert.Equal(t, fmt.Sprintf("Reply %d from llama.cpp (seed %d) to: Say hello.", i%4, seed), r.Text)
+				}
+			}
+			var ns []int
+			for _, r := range srv.Requests() {
+				ns = append(ns, r.N)
+			}
+			assert.Equal(t, []int{8, 4, 4, 4, 4}, ns, "refused once, then split into what the endpoint takes")
+			assert.Zero(t, p.Usage().Retries)
+		})
+	}
+}

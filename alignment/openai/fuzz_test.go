@@ -32,7 +32,7 @@ func FuzzParseChat(f *testing.F) {
 		asked := int(n%8) + 1
 		rs, u, err := parseChat(body, asked, "src")
 		if err != nil {
-			assert.ErrorIs(t, err, ErrMalformed)
+			assert.True(t, errors.Is(err, ErrMalformed) || errors.Is(err, ErrNoAnswer), "unclassified error %v", err)
 			assert.Nil(t, rs)
 			return
 		}
@@ -42,6 +42,7 @@ func FuzzParseChat(f *testing.F) {
 		assert.LessOrEqual(t, len(rs), asked)
 		for _, r := range rs {
 			assert.Equal(t, "src", r.Source)
+			assert.False(t, noAnswer(r.Text), "an empty answer %q came back as a response", r.Text)
 			assert.False(t, math.IsNaN(r.LogProb) || math.IsInf(r.LogProb, 0), "log-probability %v", r.LogProb)
 			assert.Equal(t, r.HasLogProb, r.TokenLogProbs != nil)
 		}
@@ -52,6 +53,11 @@ func FuzzParseEcho(f *testing.F) {
 	echo, err := os.ReadFile(filepath.Join("testdata", "vllm_completions_echo.json"))
 	require.NoError(f, err)
 	f.Add(echo, "Q: boiling point?\nA: 100 degrees.", 20, 33)
+	for _, file := range []string{"vllm_completions_echo_bos.json", "sglang_completions_echo.json"} {
+		b, err := os.ReadFile(filepath.Join("testdata", file))
+		require.NoError(f, err)
+		f.Add(b, "Q: boiling point?\nA: 100 degrees.", 20, 33)
+	}
 	f.Add([]byte(`{"choices":[{"text":"ab","logprobs":{"tokens":["a","b"],"token_logprobs":[null,-1],"text_offset":[0,1]}}]}`), "ab", 1, 2)
 	f.Add([]byte(`{"choices":[{"text":"ab","logprobs":{"token_logprobs":[null,null],"text_offset":[0,1]}}]}`), "ab", 1, 2)
 	f.Fuzz(func(t *testing.T, body []byte, full string, start, end int) {
@@ -74,6 +80,10 @@ func FuzzErrorMessage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		assert.True(t, utf8.ValidString(errorMessage(body)))
 		_ = rejectsN(string(body))
+		_, _ = errorFields(body)
+		if k, ok := nLimit(string(body)); ok {
+			assert.GreaterOrEqual(t, k, 1)
+		}
 	})
 }
 

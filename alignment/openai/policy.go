@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -34,8 +35,12 @@ const (
 	// tokens from a loaded server.
 	DefaultTimeout = 5 * time.Minute
 	// DefaultMaxRetries is the retries of one request before the error
-	// goes back to the caller (and the Loop's own retries).
-	DefaultMaxRetries = 4
+	// goes back to the caller: none, because the caller retries. The
+	// Loop retries every backend call that fails with
+	// alignment.ErrTransient (alignment.Retry, 6 attempts by default);
+	// retries here as well would multiply, 5 × 6 = 30 requests for one
+	// call to a server that keeps failing. See the package doc, "Retries".
+	DefaultMaxRetries = 0
 	// DefaultMinBackoff is the first wait between retries.
 	DefaultMinBackoff = 500 * time.Millisecond
 	// DefaultMaxBackoff caps the wait between retries.
@@ -69,8 +74,11 @@ type Options struct {
 	// the whole body; waiting for a concurrency slot is not counted. A
 	// timed-out exchange is a transient failure. Default DefaultTimeout.
 	Timeout time.Duration
-	// MaxRetries is how many times a transient failure is retried before the
-	// error is returned; negative means never. Default DefaultMaxRetries.
+	// MaxRetries is how many times a transient failure is retried, with
+	// backoff and on the best endpoint each time, before the error is
+	// returned; zero or negative means never (DefaultMaxRetries). Set it
+	// when the Policy is used outside anything that retries, and then
+	// leave the caller's retries off.
 	MaxRetries int
 	// MinBackoff and MaxBackoff bound the wait between retries: MinBackoff
 	// doubles per attempt up to MaxBackoff, with jitter. A Retry-After
@@ -88,10 +96,25 @@ type Options struct {
 	// again. Default DefaultCoolDown.
 	CoolDown time.Duration
 	// MaxCompletionTokens sends SampleOptions.MaxTokens as
-	// max_completion_tokens instead of max_tokens. OpenAI's reasoning
-	// models accept only the former; llama.cpp and older servers know only
-	// the latter, hence the default.
+	// max_completion_tokens, OpenAI's current name, instead of max_tokens,
+	// to every endpoint from the first request. OpenAI's reasoning models
+	// accept only the former, and an endpoint that refuses max_tokens is
+	// switched to it anyway (see the package doc, "Server quirks"). vLLM,
+	// SGLang and llama.cpp's server accept both; Ollama's /v1 reads only
+	// max_tokens and ignores max_completion_tokens, so with this option set
+	// its answers are not limited: hence the default, max_tokens.
 	MaxCompletionTokens bool
+	// ChatTemplateKwargs is sent as chat_template_kwargs with every chat
+	// request, for the chat template of the served model: vLLM, SGLang
+	// and llama.cpp's server pass it to the template. Thinking models
+	// (Qwen3, DeepSeek-R1 distills, GLM) answer only after their reasoning,
+	// within the same token budget; {"enable_thinking": false} turns the
+	// reasoning off where the template supports it, so that a short
+	// MaxTokens still leaves room for an answer (see ErrNoAnswer). Ollama
+	// ignores the field; OpenAI refuses it. A SampleOptions.Extra that
+	// also names chat_template_kwargs is an error wrapping
+	// alignment.ErrInvalid rather than a silent choice of one.
+	ChatTemplateKwargs map[string]any
 	// Source is the Response.Source of every response; the model name when
 	// empty. Replicas of one model share it: they are one policy.
 	Source string
@@ -119,9 +142,9 @@ func (o Options) String() string {
 		}
 		return "nil"
 	}
-	return fmt.Sprintf("openai.Options{APIKey: %s, APIKeyEnv: %q, Client: %s, Timeout: %v, MaxRetries: %d, MinBackoff: %v, MaxBackoff: %v, MaxConcurrency: %d, FailureThreshold: %d, CoolDown: %v, MaxCompletionTokens: %t, Source: %q, Render: %s, Logger: %s, Jitter: %s}",
+	return fmt.Sprintf("openai.Options{APIKey: %s, APIKeyEnv: %q, Client: %s, Timeout: %v, MaxRetries: %d, MinBackoff: %v, MaxBackoff: %v, MaxConcurrency: %d, FailureThreshold: %d, CoolDown: %v, MaxCompletionTokens: %t, ChatTemplateKwargs: %v, Source: %q, Render: %s, Logger: %s, Jitter: %s}",
 		key, o.APIKeyEnv, set(o.Client != nil), o.Timeout, o.MaxRetries, o.MinBackoff, o.MaxBackoff, o.MaxConcurrency,
-		o.FailureThreshold, o.CoolDown, o.MaxCompletionTokens, o.Source, set(o.Render != nil), set(o.Logger != nil), set(o.Jitter != nil))
+		o.FailureThreshold, o.CoolDown, o.MaxCompletionTokens, o.ChatTemplateKwargs, o.Source, set(o.Render != nil), set(o.Logger != nil), set(o.Jitter != nil))
 }
 
 // GoString is String: %#v must not print the key either.
@@ -148,6 +171,7 @@ type Policy struct {
 	coolDown               time.Duration
 	maxCompletionTokens    bool
 	render                 func(alignment.Prompt) string
+	templateKwargs         map[string]any
 	log                    *slog.Logger
 
 	rngMu sync.Mutex
@@ -156,7 +180,10 @@ type Policy struct {
 	mu    sync.Mutex // guards the load and health fields of eps, and picks
 	picks uint64
 
-	promptTokens, completionTokens, requests, retries atomic.Int64
+	notesMu sync.Mutex
+	notes   []string
+
+	promptTokens, completionTokens, requests, retries, truncated atomic.Int64
 }
 
 var (
@@ -191,6 +218,9 @@ func New(model string, baseURLs []string, o *Options) (*Policy, error) {
 	if o.MaxConcurrency < 0 {
 		return nil, fmt.Errorf("openai: Options.MaxConcurrency is negative (%d): %w", o.MaxConcurrency, alignment.ErrInvalid)
 	}
+	if _, err := json.Marshal(o.ChatTemplateKwargs); err != nil {
+		return nil, fmt.Errorf("openai: Options.ChatTemplateKwargs cannot be sent as JSON: %v: %w", err, alignment.ErrInvalid)
+	}
 	if o.FailureThreshold < 0 {
 		return nil, fmt.Errorf("openai: Options.FailureThreshold is negative (%d): %w", o.FailureThreshold, alignment.ErrInvalid)
 	}
@@ -205,13 +235,11 @@ func New(model string, baseURLs []string, o *Options) (*Policy, error) {
 		coolDown:            cmp.Or(o.CoolDown, DefaultCoolDown),
 		maxCompletionTokens: o.MaxCompletionTokens,
 		render:              o.Render,
+		templateKwargs:      maps.Clone(o.ChatTemplateKwargs),
 		log:                 o.Logger,
 		hc:                  o.Client,
 	}
-	switch {
-	case o.MaxRetries == 0:
-		p.maxRetries = DefaultMaxRetries
-	case o.MaxRetries < 0:
+	if o.MaxRetries < 0 {
 		p.maxRetries = 0
 	}
 	if p.minBackoff > p.maxBackoff {
@@ -250,12 +278,13 @@ func New(model string, baseURLs []string, o *Options) (*Policy, error) {
 
 // Generate implements alignment.Policy over /chat/completions. It returns
 // exactly o.Count() responses: it asks for all of them in one request and,
-// when an endpoint refuses n > 1 (llama.cpp) or ignores it (Ollama), draws
-// the missing ones with parallel n = 1 requests whose seeds are derived from
-// o.Seed as alignment.SampleN derives them. Errors wrap alignment.ErrInvalid
-// (bad prompt or options), alignment.ErrTransient (retries exhausted),
-// ErrMalformed, or are a *StatusError; cancellation returns an error
-// wrapping ctx.Err().
+// when an endpoint takes fewer per request (llama.cpp's slots) or ignores n
+// (Ollama), draws the missing ones with parallel requests of as many as it
+// takes, seeded from o.Seed as alignment.SampleN derives them. Errors wrap
+// alignment.ErrInvalid (bad prompt or options), alignment.ErrTransient (a
+// failure worth retrying; see the package doc, "Retries"), ErrMalformed,
+// ErrNoAnswer (a choice without an answer), or are a *StatusError;
+// cancellation returns an error wrapping ctx.Err().
 func (p *Policy) Generate(ctx context.Context, pr alignment.Prompt, o alignment.SampleOptions) ([]alignment.Response, error) {
 	out, err := p.generate(ctx, pr, o)
 	return out, p.redact(err)
@@ -272,16 +301,12 @@ func (p *Policy) generate(ctx context.Context, pr alignment.Prompt, o alignment.
 	want := o.Count()
 	var out []alignment.Response
 	if want > 1 && !p.allSingle() {
-		if out, err = p.chat(ctx, req, extra, want, o.Seed); err != nil {
-			return nil, err
-		}
+		out, err = p.draw(ctx, req, extra, 0, want, o.Seed)
+	} else {
+		out, err = p.fill(ctx, req, extra, 0, want, o.Seed)
 	}
-	if len(out) < want {
-		rest, err := p.fill(ctx, req, extra, len(out), want, o.Seed)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, rest...)
+	if err != nil {
+		return nil, err
 	}
 	// Lengths of one prompt's responses are compared by length-controlled
 	// selection, so token counts are kept only when every response has one;
@@ -318,23 +343,30 @@ func (p *Policy) chatRequest(pr alignment.Prompt, o alignment.SampleOptions) (ch
 			return chatRequest{}, nil, fmt.Errorf("openai: SampleOptions.Stop[%d] is empty or not valid UTF-8: %w", i, alignment.ErrInvalid)
 		}
 	}
-	extra, err := encodeExtra(o.Extra)
+	fields := o.Extra
+	if len(p.templateKwargs) > 0 {
+		if _, ok := fields["chat_template_kwargs"]; ok {
+			return chatRequest{}, nil, fmt.Errorf("openai: SampleOptions.Extra names chat_template_kwargs, which Options.ChatTemplateKwargs sets: %w", alignment.ErrInvalid)
+		}
+		fields = maps.Clone(fields)
+		if fields == nil {
+			fields = map[string]any{}
+		}
+		fields["chat_template_kwargs"] = p.templateKwargs
+	}
+	extra, err := encodeExtra(fields)
 	if err != nil {
 		return chatRequest{}, nil, err
 	}
 	req := chatRequest{
 		Model:       p.model,
 		Messages:    pr.Messages,
-		Temperature: o.Temperature,
+		Temperature: &o.Temperature,
 		TopP:        o.TopP,
+		MaxTokens:   o.MaxTokens,
 		Stop:        o.Stop,
 		LogProbs:    o.LogProbs || o.TopLogProbs > 0,
 		TopLogProbs: o.TopLogProbs,
-	}
-	if p.maxCompletionTokens {
-		req.MaxCompletionTokens = o.MaxTokens
-	} else {
-		req.MaxTokens = o.MaxTokens
 	}
 	return req, extra, nil
 }
@@ -357,8 +389,9 @@ func checkPrompt(pr alignment.Prompt) error {
 	return nil
 }
 
-// chat makes one chat completion request for n choices (retries included)
-// and returns its responses, between 1 and n of them.
+// chat makes one chat completion request for n choices (retries and
+// adaptations included) and returns its responses, between 1 and n of them:
+// fewer when the endpoint it went to takes fewer per request.
 func (p *Policy) chat(ctx context.Context, req chatRequest, extra []byte, n int, seed uint64) ([]alignment.Response, error) {
 	req.Seed = int64(seed & seedMask)
 	sent := n
@@ -367,33 +400,49 @@ func (p *Policy) chat(ctx context.Context, req chatRequest, extra []byte, n int,
 	// greedy sampling") but not with sampling, so a refusal at temperature 0
 	// does not mark the endpoint.
 	thisCall := false
+	var r chatRequest
 	build := func(ep *endpoint) ([]byte, error) {
 		sent = n
-		if thisCall || ep.single.Load() {
+		if thisCall {
 			sent = 1
 		}
-		req.N = 0
-		if sent > 1 {
-			req.N = sent
+		if m := ep.maxN.Load(); m > 0 && int64(sent) > m {
+			sent = int(m)
 		}
-		body, err := json.Marshal(req)
+		r = p.adapted(ep, req)
+		r.N = 0
+		if sent > 1 {
+			r.N = sent
+		}
+		body, err := json.Marshal(r)
 		if err != nil {
 			return nil, fmt.Errorf("openai: encoding the chat request: %v: %w", err, alignment.ErrInvalid)
 		}
 		return withExtra(body, extra), nil
 	}
-	adapt := func(ep *endpoint, se *StatusError) bool {
-		if sent <= 1 || !nRefusal(se.StatusCode) || !rejectsN(se.Message) {
-			return false
+	// A recognised refusal is always resent: the limit it sets (or that a
+	// concurrent request set first) makes the next request smaller.
+	adapt := func(ep *endpoint, se *StatusError) (bool, error) {
+		if sent > 1 && nRefusal(se.StatusCode) {
+			switch k, ok := nLimit(se.Message); {
+			case ok && k < sent:
+				// llama.cpp's server: n up to its slot count (-np).
+				p.limitN(ep, k, se.Message)
+				return true, nil
+			case strings.Contains(se.Message, "n_cmpl"):
+				// llama.cpp's "n_cmpl cannot be greater than the number of
+				// slots" does not say how many: halve until it fits.
+				p.limitN(ep, max(sent/2, 1), se.Message)
+				return true, nil
+			case rejectsN(se.Message) && req.Temperature != nil && *req.Temperature == 0:
+				thisCall = true
+				return true, nil
+			case rejectsN(se.Message):
+				p.limitN(ep, 1, se.Message)
+				return true, nil
+			}
 		}
-		if req.Temperature == 0 {
-			thisCall = true
-			return true
-		}
-		if !ep.single.Swap(true) {
-			p.log.Info("openai: endpoint refuses n > 1; drawing responses one per request", "endpoint", ep.name)
-		}
-		return true
+		return p.adaptReasoning(ep, se, r), nil
 	}
 	data, ep, err := p.post(ctx, "/chat/completions", build, adapt)
 	if err != nil {
@@ -404,8 +453,14 @@ func (p *Policy) chat(ctx context.Context, req chatRequest, extra []byte, n int,
 	if err != nil {
 		return nil, fmt.Errorf("%w (POST %s/chat/completions)", err, ep.name)
 	}
-	if sent > 1 && len(out) == 1 && !ep.single.Swap(true) {
-		p.log.Info("openai: endpoint ignores n; drawing responses one per request", "endpoint", ep.name)
+	for _, r := range out {
+		if r.FinishReason == "length" {
+			p.truncated.Add(1)
+		}
+	}
+	if len(out) < sent {
+		// Ollama ignores n and answers one choice.
+		p.limitN(ep, len(out), fmt.Sprintf("answered %d choices when asked for %d", len(out), sent))
 	}
 	return out, nil
 }
@@ -417,26 +472,43 @@ func nRefusal(code int) bool {
 	return code == http.StatusBadRequest || code == http.StatusUnprocessableEntity || code == http.StatusInternalServerError
 }
 
-// fill draws responses from..to-1 with one single-choice request each, in
-// parallel; response i is drawn with drawSeed(seed, i).
-func (p *Policy) fill(ctx context.Context, req chatRequest, extra []byte, from, to int, seed uint64) ([]alignment.Response, error) {
-	out := make([]alignment.Response, to-from)
-	if to-from == 1 {
-		rs, err := p.chat(ctx, req, extra, 1, drawSeed(seed, from))
+// draw returns exactly to-from responses, the first drawn with
+// drawSeed(seed, from): it asks for all of them in one request and fills
+// whatever the endpoint did not give with further requests.
+func (p *Policy) draw(ctx context.Context, req chatRequest, extra []byte, from, to int, seed uint64) ([]alignment.Response, error) {
+	out, err := p.chat(ctx, req, extra, to-from, drawSeed(seed, from))
+	if err != nil {
+		return nil, err
+	}
+	if len(out) < to-from {
+		rest, err := p.fill(ctx, req, extra, from+len(out), to, seed)
 		if err != nil {
 			return nil, err
 		}
-		out[0] = rs[0]
-		return out, nil
+		out = append(out, rest...)
 	}
+	return out, nil
+}
+
+// fill draws responses from..to-1 in parallel requests of p.chunk()
+// choices each (one, on servers that take one); the request for responses
+// i.. is seeded with drawSeed(seed, i), so that one choice per request
+// draws what alignment.SampleN would.
+func (p *Policy) fill(ctx context.Context, req chatRequest, extra []byte, from, to int, seed uint64) ([]alignment.Response, error) {
+	size := p.chunk()
+	if to-from <= size {
+		return p.draw(ctx, req, extra, from, to, seed)
+	}
+	out := make([]alignment.Response, to-from)
 	g, gctx := errgroup.WithContext(ctx)
-	for i := from; i < to; i++ {
+	for i := from; i < to; i += size {
+		j := min(i+size, to)
 		g.Go(func() error {
-			rs, err := p.chat(gctx, req, extra, 1, drawSeed(seed, i))
+			rs, err := p.draw(gctx, req, extra, i, j, seed)
 			if err != nil {
 				return err
 			}
-			out[i-from] = rs[0]
+			copy(out[i-from:], rs)
 			return nil
 		})
 	}
@@ -460,10 +532,10 @@ func drawSeed(seed uint64, i int) uint64 {
 // after the prompt, summed over the completion's tokens, with their number.
 // It renders the prompt with Options.Render, sends the text and the
 // completion to /completions with echo, logprobs 1 and max_tokens 1 (the
-// echo method of vLLM and of OpenAI's legacy completion models), and sums
-// the tokens whose text offset falls inside the completion; the one token
-// generated past the end is ignored. A token that straddles the boundary
-// counts for the prompt.
+// echo method of vLLM, SGLang and OpenAI's legacy completion models), and
+// sums the tokens that start inside the completion, placed by their texts
+// (see the package doc, "Scoring"); the one token generated past the end is
+// ignored. A token that straddles the boundary counts for the prompt.
 //
 // Servers that cannot do this (llama.cpp refuses echo, Ollama ignores it,
 // OpenAI's chat models have no /completions) give an error wrapping
@@ -498,12 +570,16 @@ func (p *Policy) logProb(ctx context.Context, pr alignment.Prompt, completion st
 	if err != nil {
 		return 0, 0, fmt.Errorf("openai: encoding the scoring request for prompt %q: %v: %w", pr.ID, err, alignment.ErrInvalid)
 	}
-	data, ep, err := p.post(ctx, "/completions", func(*endpoint) ([]byte, error) { return body, nil }, nil)
-	if err != nil {
-		var se *StatusError
-		if errors.As(err, &se) && echoUnsupported(se) {
-			return 0, 0, fmt.Errorf("openai: scoring needs /v1/completions with echo and logprobs: %w: %w", err, alignment.ErrUnsupported)
+	// A refusal is final at once, also when it comes as a 500 (llama.cpp):
+	// no retry can make a server echo.
+	unsupported := func(_ *endpoint, se *StatusError) (bool, error) {
+		if echoUnsupported(se) {
+			return false, fmt.Errorf("openai: scoring needs /v1/completions with echo and logprobs: %s: %w", se.Error(), alignment.ErrUnsupported)
 		}
+		return false, nil
+	}
+	data, ep, err := p.post(ctx, "/completions", func(*endpoint) ([]byte, error) { return body, nil }, unsupported)
+	if err != nil {
 		return 0, 0, err
 	}
 	sum, n, u, err := parseEcho(data, full, start, end)
@@ -520,10 +596,17 @@ func (p *Policy) logProb(ctx context.Context, pr alignment.Prompt, completion st
 
 // echoUnsupported reports whether a failed scoring request says the server
 // has no /completions (404, 405, 501) or refuses echo or logprobs there.
+// llama.cpp refuses echo with a 500: its oaicompat_completion_params_parse
+// (tools/server/server-common.cpp) throws std::runtime_error("Only no echo
+// is supported"), which the server's ex_wrapper (tools/server/server.cpp)
+// answers as {"error":{"code":500,"message":"Only no echo is
+// supported","type":"server_error"}}.
 func echoUnsupported(se *StatusError) bool {
 	switch se.StatusCode {
 	case http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusNotImplemented:
 		return true
+	case http.StatusInternalServerError:
+		return strings.Contains(strings.ToLower(se.Message), "no echo")
 	case http.StatusBadRequest, http.StatusUnprocessableEntity:
 		m := strings.ToLower(se.Message)
 		return strings.Contains(m, "echo") || strings.Contains(m, "logprob")
@@ -538,6 +621,10 @@ type Usage struct {
 	// Requests counts successful HTTP exchanges; Retries counts transient
 	// failures that were retried.
 	Requests, Retries int64
+	// Truncated counts responses returned cut at SampleOptions.MaxTokens
+	// (FinishReason "length"): they are answers, but unfinished ones.
+	// Responses with no answer at all are not returned (see ErrNoAnswer).
+	Truncated int64
 }
 
 // Usage returns the totals so far. It is safe to call at any time.
@@ -547,6 +634,7 @@ func (p *Policy) Usage() Usage {
 		CompletionTokens: p.completionTokens.Load(),
 		Requests:         p.requests.Load(),
 		Retries:          p.retries.Load(),
+		Truncated:        p.truncated.Load(),
 	}
 }
 

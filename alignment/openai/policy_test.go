@@ -26,10 +26,12 @@ import (
 )
 
 // fast are options that keep fault tests quick: millisecond backoffs, a
-// short timeout, no key from the environment.
+// short timeout, no key from the environment. They switch the client's own
+// retries on (4, off by default), which the fault tests exercise.
 func fast() *Options {
 	return &Options{
 		APIKeyEnv:  "-",
+		MaxRetries: 4,
 		Timeout:    2 * time.Second,
 		MinBackoff: time.Millisecond,
 		MaxBackoff: 20 * time.Millisecond,
@@ -82,7 +84,7 @@ func TestNewNormalisesBaseURLs(t *testing.T) {
 	assert.Equal(t, "http://h:8000/v1/chat/completions", p.eps[0].url("/chat/completions"))
 	assert.Equal(t, "http://h:8001/v1/chat/completions", p.eps[1].url("/chat/completions"))
 	assert.Equal(t, "https://user:pw@h/api/v1/completions?api-version=2", p.eps[2].url("/completions"))
-	assert.Equal(t, "https://h/api/v1", p.eps[2].name, "names carry no credentials or query")
+	assert.Equal(t, "https://REDACTED@h/api/v1", p.eps[2].name, "names carry no credentials or query")
 }
 
 // TestRequestBody checks the fields sent: temperature 0 is sent, top_p 0 and
@@ -200,7 +202,7 @@ func TestFixtures(t *testing.T) {
 		{"vllm_chat_n2.json", 2, []want{
 			{text: "The capital of France is Paris.", finish: "stop"},
 			{text: "Paris is the capital of France, and it has been for centuries.", finish: "length"},
-		}, Usage{PromptTokens: 36, CompletionTokens: 26, Requests: 1}},
+		}, Usage{PromptTokens: 36, CompletionTokens: 26, Requests: 1, Truncated: 1}},
 		{"vllm_chat_logprobs.json", 1, []want{
 			{text: "Paris.", finish: "stop", tokens: 3, logProb: -0.0123 - 0.25 - 0.0005, hasLogProb: true, nTokenLPs: 3},
 		}, Usage{PromptTokens: 30, CompletionTokens: 3, Requests: 1}},
@@ -301,10 +303,10 @@ func TestFixtureErrors(t *testing.T) {
 	}
 }
 
-// TestFlavors checks each fake server's n quirk: vLLM and OpenAI answer n
-// choices in one request; llama.cpp refuses n and Ollama ignores it, and the
-// Policy fills up with parallel n=1 requests, seeded as SampleN would, and
-// remembers the endpoint's quirk.
+// TestFlavors checks each fake server's n quirk: vLLM, OpenAI, SGLang and
+// llama.cpp (n within its 4 slots) answer n choices in one request; Ollama
+// ignores n, and the Policy fills up with parallel n=1 requests, seeded as
+// SampleN would, and remembers the endpoint's quirk.
 func TestFlavors(t *testing.T) {
 	seed := uint64(99)
 	wantSeeds := []int64{99, int64(drawSeed(seed, 1) & seedMask), int64(drawSeed(seed, 2) & seedMask)}
@@ -315,7 +317,8 @@ func TestFlavors(t *testing.T) {
 	}{
 		{openaitest.VLLM, []int{3}, []int{3}},
 		{openaitest.OpenAI, []int{3}, []int{3}},
-		{openaitest.LlamaCpp, []int{3, 0, 0, 0}, []int{0, 0, 0}},
+		{openaitest.LlamaCpp, []int{3}, []int{3}},
+		{openaitest.SGLang, []int{3}, []int{3}},
 		{openaitest.Ollama, []int{3, 0, 0}, []int{0, 0, 0}},
 	}
 	for _, tt := range tests {
@@ -330,7 +333,7 @@ func TestFlavors(t *testing.T) {
 				require.Len(t, rs, 3)
 				for i, r := range rs {
 					texts[call] = append(texts[call], r.Text)
-					if tt.flavor == openaitest.VLLM || tt.flavor == openaitest.OpenAI {
+					if tt.flavor != openaitest.Ollama {
 						assert.Equal(t, fmt.Sprintf("Reply %d from %s (seed 99) to: Say hello.", i, tt.flavor), r.Text)
 					} else {
 						assert.Equal(t, fmt.Sprintf("Reply 0 from %s (seed %d) to: Say hello.", tt.flavor, wantSeeds[i]), r.Text)
@@ -575,4 +578,16 @@ func keys(m map[string]any) []string {
 		ks = append(ks, k)
 	}
 	return ks
+}
+
+// TestSGLangErrorShape: SGLang's errors are an ErrorResponse at the top
+// level (object "error"), whose message reaches StatusError.
+func TestSGLangErrorShape(t *testing.T) {
+	srv := openaitest.NewServer(t, openaitest.Options{Flavor: openaitest.SGLang, Model: "served"})
+	p := newPolicy(t, "other", []string{srv.URL()}, fast())
+	_, err := p.Generate(t.Context(), hello, alignment.SampleOptions{})
+	var se *StatusError
+	require.ErrorAs(t, err, &se)
+	assert.Equal(t, http.StatusNotFound, se.StatusCode)
+	assert.Equal(t, "The model `other` does not exist.", se.Message)
 }

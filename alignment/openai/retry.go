@@ -30,10 +30,16 @@ const (
 // retries transient failures with capped exponential backoff and jitter,
 // honouring Retry-After, each attempt on a freshly chosen endpoint. build is
 // called once per attempt with the endpoint it will go to. adapt, when not
-// nil, may recognise a status error as a quirk of that endpoint, adjust the
-// endpoint and return true: the request is then rebuilt and sent again at
-// once, without counting as a failure.
-func (p *Policy) post(ctx context.Context, path string, build func(*endpoint) ([]byte, error), adapt func(*endpoint, *StatusError) bool) ([]byte, *endpoint, error) {
+// nil, sees every status error first: it may recognise it as a quirk of
+// that endpoint, adjust the endpoint and return true, and the request is
+// then rebuilt and sent again at once, without counting as a failure; or
+// it may return an error, which is returned at once in place of the
+// status error, retries or not.
+func (p *Policy) post(ctx context.Context, path string, build func(*endpoint) ([]byte, error), adapt func(*endpoint, *StatusError) (bool, error)) ([]byte, *endpoint, error) {
+	// Every adaptation changes what an endpoint is sent, and there are
+	// few of them; the bound only guards against a server that refuses
+	// every form of a request in turn.
+	maxAdapted := 8 * len(p.eps)
 	adapted := 0
 	for attempt := 0; ; attempt++ {
 		ep := p.pick()
@@ -63,10 +69,16 @@ func (p *Policy) post(ctx context.Context, path string, build func(*endpoint) ([
 		}
 		var se *StatusError
 		isStatus := errors.As(err, &se)
-		if isStatus && adapt != nil && adapted < len(p.eps) && adapt(ep, se) {
-			adapted++
-			attempt--
-			continue
+		if isStatus && adapt != nil && adapted < maxAdapted {
+			again, aerr := adapt(ep, se)
+			if aerr != nil {
+				return nil, nil, aerr
+			}
+			if again {
+				adapted++
+				attempt--
+				continue
+			}
 		}
 		if !errors.Is(err, alignment.ErrTransient) {
 			return nil, nil, err
@@ -122,10 +134,14 @@ func (p *Policy) roundTrip(ctx context.Context, ep *endpoint, path string, body 
 		if err != nil && ctx.Err() != nil {
 			return nil, p.transportError(ctx, actx, where, err)
 		}
+		param, code := errorFields(b)
 		return nil, &StatusError{
+			Method:     http.MethodPost,
 			Endpoint:   where,
 			StatusCode: resp.StatusCode,
 			Message:    truncate(p.scrub(errorMessage(b)), maxMessage),
+			Param:      truncate(p.scrub(param), 64),
+			Code:       truncate(p.scrub(code), 64),
 			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), resp.Header.Get("Retry-After-Ms"), time.Now()),
 		}
 	}
@@ -165,7 +181,8 @@ func causeOf(err error) string {
 }
 
 // transientNet reports whether a transport error is a broken or refused
-// connection, which a restarting or overloaded server produces.
+// connection, which a restarting or overloaded server produces, or another
+// network error that may pass, but not a host name that does not exist.
 func transientNet(err error) bool {
 	var ue *url.Error
 	if errors.As(err, &ue) {
@@ -175,6 +192,13 @@ func transientNet(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED) {
 		return true
+	}
+	// A name that does not resolve will not resolve on the next try either
+	// (Go's resolver says so only for an authoritative "no such host"); a
+	// resolver that timed out or failed for a while is another matter.
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		return !de.IsNotFound
 	}
 	var ne net.Error
 	return errors.As(err, &ne)

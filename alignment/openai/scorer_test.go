@@ -4,7 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -64,6 +68,53 @@ func TestLogProbOnVLLM(t *testing.T) {
 	}
 }
 
+// TestLogProbBOSAndNoOffsets replays issue 13's items 8 and 9 on the
+// fixture of TestLogProbFixture as two other servers answer it.
+// vllm_completions_echo_bos.json is vLLM serving a Llama tokenizer: the
+// prompt's log-probabilities start with "<|begin_of_text|>", which the
+// echoed text lacks, and text_offset counts it (vLLM's
+// _create_completion_logprobs adds len(token) from 0), so every offset is
+// 17 characters late and offsets alone would sum the wrong tokens.
+// sglang_completions_echo.json is SGLang, whose to_openai_style_logprobs
+// (sglang/srt/entrypoints/openai/utils.py) reports every offset as -1.
+// Both must score as the offset-exact fixture does.
+func TestLogProbBOSAndNoOffsets(t *testing.T) {
+	for _, file := range []string{"vllm_completions_echo_bos.json", "sglang_completions_echo.json"} {
+		t.Run(file, func(t *testing.T) {
+			srv := replay(t, http.StatusOK, file)
+			o := fast()
+			o.Render = func(alignment.Prompt) string { return "Q: boiling point?\nA:" }
+			p := newPolicy(t, "m", []string{srv.URL}, o)
+			lp, n, err := p.LogProb(t.Context(), hello, " 100 degrees.")
+			require.NoError(t, err)
+			assert.Equal(t, 3, n)
+			assert.InDelta(t, -1.0-0.5-0.25, lp, 1e-12)
+		})
+	}
+	for _, tt := range []struct {
+		flavor openaitest.Flavor
+		bos    string
+	}{
+		{openaitest.VLLM, "<|begin_of_text|>"},
+		{openaitest.VLLM, "<s>"},
+		{openaitest.SGLang, ""},
+		{openaitest.SGLang, "<|begin_of_text|>"},
+	} {
+		t.Run(tt.flavor.String()+tt.bos, func(t *testing.T) {
+			srv := openaitest.NewServer(t, openaitest.Options{Flavor: tt.flavor, BOS: tt.bos, LogProb: lengthLogProb})
+			p := newPolicy(t, "m", []string{srv.URL()}, fast())
+			lp, n, err := p.LogProb(t.Context(), alignment.NewPrompt("q", "Où est « Paris » ? 🙂"), "Ça coûte 5 € 🙂")
+			require.NoError(t, err)
+			want := 0.0
+			for _, tok := range []string{"Ça", " coûte", " 5", " €", " 🙂"} {
+				want += lengthLogProb(tok)
+			}
+			assert.Equal(t, 5, n)
+			assert.InDelta(t, want, lp, 1e-12)
+		})
+	}
+}
+
 // TestLogProbFixture scores against a recorded vLLM echo response, whose
 // text offsets and log-probabilities are summed by hand in the test.
 func TestLogProbFixture(t *testing.T) {
@@ -78,6 +129,10 @@ func TestLogProbFixture(t *testing.T) {
 	assert.Equal(t, Usage{PromptTokens: 11, CompletionTokens: 1, Requests: 1}, p.Usage())
 }
 
+// TestLogProbUnsupported: servers that cannot score say so at once, with
+// alignment.ErrUnsupported and one request. llama.cpp's refusal of echo
+// comes as a 500 (see echoUnsupported), which must not be retried as a
+// transient failure.
 func TestLogProbUnsupported(t *testing.T) {
 	tests := []struct {
 		flavor openaitest.Flavor
@@ -113,7 +168,8 @@ func TestLogProbUnsupportedShapes(t *testing.T) {
 		{"501", 501, `{"error":{"message":"not implemented"}}`, "not implemented"},
 		{"422 logprobs", 422, `{"detail":"logprobs are not supported"}`, "logprobs"},
 		{"no logprobs", 200, `{"choices":[{"text":"PROMPT","logprobs":null}]}`, "no prompt log-probabilities"},
-		{"no offsets", 200, `{"choices":[{"text":"PROMPT","logprobs":{"tokens":["P"],"token_logprobs":[null]}}]}`, "no prompt log-probabilities"},
+		{"no offsets, no tokens", 200, `{"choices":[{"text":"PROMPT","logprobs":{"token_logprobs":[null]}}]}`, "no prompt log-probabilities"},
+		{"tokens of generated text only", 200, `{"choices":[{"text":"PROMPTx","logprobs":{"tokens":["x"],"token_logprobs":[-1]}}]}`, "do not start at the beginning"},
 		{"offsets of generated text only", 200, `{"choices":[{"text":"PROMPTx","logprobs":{"tokens":["x"],"token_logprobs":[-1],"text_offset":[40]}}]}`, "do not start at the beginning"},
 	}
 	full, err := json.Marshal(ChatML(hello) + "Hello!")
@@ -144,7 +200,9 @@ func TestLogProbMalformed(t *testing.T) {
 		{"garbage", "not json", "not valid JSON"},
 		{"two choices", `{"choices":[{"text":"x"},{"text":"y"}]}`, "2 choices"},
 		{"length mismatch", `{"choices":[{"text":"Q: a b","logprobs":{"tokens":["Q",":"],"token_logprobs":[null],"text_offset":[0,1]}}]}`, "2 offsets, 1 log-probabilities"},
-		{"decreasing offsets", `{"choices":[{"text":"Q: a b","logprobs":{"tokens":["Q",":"," a"],"token_logprobs":[null,-1,-1],"text_offset":[0,2,1]}}]}`, "before offset"},
+		{"decreasing offsets", `{"choices":[{"text":"Q: a b","logprobs":{"token_logprobs":[null,-1,-1],"text_offset":[0,2,1]}}]}`, "before offset"},
+		{"tokens run out", `{"choices":[{"text":"Q: a b","logprobs":{"tokens":["Q",":"," a"],"token_logprobs":[null,-1,-1],"text_offset":[0,1,2]}}]}`, `token 3, "(none left)", where character 4 is " b"`},
+		{"tokens part from the prompt", `{"choices":[{"text":"Q: a b","logprobs":{"tokens":["<s>","Q",":"," x"," b"],"token_logprobs":[null,-1,-1,-1,-1],"text_offset":[0,3,4,5,7]}}]}`, `token 3, " x", where character 2 is " a b"`},
 		{"null inside completion", `{"choices":[{"text":"Q: a b","logprobs":{"tokens":["Q",":"," a"," b"],"token_logprobs":[null,-1,null,-1],"text_offset":[0,1,2,4]}}]}`, "token 2 has no log-probability"},
 		{"straddling token", `{"choices":[{"text":"Q: a b","logprobs":{"tokens":["Q",": a b"],"token_logprobs":[null,-1],"text_offset":[0,1]}}]}`, "straddles"},
 	}
@@ -195,4 +253,26 @@ func TestLogProbRetriesTransient(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, n)
 	assert.Equal(t, int64(3), seen.Load())
+}
+
+// TestLogProbEcho500IsUnsupported replays llama.cpp's refusal of echo as
+// its server sends it, a 500 server_error (see echoUnsupported): it must be
+// ErrUnsupported after one request, not a transient failure retried.
+func TestLogProbEcho500IsUnsupported(t *testing.T) {
+	var seen atomic.Int64
+	body, err := os.ReadFile(filepath.Join("testdata", "llamacpp_error_echo.json"))
+	require.NoError(t, err)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	p := newPolicy(t, "m", []string{srv.URL}, fast())
+	_, _, err = p.LogProb(t.Context(), hello, "Hello!")
+	require.ErrorIs(t, err, alignment.ErrUnsupported)
+	assert.NotErrorIs(t, err, alignment.ErrTransient)
+	assert.Contains(t, err.Error(), "500 Internal Server Error: Only no echo is supported")
+	assert.Equal(t, int64(1), seen.Load())
 }

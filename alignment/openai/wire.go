@@ -3,6 +3,7 @@ package openai
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -12,14 +13,16 @@ import (
 	"github.com/selfalign/selfalign/alignment"
 )
 
-// chatRequest is the body of POST /chat/completions. Temperature and seed
-// have no omitempty: 0 is a meaningful value for both and must reach the
-// server (a dropped temperature means the server's default, often 0.7 or 1).
+// chatRequest is the body of POST /chat/completions. Temperature is a
+// pointer and seed has no omitempty: 0 is a meaningful value for both and
+// must reach the server (a dropped temperature means the server's default,
+// often 0.7 or 1); temperature is left out only for a model that refuses
+// any but its default.
 type chatRequest struct {
 	Model               string              `json:"model"`
 	Messages            []alignment.Message `json:"messages"`
 	N                   int                 `json:"n,omitempty"`
-	Temperature         float64             `json:"temperature"`
+	Temperature         *float64            `json:"temperature,omitempty"`
 	TopP                float64             `json:"top_p,omitempty"`
 	MaxTokens           int                 `json:"max_tokens,omitempty"`
 	MaxCompletionTokens int                 `json:"max_completion_tokens,omitempty"`
@@ -116,9 +119,42 @@ type chatChoice struct {
 	} `json:"logprobs"`
 }
 
+// chatMessage is a choice's message. Thinking models served with a
+// reasoning parser put their reasoning beside the answer: vLLM, SGLang and
+// llama.cpp's server in reasoning_content (vLLM ≥ 0.10 also in reasoning),
+// Ollama's /v1 in reasoning.
 type chatMessage struct {
-	Content *string `json:"content"`
-	Refusal *string `json:"refusal"`
+	Content          *string `json:"content"`
+	Refusal          *string `json:"refusal"`
+	ReasoningContent *string `json:"reasoning_content"`
+	Reasoning        *string `json:"reasoning"`
+}
+
+// reasoning returns the length in bytes of the reasoning m carries.
+func (m *chatMessage) reasoning() int {
+	n := 0
+	for _, r := range []*string{m.ReasoningContent, m.Reasoning} {
+		if r != nil {
+			n = max(n, len(*r))
+		}
+	}
+	return n
+}
+
+// ErrNoAnswer says a chat completion came back without an answer: its
+// content is empty, or only the start of a <think> block the model did not
+// close, typically because a thinking model spent its whole token budget
+// on reasoning (finish_reason "length", the reasoning in reasoning_content)
+// or stopped without answering. Generate fails rather than return an empty
+// response that would be judged and paired as if it were one. It is not
+// transient: raise SampleOptions.MaxTokens, or turn thinking off with
+// Options.ChatTemplateKwargs (enable_thinking: false for Qwen3 and others).
+var ErrNoAnswer = errors.New("no answer")
+
+// noAnswer reports whether a message's text holds no answer.
+func noAnswer(text string) bool {
+	t := strings.TrimSpace(text)
+	return t == "" || strings.HasPrefix(t, "<think>") && !strings.Contains(t, "</think>")
 }
 
 type tokenLogProb struct {
@@ -164,13 +200,17 @@ func parseChat(body []byte, asked int, source string) ([]alignment.Response, usa
 		}
 		r := alignment.Response{Source: source}
 		switch {
-		case c.Message.Content != nil:
+		case c.Message.Content != nil && *c.Message.Content != "":
 			r.Text = *c.Message.Content
 		case c.Message.Refusal != nil:
 			r.Text = *c.Message.Refusal
 		}
 		if c.FinishReason != nil {
 			r.FinishReason = *c.FinishReason
+		}
+		if noAnswer(r.Text) {
+			return nil, u, fmt.Errorf("openai: chat completion choice %d has no answer (finish_reason %q, %d bytes of reasoning, content %q): raise SampleOptions.MaxTokens or turn thinking off (Options.ChatTemplateKwargs): %w",
+				i, r.FinishReason, c.Message.reasoning(), truncate(r.Text, 40), ErrNoAnswer)
 		}
 		if c.LogProbs != nil && c.LogProbs.Content != nil {
 			content := *c.LogProbs.Content
@@ -239,10 +279,21 @@ func (e errEcho) Error() string { return e.why }
 
 // parseEcho sums the log-probabilities of the tokens of an echoed completion
 // that start inside the completion, that is at a character offset in
-// [start, end). Offsets are counted in Unicode code points, as vLLM (Python
-// str) and OpenAI report them. The first token of a prompt has no
-// log-probability (null) and is never part of the completion, since the
-// rendered prompt is never empty.
+// [start, end) of full, the prompt text and the completion. Offsets count
+// Unicode code points.
+//
+// Where the server returns the tokens' texts (vLLM, SGLang, OpenAI), the
+// offsets are rebuilt from them rather than read from text_offset, because
+// servers get those wrong: vLLM's prompt log-probabilities start with the
+// BOS token the tokenizer added ("<|begin_of_text|>", "<s>"), whose text is
+// not in the echoed prompt, yet its offsets count it, so that every offset
+// is shifted by the BOS text's length; SGLang reports every offset as -1.
+// The tokens must rebuild full exactly, after at most maxSkipped leading
+// tokens that are not part of it (the BOS); when they do not, the sum would
+// be over the wrong tokens, and parseEcho fails with ErrMalformed. Without
+// tokens, the server's text_offset is used and must start at 0. The first
+// token of a prompt has no log-probability (null) and is never part of the
+// completion, since the rendered prompt is never empty.
 func parseEcho(body []byte, full string, start, end int) (float64, int, usage, error) {
 	var cr completionResponse
 	if err := json.Unmarshal(body, &cr); err != nil {
@@ -260,22 +311,38 @@ func parseEcho(body []byte, full string, start, end int) (float64, int, usage, e
 		return 0, 0, u, errEcho{"the server did not echo the prompt"}
 	}
 	lp := c.LogProbs
-	if lp == nil || lp.TokenLogProbs == nil || lp.TextOffset == nil {
-		return 0, 0, u, errEcho{"the server returned no prompt log-probabilities with their text offsets"}
+	if lp == nil || lp.TokenLogProbs == nil || (lp.TextOffset == nil && lp.Tokens == nil) {
+		return 0, 0, u, errEcho{"the server returned no prompt log-probabilities with their tokens or text offsets"}
 	}
-	n := len(lp.TextOffset)
-	if len(lp.TokenLogProbs) != n || (lp.Tokens != nil && len(lp.Tokens) != n) {
-		return 0, 0, u, fmt.Errorf("openai: completion log-probabilities have %d offsets, %d log-probabilities and %d tokens: %w", n, len(lp.TokenLogProbs), len(lp.Tokens), ErrMalformed)
+	n := len(lp.TokenLogProbs)
+	if (lp.TextOffset != nil && len(lp.TextOffset) != n) || (lp.Tokens != nil && len(lp.Tokens) != n) {
+		return 0, 0, u, fmt.Errorf("openai: completion log-probabilities have %d offsets, %d log-probabilities and %d tokens: %w", len(lp.TextOffset), n, len(lp.Tokens), ErrMalformed)
 	}
-	if n == 0 || lp.TextOffset[0] != 0 {
-		return 0, 0, u, errEcho{"the log-probabilities do not start at the beginning of the prompt"}
+	var (
+		offsets []int
+		first   int // the first token of full
+		stop    = n // the first token past full
+		err     error
+	)
+	if lp.Tokens != nil {
+		offsets, first, stop, err = rebuildOffsets(lp.Tokens, full)
+		if err != nil {
+			return 0, 0, u, err
+		}
+	} else {
+		if n == 0 || lp.TextOffset[0] != 0 {
+			return 0, 0, u, errEcho{"the log-probabilities do not start at the beginning of the prompt"}
+		}
+		for i, off := range lp.TextOffset {
+			if i > 0 && off < lp.TextOffset[i-1] {
+				return 0, 0, u, fmt.Errorf("openai: completion text offset %d (%d) is before offset %d (%d): %w", i, off, i-1, lp.TextOffset[i-1], ErrMalformed)
+			}
+		}
+		offsets = lp.TextOffset
 	}
 	sum, tokens := 0.0, 0
-	for i, off := range lp.TextOffset {
-		if i > 0 && off < lp.TextOffset[i-1] {
-			return 0, 0, u, fmt.Errorf("openai: completion text offset %d (%d) is before offset %d (%d): %w", i, off, i-1, lp.TextOffset[i-1], ErrMalformed)
-		}
-		if off < start || off >= end {
+	for i := first; i < stop; i++ {
+		if off := offsets[i]; off < start || off >= end {
 			continue
 		}
 		if lp.TokenLogProbs[i] == nil {
@@ -291,6 +358,70 @@ func parseEcho(body []byte, full string, start, end int) (float64, int, usage, e
 		return 0, 0, u, fmt.Errorf("openai: completion log-probabilities sum to %v: %w", sum, ErrMalformed)
 	}
 	return sum, tokens, u, nil
+}
+
+// maxSkipped bounds the leading tokens of an echo that may be missing from
+// the echoed text: a BOS token, twice when a rendered prompt holds the BOS
+// text itself and the tokenizer adds another.
+const maxSkipped = 2
+
+// rebuildOffsets finds the tokens that spell full, tokens[first:stop],
+// skipping at most maxSkipped leading tokens that are not part of it, and
+// returns the code-point offset in full of every token (tokens outside
+// [first, stop) get -1). It fails with ErrMalformed, naming where, when the
+// tokens start spelling full and then part from it, and with errEcho when
+// they do not start it at all.
+func rebuildOffsets(tokens []string, full string) (offsets []int, first, stop int, err error) {
+	bestAt, bestLen := 0, -1
+	for skip := 0; skip <= maxSkipped && skip < len(tokens); skip++ {
+		pos := 0
+		for i := skip; i < len(tokens); i++ {
+			if pos == len(full) {
+				return spell(tokens, skip, i), skip, i, nil
+			}
+			t := tokens[i]
+			if !strings.HasPrefix(full[pos:], t) {
+				if pos > bestLen {
+					bestAt, bestLen = i, pos
+				}
+				break
+			}
+			pos += len(t)
+		}
+		if pos == len(full) {
+			return spell(tokens, skip, len(tokens)), skip, len(tokens), nil
+		}
+		if pos > bestLen {
+			bestAt, bestLen = len(tokens), pos
+		}
+	}
+	if bestLen <= 0 {
+		// Not one token of the prompt: the log-probabilities are those of
+		// the generated text only, as servers that ignore echo give them.
+		return nil, 0, 0, errEcho{"the log-probabilities do not start at the beginning of the prompt"}
+	}
+	got := "(none left)"
+	if bestAt < len(tokens) {
+		got = tokens[bestAt]
+	}
+	return nil, 0, 0, fmt.Errorf("openai: the server's tokens do not spell the echoed prompt (token %d, %q, where character %d is %q), so their log-probabilities cannot be matched to the completion: %w",
+		bestAt, truncate(got, 40), utf8.RuneCountInString(full[:max(bestLen, 0)]), truncate(full[max(bestLen, 0):], 40), ErrMalformed)
+}
+
+// spell returns the code-point offsets of tokens[first:stop] laid end to
+// end from 0, and -1 for the tokens outside.
+func spell(tokens []string, first, stop int) []int {
+	offsets := make([]int, len(tokens))
+	pos := 0
+	for i := range tokens {
+		if i < first || i >= stop {
+			offsets[i] = -1
+			continue
+		}
+		offsets[i] = pos
+		pos += utf8.RuneCountInString(tokens[i])
+	}
+	return offsets
 }
 
 // errorBody covers the error shapes of the servers we talk to: OpenAI,
@@ -333,6 +464,23 @@ func errorMessage(body []byte) string {
 		}
 	}
 	return strings.TrimSpace(strings.ToValidUTF8(string(body), "\uFFFD"))
+}
+
+// errorFields reads OpenAI's error.param and error.code (when a string)
+// from an error body; empty when absent.
+func errorFields(body []byte) (param, code string) {
+	var eb struct {
+		Error struct {
+			Param json.RawMessage `json:"param"`
+			Code  json.RawMessage `json:"code"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &eb) != nil {
+		return "", ""
+	}
+	json.Unmarshal(eb.Error.Param, &param)
+	json.Unmarshal(eb.Error.Code, &code)
+	return param, code
 }
 
 // rejectsN reports whether an error message is a server refusing n > 1:

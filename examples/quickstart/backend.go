@@ -15,21 +15,69 @@ import (
 	"github.com/selfalign/selfalign/judge"
 )
 
-// remote wires the run to an OpenAI-compatible server: the server's model
-// answers and judges itself through the default rubric (Self-Rewarding
-// proper), and training, if any, is the user's command.
-func remote(c config, stdout io.Writer) (alignment.Policy, alignment.Trainer, alignment.Judge, error) {
+// Settings of the -backend path. A served chat model writes a few sentences
+// where the tiny model writes one; 20 tokens, the embedded model's budget,
+// would cut almost every answer, and a cut answer makes a poor pair. A
+// thinking model spends part of the budget on its reasoning: an answer it
+// had no room left for fails its prompt (openai.ErrNoAnswer) rather than
+// becoming a pair.
+const (
+	backendMaxTokens = 1024
+	judgeMaxTokens   = 1024
+)
+
+// dialBackend makes the policy for -backend and checks, within
+// openai.CheckTimeout, that every URL answers and serves -model. It returns
+// nil without -backend. The run calls it before it writes anything, so a
+// dead backend leaves the output directory as it was.
+func dialBackend(ctx context.Context, c config) (*openai.Policy, error) {
+	if c.backend == "" {
+		return nil, nil
+	}
 	// Several comma-separated URLs are replicas of one model (vLLM behind
 	// no load balancer, say): requests go to the least busy.
 	pol, err := openai.New(c.model, strings.Split(c.backend, ","), nil)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	rubric, err := judge.NewRubric(pol, &judge.RubricOptions{Sample: alignment.SampleOptions{MaxTokens: 512}})
+	if err := pol.Check(ctx); err != nil {
+		return nil, fmt.Errorf("-backend: %w", err)
+	}
+	return pol, nil
+}
+
+// redactedBackend is -backend as it may be shown and stored: each URL
+// through openai.RedactURL, so that a key in a URL reaches neither the
+// terminal nor quickstart.json, report.json or report.md.
+func redactedBackend(backend string) string {
+	if backend == "" {
+		return ""
+	}
+	urls := strings.Split(backend, ",")
+	for i, u := range urls {
+		urls[i] = openai.RedactURL(u)
+	}
+	return strings.Join(urls, ",")
+}
+
+// maxTokens is the answers' token budget: the tiny model's, or the served
+// model's.
+func maxTokens(c config) int {
+	if c.backend != "" {
+		return backendMaxTokens
+	}
+	return maxNewTokens
+}
+
+// remote wires the run to an OpenAI-compatible server: the server's model
+// answers and judges itself through the default rubric (Self-Rewarding
+// proper), and training, if any, is the user's command.
+func remote(c config, pol *openai.Policy, stdout io.Writer) (alignment.Policy, alignment.Trainer, alignment.Judge, error) {
+	rubric, err := judge.NewRubric(pol, &judge.RubricOptions{Sample: alignment.SampleOptions{MaxTokens: judgeMaxTokens}})
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	fmt.Fprintf(stdout, "backend: model %q at %s judges its own answers; training: %s\n", c.model, c.backend, trainWord(c.trainCmd))
+	fmt.Fprintf(stdout, "backend: model %q at %s judges its own answers; training: %s\n", c.model, redactedBackend(c.backend), trainWord(c.trainCmd))
 	return pol, &commandTrainer{cmd: c.trainCmd, dir: c.out, policy: pol, stdout: stdout}, rubric, nil
 }
 

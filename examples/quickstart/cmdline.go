@@ -27,12 +27,11 @@ const (
   iteration N: training with DPO
       With -backend it says what happens instead: -train-cmd runs, or, without
       it, the pairs are only written and the model stays the same.
-  iteration N: P pairs from Q prompts (T ties, F failed, R retried calls, H HTTP requests retried), judge score S
+  iteration N: P pairs from Q prompts (T ties, F failed, R retried calls), judge score S
       What policy N's samples made, before iteration N trained on them: P
       pairs of a prompt's best and worst answer; T ties, prompts whose answers
       all scored the same and made no pair; F prompts that failed for good
-      and R calls retried after transient faults; with -backend, H requests
-      the HTTP client retried since the line before (each shown when not
+      and R calls retried after transient faults (each shown when not
       zero); S, the judge's mean score of the samples.
   alarm: ...
       A safeguard check failed: collapse, judge drift, reward hacking, or a
@@ -42,7 +41,7 @@ const (
 )
 
 func settingsOf(c config) runSettings {
-	return runSettings{Seed: c.seed, Backend: c.backend, Model: c.model, Prompts: c.prompts, HeldOut: c.heldOut, SFTEpochs: c.sftEpochs}
+	return runSettings{Seed: c.seed, Backend: redactedBackend(c.backend), Model: c.model, Prompts: c.prompts, HeldOut: c.heldOut, SFTEpochs: c.sftEpochs}
 }
 
 // flags returns the settings as the flags that give them, in s's field

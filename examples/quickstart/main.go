@@ -32,7 +32,6 @@ import (
 	"time"
 
 	"github.com/selfalign/selfalign/alignment"
-	"github.com/selfalign/selfalign/alignment/openai"
 	"github.com/selfalign/selfalign/dpo"
 	"github.com/selfalign/selfalign/dpo/tinylm"
 	"github.com/selfalign/selfalign/internal/atomicfile"
@@ -137,6 +136,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	be, err := dialBackend(ctx, c) // before anything is written
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return err
 	}
@@ -167,12 +170,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	} else {
-		policy, trainer, judge, err = remote(c, stdout)
+		policy, trainer, judge, err = remote(c, be, stdout)
 		if err != nil {
 			return err
-		}
-		if u, ok := policy.(interface{ Usage() openai.Usage }); ok {
-			p.httpRetries = func() int64 { return u.Usage().Retries }
 		}
 		p.training = func(it int) string {
 			if c.trainCmd == "" {
@@ -192,7 +192,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		Trainer:     trainer,
 		Iterations:  c.iterations,
 		Samples:     samples,
-		Sampling:    alignment.SampleOptions{Temperature: temperature, MaxTokens: maxNewTokens},
+		Sampling:    alignment.SampleOptions{Temperature: temperature, MaxTokens: maxTokens(c)},
 		Concurrency: c.concurrency,
 		Seed:        c.seed,
 		Dir:         c.out,
@@ -228,9 +228,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	p.linef("\n%s\nheld-out score %+.2f over %d iterations, in %s", table(rep.Iterations), rep.Gain, len(res.Reports), time.Since(start).Round(100*time.Millisecond))
-	if p.httpRetries != nil {
-		p.linef("backend: %d HTTP requests retried after transient faults in this run", p.httpRetries())
-	}
 	files, err := describeOutputs(c.out, c.backend != "")
 	if err != nil {
 		return err
@@ -243,7 +240,7 @@ func backendName(c config) string {
 	if c.backend == "" {
 		return "embedded tinylm"
 	}
-	return c.model + " at " + c.backend
+	return c.model + " at " + redactedBackend(c.backend)
 }
 
 // fineTuned returns the model fine-tuned on the task world's corpus,

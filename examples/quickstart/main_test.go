@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"image/png"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/alignment/openai"
 	"github.com/selfalign/selfalign/alignment/openai/openaitest"
 )
 
@@ -60,7 +62,7 @@ func TestDefaultOut(t *testing.T) {
 		{[]string{"-seed", "4", "-iterations", "5", "-concurrency", "1"}, "quickstart-out/seed-4"},
 		{[]string{"-prompts", "24", "-held-out", "12", "-sft-epochs", "2"}, "quickstart-out/seed-1-prompts-24-held-out-12-sft-epochs-2"},
 		{[]string{"-held-out", "150", "-prompts", "0"}, "quickstart-out/seed-1"},
-		{[]string{"-backend", "http://u:KEY@h/v1", "-model", "Qwen/Qwen2.5-7B"}, "quickstart-out/Qwen_Qwen2.5-7B-" + urlHash("http://u:KEY@h/v1") + "-seed-1"},
+		{[]string{"-backend", "http://u:KEY@h/v1", "-model", "Qwen/Qwen2.5-7B"}, "quickstart-out/Qwen_Qwen2.5-7B-" + urlHash(redactedBackend("http://u:KEY@h/v1")) + "-seed-1"},
 		{[]string{"-out", "mine", "-seed", "2"}, "mine"},
 	}
 	for _, tt := range tests {
@@ -217,23 +219,18 @@ func TestProgressLines(t *testing.T) {
 		return alignment.Event{Kind: alignment.IterationDone, Iteration: 1, Report: &r}
 	}
 	tests := []struct {
-		name       string
-		training   func(int) string
-		httpTotals []int64 // the backend's retried requests at each iteration line
-		events     []alignment.Event
-		want       string
+		name     string
+		training func(int) string
+		events   []alignment.Event
+		want     string
 	}{
-		{"clean", nil, nil, []alignment.Event{training, done(alignment.Report{Prompts: 10, Pairs: 8, Ties: 2})},
+		{"clean", nil, []alignment.Event{training, done(alignment.Report{Prompts: 10, Pairs: 8, Ties: 2})},
 			"iteration 1: training with DPO\niteration 1: 8 pairs from 10 prompts (2 ties), judge score 0.00, 0s\n"},
-		{"faults", nil, nil, []alignment.Event{training, done(alignment.Report{Prompts: 10, Pairs: 5, Ties: 2, Failed: 3, Retries: 1700})},
+		{"faults", nil, []alignment.Event{training, done(alignment.Report{Prompts: 10, Pairs: 5, Ties: 2, Failed: 3, Retries: 1700})},
 			"iteration 1: training with DPO\niteration 1: 5 pairs from 10 prompts (2 ties, 3 failed, 1700 retried calls), judge score 0.00, 0s\n"},
-		{"retries only", func(int) string { return "nothing" }, nil, []alignment.Event{training, done(alignment.Report{Prompts: 1, Retries: 2})},
+		{"retries only", func(int) string { return "nothing" }, []alignment.Event{training, done(alignment.Report{Prompts: 1, Retries: 2})},
 			"iteration 1: nothing\niteration 1: 0 pairs from 1 prompts (0 ties, 2 retried calls), judge score 0.00, 0s\n"},
-		{"HTTP retries", nil, []int64{7, 7, 8}, []alignment.Event{done(alignment.Report{}), done(alignment.Report{}), done(alignment.Report{})},
-			"iteration 1: 0 pairs from 0 prompts (0 ties, 7 HTTP requests retried), judge score 0.00, 0s\n" +
-				"iteration 1: 0 pairs from 0 prompts (0 ties), judge score 0.00, 0s\n" +
-				"iteration 1: 0 pairs from 0 prompts (0 ties, 1 HTTP requests retried), judge score 0.00, 0s\n"},
-		{"progress", nil, nil, []alignment.Event{
+		{"progress", nil, []alignment.Event{
 			{Kind: alignment.ItemDone, Iteration: 1, Done: 5, Total: 10},
 			{Kind: alignment.ItemFailed, Iteration: 1, Done: 8, Failed: 2, Total: 10},
 		}, "iteration 1: 5/10 prompts sampled and judged\niteration 1: 10/10 prompts sampled and judged (2 failed)\n"},
@@ -244,9 +241,6 @@ func TestProgressLines(t *testing.T) {
 			p := newProgress(&out)
 			if tt.training != nil {
 				p.training = tt.training
-			}
-			if totals := tt.httpTotals; totals != nil {
-				p.httpRetries = func() int64 { n := totals[0]; totals = totals[1:]; return n }
 			}
 			for _, e := range tt.events {
 				p.Observe(e)
@@ -259,8 +253,8 @@ func TestProgressLines(t *testing.T) {
 // TestQuickstartBackend runs the quickstart against a fake vLLM server
 // whose model answers prompts and, asked with the rubric, judges them.
 func TestQuickstartBackend(t *testing.T) {
-	// One chat request in 40 fails with a 503, which the HTTP client
-	// retries: the output must count those retries.
+	// One chat request in 40 fails with a 503, which the Loop retries
+	// (the HTTP client leaves retries to it): the output must count them.
 	var calls atomic.Int64
 	flaky := func(w http.ResponseWriter, r *http.Request) bool {
 		if strings.HasSuffix(r.URL.Path, "/chat/completions") && calls.Add(1)%40 == 1 {
@@ -301,12 +295,53 @@ func TestQuickstartBackend(t *testing.T) {
 			assert.Contains(t, out.String(), "\n  iteration-0.jsonl ")
 			assert.Contains(t, out.String(), "\n  policy-0/ ")
 			assert.NotContains(t, out.String(), "sft.bin")
-			assert.Regexp(t, `iteration 0: \d+ pairs from 24 prompts \(\d+ ties, [1-9]\d* HTTP requests retried\)`, out.String())
-			assert.Regexp(t, `backend: [1-9]\d* HTTP requests retried after transient faults in this run`, out.String())
+			assert.Regexp(t, `iteration 0: \d+ pairs from 24 prompts \(\d+ ties, [1-9]\d* retried calls\)`, out.String(), "the Loop owns the retries and counts them")
 			assert.NotEmpty(t, srv.Requests())
 			rows := readRows(t, dir)
 			require.Len(t, rows, 2)
 			assert.Positive(t, rows[0].Pairs)
 		})
+	}
+}
+
+// TestQuickstartDeadBackendThenKeyInURL replays issue 14's items 7 and 17:
+// a dead -backend fails at once, naming the URL without its key, and leaves
+// nothing in the output directory that would make the next run refuse; the
+// next run, with a key in its URL's user information and query, shows and
+// stores the URL with both redacted.
+func TestQuickstartDeadBackendThenKeyInURL(t *testing.T) {
+	const key = "sk-quickstart-secret-0123456789"
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := l.Addr().String()
+	require.NoError(t, l.Close())
+	dir := filepath.Join(t.TempDir(), "out")
+
+	var out bytes.Buffer
+	start := time.Now()
+	err = run(t.Context(), small(dir, "-backend", "http://user:"+key+"@"+dead+"/v1?api-key="+key, "-model", "tiny"), &out)
+	require.ErrorIs(t, err, openai.ErrUnreachable)
+	assert.Less(t, time.Since(start), openai.CheckTimeout+time.Second)
+	assert.Contains(t, err.Error(), "http://REDACTED@"+dead+"/v1")
+	assert.NotContains(t, err.Error()+out.String(), key)
+	_, statErr := os.Stat(dir)
+	assert.ErrorIs(t, statErr, os.ErrNotExist, "a failed start writes nothing")
+
+	srv := openaitest.NewServer(t, openaitest.Options{Flavor: openaitest.VLLM, Model: "tiny", Reply: func(r openaitest.Request, i int) string {
+		if strings.Contains(r.Messages[len(r.Messages)-1].Content, "Score:") {
+			return fmt.Sprintf("Relevant.\nScore: %d", (i+int(*r.Seed))%6)
+		}
+		return fmt.Sprintf("answer %d .", (i+int(*r.Seed))%100)
+	}})
+	withKey := strings.Replace(srv.URL(), "http://", "http://user:"+key+"@", 1) + "?api-key=" + key
+	out.Reset()
+	require.NoError(t, run(t.Context(), small(dir, "-backend", withKey, "-model", "tiny"), &out), out.String())
+	assert.Contains(t, out.String(), "http://REDACTED@")
+	assert.NotContains(t, out.String(), key)
+	for _, f := range []string{runFile, "report.json", "report.md"} {
+		data, err := os.ReadFile(filepath.Join(dir, f))
+		require.NoError(t, err)
+		assert.NotContains(t, string(data), key, f)
+		assert.Contains(t, string(data), "api-key=REDACTED", f)
 	}
 }

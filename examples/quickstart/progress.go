@@ -24,10 +24,6 @@ type progress struct {
 	// training says what happens between iterations: "training with DPO"
 	// unless the run says otherwise.
 	training func(iteration int) string
-	// httpRetries, when set, returns the HTTP requests the backend client
-	// has retried so far; lastHTTP is its value at the last iteration line.
-	httpRetries func() int64
-	lastHTTP    int64
 }
 
 func newProgress(w io.Writer) *progress {
@@ -123,13 +119,6 @@ func (p *progress) Observe(e alignment.Event) {
 		}
 		if r.Retries > 0 {
 			faults += fmt.Sprintf(", %d retried calls", r.Retries)
-		}
-		if p.httpRetries != nil {
-			n := p.httpRetries()
-			if n > p.lastHTTP {
-				faults += fmt.Sprintf(", %d HTTP requests retried", n-p.lastHTTP)
-			}
-			p.lastHTTP = n
 		}
 		fmt.Fprintf(p.w, "iteration %d: %d pairs from %d prompts (%d ties%s), judge score %.2f, %s\n",
 			e.Iteration, r.Pairs, r.Prompts, r.Ties, faults, r.Score.Mean, r.Elapsed.Round(10*time.Millisecond))

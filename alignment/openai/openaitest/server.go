@@ -5,14 +5,26 @@
 // faults. The fake is deterministic: the same requests get the same bytes
 // back, apart from the port.
 //
+// Each also answers GET /v1/models with the served model in its shape.
 // The quirks reproduced are the ones a client must handle:
 //
 //   - vLLM honours n, returns token log-probabilities, and on
 //     /v1/completions echoes the prompt with its log-probabilities and text
 //     offsets when asked (echo, logprobs), which is how prompt scoring works.
-//   - llama.cpp refuses n ≠ 1 with 400 "Only one completion choice is
-//     allowed", refuses echo with 400 "Only no echo is supported", and
-//     serves whatever model is loaded under any name.
+//     With Options.BOS, the prompt's log-probabilities start with the BOS
+//     token's text, which the echoed text lacks, and the offsets count it
+//     (vllm/entrypoints/openai/serving_completion.py,
+//     _create_completion_logprobs: offsets add up len(token) from 0).
+//   - SGLang answers as vLLM does, but reports every text_offset as -1
+//     (sglang/srt/entrypoints/openai/utils.py, to_openai_style_logprobs:
+//     "Not supported yet").
+//   - llama.cpp honours n up to its slot count (Options.Slots, -np, 4 by
+//     default) and refuses more with 400 "Field 'n': Value must be between 1
+//     <= value <= 4, but got 8" (tools/server/server-schema.cpp); it refuses
+//     echo with 500 "Only no echo is supported" (a std::runtime_error from
+//     tools/server/server-common.cpp, which tools/server/server.cpp's
+//     ex_wrapper answers with 500 "server_error"), and serves whatever model
+//     is loaded under any name.
 //   - Ollama ignores n (one choice comes back) and ignores echo.
 //   - OpenAI honours n and log-probabilities; its chat models have no
 //     /v1/completions (404 "This is a chat model ...").
@@ -44,12 +56,15 @@ type Flavor int
 const (
 	// VLLM honours n and echo, and returns log-probabilities.
 	VLLM Flavor = iota
-	// LlamaCpp refuses n > 1 and echo, and ignores model names.
+	// LlamaCpp honours n up to its slots, refuses echo, and ignores model
+	// names.
 	LlamaCpp
 	// Ollama ignores n and echo.
 	Ollama
 	// OpenAI honours n; its chat models have no /v1/completions.
 	OpenAI
+	// SGLang honours n and echo, with every text_offset -1.
+	SGLang
 )
 
 // String returns the flavor's lower-case name.
@@ -63,6 +78,8 @@ func (f Flavor) String() string {
 		return "ollama"
 	case OpenAI:
 		return "openai"
+	case SGLang:
+		return "sglang"
 	}
 	return fmt.Sprintf("Flavor(%d)", int(f))
 }
@@ -86,6 +103,28 @@ type Options struct {
 	// LogProb gives the log-probability of a token. Nil means
 	// CannedLogProb.
 	LogProb func(token string) float64
+	// Think, when set, makes the served model a thinking model: it writes
+	// Think's text as reasoning before each answer, within the same
+	// max_tokens, and returns it beside the answer as the servers' reasoning
+	// parsers do: reasoning_content for vLLM, SGLang and llama.cpp
+	// (--reasoning-format deepseek), reasoning for Ollama, hidden by OpenAI.
+	// When the reasoning uses up max_tokens, the content is null (vLLM,
+	// SGLang, llama.cpp) or empty, with finish_reason "length". A request
+	// with chat_template_kwargs {"enable_thinking": false} gets no
+	// reasoning, as Qwen3's chat template does.
+	Think func(r Request, i int) string
+	// ReasoningModel makes an OpenAI fake serve a reasoning model (o1, o3,
+	// GPT-5): it refuses max_tokens and any temperature or top_p but the
+	// default, with OpenAI's 400 unsupported_parameter / unsupported_value
+	// bodies, and takes max_completion_tokens.
+	ReasoningModel bool
+	// Slots is llama.cpp's -np: the largest n it answers. Default 4.
+	Slots int
+	// BOS, when set, is the text of a beginning-of-sequence token that
+	// vLLM and SGLang put before the prompt's tokens in an echo's
+	// log-probabilities (Llama 3's "<|begin_of_text|>", Llama 2's "<s>"):
+	// the tokenizer adds it, the prompt text does not hold it.
+	BOS string
 	// Intercept, when set, sees every request first (its body readable)
 	// and may answer it itself, returning true, to inject faults: error
 	// statuses, slow or garbage answers, hijacked connections.
@@ -136,6 +175,9 @@ func NewServer(t testing.TB, o Options) *Server {
 	}
 	if s.o.LogProb == nil {
 		s.o.LogProb = CannedLogProb
+	}
+	if s.o.Slots == 0 {
+		s.o.Slots = 4
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	if t != nil {
@@ -230,8 +272,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.unauthorized(w)
 		return
 	}
+	if r.URL.Path == "/v1/models" && r.Method == http.MethodGet {
+		s.models(w)
+		return
+	}
 	if r.URL.Path != "/v1/chat/completions" && r.URL.Path != "/v1/completions" {
-		if f == VLLM {
+		if f == VLLM || f == SGLang {
 			writeJSON(w, http.StatusNotFound, map[string]any{"detail": "Not Found"})
 			return
 		}
@@ -316,6 +362,36 @@ func parseRequest(path string, raw []byte) (Request, error) {
 	return req, nil
 }
 
+// think writes choice i of req as a thinking model does: the reasoning
+// (Options.Think) first, then the answer, both within max_tokens. It
+// returns the reasoning's tokens, nil when there is none or the request
+// turned it off with chat_template_kwargs {"enable_thinking": false}; an
+// answer the budget left no room for is empty, with finish_reason "length".
+func (s *Server) think(req Request, i int) ([]string, draw) {
+	if s.o.Think == nil || !thinkingOn(req) {
+		return nil, s.generate(req, i, 0)
+	}
+	think := Tokenize(s.o.Think(req, i))
+	if req.MaxTokens > 0 && len(think) >= req.MaxTokens {
+		return think[:req.MaxTokens], draw{finish: "length"}
+	}
+	if req.MaxTokens > 0 {
+		req.MaxTokens -= len(think)
+	}
+	return think, s.generate(req, i, 0)
+}
+
+// thinkingOn reads chat_template_kwargs.enable_thinking, true when absent.
+func thinkingOn(req Request) bool {
+	var kw struct {
+		EnableThinking *bool `json:"enable_thinking"`
+	}
+	if raw, ok := req.Body["chat_template_kwargs"]; ok && json.Unmarshal(raw, &kw) == nil && kw.EnableThinking != nil {
+		return *kw.EnableThinking
+	}
+	return true
+}
+
 // draw is one generated choice.
 type draw struct {
 	text, finish, stopReason string
@@ -351,10 +427,12 @@ func (s *Server) generate(req Request, i int, defaultMax int) draw {
 func (s *Server) chat(w http.ResponseWriter, req Request) {
 	f := s.o.Flavor
 	n := max(req.N, 1)
+	if f == OpenAI && s.o.ReasoningModel && !s.reasoningAccepts(w, req) {
+		return
+	}
 	switch f {
 	case LlamaCpp:
-		if req.N > 1 {
-			s.fail(w, http.StatusBadRequest, "invalid_request_error", "Only one completion choice is allowed")
+		if !s.slotsFor(w, req) {
 			return
 		}
 	case Ollama:
@@ -367,13 +445,29 @@ func (s *Server) chat(w http.ResponseWriter, req Request) {
 	completionTokens := 0
 	choices := make([]any, n)
 	for i := range n {
-		d := s.generate(req, i, 0)
-		completionTokens += len(d.tokens)
+		think, d := s.think(req, i)
+		completionTokens += len(think) + len(d.tokens)
 		msg := map[string]any{"role": "assistant", "content": d.text}
+		if d.text == "" && think != nil && f != Ollama {
+			msg["content"] = nil
+		}
 		choice := map[string]any{"index": i, "message": msg, "finish_reason": d.finish}
+		reasoning := any(nil)
+		if think != nil {
+			reasoning = strings.Join(think, "")
+		}
 		switch f {
-		case VLLM:
-			msg["reasoning_content"] = nil
+		case VLLM, SGLang, LlamaCpp:
+			if reasoning != nil || f != LlamaCpp {
+				msg["reasoning_content"] = reasoning
+			}
+		case Ollama:
+			if reasoning != nil {
+				msg["reasoning"] = reasoning
+			}
+		}
+		switch f {
+		case VLLM, SGLang:
 			msg["tool_calls"] = []any{}
 			choice["stop_reason"] = nilIfEmpty(d.stopReason)
 			choice["logprobs"] = nil
@@ -397,7 +491,7 @@ func (s *Server) chat(w http.ResponseWriter, req Request) {
 		"usage":   u,
 	}
 	switch f {
-	case VLLM:
+	case VLLM, SGLang:
 		body["system_fingerprint"] = nil
 		body["prompt_logprobs"] = nil
 		u["prompt_tokens_details"] = nil
@@ -443,11 +537,10 @@ func (s *Server) completion(w http.ResponseWriter, req Request) {
 		return
 	case LlamaCpp:
 		if req.Echo {
-			s.fail(w, http.StatusBadRequest, "invalid_request_error", "Only no echo is supported")
+			s.fail(w, http.StatusInternalServerError, "server_error", "Only no echo is supported")
 			return
 		}
-		if req.N > 1 {
-			s.fail(w, http.StatusBadRequest, "invalid_request_error", "Only one completion choice is allowed")
+		if !s.slotsFor(w, req) {
 			return
 		}
 	}
@@ -457,14 +550,17 @@ func (s *Server) completion(w http.ResponseWriter, req Request) {
 	}
 	text := d.text
 	var toks []string
-	echo := req.Echo && f == VLLM
+	echo := req.Echo && (f == VLLM || f == SGLang)
 	if echo {
 		text = req.Prompt + d.text
 		toks = Tokenize(req.Prompt)
+		if s.o.BOS != "" {
+			toks = append([]string{s.o.BOS}, toks...)
+		}
 	}
 	promptTokens := len(Tokenize(req.Prompt))
 	choice := map[string]any{"index": 0, "text": text, "finish_reason": d.finish, "logprobs": nil}
-	if req.LogProbs && f == VLLM {
+	if req.LogProbs && (f == VLLM || f == SGLang) {
 		all := append(toks, d.tokens...)
 		offsets := make([]int, len(all))
 		lps := make([]any, len(all))
@@ -472,6 +568,9 @@ func (s *Server) completion(w http.ResponseWriter, req Request) {
 		off := 0
 		for i, t := range all {
 			offsets[i] = off
+			if f == SGLang {
+				offsets[i] = -1
+			}
 			off += utf8.RuneCountInString(t)
 			if echo && i == 0 {
 				continue
@@ -482,9 +581,12 @@ func (s *Server) completion(w http.ResponseWriter, req Request) {
 		}
 		choice["logprobs"] = map[string]any{"text_offset": offsets, "token_logprobs": lps, "tokens": all, "top_logprobs": tops}
 	}
-	if f == VLLM {
+	switch f {
+	case VLLM:
 		choice["stop_reason"] = nilIfEmpty(d.stopReason)
 		choice["prompt_logprobs"] = nil
+	case SGLang:
+		choice["matched_stop"] = nilIfEmpty(d.stopReason)
 	}
 	body := map[string]any{
 		"id":      "cmpl-" + f.String(),
@@ -500,6 +602,69 @@ func (s *Server) completion(w http.ResponseWriter, req Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
+// models answers GET /v1/models with the served model in the flavor's
+// shape: vLLM's ModelCard (vllm/entrypoints/openai/protocol.py, owned_by
+// "vllm", with root and max_model_len), llama.cpp's entry (owned_by
+// "llamacpp", tools/server/server.cpp's models handler), Ollama's
+// (owned_by "library") and OpenAI's (owned_by "system"). A server with an
+// empty Options.Model lists nothing (llama.cpp lists "model.gguf"), since
+// it has no one name to give.
+func (s *Server) models(w http.ResponseWriter) {
+	data := []any{}
+	entry := map[string]any{"id": s.o.Model, "object": "model", "created": 1735689600}
+	switch s.o.Flavor {
+	case VLLM:
+		entry["owned_by"], entry["root"], entry["parent"], entry["max_model_len"] = "vllm", s.o.Model, nil, 4096
+	case SGLang:
+		entry["owned_by"], entry["root"], entry["max_model_len"] = "sglang", s.o.Model, 4096
+	case LlamaCpp:
+		if s.o.Model == "" {
+			entry["id"] = "model.gguf"
+		}
+		entry["owned_by"] = "llamacpp"
+		entry["meta"] = map[string]any{"n_ctx_train": 4096, "n_vocab": 32000}
+	case Ollama:
+		entry["owned_by"] = "library"
+	case OpenAI:
+		entry["owned_by"] = "system"
+	}
+	if s.o.Model != "" || s.o.Flavor == LlamaCpp {
+		data = append(data, entry)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data})
+}
+
+// reasoningAccepts refuses, as OpenAI does for its reasoning models, the
+// parameters they do not take, and reports whether the request may go on.
+// The bodies are OpenAI's, as quoted in issues of openai-python, litellm
+// and langchaingo.
+func (s *Server) reasoningAccepts(w http.ResponseWriter, req Request) bool {
+	fail := func(msg, param, code string) bool {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": map[string]any{"message": msg, "type": "invalid_request_error", "param": param, "code": code}})
+		return false
+	}
+	if _, ok := req.Body["max_tokens"]; ok {
+		return fail("Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.", "max_tokens", "unsupported_parameter")
+	}
+	if req.Temperature != nil && *req.Temperature != 1 {
+		return fail(fmt.Sprintf("Unsupported value: 'temperature' does not support %v with this model. Only the default (1) value is supported.", *req.Temperature), "temperature", "unsupported_value")
+	}
+	if req.TopP != nil && *req.TopP != 1 {
+		return fail("Unsupported parameter: 'top_p' is not supported with this model.", "top_p", "unsupported_parameter")
+	}
+	return true
+}
+
+// slotsFor refuses, as llama.cpp's server does, an n above its slots,
+// and reports whether the request may go on.
+func (s *Server) slotsFor(w http.ResponseWriter, req Request) bool {
+	if req.N <= s.o.Slots {
+		return true
+	}
+	s.fail(w, http.StatusBadRequest, "invalid_request_error", fmt.Sprintf("Field 'n': Value must be between 1 <= value <= %d, but got %d", s.o.Slots, req.N))
+	return false
+}
+
 // fail writes an error in the flavor's shape.
 func (s *Server) fail(w http.ResponseWriter, code int, typ, msg string) {
 	switch s.o.Flavor {
@@ -509,6 +674,11 @@ func (s *Server) fail(w http.ResponseWriter, code int, typ, msg string) {
 		writeJSON(w, code, map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": nil, "code": nil}})
 	case OpenAI:
 		writeJSON(w, code, map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": nil, "code": nil}})
+	case SGLang:
+		// sglang/srt/entrypoints/openai/serving_base.py create_error_response:
+		// an ErrorResponse at the top level, as vLLM's before 0.10.1.
+		typ = strings.ReplaceAll(http.StatusText(code), " ", "")
+		writeJSON(w, code, map[string]any{"object": "error", "message": msg, "type": typ, "param": nil, "code": code})
 	default:
 		// vLLM names the type after the status: BadRequestError, NotFoundError.
 		typ = strings.ReplaceAll(http.StatusText(code), " ", "") + "Error"

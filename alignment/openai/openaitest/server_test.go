@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -104,11 +105,13 @@ func TestNQuirks(t *testing.T) {
 		{VLLM, 200, 3, ""},
 		{OpenAI, 200, 3, ""},
 		{Ollama, 200, 1, ""},
-		{LlamaCpp, 400, 0, "Only one completion choice is allowed"},
+		{SGLang, 200, 3, ""},
+		{LlamaCpp, 200, 3, ""},
+		{LlamaCpp, 400, 0, "Field 'n': Value must be between 1 <= value <= 2, but got 3"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.flavor.String(), func(t *testing.T) {
-			s := NewServer(t, Options{Flavor: tt.flavor})
+		t.Run(tt.flavor.String()+"/"+strconv.Itoa(tt.status), func(t *testing.T) {
+			s := NewServer(t, Options{Flavor: tt.flavor, Slots: 2 + tt.choices})
 			code, body := post(t, s.URL()+"/chat/completions", "", chat3)
 			assert.Equal(t, tt.status, code)
 			if tt.message != "" {
@@ -167,7 +170,7 @@ func TestCompletionQuirks(t *testing.T) {
 	const echo = `{"model":"m","prompt":"Hi","echo":true,"logprobs":1,"max_tokens":1}`
 	s := NewServer(t, Options{Flavor: LlamaCpp})
 	code, body := post(t, s.URL()+"/completions", "", echo)
-	assert.Equal(t, 400, code)
+	assert.Equal(t, 500, code)
 	assert.Equal(t, "Only no echo is supported", errMessage(t, body))
 
 	s = NewServer(t, Options{Flavor: OpenAI})
@@ -274,6 +277,7 @@ func TestChatLogProbs(t *testing.T) {
 func TestFlavorString(t *testing.T) {
 	assert.Equal(t, "vllm", VLLM.String())
 	assert.Equal(t, "llama.cpp", LlamaCpp.String())
+	assert.Equal(t, "sglang", SGLang.String())
 	assert.Equal(t, "ollama", Ollama.String())
 	assert.Equal(t, "openai", OpenAI.String())
 	assert.Equal(t, "Flavor(9)", Flavor(9).String())
