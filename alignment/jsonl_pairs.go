@@ -96,6 +96,9 @@ func checkPair(p *Pair, std bool) error {
 		return fmt.Errorf("prompt %q: scores %v and %v are set but Scored is false; set Scored if they are the judge's scores, or clear them: %w",
 			p.Prompt.ID, p.ScoreChosen, p.ScoreRejected, ErrInvalid)
 	}
+	if !(p.Prob >= 0 && p.Prob <= 1) {
+		return fmt.Errorf("prompt %q: chosen_prob (Pair.Prob) is %v, want a probability in (0, 1], or 0 for none: %w", p.Prompt.ID, p.Prob, ErrInvalid)
+	}
 	for _, s := range [2]struct {
 		name string
 		v    float64
@@ -154,7 +157,12 @@ func appendMeta(b []byte, p *Pair) []byte {
 	b = append(b, `,"prompt_id":`...)
 	b = appendString(b, p.Prompt.ID)
 	b = append(b, `,"iteration":`...)
-	return strconv.AppendInt(b, int64(p.Iteration), 10)
+	b = strconv.AppendInt(b, int64(p.Iteration), 10)
+	if p.Prob != 0 {
+		b = append(b, `,"chosen_prob":`...)
+		b = appendFloat(b, p.Prob)
+	}
+	return b
 }
 
 // ReadPairs reads a preference file, paired or KTO, as a JSONL sink
@@ -264,6 +272,10 @@ func ReadPairs(r io.Reader) iter.Seq2[Pair, error] {
 			}
 			p := c.pair
 			p.Rejected, p.ScoreRejected = rj.pair.Chosen, rj.pair.ScoreChosen
+			if c.pair.Prob != rj.pair.Prob {
+				yield(Pair{}, lr.lineErr("", fmt.Errorf(`row has "chosen_prob" %v but its partner on line %d has %v: %w`, row.pair.Prob, q[0].line, other.pair.Prob, ErrInvalid)))
+				return
+			}
 			if c.pair.Scored != rj.pair.Scored {
 				why := `row has no "score" but its partner on line %d has one: %w`
 				if row.pair.Scored {
@@ -352,6 +364,7 @@ type rawPairRow struct {
 	ScoreChosen   *float64        `json:"score_chosen"`
 	ScoreRejected *float64        `json:"score_rejected"`
 	Score         *float64        `json:"score"`
+	ChosenProb    *float64        `json:"chosen_prob"`
 	Source        string          `json:"source"`
 }
 
@@ -366,6 +379,12 @@ func parsePairRow(data []byte) (pairRow, error) {
 		return pairRow{}, fmt.Errorf("iteration %d < 0: %w", raw.Iteration, ErrInvalid)
 	}
 	row := pairRow{pair: Pair{Prompt: Prompt{ID: raw.PromptID}, Iteration: raw.Iteration, Source: raw.Source}}
+	if raw.ChosenProb != nil {
+		if v := *raw.ChosenProb; !(v > 0 && v <= 1) {
+			return pairRow{}, fmt.Errorf(`"chosen_prob" is %v, want a probability in (0, 1]: %w`, v, ErrInvalid)
+		}
+		row.pair.Prob = *raw.ChosenProb
+	}
 	hasPaired := raw.Chosen != nil || raw.Rejected != nil
 	hasKTO := raw.Completion != nil || raw.Label != nil
 	switch {

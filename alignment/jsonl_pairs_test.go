@@ -176,6 +176,31 @@ func TestPairsOneFormPerFile(t *testing.T) {
 // Score columns hold only judge scores: a pair no judge scored has none,
 // and reads back unscored; scores on an unscored pair are refused rather
 // than dropped.
+// A soft label (Pair.Prob, RL-CAI's comparer probability) survives the
+// file in both kinds, and a file cannot carry one that is not a
+// probability, or two different ones for the rows of one KTO pair.
+func TestPairsSoftLabel(t *testing.T) {
+	for _, o := range []JSONLOptions{{}, {KTO: true}} {
+		p := textPairs()[0]
+		p.Prob = 0.62
+		data := sinkBytes(t, []Pair{p}, &o)
+		assert.Contains(t, string(data), `"chosen_prob":0.62`, "kto=%v", o.KTO)
+		back, err := readAll(bytes.NewReader(data))
+		require.NoError(t, err)
+		assert.Equal(t, []Pair{p}, back, "kto=%v", o.KTO)
+	}
+	std := `{"prompt":"q","chosen":"a","rejected":"b"`
+	for _, tt := range []struct{ in, want string }{
+		{std + `,"chosen_prob":0}`, `"chosen_prob" is 0, want a probability in (0, 1]`},
+		{std + `,"chosen_prob":1.2}`, `"chosen_prob" is 1.2`},
+		{`{"prompt":"q","completion":"a","label":true,"chosen_prob":0.6}` + "\n" + `{"prompt":"q","completion":"b","label":false,"chosen_prob":0.7}`, `has "chosen_prob" 0.7 but its partner on line 1 has 0.6`},
+	} {
+		_, err := readAll(bytes.NewReader([]byte(tt.in + "\n")))
+		assert.ErrorIs(t, err, ErrInvalid, tt.in)
+		assert.ErrorContains(t, err, tt.want, tt.in)
+	}
+}
+
 func TestPairsScoreColumns(t *testing.T) {
 	for _, o := range []JSONLOptions{{}, {KTO: true}} {
 		unscored := textPairs()[2]
@@ -215,6 +240,7 @@ type (
 		Rejected      any      `json:"rejected"`
 		PromptID      string   `json:"prompt_id"`
 		Iteration     int      `json:"iteration"`
+		ChosenProb    *float64 `json:"chosen_prob,omitempty"`
 		ScoreChosen   *float64 `json:"score_chosen,omitempty"`
 		ScoreRejected *float64 `json:"score_rejected,omitempty"`
 		Source        string   `json:"source"`
@@ -225,6 +251,7 @@ type (
 		Label      bool     `json:"label"`
 		PromptID   string   `json:"prompt_id"`
 		Iteration  int      `json:"iteration"`
+		ChosenProb *float64 `json:"chosen_prob,omitempty"`
 		Score      *float64 `json:"score,omitempty"`
 		Source     string   `json:"source"`
 	}
@@ -240,16 +267,22 @@ func referenceLines(t testing.TB, p Pair, kto, std bool) string {
 	if p.Scored {
 		sc, sr = &p.ScoreChosen, &p.ScoreRejected
 	}
-	if kto {
-		return jsonRef(t, refKTO{prompt, c, true, p.Prompt.ID, p.Iteration, sc, p.Source}) + "\n" +
-			jsonRef(t, refKTO{prompt, r, false, p.Prompt.ID, p.Iteration, sr, p.Source}) + "\n"
+	var prob *float64
+	if p.Prob != 0 {
+		prob = &p.Prob
 	}
-	return jsonRef(t, refPaired{prompt, c, r, p.Prompt.ID, p.Iteration, sc, sr, p.Source}) + "\n"
+	if kto {
+		return jsonRef(t, refKTO{prompt, c, true, p.Prompt.ID, p.Iteration, prob, sc, p.Source}) + "\n" +
+			jsonRef(t, refKTO{prompt, r, false, p.Prompt.ID, p.Iteration, prob, sr, p.Source}) + "\n"
+	}
+	return jsonRef(t, refPaired{prompt, c, r, p.Prompt.ID, p.Iteration, prob, sc, sr, p.Source}) + "\n"
 }
 
 func TestPairsMatchEncodingJSON(t *testing.T) {
+	soft := textPairs()[0]
+	soft.Prob = 0.73
 	for _, kto := range []bool{false, true} {
-		for _, p := range textPairs() {
+		for _, p := range append(textPairs(), soft) {
 			assert.Equal(t, referenceLines(t, p, kto, false), string(encodePairs(t, []Pair{p}, kto, false)))
 		}
 		for _, p := range singleTurn() {
@@ -271,6 +304,8 @@ func TestAppendPairRejects(t *testing.T) {
 		{"unknown role", func(p *Pair) { p.Prompt.Messages = []Message{{Role: "tool", Content: "x"}} }, `role "tool"`},
 		{"negative iteration", func(p *Pair) { p.Iteration = -1 }, "iteration -1 < 0"},
 		{"scores on an unscored pair", func(p *Pair) { p.Scored = false }, "scores 4.5 and 1 are set but Scored is false"},
+		{"soft label above 1", func(p *Pair) { p.Prob = 1.5 }, "chosen_prob (Pair.Prob) is 1.5"},
+		{"NaN soft label", func(p *Pair) { p.Prob = math.NaN() }, "chosen_prob (Pair.Prob) is NaN"},
 	}
 	for _, tt := range tests {
 		for _, kto := range []bool{false, true} {
@@ -498,7 +533,7 @@ func BenchmarkEncodePair(b *testing.B) {
 		for b.Loop() {
 			buf.Reset()
 			if err := e.Encode(refPaired{p.Prompt.Messages, []Message{{Role: RoleAssistant, Content: p.Chosen.Text}}, []Message{{Role: RoleAssistant, Content: p.Rejected.Text}},
-				p.Prompt.ID, p.Iteration, &p.ScoreChosen, &p.ScoreRejected, p.Source}); err != nil {
+				p.Prompt.ID, p.Iteration, nil, &p.ScoreChosen, &p.ScoreRejected, p.Source}); err != nil {
 				b.Fatal(err)
 			}
 		}

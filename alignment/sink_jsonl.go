@@ -59,8 +59,8 @@ const DefaultFlushEvery = 256
 // prompt + chosen without any template.
 //
 // A paired row has "prompt", "chosen" and "rejected", then our fields:
-// "prompt_id", "iteration", "score_chosen" and "score_rejected", and
-// "source". The two score columns hold the judge's scores of the two
+// "prompt_id", "iteration", "chosen_prob" (a soft label, Pair.Prob, left
+// out when unset), "score_chosen" and "score_rejected", and "source". The two score columns hold the judge's scores of the two
 // responses on the judge's own scale (a Comparer's: the probability of
 // beating the other responses, in [0, 1]), and are left out of the rows of
 // pairs no judge scored (Pair.Scored false: SL-CAI's revision pairs,
@@ -69,7 +69,8 @@ const DefaultFlushEvery = 256
 //
 // An unpaired row, for KTO, has "prompt", "completion" and "label" (true
 // for the chosen response, false for the rejected one), then "prompt_id",
-// "iteration", "score" (left out like the score columns) and "source".
+// "iteration", "chosen_prob" (the pair's, on both rows), "score" (left out
+// like the score columns) and "source".
 // TRL's KTOTrainer estimates its KL term from mismatched pairs made by
 // rotating the completions of each batch by one (row i is scored with the
 // completion of row i-1; trl/trainer/kto_trainer.py, which also requires

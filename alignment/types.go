@@ -239,6 +239,13 @@ type Pair struct {
 	ScoreChosen   float64
 	ScoreRejected float64
 	Scored        bool
+	// Prob is a soft label: the probability that Chosen is preferred to
+	// Rejected, in (0, 1], as a Comparer's option log-probabilities give it
+	// (constitution.Comparer, RL-CAI). 0 means unset: a hard label, as if
+	// 1. The Loop sets it on the pairs it selects with a Comparer; a JSONL
+	// sink writes it as "chosen_prob", and dpo's cDPO and robust losses use
+	// 1 − Prob as that pair's label smoothing.
+	Prob float64
 	// Iteration is the Loop iteration that produced the pair, from 0.
 	Iteration int
 	// Source names the stage that produced the pair: "self-rewarding",

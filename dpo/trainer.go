@@ -352,6 +352,7 @@ func lossPair(p *alignment.Pair, chosen, rejected, refChosen, refRejected float6
 		Chosen: chosen, Rejected: rejected,
 		RefChosen: refChosen, RefRejected: refRejected,
 		ChosenLen: chosenLen, RejectedLen: rejectedLen,
+		Prob: p.Prob, HasProb: p.Prob != 0,
 	}
 }
 

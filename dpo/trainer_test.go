@@ -117,6 +117,38 @@ func TestTrainerRaisesPreferenceForEveryLoss(t *testing.T) {
 	}
 }
 
+// Soft labels reach training: alignment.Pair.Prob is the pair's own label
+// smoothing (ε = 1 − Prob) for the cDPO loss, so a pair the comparer was
+// unsure of (Prob 0.55) moves the policy less than a sure one, and exactly
+// as a global LabelSmoothing of 0.45 does; a loss without soft labels
+// refuses it rather than ignore it.
+func TestTrainerSoftLabels(t *testing.T) {
+	train := func(o *dpo.TrainerOptions, prob float64) float64 {
+		m := newTabular(completions...)
+		pairs := rulePairs(8)
+		for i := range pairs {
+			pairs[i].Prob = prob
+		}
+		o.Epochs, o.BatchSize, o.LearningRate, o.Seed = 3, 4, 0.05, 7
+		_, err := newTrainer(t, o).Train(t.Context(), m, pairs)
+		require.NoError(t, err)
+		return m.prob(completions[0])
+	}
+	sure := train(&dpo.TrainerOptions{Loss: dpo.Sigmoid{Beta: 0.5}}, 0)
+	unsure := train(&dpo.TrainerOptions{Loss: dpo.Sigmoid{Beta: 0.5}}, 0.55)
+	global := train(&dpo.TrainerOptions{Loss: dpo.Sigmoid{Beta: 0.5, LabelSmoothing: 0.45}}, 0)
+	assert.Less(t, unsure, sure, "an unsure pair teaches less")
+	assert.Equal(t, global, unsure, "Prob 0.55 is label smoothing 0.45 for that pair")
+
+	pairs := rulePairs(4)
+	pairs[2].Prob = 0.8
+	_, err := newTrainer(t, &dpo.TrainerOptions{Loss: dpo.IPO{Beta: 0.1}}).Train(t.Context(), newTabular(completions...), pairs)
+	var pe *dpo.PairError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, 2, pe.Index)
+	assert.Equal(t, "Prob", pe.Field)
+}
+
 func TestTrainerFirstStepIsAdamSignStep(t *testing.T) {
 	// With a fresh Adam, the first update of every parameter whose gradient
 	// is not zero is −lr·g/(|g| + ε·…) ≈ −lr·sign(g), whatever clipping did.
