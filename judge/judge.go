@@ -211,3 +211,20 @@ var fenceTags = []string{"prompt", "response", "response_a", "response_b", "rubr
 
 // quote fences text under tag for a judge prompt.
 func quote(tag, text string) string { return fence.Quote(tag, text, fenceTags...) }
+
+// shown returns the texts a judge prompt quotes, as written before
+// quoting: the user's request p (the transcript, and each message of a
+// conversation) and the judged texts. A judgment is read ignoring their
+// echoes (see fence.Mask). The prompt's own text is not among them: its
+// fences are recognised as such, and a prompt may end with the very marker
+// ("Score:") that the model's answer continues.
+func shown(p alignment.Prompt, texts ...string) []string {
+	out := make([]string, 0, len(p.Messages)+len(texts)+1)
+	out = append(out, p.Transcript())
+	if len(p.Messages) > 1 {
+		for _, m := range p.Messages {
+			out = append(out, m.Content)
+		}
+	}
+	return append(out, texts...)
+}

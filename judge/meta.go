@@ -130,7 +130,8 @@ func NewMeta(pol alignment.Policy, o *MetaOptions) (*Meta, error) {
 
 // CompareJudgments returns the probability that judgment a applies the
 // rubric to r more accurately than judgment b, from both presentation
-// orders; disagreement gives 0.5 marked Inconsistent.
+// orders; disagreement gives 0.5 marked Inconsistent. Verdicts are read
+// ignoring the echoes of the rubric, p, r and the judgments.
 func (m *Meta) CompareJudgments(ctx context.Context, p alignment.Prompt, r alignment.Response, a, b string) (alignment.Comparison, error) {
 	// The rubric is configuration, not model text: only the delimiters of
 	// the blocks it sits among are neutralised, so that it reads as the
@@ -139,7 +140,7 @@ func (m *Meta) CompareJudgments(ctx context.Context, p alignment.Prompt, r align
 	rubric := fence.Quote("rubric", m.rubric, "judgment_a", "judgment_b")
 	prompt := quote("prompt", p.Transcript())
 	response := quote("response", r.Text)
-	return m.duel.compare(ctx, p.ID, a, b, func(first, second string) string {
+	return m.duel.compare(ctx, p, []string{r.Text}, a, b, func(first, second string) string {
 		return m.duel.tmpl.fill(
 			PlaceholderRubric, rubric, PlaceholderPrompt, prompt, PlaceholderResponse, response,
 			PlaceholderA, quote("judgment_a", first),

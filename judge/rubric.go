@@ -167,7 +167,9 @@ func (j *Rubric) Judge(ctx context.Context, p alignment.Prompt, r alignment.Resp
 	return out, nil
 }
 
-// Samples draws the k judgments of r and reads the score of each. An error
+// Samples draws the k judgments of r and reads the score of each, ignoring
+// the echoes of r and p (see ParseScore): a response cannot set its own
+// score. An error
 // is returned only when the model could not be asked (a backend failure, a
 // cancelled context); unreadable judgments are Samples with Err set. The
 // texts are what Meta ranks in Meta-Rewarding.
@@ -183,10 +185,11 @@ func (j *Rubric) Samples(ctx context.Context, p alignment.Prompt, r alignment.Re
 	if err != nil {
 		return nil, fmt.Errorf("judge: rubric: asking the judge model about prompt %q: %w", p.ID, err)
 	}
+	quoted := shown(p, r.Text)
 	out := make([]Sample, len(rs))
 	for i, resp := range rs {
 		out[i].Text = resp.Text
-		out[i].Score, out[i].Err = ParseScore(resp.Text, j.lo, j.hi)
+		out[i].Score, out[i].Err = ParseScore(resp.Text, j.lo, j.hi, quoted...)
 		if out[i].Err != nil {
 			out[i].Err = fmt.Errorf("sample %d: %w", i, out[i].Err)
 		}
