@@ -72,7 +72,7 @@ type ComparerOptions struct {
 //
 // The verdict is the last declaration outside fenced regions, so text
 // quoted from the responses cannot cast it; an output without a readable
-// verdict makes Compare fail with an error wrapping [ErrUnparsed].
+// verdict makes Compare fail with an error wrapping [ErrUnparsable].
 //
 // # Seeds
 //
@@ -209,7 +209,7 @@ func (c *Comparer) ask(ctx context.Context, p alignment.Prompt, first, second st
 	m, err := verdict.FindQuoted(out.Text, shown(p, first, second), "A", "B")
 	if err != nil {
 		c.unparsed.Add(1)
-		return label{}, fmt.Errorf("%w: %s", ErrUnparsed, strings.TrimPrefix(err.Error(), "verdict: "))
+		return label{}, fmt.Errorf("%s: %w", strings.TrimSuffix(strings.TrimPrefix(err.Error(), "verdict: "), ": "+verdict.ErrUnparsable.Error()), ErrUnparsable)
 	}
 	l := label{reasoning: reasoning(out.Text, m)}
 	if pa, ok := softLabel(out, m); ok {

@@ -136,7 +136,7 @@ func TestComparerUnparsed(t *testing.T) {
 		pol := &alignmenttest.Script{Default: []string{text}}
 		c := newComparer(t, pol, nil)
 		_, err := c.Compare(context.Background(), ask, good, poor)
-		assert.ErrorIs(t, err, ErrUnparsed, text)
+		assert.ErrorIs(t, err, ErrUnparsable, text)
 		assert.Positive(t, c.Stats().Unparsed)
 		assert.Zero(t, c.Stats().Comparisons)
 	}

@@ -45,7 +45,7 @@ func ExampleParseScore() {
 	fmt.Println(err)
 	// Output:
 	// 1 <nil>
-	// judge: line 1: score 3 or 4 is a range, not one score: unparsable judge output
+	// judge: line 1: score 3 or 4 is a range, not one score: unparsable model output
 }
 
 // An audit of a judge that likes long answers and a comparer that always

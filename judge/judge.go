@@ -2,7 +2,6 @@ package judge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -15,14 +14,17 @@ import (
 )
 
 // Errors of the judge package; messages that wrap them say what was wrong
-// and where.
+// and where. They are the alignment package's sentinels under the names
+// this package's docs use, so that errors.Is(err, alignment.ErrInvalid)
+// holds for every invalid input of every package.
 var (
 	// ErrUnparsable says a judge model's output holds no readable score or
-	// verdict, or an ambiguous one.
-	ErrUnparsable = errors.New("unparsable judge output")
+	// verdict, or an ambiguous one. It is alignment.ErrUnparsable.
+	ErrUnparsable = alignment.ErrUnparsable
 	// ErrInvalid says an option or an input is malformed: a template with an
-	// unknown placeholder, an empty scale, mismatched lengths, a NaN.
-	ErrInvalid = errors.New("invalid input")
+	// unknown placeholder, an empty scale, mismatched lengths, a NaN. It is
+	// alignment.ErrInvalid.
+	ErrInvalid = alignment.ErrInvalid
 )
 
 // Aggregate says how several scores of one response (samples of one judge,

@@ -114,7 +114,7 @@ func TestParseVerdict(t *testing.T) {
 
 	_, err = ParseVerdict("no idea")
 	assert.ErrorIs(t, err, ErrUnparsable)
-	assert.Equal(t, `judge: no verdict declaration naming one of A, B outside quoted text: unparsable judge output`, err.Error())
+	assert.Equal(t, `judge: no verdict declaration naming one of A, B outside quoted text: unparsable model output`, err.Error())
 	_, err = ParseVerdict("Verdict: A", "A")
 	assert.ErrorIs(t, err, ErrInvalid)
 }
