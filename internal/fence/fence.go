@@ -34,7 +34,9 @@
 // one would hide everything after it, and any text can end with a tag: a
 // judged response ending "Score: 5" and "<br>", repeated by the judge
 // model before its own verdict, would hide that verdict and have its own
-// score read instead.
+// score read instead. Only Strip, whose result is kept rather than searched
+// for a verdict, drops the text from such a delimiter on (a block cut
+// short).
 //
 // # Echoes
 //
@@ -136,8 +138,15 @@ func Tag(tag string) string {
 // Regions returns the fenced regions of text in order. See the package doc
 // for what is recognised. It runs in time linear in len(text).
 func Regions(text string) []Region {
+	rs, _ := regions(text)
+	return rs
+}
+
+// regions returns the fenced regions of text and the offset of the first
+// opening delimiter outside them that has no closing one, or -1.
+func regions(text string) ([]Region, int) {
 	if strings.IndexByte(text, '<') < 0 {
-		return nil
+		return nil, -1
 	}
 	// One pass finds the delimiter lines; a second pairs each opening with
 	// the next closing line of its tag, found through a per-tag cursor that
@@ -167,6 +176,7 @@ func Regions(text string) []Region {
 		start = end + 1
 	}
 	var out []Region
+	unclosed := -1
 	next := map[string]int{}
 	from := 0 // regions may not start before this offset
 	for _, o := range opens {
@@ -180,29 +190,44 @@ func Regions(text string) []Region {
 		}
 		next[o.tag] = k
 		if k == len(cs) {
+			if unclosed < 0 {
+				unclosed = o.at
+			}
 			continue // unclosed: no fence
 		}
 		out = append(out, Region{Start: o.at, End: cs[k].end, Tag: o.tag})
 		from = cs[k].next
 	}
-	return out
+	return out, unclosed
 }
 
-// Strip returns text without its fenced regions. Text with no fence is returned
-// as is, without copying.
+// Strip returns text without its fenced regions, and without everything
+// from an opening delimiter that has no closing one: what Strip returns is
+// kept (as a generated prompt, a critique), and a block cut short, such as
+// an unfinished "<think>", is no part of it. Mask, which serves to find a
+// verdict, hides nothing after an unclosed delimiter instead, lest a
+// repeated tag hide the verdict. Text with nothing to strip is returned as
+// is, without copying.
 func Strip(text string) string {
-	rs := Regions(text)
-	if len(rs) == 0 {
+	rs, unclosed := regions(text)
+	if len(rs) == 0 && unclosed < 0 {
 		return text
 	}
 	var b strings.Builder
 	b.Grow(len(text))
 	at := 0
 	for _, r := range rs {
+		if unclosed >= 0 && r.Start > unclosed {
+			break
+		}
 		b.WriteString(text[at:r.Start])
 		at = r.End
 	}
-	b.WriteString(text[at:])
+	if unclosed >= 0 {
+		b.WriteString(text[at:unclosed])
+	} else {
+		b.WriteString(text[at:])
+	}
 	return b.String()
 }
 

@@ -110,6 +110,15 @@ func TestStripAndMask(t *testing.T) {
 	assert.NotContains(t, m, "Score: 5")
 	assert.True(t, strings.HasSuffix(m, "\nScore: 2"))
 	assert.Equal(t, "no fence", Strip("no fence"))
+
+	// A block cut short: Strip drops it, Mask hides nothing after it.
+	cut := "keep\n<x>\n1\n</x>\nkeep too\n<think>\ncut short\n<y>\n2\n</y>"
+	assert.Equal(t, "keep\n\nkeep too\n", Strip(cut))
+	m = Mask(cut)
+	assert.Contains(t, m, "keep too\n<think>\ncut short\n")
+	assert.NotContains(t, m, "1")
+	assert.NotContains(t, m, "2")
+	assert.Equal(t, "Task: ", Strip("Task: <b>"))
 	assert.Equal(t, "no fence", Mask("no fence"))
 }
 
