@@ -24,9 +24,9 @@ const maxNumberLen = 40
 // the user's request), which the model may repeat before its verdict,
 // verbatim, escaped or cut off. A fence is an opening tag line and the
 // next closing tag line of the same name; a tag without its closing line
-// hides nothing. The declaration is the word "score" in any letter case, not part of a longer
-// word ("Final score:" counts, "Subscores:" does not), optionally followed by
-// a short parenthetical ("Score (0-5): 4") and markdown emphasis or code
+// hides nothing. The declaration is the word "score" in any letter case,
+// not part of a longer word ("Final score:" counts, "Subscores:" does
+// not), optionally followed by a short parenthetical ("Score (0-5): 4") and markdown emphasis or code
 // marks around either side ("**Score:** 4", "**Score: 4**", "`Score: 4`").
 // The value is an integer or decimal, optionally written as n/hi ("4/5" on
 // a 0–5 scale). Errors wrap ErrUnparsable and say why: empty output, no

@@ -297,7 +297,10 @@ func Mask(text string, quoted ...string) string {
 // Mask). Shorter texts ("4", "A") are common words of a model's own
 // verdict.
 const (
+	// MinEcho is the shortest quoted text whose occurrences are masked.
 	MinEcho = 8
+	// MinTail is the shortest echo masked at the end of a text, where the
+	// model's own verdict stands, unless it follows an opening delimiter.
 	MinTail = 64
 )
 
@@ -401,13 +404,8 @@ func cutAt(n normalized, q, text string, masked func(int) bool) int {
 	return -1
 }
 
-func trimEnd(s string) int {
-	end := len(s)
-	for end > 0 && unicode.IsSpace(rune(s[end-1])) {
-		end--
-	}
-	return end
-}
+// trimEnd returns the length of s without its trailing white space.
+func trimEnd(s string) int { return len(strings.TrimRightFunc(s, unicode.IsSpace)) }
 
 // borders yields, longest first, the lengths l > 0 of the ends of s that
 // are beginnings of q (the Knuth–Morris–Pratt automaton of q run over s,
