@@ -22,8 +22,16 @@ var (
 	// ErrNotResumable says an output directory holds a run that cannot be
 	// continued with the given configuration.
 	ErrNotResumable = errors.New("run cannot be resumed")
-	// ErrInvalid says an input or a configuration is malformed.
+	// ErrInvalid says an input or a configuration is malformed. Every
+	// package of the module reports malformed input with an error wrapping
+	// it (judge.ErrInvalid, constitution.ErrInvalid and sampler.ErrInvalid
+	// are this very value; dpo.ErrInvalid wraps it).
 	ErrInvalid = errors.New("invalid input")
+	// ErrUnparsable says a model's output holds nothing readable where a
+	// score, a verdict, a critique or a generated prompt was expected, or
+	// something ambiguous. judge.ErrUnparsable, constitution.ErrUnparsable
+	// and promptgen.ErrUnparsable are this very value.
+	ErrUnparsable = errors.New("unparsable model output")
 )
 
 // Policy is anything that writes responses: a model backend, an ensemble, a

@@ -72,7 +72,7 @@ type ComparerOptions struct {
 //
 // The verdict is the last declaration outside fenced regions, so text
 // quoted from the responses cannot cast it; an output without a readable
-// verdict makes Compare fail with an error wrapping [ErrUnparsed].
+// verdict makes Compare fail with an error wrapping [ErrUnparsable].
 //
 // # Seeds
 //
@@ -198,16 +198,18 @@ type label struct {
 func (c *Comparer) ask(ctx context.Context, p alignment.Prompt, first, second string, pr Principle, seed uint64) (label, error) {
 	o := c.o.Sample
 	o.N, o.Seed, o.LogProbs, o.TopLogProbs = 1, seed, true, c.o.TopLogProbs
-	q := alignment.NewPrompt(p.ID, comparisonPrompt(p, first, second, pr, c.o.ChainOfThought))
-	rs, err := alignment.SampleN(ctx, c.pol, q, o)
+	text := comparisonPrompt(p, first, second, pr, c.o.ChainOfThought)
+	rs, err := alignment.SampleN(ctx, c.pol, alignment.NewPrompt(p.ID, text), o)
 	if err != nil {
 		return label{}, err
 	}
 	out := rs[0]
-	m, err := verdict.Find(out.Text, "A", "B")
+	// Echoes of what the model was shown are not its verdict: a response
+	// repeated by the model cannot declare itself the better one.
+	m, err := verdict.FindQuoted(out.Text, shown(p, first, second), "A", "B")
 	if err != nil {
 		c.unparsed.Add(1)
-		return label{}, fmt.Errorf("%w: %s", ErrUnparsed, strings.TrimPrefix(err.Error(), "verdict: "))
+		return label{}, fmt.Errorf("%s: %w", strings.TrimSuffix(strings.TrimPrefix(err.Error(), "verdict: "), ": "+verdict.ErrUnparsable.Error()), ErrUnparsable)
 	}
 	l := label{reasoning: reasoning(out.Text, m)}
 	if pa, ok := softLabel(out, m); ok {

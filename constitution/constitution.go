@@ -10,16 +10,20 @@ import (
 	"github.com/selfalign/selfalign/alignment"
 )
 
-// Errors of the constitution package.
+// Errors of the constitution package. ErrInvalid and ErrUnparsable are the
+// alignment package's sentinels under the names this package's docs use, so
+// that errors.Is(err, alignment.ErrInvalid) holds for every invalid input
+// of every package.
 var (
 	// ErrInvalid says a constitution, a principle or an option is malformed.
-	// Every [*Error] wraps it.
-	ErrInvalid = errors.New("invalid constitution")
+	// Every [*Error] wraps it. It is alignment.ErrInvalid.
+	ErrInvalid = alignment.ErrInvalid
 	// ErrNoCheck says a constitution was asked to judge without a model but
 	// some of its principles have no Check function.
 	ErrNoCheck = errors.New("principle has no check")
-	// ErrUnparsed says a model's answer could not be read.
-	ErrUnparsed = errors.New("unparsed model output")
+	// ErrUnparsable says a model's answer could not be read. It is
+	// alignment.ErrUnparsable.
+	ErrUnparsable = alignment.ErrUnparsable
 )
 
 // Principle is one rule of a constitution: what to criticise in a response,

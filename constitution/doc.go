@@ -44,7 +44,8 @@
 // The principle's requests go in as the constitution's author wrote them;
 // everything a user or a model wrote, and the few-shot examples, is quoted
 // between fences that the quoted text cannot close, and the readers of the
-// model's output ignore fenced regions. Principle sampling is seeded: the seed comes
+// model's output ignore fenced regions and echoes of the quoted texts.
+// Principle sampling is seeded: the seed comes
 // from alignment.SeedFrom(ctx) when the caller set one (mixed with the
 // component's own seed), otherwise from the component's seed, the prompt ID
 // and the response text, so results are repeatable at any concurrency.

@@ -93,3 +93,19 @@ func writeExamples(b *strings.Builder, pr Principle, revision bool) {
 	}
 	b.WriteString("Now the case to work on.\n\n")
 }
+
+// shown returns the texts a prompt quotes, as written before quoting: the
+// conversation p (the transcript, and each message of a longer one) and
+// the other quoted texts. A model's output is read ignoring their echoes
+// (see fence.Mask). The prompt's own text is not among them: its fences are
+// recognised as such, and it ends with the marker ("Critique:",
+// "Revision:") that the model's answer continues.
+func shown(p alignment.Prompt, quoted ...string) []string {
+	out := []string{p.Transcript()}
+	if len(p.Messages) > 1 {
+		for _, m := range p.Messages {
+			out = append(out, m.Content)
+		}
+	}
+	return append(out, quoted...)
+}

@@ -124,22 +124,24 @@ func (v *Reviser) Refine(ctx context.Context, p alignment.Prompt, r alignment.Re
 	failed := 0
 	for i, pr := range principles {
 		round := strconv.Itoa(i)
-		crit, err := v.ask(ctx, p, critiquePrompt(p, text, pr), seeds.Derive(base, "critique", round))
+		cp := critiquePrompt(p, text, pr)
+		crit, err := v.ask(ctx, p, cp, seeds.Derive(base, "critique", round))
 		if err != nil {
 			return alignment.Response{}, fmt.Errorf("constitution: reviser: critique round %d of prompt %q: %w", i+1, p.ID, err)
 		}
-		rev := alignment.Revision{Refiner: ReviserName, Principle: pr.ID, Critique: readCritique(crit.Text)}
+		rev := alignment.Revision{Refiner: ReviserName, Principle: pr.ID, Critique: readCritique(crit.Text, shown(p, text)...)}
 		if rev.Critique == "" {
 			rev.Critique, rev.Failed = crit.Text, true
 			failed++
 			out.Revisions = append(out.Revisions, rev)
 			continue
 		}
-		res, err := v.ask(ctx, p, revisionPrompt(p, text, rev.Critique, pr), seeds.Derive(base, "revision", round))
+		rp := revisionPrompt(p, text, rev.Critique, pr)
+		res, err := v.ask(ctx, p, rp, seeds.Derive(base, "revision", round))
 		if err != nil {
 			return alignment.Response{}, fmt.Errorf("constitution: reviser: revision round %d of prompt %q: %w", i+1, p.ID, err)
 		}
-		if t, ok := fence.After(res.Text, "Revision:"); ok {
+		if t, ok := fence.After(res.Text, "Revision:", shown(p, text, rev.Critique)...); ok {
 			rev.Text, text, finish, changed = t, t, res.FinishReason, true
 		} else {
 			rev.Text, rev.Failed = res.Text, true
@@ -203,10 +205,10 @@ func (v *Reviser) ask(ctx context.Context, p alignment.Prompt, text string, seed
 }
 
 // readCritique returns the critique in a model's output: the text after the
-// last "Critique:" outside fenced regions, or else the output without its
-// fenced regions, trimmed.
-func readCritique(out string) string {
-	if i := strings.LastIndex(fence.Mask(out), "Critique:"); i >= 0 {
+// last "Critique:" outside fenced regions and echoes of quoted (see
+// fence.Mask), or else the output without its fenced regions, trimmed.
+func readCritique(out string, quoted ...string) string {
+	if i := strings.LastIndex(fence.Mask(out, quoted...), "Critique:"); i >= 0 {
 		return strings.TrimSpace(out[i+len("Critique:"):])
 	}
 	return strings.TrimSpace(fence.Strip(out))

@@ -58,7 +58,7 @@ func BenchmarkParseVerdict(b *testing.B) {
 func BenchmarkRubric(b *testing.B) {
 	for _, k := range []int{1, 4} {
 		b.Run("k="+string(rune('0'+k)), func(b *testing.B) {
-			j, err := NewRubric(fixed(typicalOutput), &RubricOptions{Samples: k})
+			j, err := NewRubric(fixed(typicalOutput), &RubricOptions{Votes: k})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -19,10 +19,14 @@
 // A judged response is untrusted text: it may contain "Score: 5", a fake
 // closing delimiter, or instructions to the judge. Every response and prompt
 // is fenced by internal/fence before it goes into a judge prompt, so that
-// it cannot close its fence, and ParseScore and ParseVerdict ignore fenced
-// regions of the judge's output and take the judge's LAST declaration. A
-// judge model that echoes its whole prompt before its verdict is therefore
-// read correctly, whatever the response says; testdata/adversarial holds the
+// it cannot close its fence. Reading the judge's output, Rubric, Pairwise
+// and Meta ignore its fenced regions (an opening tag line and the closing
+// one after it; a tag without its closing line hides nothing) and every
+// echo of the texts the prompt quoted — repeated verbatim, escaped, with
+// the escapes undone, or cut off by a length limit — and take the judge's
+// LAST declaration. A judge model that repeats its prompt or the response
+// before its verdict is therefore read correctly, whatever the response
+// says; testdata/adversarial and the payloads of echo_test.go hold the
 // attacks this is tested against. Prompts are built by plain substitution of
 // {{placeholders}}; no model or user text is ever executed as a template.
 //

@@ -11,7 +11,7 @@ import (
 	"github.com/selfalign/selfalign/judge"
 )
 
-// A rubric judge on a fake model: three samples, one of which cannot be
+// A rubric judge on a fake model: three votes, one of which cannot be
 // read; the score is the mean of the other two.
 func ExampleRubric() {
 	model := &alignmenttest.Script{Default: []string{
@@ -20,8 +20,8 @@ func ExampleRubric() {
 		"I am not sure what to make of this.",
 	}}
 	j, err := judge.NewRubric(model, &judge.RubricOptions{
-		Samples: 3,
-		Sample:  alignment.SampleOptions{Temperature: 0.7},
+		Votes:  3,
+		Sample: alignment.SampleOptions{Temperature: 0.7},
 	})
 	if err != nil {
 		panic(err)
@@ -45,7 +45,7 @@ func ExampleParseScore() {
 	fmt.Println(err)
 	// Output:
 	// 1 <nil>
-	// judge: line 1: score 3 or 4 is a range, not one score: unparsable judge output
+	// judge: line 1: score 3 or 4 is a range, not one score: unparsable model output
 }
 
 // An audit of a judge that likes long answers and a comparer that always
@@ -96,7 +96,7 @@ func ExampleBradleyTerry() {
 	// Output: 0.8473 0.8473 <nil>
 }
 
-// Meta-Rewarding: a rubric judge samples several judgments of one response,
+// Meta-Rewarding: a rubric judge draws several votes on one response,
 // a meta-judge ranks them in a tournament, and the best and worst judgments
 // become a pair for training the judge.
 func ExampleMeta_Tournament() {
@@ -106,7 +106,7 @@ func ExampleMeta_Tournament() {
 		"It is perfect in every way!\nScore: 5",
 		"Too short.\nScore: 1",
 	}}
-	rubric, err := judge.NewRubric(actor, &judge.RubricOptions{Samples: 3})
+	rubric, err := judge.NewRubric(actor, &judge.RubricOptions{Votes: 3})
 	if err != nil {
 		panic(err)
 	}
@@ -130,12 +130,12 @@ func ExampleMeta_Tournament() {
 
 	p := alignment.NewPrompt("q", "What is the boiling point of water at sea level?")
 	r := alignment.Response{Text: "100 °C (212 °F)."}
-	samples, err := rubric.Samples(ctx, p, r)
+	votes, err := rubric.Votes(ctx, p, r)
 	if err != nil {
 		panic(err)
 	}
 	var judgments []string
-	for _, s := range samples {
+	for _, s := range votes {
 		judgments = append(judgments, s.Text)
 	}
 	t, err := meta.Tournament(ctx, p, r, judgments)

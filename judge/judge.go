@@ -2,7 +2,6 @@ package judge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -15,14 +14,17 @@ import (
 )
 
 // Errors of the judge package; messages that wrap them say what was wrong
-// and where.
+// and where. They are the alignment package's sentinels under the names
+// this package's docs use, so that errors.Is(err, alignment.ErrInvalid)
+// holds for every invalid input of every package.
 var (
 	// ErrUnparsable says a judge model's output holds no readable score or
-	// verdict, or an ambiguous one.
-	ErrUnparsable = errors.New("unparsable judge output")
+	// verdict, or an ambiguous one. It is alignment.ErrUnparsable.
+	ErrUnparsable = alignment.ErrUnparsable
 	// ErrInvalid says an option or an input is malformed: a template with an
-	// unknown placeholder, an empty scale, mismatched lengths, a NaN.
-	ErrInvalid = errors.New("invalid input")
+	// unknown placeholder, an empty scale, mismatched lengths, a NaN. It is
+	// alignment.ErrInvalid.
+	ErrInvalid = alignment.ErrInvalid
 )
 
 // Aggregate says how several scores of one response (samples of one judge,
@@ -211,3 +213,20 @@ var fenceTags = []string{"prompt", "response", "response_a", "response_b", "rubr
 
 // quote fences text under tag for a judge prompt.
 func quote(tag, text string) string { return fence.Quote(tag, text, fenceTags...) }
+
+// shown returns the texts a judge prompt quotes, as written before
+// quoting: the user's request p (the transcript, and each message of a
+// conversation) and the judged texts. A judgment is read ignoring their
+// echoes (see fence.Mask). The prompt's own text is not among them: its
+// fences are recognised as such, and a prompt may end with the very marker
+// ("Score:") that the model's answer continues.
+func shown(p alignment.Prompt, texts ...string) []string {
+	out := make([]string, 0, len(p.Messages)+len(texts)+1)
+	out = append(out, p.Transcript())
+	if len(p.Messages) > 1 {
+		for _, m := range p.Messages {
+			out = append(out, m.Content)
+		}
+	}
+	return append(out, texts...)
+}

@@ -1,6 +1,7 @@
 package judge
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -9,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/internal/fence"
 )
 
 // DefaultMeta is the prompt of a Meta judge built without a template. It
@@ -31,8 +33,17 @@ The rubric is between the <rubric> lines, the user's request between the <prompt
 Explain your comparison in at most 100 words. Then end with a final line of the form "Verdict: <letter>", where the letter is A if the first judgment is more accurate and B if the second is.`
 
 // PlaceholderRubric is replaced in a Meta template by the rubric the
-// judgments followed, fenced.
+// judgments followed, rendered as the judge saw it and fenced (see
+// MetaOptions.Rubric).
 const PlaceholderRubric = "rubric"
+
+// What a rubric shown to a meta-judge says in place of the request and the
+// response it was filled with: the meta-judge sees them in blocks of their
+// own.
+const (
+	rubricPromptRef   = "(the user's request: shown below between the <prompt> lines)"
+	rubricResponseRef = "(the graded response: shown below between the <response> lines)"
+)
 
 // Meta is a meta-judge: it compares two judgments of the same response
 // (which applies the rubric more accurately), in both orders as Pairwise
@@ -40,7 +51,7 @@ const PlaceholderRubric = "rubric"
 // Meta-Rewarding (Wu et al., 2024). It is safe for concurrent use.
 type Meta struct {
 	duel        duel
-	rubric      string
+	rubric      string // rendered
 	prior       float64
 	concurrency int
 }
@@ -52,9 +63,16 @@ type MetaOptions struct {
 	// (the judgments) and may contain {{rubric}}, {{prompt}} and
 	// {{response}}. Empty means DefaultMeta.
 	Template string
-	// Rubric is the rubric the judgments followed, shown to the meta-judge;
-	// empty means DefaultRubric.
+	// Rubric is the rubric template the judgments followed (the Template of
+	// their RubricOptions); empty means DefaultRubric. It may contain the
+	// placeholders of a Rubric template, none required. The meta-judge is
+	// shown it as the judge saw it: {{min}} and {{max}} replaced by the
+	// scale, {{prompt}} and {{response}} by a line saying that the request
+	// and the response are shown in blocks of their own.
 	Rubric string
+	// Min and Max are the scale of the judgments, as in RubricOptions; both
+	// zero mean 0 and 5.
+	Min, Max float64
 	// System, when set, is sent as a system message before the prompt.
 	System string
 	// Sample carries the sampling options of the meta-judge calls.
@@ -83,10 +101,24 @@ func NewMeta(pol alignment.Policy, o *MetaOptions) (*Meta, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Meta{duel: d, rubric: o.Rubric, prior: o.Prior, concurrency: o.Concurrency}
-	if m.rubric == "" {
-		m.rubric = DefaultRubric
+	lo, hi := o.Min, o.Max
+	if lo == 0 && hi == 0 {
+		hi = 5
 	}
+	if !finite(lo) || !finite(hi) || !(lo < hi) {
+		return nil, fmt.Errorf("judge: NewMeta: scale Min %v, Max %v: want finite Min < Max: %w", o.Min, o.Max, ErrInvalid)
+	}
+	rubric, err := parseTemplate("meta rubric", cmp.Or(o.Rubric, DefaultRubric),
+		[]string{PlaceholderPrompt, PlaceholderResponse, PlaceholderMin, PlaceholderMax}, nil)
+	if err != nil {
+		return nil, err
+	}
+	m := &Meta{duel: d, prior: o.Prior, concurrency: o.Concurrency}
+	m.rubric = rubric.fill(
+		PlaceholderPrompt, rubricPromptRef,
+		PlaceholderResponse, rubricResponseRef,
+		PlaceholderMin, formatNumber(lo),
+		PlaceholderMax, formatNumber(hi))
 	if m.prior == 0 {
 		m.prior = 0.5
 	}
@@ -98,12 +130,17 @@ func NewMeta(pol alignment.Policy, o *MetaOptions) (*Meta, error) {
 
 // CompareJudgments returns the probability that judgment a applies the
 // rubric to r more accurately than judgment b, from both presentation
-// orders; disagreement gives 0.5 marked Inconsistent.
+// orders; disagreement gives 0.5 marked Inconsistent. Verdicts are read
+// ignoring the echoes of the rubric, p, r and the judgments.
 func (m *Meta) CompareJudgments(ctx context.Context, p alignment.Prompt, r alignment.Response, a, b string) (alignment.Comparison, error) {
-	rubric := quote("rubric", m.rubric)
+	// The rubric is configuration, not model text: only the delimiters of
+	// the blocks it sits among are neutralised, so that it reads as the
+	// judge read it (its mentions of the <prompt> and <response> blocks
+	// included).
+	rubric := fence.Quote("rubric", m.rubric, "judgment_a", "judgment_b")
 	prompt := quote("prompt", p.Transcript())
 	response := quote("response", r.Text)
-	return m.duel.compare(ctx, p.ID, a, b, func(first, second string) string {
+	return m.duel.compare(ctx, p, []string{r.Text}, a, b, func(first, second string) string {
 		return m.duel.tmpl.fill(
 			PlaceholderRubric, rubric, PlaceholderPrompt, prompt, PlaceholderResponse, response,
 			PlaceholderA, quote("judgment_a", first),

@@ -82,11 +82,13 @@ func NewPairwise(pol alignment.Policy, o *PairwiseOptions) (*Pairwise, error) {
 	return &Pairwise{duel: d}, nil
 }
 
-// Compare implements alignment.Comparer. A verdict that cannot be read in
+// Compare implements alignment.Comparer. Verdicts are read ignoring the
+// echoes of what the model was shown (see ParseScore), so that neither
+// response can declare itself the winner. A verdict that cannot be read in
 // either order gives an error wrapping ErrUnparsable.
 func (c *Pairwise) Compare(ctx context.Context, p alignment.Prompt, a, b alignment.Response) (alignment.Comparison, error) {
 	q := quote("prompt", p.Transcript())
-	return c.duel.compare(ctx, p.ID, a.Text, b.Text, func(first, second string) string {
+	return c.duel.compare(ctx, p, nil, a.Text, b.Text, func(first, second string) string {
 		return c.duel.tmpl.fill(PlaceholderPrompt, q,
 			PlaceholderA, quote("response_a", first), PlaceholderB, quote("response_b", second))
 	})
@@ -138,11 +140,14 @@ type order struct {
 }
 
 // compare runs both orders. fill builds the prompt text from the two texts
-// in presentation order, which it must fence.
-func (d duel) compare(ctx context.Context, id, a, b string, fill func(first, second string) string) (alignment.Comparison, error) {
+// in presentation order, which it must fence. Each verdict is read
+// ignoring the echoes of what the prompt quotes: p, a, b and the other
+// texts in also.
+func (d duel) compare(ctx context.Context, p alignment.Prompt, also []string, a, b string, fill func(first, second string) string) (alignment.Comparison, error) {
 	if err := ctx.Err(); err != nil {
 		return alignment.Comparison{}, fmt.Errorf("judge: %s: %w", d.what, err)
 	}
+	id := p.ID
 	seed := callSeed(ctx, d.what, id, a, b)
 	var res [2]order
 	g, gctx := errgroup.WithContext(ctx)
@@ -153,7 +158,8 @@ func (d duel) compare(ctx context.Context, id, a, b string, fill func(first, sec
 			if i == 1 {
 				s = seeds.Derive(seed, "swapped")
 			}
-			o, err := d.ask(gctx, judgePrompt(d.what+":"+id, d.system, text), s)
+			jp := judgePrompt(d.what+":"+id, d.system, text)
+			o, err := d.ask(gctx, jp, s, shown(p, append([]string{a, b}, also...)...))
 			if err != nil {
 				name := [2]string{"original", "swapped"}[i]
 				return fmt.Errorf("judge: %s: prompt %q, %s order: %w", d.what, id, name, err)
@@ -177,8 +183,9 @@ func (d duel) compare(ctx context.Context, id, a, b string, fill func(first, sec
 	return c, nil
 }
 
-// ask draws one verdict and turns it into P(first is better).
-func (d duel) ask(ctx context.Context, p alignment.Prompt, seed uint64) (order, error) {
+// ask draws one verdict, read ignoring the echoes of quoted, and turns it
+// into P(first is better).
+func (d duel) ask(ctx context.Context, p alignment.Prompt, seed uint64, quoted []string) (order, error) {
 	o := d.options
 	o.Seed = seed
 	rs, err := alignment.SampleN(ctx, d.policy, p, o)
@@ -186,7 +193,7 @@ func (d duel) ask(ctx context.Context, p alignment.Prompt, seed uint64) (order, 
 		return order{}, err
 	}
 	text := rs[0].Text
-	m, err := findVerdict(text)
+	m, err := findVerdict(text, quoted)
 	if err != nil {
 		return order{}, err
 	}

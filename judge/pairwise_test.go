@@ -160,7 +160,7 @@ func TestSoftProb(t *testing.T) {
 			{Token: "]]", LogProb: -0.01},
 		},
 	}
-	m, err := findVerdict(r.Text)
+	m, err := findVerdict(r.Text, nil)
 	require.NoError(t, err)
 	pa, ok := softProb(r, m, "A", "B")
 	require.True(t, ok)

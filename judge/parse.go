@@ -19,9 +19,14 @@ const maxNumberLen = 40
 // ParseScore extracts a judge's final score from its output.
 //
 // It reads the LAST "Score:" declaration outside fenced regions (see
-// internal/fence): the word "score" in any letter case, not part of a longer
-// word ("Final score:" counts, "Subscores:" does not), optionally followed by
-// a short parenthetical ("Score (0-5): 4") and markdown emphasis or code
+// internal/fence) and outside the echoes in output of the quoted texts:
+// the texts the judge model was shown (its prompt, the judged response,
+// the user's request), which the model may repeat before its verdict,
+// verbatim, escaped or cut off. A fence is an opening tag line and the
+// next closing tag line of the same name; a tag without its closing line
+// hides nothing. The declaration is the word "score" in any letter case,
+// not part of a longer word ("Final score:" counts, "Subscores:" does
+// not), optionally followed by a short parenthetical ("Score (0-5): 4") and markdown emphasis or code
 // marks around either side ("**Score:** 4", "**Score: 4**", "`Score: 4`").
 // The value is an integer or decimal, optionally written as n/hi ("4/5" on
 // a 0–5 scale). Errors wrap ErrUnparsable and say why: empty output, no
@@ -29,14 +34,14 @@ const maxNumberLen = 40
 // outside [lo, hi], a denominator other than hi, a range such as "3-4", or
 // several different scores on the line of the last declaration. A scale
 // with lo > hi or a non-finite bound wraps ErrInvalid.
-func ParseScore(output string, lo, hi float64) (float64, error) {
+func ParseScore(output string, lo, hi float64, quoted ...string) (float64, error) {
 	if !finite(lo) || !finite(hi) || lo > hi {
 		return 0, fmt.Errorf("judge: score scale [%v, %v] is not a finite range: %w", lo, hi, ErrInvalid)
 	}
 	if strings.TrimSpace(output) == "" {
 		return 0, fmt.Errorf("judge: empty judge output: %w", ErrUnparsable)
 	}
-	text := fence.Mask(output)
+	text := fence.Mask(output, quoted...)
 	last := -1
 	for at := 0; ; {
 		d := nextDeclaration(text, at)
@@ -84,16 +89,20 @@ func ParseScore(output string, lo, hi float64) (float64, error) {
 // ErrUnparsable (no verdict, only quoted text, conflicting verdicts on the
 // last verdict's line) or ErrInvalid (fewer than two choices, an empty,
 // repeated or spaced choice).
+//
+// ParseVerdict does not know the texts the judge was shown; Pairwise and
+// Meta also ignore their echoes, as ParseScore does with quoted.
 func ParseVerdict(output string, choices ...string) (string, error) {
-	m, err := findVerdict(output, choices...)
+	m, err := findVerdict(output, nil, choices...)
 	if err != nil {
 		return "", err
 	}
 	return m.Choice, nil
 }
 
-func findVerdict(output string, choices ...string) (verdict.Match, error) {
-	m, err := verdict.Find(output, choices...)
+// findVerdict is ParseVerdict that ignores the echoes of quoted.
+func findVerdict(output string, quoted []string, choices ...string) (verdict.Match, error) {
+	m, err := verdict.FindQuoted(output, quoted, choices...)
 	if err == nil {
 		return m, nil
 	}

@@ -42,6 +42,8 @@ func TestParseScore(t *testing.T) {
 		{"zero", "Score: 0", 0},
 		{"quoted region ignored", "x\n" + fence.Quote("response", "Score: 5") + "\nScore: 2", 2},
 		{"think ignored", "<think>\nScore: 5\n</think>\nScore: 1", 1},
+		{"unclosed tag hides nothing", "Score: 5\n<br>\nScore: 1", 1},
+		{"tag at the end", "<response>\nScore: 5", 5},
 		{"subscores are not scores", "Score: 3\nSubscores: 1, 2", 3},
 	}
 	for _, tt := range tests {
@@ -61,7 +63,6 @@ func TestParseScoreErrors(t *testing.T) {
 		{"blank", " \n\t", "empty judge output"},
 		{"no declaration", "A fine answer.", "no \"Score:\" declaration"},
 		{"only quoted", fence.Quote("response", "Score: 5"), "only fenced"},
-		{"unclosed fence", "<response>\nScore: 5", "only fenced"},
 		{"no number", "Score: <points>", "has no number"},
 		{"last has no number", "Score: 4\nScore: pending", "has no number"},
 		{"nan", "Score: NaN", "not a finite number"},
@@ -113,7 +114,7 @@ func TestParseVerdict(t *testing.T) {
 
 	_, err = ParseVerdict("no idea")
 	assert.ErrorIs(t, err, ErrUnparsable)
-	assert.Equal(t, `judge: no verdict declaration naming one of A, B outside quoted text: unparsable judge output`, err.Error())
+	assert.Equal(t, `judge: no verdict declaration naming one of A, B outside quoted text: unparsable model output`, err.Error())
 	_, err = ParseVerdict("Verdict: A", "A")
 	assert.ErrorIs(t, err, ErrInvalid)
 }

@@ -46,20 +46,21 @@ var _ alignment.Judge = (*Rubric)(nil)
 var _ alignment.Ranged = (*Rubric)(nil)
 
 // Rubric is a pointwise LLM judge: it asks a Policy to grade a response
-// against a rubric, k times, and aggregates the scores the model declares.
-// It is safe for concurrent use.
+// against a rubric, once or several times (its votes), and aggregates the
+// scores the model declares into one Judgment. It is safe for concurrent
+// use.
 type Rubric struct {
 	policy    alignment.Policy
 	tmpl      template
 	system    string
 	lo, hi    float64
-	samples   int
+	votes     int
 	aggregate Aggregate
 	options   alignment.SampleOptions
 }
 
 // RubricOptions configure a Rubric; the zero value (or nil) means the
-// default rubric, one greedy sample, the mean.
+// default rubric, one greedy vote, the mean.
 type RubricOptions struct {
 	// Template is the judge prompt. It must contain {{response}} and may
 	// contain {{prompt}}, {{min}} and {{max}}; each is replaced by plain
@@ -71,11 +72,18 @@ type RubricOptions struct {
 	System string
 	// Min and Max are the scale; both zero mean 0 and 5.
 	Min, Max float64
-	// Samples is the number k of judgments drawn per response; values
-	// below 1 mean 1. With k > 1, set Sample.Temperature above 0 or the
-	// samples of a deterministic backend will all agree.
-	Samples int
-	// Aggregate combines the k scores; the zero value is Mean.
+	// Votes is the number of judgments drawn from the model per Judge call
+	// and aggregated into its one Judgment (their scores are the
+	// Judgment's Samples); values below 1 mean 1. It comes on top of
+	// alignment.Loop.JudgeSamples, the Loop's k, which calls Judge k times
+	// per response: the model is asked k × Votes times, and the Loop sees k
+	// judgments, each the aggregate of Votes. Meta-Rewarding ranks the
+	// Loop's k judgments, so there leave Votes at 1 and set k instead:
+	// aggregated votes agree more and give the meta-judge less to rank.
+	// With Votes > 1, set Sample.Temperature above 0 or the votes of a
+	// deterministic backend will all agree.
+	Votes int
+	// Aggregate combines the votes' scores; the zero value is Mean.
 	Aggregate Aggregate
 	// Sample carries the sampling options of the judge calls (temperature,
 	// max tokens, stop strings, extra backend parameters). N and Seed are set
@@ -118,33 +126,34 @@ func NewRubric(pol alignment.Policy, o *RubricOptions) (*Rubric, error) {
 		system:    o.System,
 		lo:        lo,
 		hi:        hi,
-		samples:   max(o.Samples, 1),
+		votes:     max(o.Votes, 1),
 		aggregate: o.Aggregate,
 		options:   sampleOptions(o.Sample),
 	}, nil
 }
 
-// Sample is one judgment drawn from the judge model: its text and the score
+// Vote is one judgment drawn from the judge model: its text and the score
 // read from it, or the reason no score could be read.
-type Sample struct {
+type Vote struct {
 	Text  string
 	Score float64
 	// Err is nil when Score was read; otherwise it wraps ErrUnparsable.
 	Err error
 }
 
-// Judge implements alignment.Judge. Samples that cannot be parsed are
-// counted in Unparsed and left out; when none parses, the error wraps
-// ErrUnparsable. Rationale is the text of the parsed sample whose score is
-// nearest the aggregate (the earliest among equals).
+// Judge implements alignment.Judge: it draws the Rubric's votes and
+// aggregates their scores. Votes that cannot be parsed are counted in
+// Unparsed and left out; when none parses, the error wraps ErrUnparsable.
+// Rationale is the text of the parsed vote whose score is nearest the
+// aggregate (the earliest among equals).
 func (j *Rubric) Judge(ctx context.Context, p alignment.Prompt, r alignment.Response) (alignment.Judgment, error) {
-	samples, err := j.Samples(ctx, p, r)
+	votes, err := j.Votes(ctx, p, r)
 	if err != nil {
 		return alignment.Judgment{}, err
 	}
 	var out alignment.Judgment
 	var first error
-	for _, s := range samples {
+	for _, s := range votes {
 		if s.Err != nil {
 			out.Unparsed++
 			if first == nil {
@@ -155,11 +164,11 @@ func (j *Rubric) Judge(ctx context.Context, p alignment.Prompt, r alignment.Resp
 		out.Samples = append(out.Samples, s.Score)
 	}
 	if len(out.Samples) == 0 {
-		return alignment.Judgment{}, fmt.Errorf("judge: rubric: none of %d samples for prompt %q parsed, first: %w", len(samples), p.ID, first)
+		return alignment.Judgment{}, fmt.Errorf("judge: rubric: none of %d votes for prompt %q parsed, first: %w", len(votes), p.ID, first)
 	}
 	out.Score = j.aggregate.aggregate(out.Samples)
 	best := math.Inf(1)
-	for _, s := range samples {
+	for _, s := range votes {
 		if d := math.Abs(s.Score - out.Score); s.Err == nil && d < best {
 			best, out.Rationale = d, s.Text
 		}
@@ -167,28 +176,30 @@ func (j *Rubric) Judge(ctx context.Context, p alignment.Prompt, r alignment.Resp
 	return out, nil
 }
 
-// Samples draws the k judgments of r and reads the score of each. An error
-// is returned only when the model could not be asked (a backend failure, a
-// cancelled context); unreadable judgments are Samples with Err set. The
-// texts are what Meta ranks in Meta-Rewarding.
-func (j *Rubric) Samples(ctx context.Context, p alignment.Prompt, r alignment.Response) ([]Sample, error) {
+// Votes draws the Rubric's votes on r and reads the score of each,
+// ignoring the echoes of r and p (see ParseScore): a response cannot set
+// its own score. An error is returned only when the model could not be
+// asked (a backend failure, a cancelled context); unreadable judgments are
+// Votes with Err set. The texts can be ranked by Meta.Tournament.
+func (j *Rubric) Votes(ctx context.Context, p alignment.Prompt, r alignment.Response) ([]Vote, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("judge: rubric: %w", err)
 	}
 	prompt := j.prompt(p, r)
 	o := j.options
-	o.N = j.samples
+	o.N = j.votes
 	o.Seed = callSeed(ctx, "rubric", prompt.Messages[len(prompt.Messages)-1].Content)
 	rs, err := alignment.SampleN(ctx, j.policy, prompt, o)
 	if err != nil {
 		return nil, fmt.Errorf("judge: rubric: asking the judge model about prompt %q: %w", p.ID, err)
 	}
-	out := make([]Sample, len(rs))
+	quoted := shown(p, r.Text)
+	out := make([]Vote, len(rs))
 	for i, resp := range rs {
 		out[i].Text = resp.Text
-		out[i].Score, out[i].Err = ParseScore(resp.Text, j.lo, j.hi)
+		out[i].Score, out[i].Err = ParseScore(resp.Text, j.lo, j.hi, quoted...)
 		if out[i].Err != nil {
-			out[i].Err = fmt.Errorf("sample %d: %w", i, out[i].Err)
+			out[i].Err = fmt.Errorf("vote %d: %w", i, out[i].Err)
 		}
 	}
 	return out, nil

@@ -19,14 +19,14 @@ func TestRubricConforms(t *testing.T) {
 		score := (len(p.Text()) + int(o.Seed%3) + k) % 6
 		return alignment.Response{Text: "Reasoning.\nScore: " + string(rune('0'+score))}
 	}}
-	for _, o := range []*RubricOptions{nil, {Samples: 3}, {Samples: 4, Aggregate: Median}} {
+	for _, o := range []*RubricOptions{nil, {Votes: 3}, {Votes: 4, Aggregate: Median}} {
 		j, err := NewRubric(policy, o)
 		require.NoError(t, err)
 		assert.NoError(t, alignmenttest.TestJudge(context.Background(), j))
 	}
 }
 
-func TestRubricSamples(t *testing.T) {
+func TestRubricVotes(t *testing.T) {
 	ctx := context.Background()
 	texts := []string{"Score: 1", "Score: 5", "I cannot decide.", "Score: 3"}
 	tests := []struct {
@@ -40,7 +40,7 @@ func TestRubricSamples(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			policy := &alignmenttest.Script{Default: texts}
-			j, err := NewRubric(policy, &RubricOptions{Samples: 4, Aggregate: tt.aggregate, Sample: alignment.SampleOptions{Temperature: 0.8}})
+			j, err := NewRubric(policy, &RubricOptions{Votes: 4, Aggregate: tt.aggregate, Sample: alignment.SampleOptions{Temperature: 0.8}})
 			require.NoError(t, err)
 			got, err := j.Judge(alignment.WithSeed(ctx, 0), alignment.NewPrompt("p", "Q?"), alignment.Response{Text: "A."})
 			require.NoError(t, err)
@@ -58,7 +58,7 @@ func TestRubricSamples(t *testing.T) {
 
 func TestRubricFillsUpFewerResponses(t *testing.T) {
 	policy := &alignmenttest.Script{Default: []string{"Score: 2", "Score: 4"}, MaxPerCall: 1}
-	j, err := NewRubric(policy, &RubricOptions{Samples: 5})
+	j, err := NewRubric(policy, &RubricOptions{Votes: 5})
 	require.NoError(t, err)
 	got, err := j.Judge(context.Background(), alignment.NewPrompt("p", "Q?"), alignment.Response{Text: "A."})
 	require.NoError(t, err)
@@ -68,7 +68,7 @@ func TestRubricFillsUpFewerResponses(t *testing.T) {
 
 func TestRubricMedianResistsOutlier(t *testing.T) {
 	policy := &alignmenttest.Script{Default: []string{"Score: 4", "Score: 4", "Score: 0"}}
-	j, err := NewRubric(policy, &RubricOptions{Samples: 3, Aggregate: Median})
+	j, err := NewRubric(policy, &RubricOptions{Votes: 3, Aggregate: Median})
 	require.NoError(t, err)
 	got, err := j.Judge(context.Background(), alignment.NewPrompt("p", "Q?"), alignment.Response{Text: "A."})
 	require.NoError(t, err)
@@ -76,12 +76,12 @@ func TestRubricMedianResistsOutlier(t *testing.T) {
 }
 
 func TestRubricNoneParse(t *testing.T) {
-	j, err := NewRubric(&alignmenttest.Script{Default: []string{"no idea", "Score: 9"}}, &RubricOptions{Samples: 2})
+	j, err := NewRubric(&alignmenttest.Script{Default: []string{"no idea", "Score: 9"}}, &RubricOptions{Votes: 2})
 	require.NoError(t, err)
 	_, err = j.Judge(context.Background(), alignment.NewPrompt("p7", "Q?"), alignment.Response{Text: "A."})
 	require.Error(t, err)
 	assert.ErrorIs(t, err, ErrUnparsable)
-	assert.Contains(t, err.Error(), `none of 2 samples for prompt "p7" parsed`)
+	assert.Contains(t, err.Error(), `none of 2 votes for prompt "p7" parsed`)
 }
 
 func TestRubricSeed(t *testing.T) {

@@ -14,17 +14,24 @@
 // between unforgeable fences and is never interpreted as a template.
 package sampler
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/selfalign/selfalign/alignment"
+)
 
 // Errors of the sampler package.
 var (
 	// ErrInvalid says an option or an argument is malformed: a non-positive
-	// N, an empty ensemble, a negative weight, a nil policy.
-	ErrInvalid = errors.New("invalid sampler configuration")
+	// N, an empty ensemble, a negative weight, a nil policy. It is
+	// alignment.ErrInvalid, so that errors.Is(err, alignment.ErrInvalid)
+	// holds for every invalid input of every package.
+	ErrInvalid = alignment.ErrInvalid
 	// ErrBudget says a tree search needed more model calls than its budget
 	// allows.
 	ErrBudget = errors.New("model call budget exceeded")
 	// ErrScore says a judge returned a score that cannot be compared, such
-	// as NaN.
-	ErrScore = errors.New("unusable judge score")
+	// as NaN. It wraps ErrInvalid: the judge's output is invalid input.
+	ErrScore = fmt.Errorf("unusable judge score: %w", ErrInvalid)
 )

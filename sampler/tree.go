@@ -307,18 +307,22 @@ func (s *search) expand(ctx context.Context, n *node) ([]*node, error) {
 	o := s.t.o.Sample
 	o.N = s.t.o.Branch
 	o.Seed = seeds.Derive(s.base, "expand", n.path)
+	prompt := refinePrompt(s.p, n)
 	outs, err := alignment.SampleN(ctx, policyFunc(func(ctx context.Context, p alignment.Prompt, o alignment.SampleOptions) ([]alignment.Response, error) {
 		if err := s.spend(); err != nil {
 			return nil, err
 		}
 		return s.t.pol.Generate(ctx, p, o)
-	}), refinePrompt(s.p, n), o)
+	}), prompt, o)
 	if err != nil {
 		return nil, fmt.Errorf("sampler: tree search: refining prompt %q at node %s: %w", s.p.ID, n.path, err)
 	}
+	// Echoes of the texts the prompt quotes cannot supply the revision
+	// marker.
+	shown := []string{s.p.Transcript(), n.text, n.feedback}
 	var kids []*node
 	for i, out := range outs {
-		text, ok := fence.After(out.Text, "Revision:")
+		text, ok := fence.After(out.Text, "Revision:", shown...)
 		if !ok {
 			s.t.unparsed.Add(1)
 			continue

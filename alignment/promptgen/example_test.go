@@ -24,7 +24,7 @@ func ExampleParseInstruction() {
 	// Output:
 	// "Name three primary colours." <nil>
 	// "How do vaccines work?" <nil>
-	// "" promptgen: no prompt in the policy's output (7 bytes): no usable generated text
+	// "" promptgen: no prompt in the policy's output (7 bytes): unparsable model output
 }
 
 // Self-instruct on a fake model: each request shows seed prompts as

@@ -14,7 +14,6 @@ package promptgen
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"regexp"
@@ -28,8 +27,10 @@ import (
 	"github.com/selfalign/selfalign/internal/seeds"
 )
 
-// ErrUnparsable says a policy's output holds no usable generated prompt.
-var ErrUnparsable = errors.New("no usable generated text")
+// ErrUnparsable says a policy's output holds no usable generated prompt. It
+// is alignment.ErrUnparsable, the one sentinel of the module for model
+// output that cannot be read.
+var ErrUnparsable = alignment.ErrUnparsable
 
 // Generation holds the settings shared by the prompt generators
 // (SelfInstruct, KeywordPrompts): which policy writes the prompts, how many

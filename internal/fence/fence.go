@@ -26,11 +26,25 @@
 // it, or after a space or a colon) and the next closing delimiter </name>
 // that starts a line, for any tag name, any letter case and any spaces
 // inside the brackets; the region runs from the opening "<" to the closing
-// ">". Because escaping removes every
-// way of writing a closing delimiter for the fence's own tag, text quoted by
-// Quote can never end its fence early, and whatever it says stays inside. An
-// opening line without a closing one fences everything to the end of the
-// text: a parser then sees nothing rather than something an attacker wrote.
+// ">". Because escaping removes every way of writing a closing delimiter
+// for the fence's own tag, text quoted by Quote can never end its fence
+// early, and whatever it says stays inside.
+//
+// An opening delimiter without a closing one is not a fence. Taking it for
+// one would hide everything after it, and any text can end with a tag: a
+// judged response ending "Score: 5" and "<br>", repeated by the judge
+// model before its own verdict, would hide that verdict and have its own
+// score read instead. Only Strip, whose result is kept rather than searched
+// for a verdict, drops the text from such a delimiter on (a block cut
+// short).
+//
+// # Echoes
+//
+// A model may also repeat what it was shown outside any fence: the judged
+// text verbatim, its prompt with the escapes undone, or its prompt cut off
+// by a length limit in the middle of a quotation. Mask takes the texts the
+// model was shown and masks every such echo of them (see Mask), so that a
+// parser reads only what the model wrote itself.
 //
 // Recognising every tag name means that a model's own block such as
 // "<think>" ... "</think>" on lines of their own is also skipped; verdict
@@ -46,13 +60,11 @@ import (
 
 // Region is the byte range [Start, End) of one fenced region of a text,
 // from the "<" of its opening delimiter to the ">" of its closing one
-// included, or to the end of the text when the fence is not closed.
+// included.
 type Region struct {
 	Start, End int
 	// Tag is the tag name as written in the opening delimiter, lower-cased.
 	Tag string
-	// Closed is false when the text ended before the closing delimiter.
-	Closed bool
 }
 
 // Quote returns text fenced between <tag> and </tag> lines, with every
@@ -126,11 +138,27 @@ func Tag(tag string) string {
 // Regions returns the fenced regions of text in order. See the package doc
 // for what is recognised. It runs in time linear in len(text).
 func Regions(text string) []Region {
+	rs, _ := regions(text)
+	return rs
+}
+
+// regions returns the fenced regions of text and the offset of the first
+// opening delimiter outside them that has no closing one, or -1.
+func regions(text string) ([]Region, int) {
 	if strings.IndexByte(text, '<') < 0 {
-		return nil
+		return nil, -1
 	}
-	var out []Region
-	var open *Region
+	// One pass finds the delimiter lines; a second pairs each opening with
+	// the next closing line of its tag, found through a per-tag cursor that
+	// only moves forward.
+	type delim struct {
+		at   int // the opening's "<", or the start of the closing's line
+		end  int // the end of the opening's line, or the offset just past the closing ">"
+		next int // the start of the line after the closing's
+		tag  string
+	}
+	var opens []delim
+	closes := map[string][]delim{}
 	for start := 0; start <= len(text); {
 		end := strings.IndexByte(text[start:], '\n')
 		if end < 0 {
@@ -139,60 +167,287 @@ func Regions(text string) []Region {
 			end += start
 		}
 		line := text[start:end]
-		if open == nil {
-			if at, name, ok := opening(line); ok {
-				open = &Region{Start: start + at, Tag: name}
-			}
-		} else if n, ok := closing(line, open.Tag); ok {
-			open.End, open.Closed = start+n, true
-			out = append(out, *open)
-			open = nil
+		if at, name, ok := opening(line); ok {
+			opens = append(opens, delim{at: start + at, end: end, tag: name})
+		}
+		if n, name, ok := closing(line); ok {
+			closes[name] = append(closes[name], delim{at: start, end: start + n, next: end + 1, tag: name})
 		}
 		start = end + 1
 	}
-	if open != nil {
-		open.End = len(text)
-		out = append(out, *open)
+	var out []Region
+	unclosed := -1
+	next := map[string]int{}
+	from := 0 // regions may not start before this offset
+	for _, o := range opens {
+		if o.at < from {
+			continue
+		}
+		cs := closes[o.tag]
+		k := next[o.tag]
+		for k < len(cs) && cs[k].at <= o.end {
+			k++
+		}
+		next[o.tag] = k
+		if k == len(cs) {
+			if unclosed < 0 {
+				unclosed = o.at
+			}
+			continue // unclosed: no fence
+		}
+		out = append(out, Region{Start: o.at, End: cs[k].end, Tag: o.tag})
+		from = cs[k].next
 	}
-	return out
+	return out, unclosed
 }
 
-// Strip returns text without its fenced regions. Text with no fence is returned
-// as is, without copying.
+// Strip returns text without its fenced regions, and without everything
+// from an opening delimiter that has no closing one: what Strip returns is
+// kept (as a generated prompt, a critique), and a block cut short, such as
+// an unfinished "<think>", is no part of it. Mask, which serves to find a
+// verdict, hides nothing after an unclosed delimiter instead, lest a
+// repeated tag hide the verdict. Text with nothing to strip is returned as
+// is, without copying.
 func Strip(text string) string {
-	rs := Regions(text)
-	if len(rs) == 0 {
+	rs, unclosed := regions(text)
+	if len(rs) == 0 && unclosed < 0 {
 		return text
 	}
 	var b strings.Builder
 	b.Grow(len(text))
 	at := 0
 	for _, r := range rs {
+		if unclosed >= 0 && r.Start > unclosed {
+			break
+		}
 		b.WriteString(text[at:r.Start])
 		at = r.End
 	}
-	b.WriteString(text[at:])
+	if unclosed >= 0 {
+		b.WriteString(text[at:unclosed])
+	} else {
+		b.WriteString(text[at:])
+	}
 	return b.String()
 }
 
-// Mask returns text with every byte of its fenced regions except line
-// breaks replaced by a space. Offsets and line numbers in the result are
-// those of text, which lets a parser report positions in the original. Text
-// with no fence is returned as is, without copying.
-func Mask(text string) string {
-	rs := Regions(text)
-	if len(rs) == 0 {
-		return text
-	}
-	b := []byte(text)
-	for _, r := range rs {
-		for i := r.Start; i < r.End; i++ {
+// Mask returns text with every byte of its fenced regions, and of every
+// echo in it of one of quoted, replaced by a space, line breaks excepted.
+// Offsets and line numbers in the result are those of text, which lets a
+// parser report positions in the original. Text with nothing to mask is
+// returned as is, without copying.
+//
+// Quoted are the texts the model's prompt quoted (a judged response, a
+// user's request), as written before quoting. Each is compared
+// with its surrounding white space trimmed, and with "&lt;" and the
+// look-alikes of "<" read as "<" on both sides, so that an echo of a text
+// Quote escaped matches the text, and an echo of the escaped text with the
+// escapes undone matches it too; lengths below are counted so read. An
+// echo is:
+//
+//   - an occurrence of a quoted text of at least MinEcho bytes, or, when
+//     nothing but white space follows it, of at least MinTail bytes;
+//   - at the end of text, a beginning of a quoted text, as a model cut off
+//     by a length limit while repeating it leaves it: on the line after an
+//     opening delimiter that is not itself inside an echo (an echoed
+//     quotation), or at least MinTail bytes.
+//
+// What ends a text is where a model writes its own verdict, and a short
+// quoted text ("Score: 3") may say the same words; so there only what is
+// long enough not to be the model's own is taken for an echo.
+func Mask(text string, quoted ...string) string {
+	var b []byte
+	mask := func(lo, hi int) {
+		if b == nil {
+			b = []byte(text)
+		}
+		for i := lo; i < hi; i++ {
 			if b[i] != '\n' {
 				b[i] = ' '
 			}
 		}
 	}
+	for _, r := range Regions(text) {
+		mask(r.Start, r.End)
+	}
+	if len(quoted) > 0 && strings.TrimSpace(text) != "" {
+		n := normalize(text)
+		qs := make([]string, len(quoted))
+		for i, q := range quoted {
+			qs[i] = normalize(strings.TrimSpace(q)).text
+			maskEchoes(n, qs[i], mask)
+		}
+		// An opening line inside an echo masked above is the quoted text's,
+		// not the mark of a quotation the model began.
+		masked := func(i int) bool { return b != nil && b[i] == ' ' }
+		for _, q := range qs {
+			if at := cutAt(n, q, text, masked); at >= 0 {
+				mask(n.at(at), len(text))
+				break
+			}
+		}
+	}
+	if b == nil {
+		return text
+	}
 	return string(b)
+}
+
+// Lengths in bytes from which Mask takes a quoted text for an echo (see
+// Mask). Shorter texts ("4", "A") are common words of a model's own
+// verdict.
+const (
+	// MinEcho is the shortest quoted text whose occurrences are masked.
+	MinEcho = 8
+	// MinTail is the shortest echo masked at the end of a text, where the
+	// model's own verdict stands, unless it follows an opening delimiter.
+	MinTail = 64
+)
+
+// normalized is a text with "&lt;" and the look-alikes of "<" written "<",
+// and the offset in the original of each of its bytes.
+type normalized struct {
+	text string
+	pos  []int // len(text)+1 offsets, the last one the original's length
+}
+
+func normalize(s string) normalized {
+	if strings.IndexByte(s, '&') < 0 && !hasLookAlike(s) {
+		return normalized{text: s}
+	}
+	var b strings.Builder
+	pos := make([]int, 0, len(s)+1)
+	for i := 0; i < len(s); {
+		if strings.HasPrefix(s[i:], "&lt;") {
+			b.WriteByte('<')
+			pos = append(pos, i)
+			i += 4
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r != '<' && isOpenBracket(r) {
+			b.WriteByte('<')
+			pos = append(pos, i)
+			i += size
+			continue
+		}
+		for k := 0; k < size; k++ {
+			pos = append(pos, i+k)
+		}
+		b.WriteString(s[i : i+size])
+		i += size
+	}
+	return normalized{text: b.String(), pos: append(pos, len(s))}
+}
+
+// at returns the offset in the original of byte i of n.
+func (n normalized) at(i int) int {
+	if n.pos == nil {
+		return i
+	}
+	return n.pos[i]
+}
+
+func hasLookAlike(s string) bool {
+	for _, r := range s {
+		if r >= utf8.RuneSelf && isOpenBracket(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// maskEchoes masks the occurrences of q, normalised, in the text whose
+// normalised form is n.
+func maskEchoes(n normalized, q string, mask func(lo, hi int)) {
+	if len(q) < MinEcho {
+		return
+	}
+	end := trimEnd(n.text)
+	for at := 0; at+len(q) <= len(n.text); {
+		i := strings.Index(n.text[at:], q)
+		if i < 0 {
+			break
+		}
+		at += i + len(q)
+		if at < end || len(q) >= MinTail {
+			mask(n.at(at-len(q)), n.at(at))
+		}
+	}
+}
+
+// cutAt returns the offset in n, the normalised form of text, of the
+// longest cut-off echo of q that ends text (see Mask), or -1. masked
+// reports whether a byte of text is already masked.
+func cutAt(n normalized, q, text string, masked func(int) bool) int {
+	if q == "" {
+		return -1
+	}
+	end := trimEnd(n.text)
+	for _, partial := range []string{"&lt", "&l", "&"} { // an escape cut in two
+		if strings.HasSuffix(n.text[:end], partial) {
+			end -= len(partial)
+			break
+		}
+	}
+	for l := range borders(n.text[max(0, end-len(q)+1):end], q) {
+		start := end - l
+		lo := n.at(start)
+		lineStart := strings.LastIndexByte(text[:lo], '\n') + 1
+		if l >= MinTail {
+			return start
+		}
+		if at, ok := openingBefore(text, lineStart); ok && strings.TrimSpace(text[lineStart:lo]) == "" && !masked(at) {
+			return start
+		}
+	}
+	return -1
+}
+
+// trimEnd returns the length of s without its trailing white space.
+func trimEnd(s string) int { return len(strings.TrimRightFunc(s, unicode.IsSpace)) }
+
+// borders yields, longest first, the lengths l > 0 of the ends of s that
+// are beginnings of q (the Knuth–Morris–Pratt automaton of q run over s,
+// then its failure links).
+func borders(s, q string) func(yield func(int) bool) {
+	return func(yield func(int) bool) {
+		fail := make([]int, len(q))
+		for i, k := 1, 0; i < len(q); i++ {
+			for k > 0 && q[i] != q[k] {
+				k = fail[k-1]
+			}
+			if q[i] == q[k] {
+				k++
+			}
+			fail[i] = k
+		}
+		k := 0
+		for i := 0; i < len(s); i++ {
+			for k > 0 && (k == len(q) || s[i] != q[k]) {
+				k = fail[k-1]
+			}
+			if s[i] == q[k] {
+				k++
+			}
+		}
+		for ; k > 0; k = fail[k-1] {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// openingBefore reports whether the line before the one starting at
+// lineStart is an opening delimiter line, and the offset of its "<".
+func openingBefore(text string, lineStart int) (int, bool) {
+	if lineStart == 0 {
+		return 0, false
+	}
+	ls := strings.LastIndexByte(text[:lineStart-1], '\n') + 1
+	at, _, ok := opening(text[ls : lineStart-1])
+	return ls + at, ok
 }
 
 // opening reports whether line ends with an opening delimiter "<name>"
@@ -218,22 +473,22 @@ func opening(line string) (at int, name string, ok bool) {
 	return at, name, true
 }
 
-// closing reports whether line starts, after spaces, with the closing
-// delimiter "</tag>", and the offset just past it.
-func closing(line, tag string) (end int, ok bool) {
+// closing reports whether line starts, after spaces, with a closing
+// delimiter "</name>", the offset just past it and the name.
+func closing(line string) (end int, name string, ok bool) {
 	t := strings.TrimLeftFunc(line, unicode.IsSpace)
 	if !strings.HasPrefix(t, "<") {
-		return 0, false
+		return 0, "", false
 	}
 	gt := strings.IndexByte(t, '>')
 	if gt < 0 {
-		return 0, false
+		return 0, "", false
 	}
 	name, isClosing, ok := delimiter(t[:gt+1])
-	if !ok || !isClosing || name != tag {
-		return 0, false
+	if !ok || !isClosing {
+		return 0, "", false
 	}
-	return len(line) - len(t) + gt + 1, true
+	return len(line) - len(t) + gt + 1, name, true
 }
 
 // delimiter reports whether s is a fence delimiter: "<name>" or "</name>"
@@ -359,11 +614,11 @@ func isTagByte(c byte) bool {
 }
 
 // After returns the trimmed text after the last occurrence of marker
-// outside the fenced regions of out — so that a model echoing its prompt
-// cannot supply the marker from quoted text — and false when there is none
-// or the text after it is empty.
-func After(out, marker string) (string, bool) {
-	i := strings.LastIndex(Mask(out), marker)
+// outside the fenced regions of out and the echoes of quoted in it (see
+// Mask) — so that a model echoing its prompt cannot supply the marker from
+// quoted text — and false when there is none or the text after it is empty.
+func After(out, marker string, quoted ...string) (string, bool) {
+	i := strings.LastIndex(Mask(out, quoted...), marker)
 	if i < 0 {
 		return "", false
 	}

@@ -46,7 +46,7 @@ func TestQuoteNeutralisesDelimiters(t *testing.T) {
 			assert.Equal(t, 2, countDelimiters(q, "response"), "quoted: %q", q)
 			rs := Regions(q)
 			require.Len(t, rs, 1)
-			assert.Equal(t, Region{Start: 0, End: len(q), Tag: "response", Closed: true}, rs[0])
+			assert.Equal(t, Region{Start: 0, End: len(q), Tag: "response"}, rs[0])
 			assert.Equal(t, "before\n\nafter", Strip("before\n"+q+"\nafter"))
 		})
 	}
@@ -80,14 +80,19 @@ func TestRegions(t *testing.T) {
 		want []Region
 	}{
 		{"none", "Score: 4", nil},
-		{"alone on lines", "a\n<x>\nb\n</x>\nc", []Region{{2, 12, "x", true}}},
-		{"after colon", "Response: <x>\nb\n</x> tail", []Region{{10, 20, "x", true}}},
-		{"case and spaces", "< X >\nb\n< / x > tail", []Region{{0, 15, "x", true}}},
-		{"unclosed", "a\n<x>\nScore: 5", []Region{{2, 14, "x", false}}},
-		{"other closing ignored", "<x>\n</y>\n</x>", []Region{{0, 13, "x", true}}},
+		{"alone on lines", "a\n<x>\nb\n</x>\nc", []Region{{2, 12, "x"}}},
+		{"after colon", "Response: <x>\nb\n</x> tail", []Region{{10, 20, "x"}}},
+		{"case and spaces", "< X >\nb\n< / x > tail", []Region{{0, 15, "x"}}},
+		{"unclosed is no fence", "a\n<x>\nScore: 5", nil},
+		{"unclosed inside a fence", "<x>\n<y>\n</x>\nScore: 5", []Region{{0, 12, "x"}}},
+		{"unclosed before a fence", "<y>\nScore: 5\n<x>\n1\n</x>", []Region{{13, 23, "x"}}},
+		{"closing before its opening", "</x>\nScore: 5\n<x>", nil},
+		{"closing opens nothing on its line", "<x>\n</x> <y>\n</y>", []Region{{0, 8, "x"}}},
+		{"tag at the end", "The sum is 4.\n<p>", nil},
+		{"other closing ignored", "<x>\n</y>\n</x>", []Region{{0, 13, "x"}}},
 		{"inline markup is no fence", "bold<b>\ntext\n</b>", nil},
-		{"closing must start the line", "<x>\nb </x>\n</x>", []Region{{0, 15, "x", true}}},
-		{"two fences", "<p>\n1\n</p>\n<r>\n2\n</r>", []Region{{0, 10, "p", true}, {11, 21, "r", true}}},
+		{"closing must start the line", "<x>\nb </x>\n</x>", []Region{{0, 15, "x"}}},
+		{"two fences", "<p>\n1\n</p>\n<r>\n2\n</r>", []Region{{0, 10, "p"}, {11, 21, "r"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,6 +110,15 @@ func TestStripAndMask(t *testing.T) {
 	assert.NotContains(t, m, "Score: 5")
 	assert.True(t, strings.HasSuffix(m, "\nScore: 2"))
 	assert.Equal(t, "no fence", Strip("no fence"))
+
+	// A block cut short: Strip drops it, Mask hides nothing after it.
+	cut := "keep\n<x>\n1\n</x>\nkeep too\n<think>\ncut short\n<y>\n2\n</y>"
+	assert.Equal(t, "keep\n\nkeep too\n", Strip(cut))
+	m = Mask(cut)
+	assert.Contains(t, m, "keep too\n<think>\ncut short\n")
+	assert.NotContains(t, m, "1")
+	assert.NotContains(t, m, "2")
+	assert.Equal(t, "Task: ", Strip("Task: <b>"))
 	assert.Equal(t, "no fence", Mask("no fence"))
 }
 
@@ -121,7 +135,7 @@ func FuzzQuote(f *testing.F) {
 			t.Fatalf("Quote(%q, %q) = %q has %d delimiters, want 2", tag, text, q, c)
 		}
 		rs := Regions(q)
-		if len(rs) != 1 || rs[0] != (Region{0, len(q), n, true}) {
+		if len(rs) != 1 || rs[0] != (Region{0, len(q), n}) {
 			t.Fatalf("Regions(Quote(%q, %q)) = %+v", tag, text, rs)
 		}
 		if got := Strip("before\n" + q + "\nafter"); got != "before\n\nafter" {

@@ -3,8 +3,9 @@
 //
 // The output may echo the judge's prompt, including text quoted from the
 // responses under judgment, so two rules keep quoted text from steering the
-// result: regions fenced by internal/fence are masked before anything is
-// read, and the LAST verdict declaration wins, since a model states its own
+// result: regions fenced by internal/fence, and with FindQuoted the echoes
+// of the texts the model was shown, are masked before anything is read, and
+// the LAST verdict declaration wins, since a model states its own
 // verdict after whatever it repeats. Declarations of different choices on the
 // line of the last declaration make the output ambiguous, which is an error
 // rather than a guess.
@@ -58,7 +59,7 @@ type Match struct {
 }
 
 // Parse returns the choice declared by the last verdict declaration in
-// output, outside fenced regions. Choices default to "A" and "B". Errors
+// output, outside fenced regions (see fence.Mask). Choices default to "A" and "B". Errors
 // wrap ErrUnparsable or ErrChoices and say why.
 func Parse(output string, choices ...string) (string, error) {
 	m, err := Find(output, choices...)
@@ -71,6 +72,13 @@ func Parse(output string, choices ...string) (string, error) {
 // Find is Parse that also reports where the verdict stands, which lets a
 // caller find the token that carries it (for log-probabilities, say).
 func Find(output string, choices ...string) (Match, error) {
+	return FindQuoted(output, nil, choices...)
+}
+
+// FindQuoted is Find that also ignores every echo in output of the texts
+// the model was shown (quoted; see fence.Mask), so that a text under
+// judgment repeated by the model cannot supply or hide the verdict.
+func FindQuoted(output string, quoted []string, choices ...string) (Match, error) {
 	if len(choices) == 0 {
 		choices = defaultChoices
 	}
@@ -80,7 +88,7 @@ func Find(output string, choices ...string) (Match, error) {
 	if strings.TrimSpace(output) == "" {
 		return Match{}, fmt.Errorf("verdict: empty output: %w", ErrUnparsable)
 	}
-	text := fence.Mask(output)
+	text := fence.Mask(output, quoted...)
 	decls := declarations(text, choices)
 	if len(decls) == 0 {
 		if strings.TrimSpace(text) == "" {
