@@ -87,7 +87,13 @@ type Loop struct {
 	// Dir/pairs.jsonl, progress to Dir/progress.jsonl and trained policies to
 	// Dir/policy-<iteration>/ (through the Trainer, which must then be a
 	// Checkpointer). A run started on a directory that holds an interrupted
-	// run with the same settings resumes it.
+	// run with the same parts resumes it, and one that holds a finished run
+	// reads its reports back (Result.Restored); raising Iterations
+	// continues a finished run. The directory is refused, with
+	// ErrNotResumable naming what differs, when a part's fingerprint
+	// (see Fingerprinter) is not the one recorded there, when Iterations
+	// is below the iterations it holds, and when pairs.jsonl was changed
+	// after the run wrote it.
 	Dir string
 	// Source labels the pairs (Pair.Source); default "loop".
 	Source string
@@ -115,6 +121,13 @@ type Result struct {
 	// len(Reports). Running a finished output directory again returns the
 	// same Final.
 	Final *EvalReport
+	// Restored is the number of Reports, from the first, that were read
+	// back from Loop.Dir: iterations an earlier run of the directory
+	// finished. Restored == len(Reports) says this run had no iteration
+	// left to do (its Final may still be new, if the earlier run stopped
+	// before evaluating the final policy). Restored reports keep the
+	// earlier run's timings.
+	Restored int
 	// Stopped is the plateau alarm that ended the run before its last
 	// iteration, or nil. A planned stop is not a failure: Run returns a
 	// nil error with it, and running the directory again stops at the
@@ -140,7 +153,7 @@ func (l *Loop) Run(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	defer st.close()
-	res.Reports = st.reports
+	res.Reports, res.Restored = st.reports, len(st.reports)
 	if st.policyDir != "" {
 		res.Policy, err = r.trainer.(Checkpointer).LoadCheckpoint(ctx, st.policyDir)
 		if err != nil {

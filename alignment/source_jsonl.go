@@ -3,6 +3,8 @@ package alignment
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,8 +18,9 @@ import (
 )
 
 var (
-	_ PromptSource = (*JSONLSource)(nil)
-	_ Sized        = (*JSONLSource)(nil)
+	_ PromptSource  = (*JSONLSource)(nil)
+	_ Sized         = (*JSONLSource)(nil)
+	_ Fingerprinter = (*JSONLSource)(nil)
 )
 
 // JSONLSource is a PromptSource that reads the same JSON Lines file every
@@ -37,10 +40,11 @@ var (
 //
 // A JSONLSource is safe for concurrent use.
 type JSONLSource struct {
-	path  string
-	n     int
-	size  int64
-	mtime time.Time
+	path   string
+	n      int
+	size   int64
+	mtime  time.Time
+	digest []byte // SHA-256 of the file
 }
 
 // OpenJSONLPrompts checks the prompts file at path and returns a source
@@ -59,7 +63,8 @@ func OpenJSONLPrompts(path string) (*JSONLSource, error) {
 	}
 	seed := maphash.MakeSeed()
 	var hashes []uint64
-	lr := newLineReader(f)
+	digest := sha256.New()
+	lr := newLineReader(io.TeeReader(f, digest))
 	for {
 		line, _, err := lr.next()
 		if err == io.EOF {
@@ -84,7 +89,7 @@ func OpenJSONLPrompts(path string) (*JSONLSource, error) {
 			return nil, err
 		}
 	}
-	return &JSONLSource{path: path, n: n, size: st.Size(), mtime: st.ModTime()}, nil
+	return &JSONLSource{path: path, n: n, size: st.Size(), mtime: st.ModTime(), digest: digest.Sum(nil)}, nil
 }
 
 // Prompts implements PromptSource. It yields an error, and stops, when the
@@ -138,6 +143,13 @@ func (s *JSONLSource) Prompts(ctx context.Context, iteration int) iter.Seq2[Prom
 
 // Len implements Sized: the number of prompts in the file.
 func (s *JSONLSource) Len(iteration int) int { return s.n }
+
+// Fingerprint implements Fingerprinter: a SHA-256 digest of the file's
+// bytes, so that a run in an output directory notices a changed prompt
+// set whatever the file is called.
+func (s *JSONLSource) Fingerprint() string {
+	return "alignment.JSONLSource sha256:" + hex.EncodeToString(s.digest)
+}
 
 // Path returns the path of the prompts file.
 func (s *JSONLSource) Path() string { return s.path }
