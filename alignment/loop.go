@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -394,76 +395,53 @@ type item struct {
 // (where an interrupted run stopped), with pairs written in prompt order.
 // It returns the report and, when there is a Trainer, the iteration's
 // pairs.
+//
+// Prompts that failed permanently are tried once more, in a retry pass
+// after the iteration's other prompts, their pairs written after those of
+// the others (in prompt order among themselves); a prompt that fails
+// again stays failed. A run resuming an interrupted iteration first
+// retries the failures recorded before the interruption, as they were
+// not answered. Once an iteration's prompts are all handled, its failures
+// are final.
 func (r *run) generate(ctx context.Context, it int, pol Policy, judge Judge, st *state, rep resumed, next, total int, start time.Time) (Report, []Pair, error) {
 	if rep.Generated {
 		return r.finishGenerated(ctx, it, st, rep.Report, start)
 	}
-
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	window := make(chan struct{}, 2*r.concurrency+16)
-	results := make(chan item, cap(window))
-	var produceErr error
-	go func() {
-		defer close(results)
-		var g errgroup.Group
-		g.SetLimit(2 * r.concurrency)
-		defer g.Wait()
-		i := -1
-		for p, err := range r.Prompts.Prompts(ctx, it) {
-			i++
-			if err != nil {
-				produceErr = fmt.Errorf("alignment: reading prompt %d of iteration %d: %w", i, it, err)
-				cancel(produceErr)
-				return
-			}
-			if i < next {
-				if i == next-1 && p.ID != rep.lastID {
-					produceErr = fmt.Errorf("alignment: prompt %d of iteration %d is %q, but the interrupted run in %s had %q there (did the prompts change?): %w", i, it, p.ID, r.Dir, rep.lastID, ErrNotResumable)
-					cancel(produceErr)
-					return
-				}
-				continue
-			}
-			select {
-			case window <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			index := i
-			g.Go(func() error {
-				results <- r.process(ctx, it, index, p, pol, judge)
-				return nil
-			})
-		}
-	}()
-
-	w := writer{r: r, st: st, it: it, rep: &rep.Report, total: total, next: next, pending: map[int]item{}, lastID: rep.lastID}
+	w := writer{r: r, st: st, it: it, rep: &rep.Report, total: total, next: next, lastID: rep.lastID}
 	w.collect = r.trainer != nil && r.Dir == ""
 	var stop error
-	for res := range results {
-		if stop != nil {
-			continue
-		}
-		w.pending[res.index] = res
-		for {
-			res, ok := w.pending[w.next]
-			if !ok {
-				break
-			}
-			delete(w.pending, w.next)
-			if stop = w.handle(ctx, res); stop != nil {
-				cancel(stop)
-				break
-			}
-			<-window
+	if len(rep.Failures) > 0 {
+		stop = w.retry(ctx, pol, judge, 0)
+		if stop == nil {
+			// The failures that the retry left stand against the budget
+			// again, as before the interruption.
+			stop = w.checkBudget(max(total, 0))
 		}
 	}
 	if stop == nil {
-		stop = produceErr
-	}
-	if stop == nil && ctx.Err() != nil {
-		stop = context.Cause(ctx)
+		retryFrom := len(rep.Failures)
+		stop = r.pass(ctx, &w, pol, judge, next, func(ctx context.Context, send func(Prompt) bool) error {
+			i := -1
+			for p, err := range r.Prompts.Prompts(ctx, it) {
+				i++
+				if err != nil {
+					return fmt.Errorf("alignment: reading prompt %d of iteration %d: %w", i, it, err)
+				}
+				if i < next {
+					if i == next-1 && p.ID != rep.lastID {
+						return fmt.Errorf("alignment: prompt %d of iteration %d is %q, but the interrupted run in %s had %q there (did the prompts change?): %w", i, it, p.ID, r.Dir, rep.lastID, ErrNotResumable)
+					}
+					continue
+				}
+				if !send(p) {
+					return nil
+				}
+			}
+			return nil
+		})
+		if stop == nil && len(rep.Failures) > retryFrom {
+			stop = w.retry(ctx, pol, judge, retryFrom)
+		}
 	}
 	if stop == nil && total == 0 {
 		stop = w.checkBudget(rep.Prompts)
@@ -480,6 +458,104 @@ func (r *run) generate(ctx context.Context, it int, pol Policy, judge Judge, st 
 		return r.finishGenerated(ctx, it, st, rep.Report, start)
 	}
 	return rep.Report, w.pairs, nil
+}
+
+// retry runs the retry pass over the iteration's failures from index from
+// of Report.Failures on, which are in prompt order: it finds their
+// prompts in the source again and handles them as w's retries.
+func (w *writer) retry(ctx context.Context, pol Policy, judge Judge, from int) error {
+	r, it := w.r, w.it
+	want := make([]string, 0, len(w.rep.Failures)-from)
+	for _, f := range w.rep.Failures[from:] {
+		want = append(want, f.PromptID)
+	}
+	w.retrying, w.retried = true, from
+	defer func() { w.retrying = false }()
+	return r.pass(ctx, w, pol, judge, 0, func(ctx context.Context, send func(Prompt) bool) error {
+		found := 0
+		for p, err := range r.Prompts.Prompts(ctx, it) {
+			if err != nil {
+				return fmt.Errorf("alignment: reading the prompts of iteration %d to retry the failed ones: %w", it, err)
+			}
+			if found < len(want) && p.ID == want[found] {
+				found++
+				if !send(p) {
+					return nil
+				}
+			}
+		}
+		if found < len(want) {
+			return fmt.Errorf("alignment: prompt %q of iteration %d failed, but the prompt source no longer yields it (in that order) to retry: %w", want[found], it, ErrNotResumable)
+		}
+		return nil
+	})
+}
+
+// pass runs prompts through process with up to twice the call limit in
+// flight, and hands the results to w in the order feed sends them, their
+// indices counted from first. feed sends the prompts in order and stops
+// when send returns false (the pass is stopping); its error stops the
+// pass. pass returns the reason the pass stopped early, or nil.
+func (r *run) pass(ctx context.Context, w *writer, pol Policy, judge Judge, first int, feed func(ctx context.Context, send func(Prompt) bool) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	window := make(chan struct{}, 2*r.concurrency+16)
+	results := make(chan item, cap(window))
+	var produceErr error
+	go func() {
+		defer close(results)
+		var g errgroup.Group
+		g.SetLimit(2 * r.concurrency)
+		defer g.Wait()
+		index := first
+		err := feed(ctx, func(p Prompt) bool {
+			select {
+			case window <- struct{}{}:
+			case <-ctx.Done():
+				return false
+			}
+			i := index
+			index++
+			g.Go(func() error {
+				results <- r.process(ctx, w.it, i, p, pol, judge)
+				return nil
+			})
+			return true
+		})
+		if err != nil {
+			produceErr = err
+			cancel(err)
+		}
+	}()
+
+	pending, seq := map[int]item{}, first
+	var stop error
+	for res := range results {
+		if stop != nil {
+			continue
+		}
+		pending[res.index] = res
+		for {
+			res, ok := pending[seq]
+			if !ok {
+				break
+			}
+			delete(pending, seq)
+			seq++
+			if stop = w.handle(ctx, res); stop != nil {
+				cancel(stop)
+				break
+			}
+			<-window
+		}
+	}
+	if stop == nil {
+		stop = produceErr
+	}
+	if stop == nil && ctx.Err() != nil {
+		stop = context.Cause(ctx)
+	}
+	return stop
 }
 
 // finishGenerated reads back an iteration's pairs from the output directory
@@ -787,14 +863,18 @@ type writer struct {
 	it      int
 	rep     *Report
 	total   int
-	next    int
-	pending map[int]item
+	next    int // prompts of the iteration handled in prompt order
 	lastID  string
 	collect bool
-	pairs   []Pair
-	torn    bool
-	since   int
-	last    time.Time
+	// In a retry pass, retried is the index in Report.Failures of the
+	// failure being retried; those before it were retried and failed
+	// again (or are older than the pass).
+	retrying bool
+	retried  int
+	pairs    []Pair
+	torn     bool
+	since    int
+	last     time.Time
 }
 
 // handle records one item. It returns a non-nil error when the run must
@@ -804,24 +884,39 @@ func (w *writer) handle(ctx context.Context, res item) error {
 	if res.err != nil && ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
+	if w.retrying && (w.retried >= len(rep.Failures) || rep.Failures[w.retried].PromptID != res.prompt.ID) {
+		return fmt.Errorf("alignment: iteration %d: retried prompt %q out of the order of its failures: %w", w.it, res.prompt.ID, ErrNotResumable)
+	}
 	if res.err == nil && len(res.pairs) > 0 {
 		if err := w.write(ctx, res.pairs); err != nil {
 			return err
 		}
 	}
-	rep.Prompts++
+	if !w.retrying {
+		rep.Prompts++
+	}
 	rep.Retries += int(res.retries)
 	rep.Sampling += res.sampling
 	rep.Refining += res.refining
 	rep.Judging += res.judging
 	rep.Judgments += int(res.judgments)
 	rep.Responses += int(res.responses)
-	if res.err != nil {
+	switch {
+	case w.retrying && res.err != nil:
+		// Failed again: the failure stands, with its latest cause; its
+		// ItemFailed was sent when it first failed.
+		rep.Failures[w.retried].Err = res.err.Error()
+		w.retried++
+	case w.retrying:
+		rep.Failures = slices.Delete(rep.Failures, w.retried, w.retried+1)
+		rep.Failed--
+	}
+	if res.err != nil && !w.retrying {
 		rep.Failed++
 		rep.Failures = append(rep.Failures, Failure{PromptID: res.prompt.ID, Err: res.err.Error()})
 		r.emit(Event{Kind: ItemFailed, Iteration: w.it, PromptID: res.prompt.ID, Err: res.err,
 			Done: rep.Prompts - rep.Failed, Failed: rep.Failed, Total: w.total})
-	} else {
+	} else if res.err == nil {
 		for i, s := range res.scores {
 			if res.judged {
 				rep.addScore(s)
@@ -846,10 +941,12 @@ func (w *writer) handle(ctx context.Context, res item) error {
 		r.emit(Event{Kind: ItemDone, Iteration: w.it, PromptID: res.prompt.ID,
 			Done: rep.Prompts - rep.Failed, Failed: rep.Failed, Total: w.total})
 	}
-	w.next++
-	w.lastID = res.prompt.ID
-	if err := w.checkBudget(max(w.total, 0)); err != nil {
-		return err
+	if !w.retrying {
+		w.next++
+		w.lastID = res.prompt.ID
+		if err := w.checkBudget(max(w.total, 0)); err != nil {
+			return err
+		}
 	}
 	w.since++
 	if w.since >= 256 || time.Since(w.last) > time.Second {

@@ -177,7 +177,10 @@ const (
 	// ItemDone reports a prompt handled; Done, Failed and Total are the
 	// iteration's progress so far.
 	ItemDone
-	// ItemFailed reports a prompt that failed permanently, with Err.
+	// ItemFailed reports a prompt that failed permanently, with Err. A
+	// failed prompt is retried once at the end of its iteration (and when
+	// a run resumes the iteration): it then sends ItemDone if it succeeds,
+	// and nothing more if it fails again.
 	ItemFailed
 	// CallRetried reports a transient failure about to be retried, with Err.
 	CallRetried

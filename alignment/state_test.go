@@ -7,9 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -302,4 +305,179 @@ func readFile(t testing.TB, path string) []byte {
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	return b
+}
+
+// outage is a backend down for the prompts in ids: their calls fail
+// transiently while down is true.
+type outage struct {
+	alignment.Policy
+	mu   sync.Mutex
+	ids  map[string]bool
+	down bool
+}
+
+func newOutage(p alignment.Policy, ids ...string) *outage {
+	o := &outage{Policy: p, ids: map[string]bool{}, down: true}
+	for _, id := range ids {
+		o.ids[id] = true
+	}
+	return o
+}
+
+func (o *outage) set(down bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.down = down
+}
+
+func (o *outage) Generate(ctx context.Context, p alignment.Prompt, so alignment.SampleOptions) ([]alignment.Response, error) {
+	o.mu.Lock()
+	down := o.down && o.ids[p.ID]
+	o.mu.Unlock()
+	if down {
+		return nil, fmt.Errorf("backend unavailable: %w", alignment.ErrTransient)
+	}
+	return o.Policy.Generate(ctx, p, so)
+}
+
+func (o *outage) Fingerprint() string { return alignment.FingerprintOf(o.Policy) }
+
+func pairLines(t testing.TB, dir string) []string {
+	t.Helper()
+	data := string(readFile(t, filepath.Join(dir, alignment.PairsFile)))
+	return strings.Split(strings.TrimSuffix(data, "\n"), "\n")
+}
+
+func pairIDs(t testing.TB, dir string) []string {
+	t.Helper()
+	var ids []string
+	for p, err := range alignment.ReadPairs(strings.NewReader(string(readFile(t, filepath.Join(dir, alignment.PairsFile))))) {
+		require.NoError(t, err)
+		ids = append(ids, p.Prompt.ID)
+	}
+	return ids
+}
+
+// Prompts whose transient failures outlast the retries are tried again at
+// the end of the iteration, after the outage; their pairs follow the
+// others', and the report counts no failure.
+func TestLoopRetriesFailedPromptsAtIterationEnd(t *testing.T) {
+	ref := t.TempDir()
+	clean := alignment.Loop{Policy: seedPolicy(), Judge: digitJudge, Prompts: genSource{12}, Dir: ref, FailureBudget: 0.3,
+		Retry: alignment.Retry{Attempts: 2, BaseDelay: time.Microsecond}}
+	want, err := clean.Run(t.Context())
+	require.NoError(t, err)
+
+	dir := t.TempDir()
+	pol := newOutage(seedPolicy(), "p3", "p7")
+	var failed, done []string
+	loop := clean
+	loop.Dir, loop.Policy = dir, pol
+	loop.Observer = alignment.ObserverFunc(func(e alignment.Event) {
+		switch e.Kind {
+		case alignment.ItemFailed:
+			failed = append(failed, e.PromptID)
+		case alignment.ItemDone:
+			done = append(done, e.PromptID)
+			if e.PromptID == "p11" {
+				pol.set(false) // the outage ends with the main pass
+			}
+		}
+	})
+	res, err := loop.Run(t.Context())
+	require.NoError(t, err)
+	rep := res.Reports[0]
+	assert.Equal(t, []string{"p3", "p7"}, failed, "both failed once the retries ran out")
+	assert.Equal(t, []string{"p0", "p1", "p2", "p4", "p5", "p6", "p8", "p9", "p10", "p11", "p3", "p7"}, done, "and were retried after the others")
+	assert.Zero(t, rep.Failed)
+	assert.Empty(t, rep.Failures)
+	assert.Equal(t, stripTimes(want.Reports[0]).Pairs, rep.Pairs)
+	assert.Equal(t, 12, rep.Prompts)
+	assert.ElementsMatch(t, pairLines(t, ref), pairLines(t, dir), "the same pairs, each once")
+	ids := pairIDs(t, dir)
+	assert.Equal(t, []string{"p3", "p7"}, ids[len(ids)-2:], "the retried prompts' pairs come last, in prompt order")
+}
+
+// A run stopped by the failure budget during an outage, run again once the
+// backend is back, retries the failed prompts first and writes every pair
+// exactly once.
+func TestLoopResumeRetriesFailedPrompts(t *testing.T) {
+	ref := t.TempDir()
+	newLoop := func(dir string, pol alignment.Policy) *alignment.Loop {
+		return &alignment.Loop{Policy: pol, Judge: digitJudge, Prompts: genSource{30}, Dir: dir, Iterations: 2,
+			Concurrency: 1, Retry: alignment.Retry{Attempts: 2, BaseDelay: time.Microsecond}}
+	}
+	want, err := newLoop(ref, seedPolicy()).Run(t.Context())
+	require.NoError(t, err)
+
+	dir := t.TempDir()
+	pol := newOutage(seedPolicy(), "p4", "p9", "p20", "p21")
+	_, err = newLoop(dir, pol).Run(t.Context())
+	require.ErrorIs(t, err, alignment.ErrBudget, "4 failures of 30 prompts are over the budget of 3")
+
+	pol.set(false)
+	got, err := newLoop(dir, pol).Run(t.Context())
+	require.NoError(t, err, "the failed prompts are retried, not counted against the budget again")
+	require.Len(t, got.Reports, 2)
+	assert.Zero(t, got.Reports[0].Failed)
+	assert.Equal(t, 30, got.Reports[0].Prompts)
+	for i, w := range want.Reports {
+		g := got.Reports[i]
+		assert.Equal(t, []int{w.Prompts, w.Failed, w.Pairs, w.Ties, w.Yielded, w.Score.N}, []int{g.Prompts, g.Failed, g.Pairs, g.Ties, g.Yielded, g.Score.N},
+			"iteration %d counts as in the uninterrupted run", i)
+		assert.InDelta(t, w.Score.Mean, g.Score.Mean, 1e-12, "the same scores, summed in another order")
+	}
+	assert.ElementsMatch(t, pairLines(t, ref), pairLines(t, dir), "every pair, each once")
+	ids := pairIDs(t, dir)
+	at := slices.Index(ids, "p4")
+	require.GreaterOrEqual(t, at, 0)
+	assert.Equal(t, "p9", ids[at+1], "the retried prompts are written together, in prompt order")
+}
+
+// Prompts that fail for good are retried and stay failed; an interrupted
+// run resumed any number of times writes the uninterrupted run's file, and
+// every report counts the failures.
+func TestLoopResumeWithFailuresIsExact(t *testing.T) {
+	faults := &alignmenttest.Faults{PermanentIDs: []string{"p5", "p17", "p60", "p200"}, Delay: 100 * time.Microsecond}
+	newLoop := func(dir string) *alignment.Loop {
+		return &alignment.Loop{Policy: faults.Policy(seedPolicy()), Judge: digitJudge, Prompts: genSource{250}, Dir: dir,
+			Iterations: 2, Concurrency: 4, Seed: 5}
+	}
+	ref := t.TempDir()
+	want, err := newLoop(ref).Run(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, 4, want.Reports[0].Failed)
+	assert.InDelta(t, float64(want.Reports[0].Yielded)/250, want.Reports[0].Signals.Yield, 1e-12, "the yield is over all prompts, failed ones included")
+
+	dir := t.TempDir()
+	var got alignment.Result
+	stops := 0
+	for ; stops < 60; stops++ {
+		// Each run lives a little longer, so that a slow machine finishes.
+		ctx, cancel := context.WithTimeout(t.Context(), time.Duration(20+stops*stops)*time.Millisecond)
+		got, err = newLoop(dir).Run(ctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	}
+	require.NoError(t, err)
+	assert.Greater(t, stops, 2)
+	assert.Equal(t, string(readFile(t, filepath.Join(ref, alignment.PairsFile))), string(readFile(t, filepath.Join(dir, alignment.PairsFile))))
+	for i := range want.Reports {
+		w, g := stripTimes(want.Reports[i]), stripTimes(got.Reports[i])
+		w.Retries, g.Retries = 0, 0 // retried prompts count their calls again
+		w.Responses, g.Responses, w.Judgments, g.Judgments = 0, 0, 0, 0
+		w.Failures, g.Failures = failureIDs(w.Failures), failureIDs(g.Failures) // the errors number the calls
+		assert.Equal(t, w, g)
+	}
+}
+
+func failureIDs(fs []alignment.Failure) []alignment.Failure {
+	out := make([]alignment.Failure, len(fs))
+	for i, f := range fs {
+		out[i] = alignment.Failure{PromptID: f.PromptID}
+	}
+	return out
 }
