@@ -830,6 +830,11 @@ func (r *run) fanOut(ctx context.Context, res *item, n int, done *int32, f func(
 	}
 	work()
 	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		// The workers stopped before running every call: what they return
+		// is partial and must not pass for the item's result.
+		return context.Cause(ctx)
+	}
 	return firstErr
 }
 

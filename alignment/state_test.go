@@ -481,3 +481,36 @@ func failureIDs(fs []alignment.Failure) []alignment.Failure {
 	}
 	return out
 }
+
+// A run cancelled after a prompt's sampling, before its judge calls, must
+// not count the prompt as handled: the calls not made would count as
+// zeros (a tie), and a resumed run would skip the prompt.
+func TestLoopCancelBeforeJudgingLosesNoPrompt(t *testing.T) {
+	ref := t.TempDir()
+	_, err := (&alignment.Loop{Policy: seedPolicy(), Judge: digitJudge, Prompts: genSource{1}, Dir: ref}).Run(t.Context())
+	require.NoError(t, err)
+
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pol := cancelling{seedPolicy(), cancel}
+	_, err = (&alignment.Loop{Policy: pol, Judge: digitJudge, Prompts: genSource{1}, Dir: dir, Concurrency: 1}).Run(ctx)
+	require.ErrorIs(t, err, context.Canceled)
+	res, err := (&alignment.Loop{Policy: pol, Judge: digitJudge, Prompts: genSource{1}, Dir: dir, Concurrency: 1}).Run(t.Context())
+	require.NoError(t, err)
+	assert.Zero(t, res.Reports[0].Ties, "the prompt was judged, not taken for a tie")
+	assert.Equal(t, string(readFile(t, filepath.Join(ref, alignment.PairsFile))), string(readFile(t, filepath.Join(dir, alignment.PairsFile))))
+}
+
+// cancelling cancels a context once it has answered.
+type cancelling struct {
+	alignment.Policy
+	cancel context.CancelFunc
+}
+
+func (c cancelling) Generate(ctx context.Context, p alignment.Prompt, o alignment.SampleOptions) ([]alignment.Response, error) {
+	defer c.cancel()
+	return c.Policy.Generate(ctx, p, o)
+}
+
+func (c cancelling) Fingerprint() string { return alignment.FingerprintOf(c.Policy) }
