@@ -80,7 +80,11 @@ type Loop struct {
 	Seed uint64
 	// FailureBudget is the share of an iteration's prompts allowed to fail
 	// permanently before the run stops with ErrBudget; default 0.1. A
-	// negative value allows no failure.
+	// negative value allows no failure. A prompt that fails permanently
+	// (a transient failure that outlasts Retry included) is tried once
+	// more at the end of its iteration, after the other prompts, and again
+	// when a run resumes the iteration; only the failures that remain
+	// count in Report.Failed.
 	FailureBudget float64
 	// Retry says how transient failures are retried.
 	Retry Retry

@@ -15,7 +15,8 @@ type Report struct {
 	Iteration int `json:"iteration"`
 	// Prompts counts the prompts handled: done plus failed.
 	Prompts int `json:"prompts"`
-	// Failed counts prompts that failed permanently; Failures names them.
+	// Failed counts prompts that failed permanently, retried in vain (see
+	// Loop.FailureBudget); Failures names them, in prompt order.
 	Failed   int       `json:"failed"`
 	Failures []Failure `json:"failures,omitempty"`
 	// Responses counts responses sampled; Judgments counts judge or comparer
