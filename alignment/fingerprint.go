@@ -60,7 +60,9 @@ func (r *run) fingerprints() map[string]string {
 	add("refiner", r.Refiner)
 	add("selector", r.selector)
 	add("trainer", r.trainer)
-	add("extra", r.Extra)
+	if r.Extra != nil {
+		parts["extra"] = FingerprintOf(r.Extra)
+	}
 	if r.SelfJudge != nil {
 		// The builder is a function, which has no fingerprint; the judge
 		// it makes of the first policy, the first iteration's, has one.

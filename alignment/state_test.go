@@ -71,6 +71,9 @@ func TestLoopDirRefusesChangedParts(t *testing.T) {
 		{"policy", func(t *testing.T, l *alignment.Loop) { l.Policy = newVersioned(1) }, "policy *alignmenttest.Script there, *alignment_test.versioned here"},
 		{"trainer", func(t *testing.T, l *alignment.Loop) { l.Trainer = &bumpTrainer{} }, "trainer none there, *alignment_test.bumpTrainer here"},
 		{"refiner", func(t *testing.T, l *alignment.Loop) { l.Refiner = alignmenttest.Rewrites{} }, "refiner none there"},
+		{"extra", func(t *testing.T, l *alignment.Loop) {
+			l.Extra = func(context.Context, *alignment.Item, []alignment.Scored) ([]alignment.Pair, error) { return nil, nil }
+		}, "extra none there, func here"},
 		{"sampling", func(t *testing.T, l *alignment.Loop) { l.Sampling.Temperature = 0.7 }, `"Temperature":0.7`},
 		{"samples", func(t *testing.T, l *alignment.Loop) { l.Samples = 3 }, "samples 4 there, 3 here"},
 		{"seed", func(t *testing.T, l *alignment.Loop) { l.Seed = 2 }, "seed 1 there, 2 here"},
