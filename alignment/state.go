@@ -245,13 +245,16 @@ func (st *state) openJournal(header record) ([]record, error) {
 		recs = nil
 	}
 	if len(recs) == 0 {
-		header.line = 1
 		return []record{header}, st.append(header)
 	}
 	if h := recs[0]; h.Version != header.Version {
 		st.close()
-		return nil, fmt.Errorf("alignment: %s holds a progress journal of format %d, written by an earlier version of selfalign; this one writes format %d, with checksums and fingerprints it cannot check in the old journal: start the run in a new directory: %w",
-			path, max(h.Version, 1), header.Version, ErrNotResumable)
+		by := "a later version of selfalign"
+		if h.Version < header.Version {
+			by = "an earlier version of selfalign, without the checksums and fingerprints this one checks"
+		}
+		return nil, fmt.Errorf("alignment: %s holds a progress journal of format %d, written by %s; this one reads format %d only: start the run in a new directory: %w",
+			path, max(h.Version, 1), by, header.Version, ErrNotResumable)
 	} else if d := diffParts(h.Parts, header.Parts); d != "" {
 		st.close()
 		return nil, fmt.Errorf("alignment: %s holds a run with other settings: %s: %w", st.dir, d, ErrNotResumable)

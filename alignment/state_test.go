@@ -229,7 +229,15 @@ func TestLoopDirJournalFormat(t *testing.T) {
 			`{"kind":"done","iteration":0,"next":0,"start":0,"offset":0,"report":{"iteration":0}}`+"\n"), 0o644))
 	_, err = loop(old).Run(t.Context())
 	require.ErrorIs(t, err, alignment.ErrNotResumable)
-	assert.Contains(t, err.Error(), "a progress journal of format 1, written by an earlier version of selfalign")
+	assert.Contains(t, err.Error(), "a progress journal of format 1, written by an earlier version of selfalign, without the checksums and fingerprints this one checks")
+
+	newer := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(newer, alignment.PairsFile), nil, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(newer, alignment.ProgressFile), []byte(
+		`{"kind":"run","version":3}`+"\n"+`{"kind":"done","iteration":0,"report":{"iteration":0}}`+"\n"), 0o644))
+	_, err = loop(newer).Run(t.Context())
+	require.ErrorIs(t, err, alignment.ErrNotResumable)
+	assert.Contains(t, err.Error(), "a progress journal of format 3, written by a later version of selfalign; this one reads format 2 only")
 
 	headerOnly := t.TempDir()
 	other := loop(headerOnly)
