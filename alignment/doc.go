@@ -166,7 +166,9 @@
 // [ErrNotResumable] saying what differs. A finished directory run again
 // returns its reports (Result.Restored); a larger Loop.Iterations
 // continues it. Prompts that failed permanently are retried once at the
-// end of their iteration, and again when a run resumes that iteration.
+// end of their iteration, and again at the end of it when a run resumes
+// that iteration (until then they do not count against the failure
+// budget).
 //
 // # Data formats
 //

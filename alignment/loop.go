@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -82,9 +83,10 @@ type Loop struct {
 	// permanently before the run stops with ErrBudget; default 0.1. A
 	// negative value allows no failure. A prompt that fails permanently
 	// (a transient failure that outlasts Retry included) is tried once
-	// more at the end of its iteration, after the other prompts, and again
-	// when a run resumes the iteration; only the failures that remain
-	// count in Report.Failed.
+	// more at the end of its iteration, after the other prompts, and
+	// again at the end of it when a run resumes the iteration (the
+	// failures of the interrupted run count against the budget only once
+	// retried); only the failures that remain count in Report.Failed.
 	FailureBudget float64
 	// Retry says how transient failures are retried.
 	Retry Retry
@@ -403,52 +405,58 @@ type item struct {
 // Prompts that failed permanently are tried once more, in a retry pass
 // after the iteration's other prompts, their pairs written after those of
 // the others (in prompt order among themselves); a prompt that fails
-// again stays failed. A run resuming an interrupted iteration first
-// retries the failures recorded before the interruption, as they were
-// not answered. Once an iteration's prompts are all handled, its failures
-// are final.
+// again stays failed. A run resuming an interrupted iteration retries the
+// failures recorded before the interruption in that pass too, as they
+// were not answered; until then they do not count against the failure
+// budget, so that a run stopped by an outage can go on once the backend
+// is back. Once an iteration's prompts are all handled, its failures are
+// final.
 func (r *run) generate(ctx context.Context, it int, pol Policy, judge Judge, st *state, rep resumed, next, total int, start time.Time) (Report, []Pair, error) {
 	if rep.Generated {
 		return r.finishGenerated(ctx, it, st, rep.Report, start)
 	}
-	w := writer{r: r, st: st, it: it, rep: &rep.Report, total: total, next: next, lastID: rep.lastID}
+	w := writer{r: r, st: st, it: it, rep: &rep.Report, total: total, next: next, lastID: rep.lastID,
+		carried: len(rep.Failures), failed: map[string]Prompt{}}
 	w.collect = r.trainer != nil && r.Dir == ""
-	var stop error
-	if len(rep.Failures) > 0 {
-		stop = w.retry(ctx, pol, judge, 0)
-		if stop == nil {
-			// The failures that the retry left stand against the budget
-			// again, as before the interruption.
-			stop = w.checkBudget(max(total, 0))
+	// The prompts of the failures carried over, found among those skipped.
+	carried, found := map[string]bool{}, map[string]Prompt{}
+	for _, f := range rep.Failures {
+		carried[f.PromptID] = true
+	}
+	stop := r.pass(ctx, &w, pol, judge, next, func(ctx context.Context, send func(Prompt) bool) error {
+		i := -1
+		for p, err := range r.Prompts.Prompts(ctx, it) {
+			i++
+			if err != nil {
+				return fmt.Errorf("alignment: reading prompt %d of iteration %d: %w", i, it, err)
+			}
+			if i < next {
+				if i == next-1 && p.ID != rep.lastID {
+					return fmt.Errorf("alignment: prompt %d of iteration %d is %q, but the interrupted run in %s had %q there (did the prompts change?): %w", i, it, p.ID, r.Dir, rep.lastID, ErrNotResumable)
+				}
+				if carried[p.ID] {
+					found[p.ID] = p
+				}
+				continue
+			}
+			if !send(p) {
+				return nil
+			}
 		}
+		return nil
+	})
+	maps.Copy(w.failed, found) // the producer is done: pass waited for it
+	if stop == nil && len(rep.Failures) > 0 {
+		stop = w.retry(ctx, pol, judge)
 	}
 	if stop == nil {
-		retryFrom := len(rep.Failures)
-		stop = r.pass(ctx, &w, pol, judge, next, func(ctx context.Context, send func(Prompt) bool) error {
-			i := -1
-			for p, err := range r.Prompts.Prompts(ctx, it) {
-				i++
-				if err != nil {
-					return fmt.Errorf("alignment: reading prompt %d of iteration %d: %w", i, it, err)
-				}
-				if i < next {
-					if i == next-1 && p.ID != rep.lastID {
-						return fmt.Errorf("alignment: prompt %d of iteration %d is %q, but the interrupted run in %s had %q there (did the prompts change?): %w", i, it, p.ID, r.Dir, rep.lastID, ErrNotResumable)
-					}
-					continue
-				}
-				if !send(p) {
-					return nil
-				}
-			}
-			return nil
-		})
-		if stop == nil && len(rep.Failures) > retryFrom {
-			stop = w.retry(ctx, pol, judge, retryFrom)
+		// Every failure left counts now, the carried ones included.
+		w.carried = 0
+		n := max(total, 0)
+		if n == 0 {
+			n = rep.Prompts
 		}
-	}
-	if stop == nil && total == 0 {
-		stop = w.checkBudget(rep.Prompts)
+		stop = w.checkBudget(n)
 	}
 	// Whatever happened, what was finished is made durable before returning.
 	if err := w.checkpoint(context.WithoutCancel(ctx), stop == nil); err != nil && stop == nil {
@@ -464,32 +472,25 @@ func (r *run) generate(ctx context.Context, it int, pol Policy, judge Judge, st 
 	return rep.Report, w.pairs, nil
 }
 
-// retry runs the retry pass over the iteration's failures from index from
-// of Report.Failures on, which are in prompt order: it finds their
-// prompts in the source again and handles them as w's retries.
-func (w *writer) retry(ctx context.Context, pol Policy, judge Judge, from int) error {
+// retry runs the retry pass over the iteration's failures, in the order
+// of Report.Failures (prompt order), handling them as w's retries.
+func (w *writer) retry(ctx context.Context, pol Policy, judge Judge) error {
 	r, it := w.r, w.it
-	want := make([]string, 0, len(w.rep.Failures)-from)
-	for _, f := range w.rep.Failures[from:] {
-		want = append(want, f.PromptID)
+	prompts := make([]Prompt, len(w.rep.Failures))
+	for i, f := range w.rep.Failures {
+		p, ok := w.failed[f.PromptID]
+		if !ok {
+			return fmt.Errorf("alignment: prompt %q of iteration %d failed before the interruption, but the prompt source no longer yields it before prompt %d, to retry it: %w", f.PromptID, it, w.next, ErrNotResumable)
+		}
+		prompts[i] = p
 	}
-	w.retrying, w.retried = true, from
+	w.retrying, w.retried = true, 0
 	defer func() { w.retrying = false }()
 	return r.pass(ctx, w, pol, judge, 0, func(ctx context.Context, send func(Prompt) bool) error {
-		found := 0
-		for p, err := range r.Prompts.Prompts(ctx, it) {
-			if err != nil {
-				return fmt.Errorf("alignment: reading the prompts of iteration %d to retry the failed ones: %w", it, err)
+		for _, p := range prompts {
+			if !send(p) {
+				return nil
 			}
-			if found < len(want) && p.ID == want[found] {
-				found++
-				if !send(p) {
-					return nil
-				}
-			}
-		}
-		if found < len(want) {
-			return fmt.Errorf("alignment: prompt %q of iteration %d failed, but the prompt source no longer yields it (in that order) to retry: %w", want[found], it, ErrNotResumable)
 		}
 		return nil
 	})
@@ -875,6 +876,11 @@ type writer struct {
 	next    int // prompts of the iteration handled in prompt order
 	lastID  string
 	collect bool
+	// failed holds the prompts of the failures, to retry them; carried is
+	// the number of failures that an interrupted run recorded and this
+	// one has not retried yet, which the budget leaves out.
+	failed  map[string]Prompt
+	carried int
 	// In a retry pass, retried is the index in Report.Failures of the
 	// failure being retried; those before it were retried and failed
 	// again (or are older than the pass).
@@ -923,6 +929,7 @@ func (w *writer) handle(ctx context.Context, res item) error {
 	if res.err != nil && !w.retrying {
 		rep.Failed++
 		rep.Failures = append(rep.Failures, Failure{PromptID: res.prompt.ID, Err: res.err.Error()})
+		w.failed[res.prompt.ID] = res.prompt
 		r.emit(Event{Kind: ItemFailed, Iteration: w.it, PromptID: res.prompt.ID, Err: res.err,
 			Done: rep.Prompts - rep.Failed, Failed: rep.Failed, Total: w.total})
 	} else if res.err == nil {
@@ -987,7 +994,8 @@ func (w *writer) write(ctx context.Context, pairs []Pair) error {
 
 // checkBudget reports ErrBudget when more prompts failed than the budget
 // allows out of n, or, when n is 0 (size unknown), out of the prompts seen
-// so far once there are ten.
+// so far once there are ten. Failures carried over from an interrupted run
+// and not yet retried are left out.
 func (w *writer) checkBudget(n int) error {
 	rep := w.rep
 	if n == 0 {
@@ -1001,11 +1009,12 @@ func (w *writer) checkBudget(n int) error {
 		budget = 0.1
 	}
 	allowed := int(math.Floor(max(budget, 0)*float64(n) + 1e-9))
-	if rep.Failed <= allowed {
+	failed := rep.Failed - w.carried
+	if failed <= allowed {
 		return nil
 	}
 	return fmt.Errorf("alignment: iteration %d: %d of %d prompts failed, over the failure budget of %d (%.3g of %d); last failure, prompt %q: %s: %w",
-		w.it, rep.Failed, rep.Prompts, allowed, budget, n, rep.Failures[len(rep.Failures)-1].PromptID, rep.Failures[len(rep.Failures)-1].Err, ErrBudget)
+		w.it, failed, rep.Prompts, allowed, budget, n, rep.Failures[len(rep.Failures)-1].PromptID, rep.Failures[len(rep.Failures)-1].Err, ErrBudget)
 }
 
 // checkpoint flushes the sinks and records progress; complete says the

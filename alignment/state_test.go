@@ -426,6 +426,10 @@ func TestLoopResumeRetriesFailedPrompts(t *testing.T) {
 	_, err = newLoop(dir, pol).Run(t.Context())
 	require.ErrorIs(t, err, alignment.ErrBudget, "4 failures of 30 prompts are over the budget of 3")
 
+	_, err = newLoop(dir, pol).Run(t.Context())
+	require.ErrorIs(t, err, alignment.ErrBudget, "still down: the retries fail again, and the budget counts them")
+	assert.Contains(t, err.Error(), "4 of 30 prompts failed")
+
 	pol.set(false)
 	got, err := newLoop(dir, pol).Run(t.Context())
 	require.NoError(t, err, "the failed prompts are retried, not counted against the budget again")
