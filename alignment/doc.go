@@ -168,7 +168,9 @@
 // continues it. Prompts that failed permanently are retried once at the
 // end of their iteration, and again at the end of it when a run resumes
 // that iteration (until then they do not count against the failure
-// budget).
+// budget). A directory whose journal predates these checks (format 1,
+// before fingerprints and checksums) is refused: start such a run in a
+// new directory.
 //
 // # Data formats
 //
