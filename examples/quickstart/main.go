@@ -194,7 +194,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	rep := newReport(c.seed, backendName(c), res)
 	if res.Restored > 0 && res.Restored == len(res.Reports) {
-		p.linef("the run in %s was already complete: nothing was run again; its reports were read back from %s", c.out, alignment.ProgressFile)
+		p.linef("the run in %s was already complete: its iterations were read back from %s, not run again", c.out, alignment.ProgressFile)
 	}
 	if res.Stopped != nil {
 		p.linef("stopped early: %s", res.Stopped.Reason)

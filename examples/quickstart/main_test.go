@@ -183,7 +183,7 @@ func TestQuickstartRerunFinished(t *testing.T) {
 
 	var again bytes.Buffer
 	require.NoError(t, run(t.Context(), small(dir), &again))
-	assert.Contains(t, again.String(), "the run in "+dir+" was already complete: nothing was run again; its reports were read back from progress.jsonl")
+	assert.Contains(t, again.String(), "the run in "+dir+" was already complete: its iterations were read back from progress.jsonl, not run again")
 	assert.Equal(t, md, read("report.md"), "the run time is the original run's")
 	assert.Equal(t, js, read("report.json"))
 }
