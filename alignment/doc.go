@@ -199,6 +199,19 @@
 // the pairs of prompts that are run again after the interruption a second
 // time; only the directory's file is exactly-once.
 //
+// The journal records the fingerprint of every part of the run (see
+// [Fingerprinter]) and a CRC-32C of pairs.jsonl at every checkpoint: a run
+// with other parts, with fewer iterations than the directory holds, or on
+// a pairs.jsonl changed since it was written is refused with
+// [ErrNotResumable] saying what differs. A finished directory run again
+// returns its reports (Result.Restored); a larger Loop.Iterations
+// continues it. Prompts that failed permanently are retried once at the
+// end of their iteration, and again at the end of it when a run resumes
+// that iteration (until then they do not count against the failure
+// budget). A directory whose journal predates these checks (format 1,
+// before fingerprints and checksums) is refused: start such a run in a
+// new directory.
+//
 // # Data formats
 //
 // [JSONL] writes pairs in the preference format that TRL's DPOTrainer and

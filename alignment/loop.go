@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -95,7 +97,12 @@ type Loop struct {
 	Seed uint64
 	// FailureBudget is the share of an iteration's prompts allowed to fail
 	// permanently before the run stops with ErrBudget; default 0.1. A
-	// negative value allows no failure.
+	// negative value allows no failure. A prompt that fails permanently
+	// (a transient failure that outlasts Retry included) is tried once
+	// more at the end of its iteration, after the other prompts, and
+	// again at the end of it when a run resumes the iteration (the
+	// failures of the interrupted run count against the budget only once
+	// retried); only the failures that remain count in Report.Failed.
 	FailureBudget float64
 	// Retry says how transient failures are retried.
 	Retry Retry
@@ -103,7 +110,13 @@ type Loop struct {
 	// Dir/pairs.jsonl, progress to Dir/progress.jsonl and trained policies to
 	// Dir/policy-<iteration>/ (through the Trainer, which must then be a
 	// Checkpointer). A run started on a directory that holds an interrupted
-	// run with the same settings resumes it.
+	// run with the same parts resumes it, and one that holds a finished run
+	// reads its reports back (Result.Restored); raising Iterations
+	// continues a finished run. The directory is refused, with
+	// ErrNotResumable naming what differs, when a part's fingerprint
+	// (see Fingerprinter) is not the one recorded there, when Iterations
+	// is below the iterations it holds, and when pairs.jsonl was changed
+	// after the run wrote it.
 	Dir string
 	// Source labels the pairs (Pair.Source); default "loop".
 	Source string
@@ -131,6 +144,13 @@ type Result struct {
 	// len(Reports). Running a finished output directory again returns the
 	// same Final.
 	Final *EvalReport
+	// Restored is the number of Reports, from the first, that were read
+	// back from Loop.Dir: iterations an earlier run of the directory
+	// finished. Restored == len(Reports) says this run had no iteration
+	// left to do (its Final may still be new, if the earlier run stopped
+	// before evaluating the final policy). Restored reports keep the
+	// earlier run's timings.
+	Restored int
 	// Stopped is the plateau alarm that ended the run before its last
 	// iteration, or nil. A planned stop is not a failure: Run returns a
 	// nil error with it, and running the directory again stops at the
@@ -156,7 +176,7 @@ func (l *Loop) Run(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	defer st.close()
-	res.Reports = st.reports
+	res.Reports, res.Restored = st.reports, len(st.reports)
 	if st.policyDir != "" {
 		res.Policy, err = r.trainer.(Checkpointer).LoadCheckpoint(ctx, st.policyDir)
 		if err != nil {
@@ -483,80 +503,63 @@ type item struct {
 // (where an interrupted run stopped), with pairs written in prompt order.
 // It returns the report and, when there is a Trainer, the iteration's
 // pairs.
+//
+// Prompts that failed permanently are tried once more, in a retry pass
+// after the iteration's other prompts, their pairs written after those of
+// the others (in prompt order among themselves); a prompt that fails
+// again stays failed. A run resuming an interrupted iteration retries the
+// failures recorded before the interruption in that pass too, as they
+// were not answered; until then they do not count against the failure
+// budget, so that a run stopped by an outage can go on once the backend
+// is back. Once an iteration's prompts are all handled, its failures are
+// final.
 func (r *run) generate(ctx context.Context, it int, pol Policy, judge judging, st *state, rep resumed, next, total int, start time.Time) (Report, []Pair, error) {
 	if rep.Generated {
 		rep.Elapsed += time.Since(start)
 		return r.finishGenerated(ctx, it, st, rep.Report)
 	}
-
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	window := make(chan struct{}, 2*r.concurrency+16)
-	results := make(chan item, cap(window))
-	var produceErr error
-	go func() {
-		defer close(results)
-		var g errgroup.Group
-		g.SetLimit(2 * r.concurrency)
-		defer g.Wait()
+	w := writer{r: r, st: st, it: it, rep: &rep.Report, total: total, next: next, lastID: rep.lastID,
+		carried: len(rep.Failures), failed: map[string]Prompt{}}
+	w.collect = r.trainer != nil && r.Dir == ""
+	// The prompts of the failures carried over, found among those skipped.
+	carried, found := map[string]bool{}, map[string]Prompt{}
+	for _, f := range rep.Failures {
+		carried[f.PromptID] = true
+	}
+	stop := r.pass(ctx, &w, pol, judge, next, func(ctx context.Context, send func(Prompt) bool) error {
 		i := -1
 		for p, err := range r.Prompts.Prompts(ctx, it) {
 			i++
 			if err != nil {
-				produceErr = fmt.Errorf("alignment: reading prompt %d of iteration %d: %w", i, it, err)
-				cancel(produceErr)
-				return
+				return fmt.Errorf("alignment: reading prompt %d of iteration %d: %w", i, it, err)
 			}
 			if i < next {
 				if i == next-1 && p.ID != rep.lastID {
-					produceErr = fmt.Errorf("alignment: prompt %d of iteration %d is %q, but the interrupted run in %s had %q there (did the prompts change?): %w", i, it, p.ID, r.Dir, rep.lastID, ErrNotResumable)
-					cancel(produceErr)
-					return
+					return fmt.Errorf("alignment: prompt %d of iteration %d is %q, but the interrupted run in %s had %q there (did the prompts change?): %w", i, it, p.ID, r.Dir, rep.lastID, ErrNotResumable)
+				}
+				if carried[p.ID] {
+					found[p.ID] = p
 				}
 				continue
 			}
-			select {
-			case window <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			index := i
-			g.Go(func() error {
-				results <- r.process(ctx, it, index, p, pol, judge)
+			if !send(p) {
 				return nil
-			})
-		}
-	}()
-
-	w := writer{r: r, st: st, it: it, rep: &rep.Report, total: total, next: next, pending: map[int]item{}, lastID: rep.lastID}
-	w.collect = r.trainer != nil && r.Dir == ""
-	var stop error
-	for res := range results {
-		if stop != nil {
-			continue
-		}
-		w.pending[res.index] = res
-		for {
-			res, ok := w.pending[w.next]
-			if !ok {
-				break
 			}
-			delete(w.pending, w.next)
-			if stop = w.handle(ctx, res); stop != nil {
-				cancel(stop)
-				break
-			}
-			<-window
 		}
+		return nil
+	})
+	maps.Copy(w.failed, found) // the producer is done: pass waited for it
+	if stop == nil && len(rep.Failures) > 0 {
+		stop = w.retry(ctx, pol, judge)
 	}
 	if stop == nil {
-		stop = produceErr
-	}
-	if stop == nil && ctx.Err() != nil {
-		stop = context.Cause(ctx)
-	}
-	if stop == nil && total == 0 {
-		stop = w.checkBudget(rep.Prompts)
+		// Every failure left counts now, the carried ones included.
+		w.carried = 0
+		n := max(total, 0)
+		if n == 0 {
+			n = rep.Prompts
+		}
+		stop = w.checkBudget(n)
 	}
 	if stop == nil && rep.Prompts == 0 {
 		// Nothing to learn from is a wiring mistake (an empty file, a
@@ -575,6 +578,97 @@ func (r *run) generate(ctx context.Context, it int, pol Policy, judge judging, s
 		return r.finishGenerated(ctx, it, st, rep.Report)
 	}
 	return rep.Report, w.pairs, nil
+}
+
+// retry runs the retry pass over the iteration's failures, in the order
+// of Report.Failures (prompt order), handling them as w's retries.
+func (w *writer) retry(ctx context.Context, pol Policy, judge judging) error {
+	r, it := w.r, w.it
+	prompts := make([]Prompt, len(w.rep.Failures))
+	for i, f := range w.rep.Failures {
+		p, ok := w.failed[f.PromptID]
+		if !ok {
+			return fmt.Errorf("alignment: prompt %q of iteration %d failed before the interruption, but the prompt source no longer yields it before prompt %d, to retry it: %w", f.PromptID, it, w.next, ErrNotResumable)
+		}
+		prompts[i] = p
+	}
+	w.retrying, w.retried = true, 0
+	defer func() { w.retrying = false }()
+	return r.pass(ctx, w, pol, judge, 0, func(ctx context.Context, send func(Prompt) bool) error {
+		for _, p := range prompts {
+			if !send(p) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// pass runs prompts through process with up to twice the call limit in
+// flight, and hands the results to w in the order feed sends them, their
+// indices counted from first. feed sends the prompts in order and stops
+// when send returns false (the pass is stopping); its error stops the
+// pass. pass returns the reason the pass stopped early, or nil.
+func (r *run) pass(ctx context.Context, w *writer, pol Policy, judge judging, first int, feed func(ctx context.Context, send func(Prompt) bool) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	window := make(chan struct{}, 2*r.concurrency+16)
+	results := make(chan item, cap(window))
+	var produceErr error
+	go func() {
+		defer close(results)
+		var g errgroup.Group
+		g.SetLimit(2 * r.concurrency)
+		defer g.Wait()
+		index := first
+		err := feed(ctx, func(p Prompt) bool {
+			select {
+			case window <- struct{}{}:
+			case <-ctx.Done():
+				return false
+			}
+			i := index
+			index++
+			g.Go(func() error {
+				results <- r.process(ctx, w.it, i, p, pol, judge)
+				return nil
+			})
+			return true
+		})
+		if err != nil {
+			produceErr = err
+			cancel(err)
+		}
+	}()
+
+	pending, seq := map[int]item{}, first
+	var stop error
+	for res := range results {
+		if stop != nil {
+			continue
+		}
+		pending[res.index] = res
+		for {
+			res, ok := pending[seq]
+			if !ok {
+				break
+			}
+			delete(pending, seq)
+			seq++
+			if stop = w.handle(ctx, res); stop != nil {
+				cancel(stop)
+				break
+			}
+			<-window
+		}
+	}
+	if stop == nil {
+		stop = produceErr
+	}
+	if stop == nil && ctx.Err() != nil {
+		stop = context.Cause(ctx)
+	}
+	return stop
 }
 
 // finishGenerated reads back an iteration's pairs from the output directory
@@ -861,6 +955,11 @@ func (r *run) fanOut(ctx context.Context, res *item, n int, done *int32, f func(
 	}
 	work()
 	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		// The workers stopped before running every call: what they return
+		// is partial and must not pass for the item's result.
+		return context.Cause(ctx)
+	}
 	return firstErr
 }
 
@@ -901,14 +1000,23 @@ type writer struct {
 	it      int
 	rep     *Report
 	total   int
-	next    int
-	pending map[int]item
+	next    int // prompts of the iteration handled in prompt order
 	lastID  string
 	collect bool
-	pairs   []Pair
-	torn    bool
-	since   int
-	last    time.Time
+	// failed holds the prompts of the failures, to retry them; carried is
+	// the number of failures that an interrupted run recorded and this
+	// one has not retried yet, which the budget leaves out.
+	failed  map[string]Prompt
+	carried int
+	// In a retry pass, retried is the index in Report.Failures of the
+	// failure being retried; those before it were retried and failed
+	// again (or are older than the pass).
+	retrying bool
+	retried  int
+	pairs    []Pair
+	torn     bool
+	since    int
+	last     time.Time
 }
 
 // handle records one item. It returns a non-nil error when the run must
@@ -918,12 +1026,17 @@ func (w *writer) handle(ctx context.Context, res item) error {
 	if res.err != nil && ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
+	if w.retrying && (w.retried >= len(rep.Failures) || rep.Failures[w.retried].PromptID != res.prompt.ID) {
+		return fmt.Errorf("alignment: iteration %d: retried prompt %q out of the order of its failures: %w", w.it, res.prompt.ID, ErrNotResumable)
+	}
 	if res.err == nil && len(res.pairs) > 0 {
 		if err := w.write(ctx, res.pairs); err != nil {
 			return err
 		}
 	}
-	rep.Prompts++
+	if !w.retrying {
+		rep.Prompts++
+	}
 	rep.Retries += int(res.retries)
 	rep.RetriesExhausted += int(res.exhausted)
 	rep.Sampling += res.sampling
@@ -931,12 +1044,23 @@ func (w *writer) handle(ctx context.Context, res item) error {
 	rep.Judging += res.judging
 	rep.Judgments += int(res.judgments)
 	rep.Responses += int(res.responses)
-	if res.err != nil {
+	switch {
+	case w.retrying && res.err != nil:
+		// Failed again: the failure stands, with its latest cause; its
+		// ItemFailed was sent when it first failed.
+		rep.Failures[w.retried].Err = res.err.Error()
+		w.retried++
+	case w.retrying:
+		rep.Failures = slices.Delete(rep.Failures, w.retried, w.retried+1)
+		rep.Failed--
+	}
+	if res.err != nil && !w.retrying {
 		rep.Failed++
 		rep.Failures = append(rep.Failures, Failure{PromptID: res.prompt.ID, Err: res.err.Error()})
+		w.failed[res.prompt.ID] = res.prompt
 		r.emit(Event{Kind: ItemFailed, Iteration: w.it, PromptID: res.prompt.ID, Err: res.err,
 			Done: rep.Prompts - rep.Failed, Failed: rep.Failed, Total: w.total})
-	} else {
+	} else if res.err == nil {
 		for i, s := range res.scores {
 			if res.judged {
 				rep.addScore(s)
@@ -966,10 +1090,12 @@ func (w *writer) handle(ctx context.Context, res item) error {
 		r.emit(Event{Kind: ItemDone, Iteration: w.it, PromptID: res.prompt.ID,
 			Done: rep.Prompts - rep.Failed, Failed: rep.Failed, Total: w.total})
 	}
-	w.next++
-	w.lastID = res.prompt.ID
-	if err := w.checkBudget(max(w.total, 0)); err != nil {
-		return err
+	if !w.retrying {
+		w.next++
+		w.lastID = res.prompt.ID
+		if err := w.checkBudget(max(w.total, 0)); err != nil {
+			return err
+		}
 	}
 	w.since++
 	if w.since >= 256 || time.Since(w.last) > time.Second {
@@ -1001,7 +1127,8 @@ func (w *writer) write(ctx context.Context, pairs []Pair) error {
 
 // checkBudget reports ErrBudget when more prompts failed than the budget
 // allows out of n, or, when n is 0 (size unknown), out of the prompts seen
-// so far once there are ten.
+// so far once there are ten. Failures carried over from an interrupted run
+// and not yet retried are left out.
 func (w *writer) checkBudget(n int) error {
 	rep := w.rep
 	if n == 0 {
@@ -1015,11 +1142,12 @@ func (w *writer) checkBudget(n int) error {
 		budget = 0.1
 	}
 	allowed := int(math.Floor(max(budget, 0)*float64(n) + 1e-9))
-	if rep.Failed <= allowed {
+	failed := rep.Failed - w.carried
+	if failed <= allowed {
 		return nil
 	}
 	return fmt.Errorf("alignment: iteration %d: %d of %d prompts failed, over the failure budget of %d (%.3g of %d); last failure, prompt %q: %s: %w",
-		w.it, rep.Failed, rep.Prompts, allowed, budget, n, rep.Failures[len(rep.Failures)-1].PromptID, rep.Failures[len(rep.Failures)-1].Err, ErrBudget)
+		w.it, failed, rep.Prompts, allowed, budget, n, rep.Failures[len(rep.Failures)-1].PromptID, rep.Failures[len(rep.Failures)-1].Err, ErrBudget)
 }
 
 // checkpoint flushes the sinks and records progress; complete says the

@@ -36,8 +36,9 @@ type Safeguards struct {
 	// iteration's prompts.
 	PlateauWinRate float64
 	// MinYield stops the run after an iteration in which the share of
-	// handled prompts that yielded a pair (Signals.Yield) is below it: the
-	// judge no longer separates the policy's samples. Default 0.05.
+	// prompts that yielded a pair (Signals.Yield) is below it: the judge
+	// no longer separates the policy's samples, or too many prompts
+	// failed. Default 0.05.
 	MinYield float64
 
 	// Reference is a frozen judge that the training judge (Loop.Judge, or
@@ -150,9 +151,9 @@ func (a Alarm) String() string {
 // Signals are an iteration's safeguard figures, computed whatever the
 // thresholds.
 type Signals struct {
-	// Yield is the share of handled prompts (Prompts − Failed) that yielded
-	// at least one pair, selected or from Loop.Extra; 0 when none was
-	// handled.
+	// Yield is the share of the iteration's prompts (Prompts, failed ones
+	// included: they yielded nothing) that yielded at least one pair,
+	// selected or from Loop.Extra; 0 when there was none.
 	Yield float64 `json:"yield"`
 	// LengthRatio is ChosenLength.Mean over iteration 0's; nil in iteration
 	// 0 and when either has no pair.
@@ -271,9 +272,8 @@ func (s Safeguards) resolve(lo, hi float64) thresholds {
 func (r *run) assess(rep *Report, earlier []Report) {
 	s := &rep.Signals
 	s.Yield, s.Saturation, s.LengthRatio, s.ScoreChange = 0, 0, nil, nil
-	handled := rep.Prompts - rep.Failed
-	if handled > 0 {
-		s.Yield = float64(rep.Yielded) / float64(handled)
+	if rep.Prompts > 0 {
+		s.Yield = float64(rep.Yielded) / float64(rep.Prompts)
 	}
 	if rep.Score.N > 0 && len(rep.Histogram) == HistogramBins {
 		s.Saturation = float64(rep.Histogram[HistogramBins-1]) / float64(rep.Score.N)
@@ -294,8 +294,8 @@ func (r *run) assess(rep *Report, earlier []Report) {
 		alarms = append(alarms, Alarm{Kind: kind, Signal: signal, Iteration: rep.Iteration, Value: v, Threshold: limit,
 			Reason: fmt.Sprintf(format, args...)})
 	}
-	if t.yield >= 0 && handled > 0 && s.Yield < t.yield {
-		raise(AlarmPlateau, "yield", s.Yield, t.yield, "%d of %d prompts yielded a pair (%.3g), below %.3g", rep.Yielded, handled, s.Yield, t.yield)
+	if t.yield >= 0 && rep.Prompts > 0 && s.Yield < t.yield {
+		raise(AlarmPlateau, "yield", s.Yield, t.yield, "%d of %d prompts yielded a pair (%.3g), below %.3g", rep.Yielded, rep.Prompts, s.Yield, t.yield)
 	}
 	if d := s.Drift; d != nil {
 		if t.agreement >= 0 && d.Correlation != nil && *d.Correlation < t.agreement {

@@ -130,7 +130,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if !ok {
 		return err
 	}
-	start := time.Now()
 	p := newProgress(stdout)
 	world, err := taskworld.New(c.seed, &taskworld.Options{Train: c.prompts, HeldOut: c.heldOut})
 	if err != nil {
@@ -207,27 +206,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep := report{Seed: c.seed, Backend: backendName(c), ElapsedSec: time.Since(start).Seconds()}
-	for _, r := range res.Reports {
-		if r.Eval == nil {
-			continue // an iteration stopped by the plateau safeguard before its prompts
-		}
-		rep.Iterations = append(rep.Iterations, row{Iteration: r.Iteration, MeanScore: r.Eval.MeanScore, MeanLength: r.Eval.MeanLength,
-			Pairs: r.Pairs, PairYield: float64(r.Pairs) / float64(max(r.Prompts-r.Failed, 1)), TrainScore: r.Score.Mean})
-	}
-	if f := res.Final; f != nil {
-		rep.Iterations = append(rep.Iterations, row{Iteration: f.Iteration, MeanScore: f.MeanScore, MeanLength: f.MeanLength})
+	rep := newReport(c.seed, backendName(c), res)
+	if res.Restored > 0 && res.Restored == len(res.Reports) {
+		p.linef("the run in %s was already complete: its iterations were read back from %s, not run again", c.out, alignment.ProgressFile)
 	}
 	if res.Stopped != nil {
 		p.linef("stopped early: %s", res.Stopped.Reason)
 	}
-	if n := len(rep.Iterations); n > 0 {
-		rep.Gain = rep.Iterations[n-1].MeanScore - rep.Iterations[0].MeanScore
-	}
 	if err := writeReports(c.out, rep); err != nil {
 		return err
 	}
-	p.linef("\n%s\nheld-out score %+.2f over %d iterations, in %s", table(rep.Iterations), rep.Gain, len(res.Reports), time.Since(start).Round(100*time.Millisecond))
+	p.linef("\n%s\nheld-out score %+.2f over %d iterations, in %s", table(rep.Iterations), rep.Gain, len(res.Reports), rep.elapsed())
 	files, err := describeOutputs(c.out, c.backend != "")
 	if err != nil {
 		return err

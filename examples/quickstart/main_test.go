@@ -345,3 +345,47 @@ func TestQuickstartDeadBackendThenKeyInURL(t *testing.T) {
 		assert.Contains(t, string(data), "api-key=REDACTED", f)
 	}
 }
+
+// Running a finished directory again says so and keeps the reports as the
+// run wrote them, timings included.
+func TestQuickstartRerunFinished(t *testing.T) {
+	dir := t.TempDir()
+	var first bytes.Buffer
+	require.NoError(t, run(t.Context(), small(dir), &first))
+	assert.NotContains(t, first.String(), "already complete")
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err)
+		return string(b)
+	}
+	md, js := read("report.md"), read("report.json")
+
+	var again bytes.Buffer
+	require.NoError(t, run(t.Context(), small(dir), &again))
+	assert.Contains(t, again.String(), "the run in "+dir+" was already complete: its iterations were read back from progress.jsonl, not run again")
+	assert.Equal(t, md, read("report.md"), "the run time is the original run's")
+	assert.Equal(t, js, read("report.json"))
+}
+
+// The report counts failed prompts, and its yield is over all prompts.
+func TestReportCountsFailures(t *testing.T) {
+	ev := func(it int, score float64) *alignment.EvalReport {
+		return &alignment.EvalReport{Iteration: it, MeanScore: score, MeanLength: 3, Elapsed: time.Second}
+	}
+	res := alignment.Result{
+		Reports: []alignment.Report{{Iteration: 0, Prompts: 10, Failed: 2, Pairs: 4, Elapsed: 2 * time.Second, Eval: ev(0, 1)}},
+		Final:   ev(1, 2),
+	}
+	rep := newReport(7, "test", res)
+	require.Len(t, rep.Iterations, 2)
+	assert.Equal(t, row{Iteration: 0, MeanScore: 1, MeanLength: 3, Pairs: 4, Prompts: 10, Failed: 2, PairYield: 0.4}, rep.Iterations[0])
+	assert.Equal(t, 3.0, rep.ElapsedSec, "the iteration's and the final evaluation's time, from the journal")
+	assert.Equal(t, 1.0, rep.Gain)
+
+	js, err := json.Marshal(rep)
+	require.NoError(t, err)
+	assert.Contains(t, string(js), `"failed":2`)
+	assert.Contains(t, string(js), `"pair_yield":0.4`)
+	assert.Contains(t, markdown(rep), "| 0 | 1.000 | 3.00 | 4 | 0.40 | 2 |")
+	assert.Contains(t, markdown(rep), "Run time: 3s")
+}
