@@ -20,6 +20,7 @@
 // Optional capabilities are separate interfaces, found by type assertion as
 // database/sql finds its drivers' extras; each says what happens without
 // it: [Comparer] (pairwise judging), [Trainer] (pairs in, next policy out),
+// [GroupTrainer] (every prompt's scored responses in, for GRPO and RLOO),
 // [Checkpointer] (save and load a trained policy), [Scorer] (the
 // log-probability of a given completion), [Ranged] (a judge's score scale),
 // [Flusher] (a buffering sink), [Sized] (a prompt source that knows its

@@ -71,7 +71,10 @@ type Loop struct {
 	// its judge pairs this way once the judge's gains fade.
 	ExtraIterations int
 	// Trainer, if set, turns each iteration's pairs into the next policy.
-	// Lacking it, every iteration uses Policy.
+	// Lacking it, every iteration uses Policy. A Trainer that is also a
+	// GroupTrainer (GRPO, RLOO: dpo.GroupTrainer) gets every judged
+	// prompt's scored responses instead of the pairs. With a Comparer, the
+	// selected pairs carry its probability as a soft label (Pair.Prob).
 	Trainer Trainer
 	// Sink receives the pairs, in prompt order, as they are made. Optional.
 	Sink PreferenceSink
@@ -210,7 +213,7 @@ func (l *Loop) Run(ctx context.Context) (Result, error) {
 				break
 			}
 		}
-		rep, pairs, err := r.generate(ctx, it, res.Policy, judge, st, rs, next, total, start)
+		rep, data, err := r.generate(ctx, it, res.Policy, judge, st, rs, next, total, start)
 		if err != nil {
 			return res, err
 		}
@@ -219,7 +222,7 @@ func (l *Loop) Run(ctx context.Context) (Result, error) {
 			r.emit(Event{Kind: AlarmRaised, Iteration: it, Alarm: &rep.Alarms[i]})
 		}
 		if r.trainer != nil {
-			if res.Policy, err = r.train(ctx, it, res.Policy, pairs, st, &rep); err != nil {
+			if res.Policy, err = r.train(ctx, it, res.Policy, data, st, &rep); err != nil {
 				return res, err
 			}
 		}
@@ -370,6 +373,7 @@ type run struct {
 	retry                               Retry
 	source                              string
 	judge                               judging // Loop.Judge's, when there is no SelfJudge
+	groups                              bool    // the Trainer is a GroupTrainer: keep each prompt's scored responses
 	lo, hi                              float64
 	calls                               chan struct{}
 	observe                             sync.Mutex
@@ -448,6 +452,12 @@ func (l *Loop) newRun() (*run, error) {
 	} else if r.judge.ranged {
 		r.lo, r.hi = r.judge.lo, r.judge.hi
 	}
+	if _, ok := r.trainer.(GroupTrainer); ok {
+		if l.Dir != "" {
+			return nil, bad("Trainer", fmt.Sprintf("(%T) is a GroupTrainer, whose scored groups the Loop keeps in memory only, so a run with Dir could not resume them: run it without Dir", r.trainer))
+		}
+		r.groups = true
+	}
 	if l.Dir != "" && r.trainer != nil {
 		if _, ok := r.trainer.(Checkpointer); !ok {
 			return nil, bad("Trainer", "is not a Checkpointer, which a run with Dir needs to save each iteration's policy")
@@ -495,8 +505,9 @@ type item struct {
 	retries   int32
 	exhausted int32 // calls that failed transiently on their last attempt
 	selected  bool
-	judged    bool // false when the Loop has no judge: Extra makes the pairs
-	extra     bool // Loop.Extra ran and returned
+	judged    bool     // false when the Loop has no judge: Extra makes the pairs
+	group     []Scored // the scored responses, for a GroupTrainer
+	extra     bool     // Loop.Extra ran and returned
 }
 
 // generate runs the data part of iteration it: every prompt from next on
@@ -513,7 +524,7 @@ type item struct {
 // budget, so that a run stopped by an outage can go on once the backend
 // is back. Once an iteration's prompts are all handled, its failures are
 // final.
-func (r *run) generate(ctx context.Context, it int, pol Policy, judge judging, st *state, rep resumed, next, total int, start time.Time) (Report, []Pair, error) {
+func (r *run) generate(ctx context.Context, it int, pol Policy, judge judging, st *state, rep resumed, next, total int, start time.Time) (Report, trainData, error) {
 	if rep.Generated {
 		rep.Elapsed += time.Since(start)
 		return r.finishGenerated(ctx, it, st, rep.Report)
@@ -572,12 +583,12 @@ func (r *run) generate(ctx context.Context, it int, pol Policy, judge judging, s
 	}
 	rep.Elapsed += time.Since(start)
 	if stop != nil {
-		return rep.Report, nil, stop
+		return rep.Report, trainData{}, stop
 	}
 	if r.trainer != nil && r.Dir != "" {
 		return r.finishGenerated(ctx, it, st, rep.Report)
 	}
-	return rep.Report, w.pairs, nil
+	return rep.Report, trainData{w.pairs, w.groups}, nil
 }
 
 // retry runs the retry pass over the iteration's failures, in the order
@@ -675,21 +686,37 @@ func (r *run) pass(ctx context.Context, w *writer, pol Policy, judge judging, fi
 // for training, adding the time it takes to rep.Elapsed. A run with Dir
 // always trains on what it wrote, so a resumed run trains on exactly the
 // pairs an uninterrupted one would.
-func (r *run) finishGenerated(ctx context.Context, it int, st *state, rep Report) (Report, []Pair, error) {
+func (r *run) finishGenerated(ctx context.Context, it int, st *state, rep Report) (Report, trainData, error) {
 	if r.trainer == nil {
-		return rep, nil, nil
+		return rep, trainData{}, nil
 	}
 	t0 := time.Now()
 	pairs, err := st.readPairs(ctx, it)
 	rep.Elapsed += time.Since(t0)
-	return rep, pairs, err
+	return rep, trainData{pairs: pairs}, err
+}
+
+// trainData is what an iteration gives its Trainer: its pairs, and for a
+// GroupTrainer the scored responses of each judged prompt, in prompt
+// order.
+type trainData struct {
+	pairs  []Pair
+	groups []Group
 }
 
 // train calls the Trainer and, with Dir, saves the new policy.
-func (r *run) train(ctx context.Context, it int, pol Policy, pairs []Pair, st *state, rep *Report) (Policy, error) {
+func (r *run) train(ctx context.Context, it int, pol Policy, data trainData, st *state, rep *Report) (Policy, error) {
 	r.emit(Event{Kind: TrainingStarted, Iteration: it})
 	t0 := time.Now()
-	next, err := r.trainer.Train(ctx, pol, pairs)
+	var (
+		next Policy
+		err  error
+	)
+	if r.groups {
+		next, err = r.trainer.(GroupTrainer).TrainGroups(ctx, pol, data.groups)
+	} else {
+		next, err = r.trainer.Train(ctx, pol, data.pairs)
+	}
 	if err != nil {
 		return pol, fmt.Errorf("alignment: training after iteration %d: %w", it, err)
 	}
@@ -748,10 +775,13 @@ func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, 
 			return res
 		}
 	}
-	var judgments [][]Judgment
+	var (
+		judgments [][]Judgment
+		probs     []float64
+	)
 	if res.judged = judge.j != nil || r.Comparer != nil; res.judged {
 		t0 = time.Now()
-		res.scores, judgments, res.err = r.judgeAll(ctx, &res, seed, p, rs, judge)
+		res.scores, judgments, probs, res.err = r.judgeAll(ctx, &res, seed, p, rs, judge)
 		res.judging = time.Since(t0)
 		if res.err != nil {
 			return res
@@ -779,7 +809,11 @@ func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, 
 		}
 		res.selected = true
 		res.pairs = append(res.pairs, Pair{Prompt: p, Chosen: rs[c], Rejected: rs[j],
-			ScoreChosen: res.scores[c], ScoreRejected: res.scores[j], Scored: true, Iteration: it, Source: r.source})
+			ScoreChosen: res.scores[c], ScoreRejected: res.scores[j], Scored: true, Iteration: it, Source: r.source,
+			Prob: r.pairProb(probs, len(rs), c, j)})
+	}
+	if r.groups && res.judged {
+		res.group = scored
 	}
 	if r.Extra != nil && (r.ExtraIterations == 0 || it < r.ExtraIterations) {
 		x := &Item{Iteration: it, Prompt: p, Policy: pol, Judge: judge.j, run: r, res: &res, seed: seed}
@@ -792,6 +826,22 @@ func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, 
 		res.extra = true
 	}
 	return res
+}
+
+// pairProb is the soft label of the pair (c over j) that a Comparer's
+// probabilities give: the mean over its rounds of the probability that c
+// beats j. It is 0 (unset) for a pointwise judge, and when the Comparer
+// was sure that j beats c although c scored higher over all the
+// responses, which a soft label in (0, 1] cannot say.
+func (r *run) pairProb(probs []float64, n, c, j int) float64 {
+	if probs == nil {
+		return 0
+	}
+	var sum float64
+	for s := range r.k {
+		sum += probs[(c*n+j)*r.k+s]
+	}
+	return sum / float64(r.k)
 }
 
 // Item is one prompt's work in an iteration, as Loop.Extra sees it.
@@ -840,8 +890,9 @@ func (x *Item) Seed(labels ...string) uint64 {
 // judgeAll returns each response's aggregate score — the mean of k judge
 // calls, or with a Comparer, the mean over k rounds of its probability of
 // beating each other response — and, for a Judge, each response's k
-// judgments.
-func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs []Response, judge judging) ([]float64, [][]Judgment, error) {
+// judgments, or, for a Comparer, the probabilities of every round:
+// probs[(a·n+b)·k+s] is round s's probability that response a beats b.
+func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs []Response, judge judging) ([]float64, [][]Judgment, []float64, error) {
 	n := len(rs)
 	scores := make([]float64, n)
 	if r.Comparer != nil {
@@ -861,7 +912,7 @@ func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs
 			return nil
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("comparing: %w", err)
+			return nil, nil, nil, fmt.Errorf("comparing: %w", err)
 		}
 		for a := range n {
 			for b := range n {
@@ -873,7 +924,7 @@ func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs
 			}
 			scores[a] /= float64((n - 1) * r.k)
 		}
-		return scores, nil, nil
+		return scores, nil, probs, nil
 	}
 	raw := make([]Judgment, n*r.k)
 	err := r.fanOut(ctx, res, n*r.k, &res.judgments, func(ctx context.Context, c int) error {
@@ -889,7 +940,7 @@ func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("judging: %w", err)
+		return nil, nil, nil, fmt.Errorf("judging: %w", err)
 	}
 	judgments := make([][]Judgment, n)
 	for i := range n {
@@ -898,7 +949,7 @@ func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs
 			scores[i] += j.Score / float64(r.k)
 		}
 	}
-	return scores, judgments, nil
+	return scores, judgments, nil, nil
 }
 
 // pairIndex maps c in [0, n(n−1)/2) to the c-th pair (a, b), a < b, in
@@ -1003,6 +1054,7 @@ type writer struct {
 	next    int // prompts of the iteration handled in prompt order
 	lastID  string
 	collect bool
+	groups  []Group // for a GroupTrainer, in the order the prompts were handled
 	// failed holds the prompts of the failures, to retry them; carried is
 	// the number of failures that an interrupted run recorded and this
 	// one has not retried yet, which the budget leaves out.
@@ -1033,6 +1085,9 @@ func (w *writer) handle(ctx context.Context, res item) error {
 		if err := w.write(ctx, res.pairs); err != nil {
 			return err
 		}
+	}
+	if res.err == nil && res.group != nil {
+		w.groups = append(w.groups, Group{Prompt: res.prompt, Responses: res.group, Iteration: w.it})
 	}
 	if !w.retrying {
 		rep.Prompts++
