@@ -35,12 +35,24 @@ type row struct {
 	MeanLength float64 `json:"mean_length"`
 	// TrainScore is the judge's mean score of the training samples.
 	TrainScore float64 `json:"train_score,omitempty"`
+	// JudgeAccuracy and JudgeSpearman measure the policy as a judge with
+	// -judge self: judge.Calibrate's pairwise accuracy and Spearman
+	// correlation on the task world's gold set. SelfScoreMean is its mean
+	// score of its own training samples (TrainScore) and
+	// SelfScoreSaturation the share of them at 4.5 or more (90% of the
+	// scale's top). All are absent with -judge rules, and the last two for
+	// the final policy, which judges no training samples.
+	JudgeAccuracy       *float64 `json:"judge_accuracy,omitempty"`
+	JudgeSpearman       *float64 `json:"judge_spearman,omitempty"`
+	SelfScoreMean       *float64 `json:"self_score_mean,omitempty"`
+	SelfScoreSaturation *float64 `json:"self_score_saturation,omitempty"`
 }
 
 // report is what report.json holds.
 type report struct {
 	Seed       uint64  `json:"seed"`
 	Backend    string  `json:"backend"`
+	Judge      string  `json:"judge"` // "self" or "rules": who judged the training answers
 	Iterations []row   `json:"iterations"`
 	Gain       float64 `json:"gain"` // last MeanScore minus the first
 	ElapsedSec float64 `json:"elapsed_seconds"`
@@ -80,11 +92,22 @@ func table(rows []row) string {
 func markdown(rep report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# selfalign quickstart report\n\n")
-	fmt.Fprintf(&b, "Policy: %s. Seed %d. Iteration 0 is the fine-tuned model before any DPO; iteration i is the model after i Self-Rewarding iterations. ", rep.Backend, rep.Seed)
-	fmt.Fprintf(&b, "Scores are the rule judge's mean over the held-out prompts; pairs are those the iteration's model produced on the training prompts.\n\n")
+	fmt.Fprintf(&b, "Policy: %s. Seed %d. Iteration 0 is the fine-tuned model before any DPO; iteration i is the model after i iterations. ", rep.Backend, rep.Seed)
+	fmt.Fprintf(&b, "Scores are the rule judge's mean over the held-out prompts; pairs are those the iteration's model produced on the training prompts, judged by %s.\n\n", judgeName(rep.Judge))
 	b.WriteString(table(rep.Iterations))
+	if js := judgeLines(rep.Iterations); js != "" {
+		fmt.Fprintf(&b, "\n%s\n", js)
+	}
 	fmt.Fprintf(&b, "\nHeld-out score gain: %+.3f. Run time: %s.\n\n![chart](report.png)\n", rep.Gain, time.Duration(rep.ElapsedSec*float64(time.Second)).Round(100*time.Millisecond))
 	return b.String()
+}
+
+// judgeName says who judged the training answers.
+func judgeName(j string) string {
+	if j == judgeSelf {
+		return "the model itself (Self-Rewarding)"
+	}
+	return "the task world's rules (on-policy DPO with a rule verifier)"
 }
 
 // chart draws three panels side by side: held-out score, pair yield and
