@@ -40,12 +40,13 @@ const (
       A safeguard check failed: collapse, judge drift, reward hacking, or a
       plateau, which stops the run.
   The table repeats the held-out scores, with pairs per prompt ("pair yield").
-  policy N as a judge: gold accuracy A, Spearman R; self-scores mean M, saturation S
+  policy N as a judge: gold accuracy A, Spearman R; self-scores mean M, saturation S; pairs the rules agree with P
       With -judge self: A is the share of the world's gold pairs (two
       held-out answers the rules score differently) that policy N, judging,
       orders as the rules do, R the rank correlation of its scores with the
       rules'; M is its mean score of its own training samples and S the
-      share of them scored 4.5 or more.
+      share of them scored 4.5 or more; the last figure is the share of its
+      pairs whose chosen answer the rules score above the rejected one.
   The last lines name each file written and what it holds.`
 )
 

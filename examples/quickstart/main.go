@@ -257,6 +257,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		// The policy of each iteration judges its own answers, once each:
 		// its verdict is an expectation, not a sample.
 		loop.Judge, loop.JudgeSamples = nil, 1
+		loop.Selector = margin(selfMargin)
 		sr := recipe.SelfRewarding{Base: *loop, Judge: judgeOrError(selfJudge)}
 		if loop, err = sr.Loop(); err != nil {
 			return err
@@ -292,6 +293,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		p.status("measuring each policy as a judge on %d gold responses…", len(world.Gold()))
 		if err := judgeFigures(ctx, c.out, trainer, world, selfJudge, rep.Iterations); err != nil {
 			return err
+		}
+		agree, err := pairAgreement(c.out)
+		if err != nil {
+			return err
+		}
+		for i, r := range rep.Iterations {
+			if a, ok := agree[r.Iteration]; ok {
+				rep.Iterations[i].PairAgreement = ptr(a)
+			}
 		}
 	}
 	if err := writeReports(c.out, rep); err != nil {

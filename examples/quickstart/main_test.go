@@ -395,6 +395,9 @@ func TestSelfJudgeNeverAsksTheRules(t *testing.T) {
 	assert.InDelta(t, rep.Iterations[0].TrainScore, *rep.Iterations[0].SelfScoreMean, 1e-12)
 	assert.InDelta(t, 0.5, *rep.Iterations[0].SelfScoreSaturation, 0.5)
 	assert.Nil(t, rep.Iterations[1].SelfScoreMean, "the final policy judges no training samples")
+	require.NotNil(t, rep.Iterations[0].PairAgreement)
+	assert.InDelta(t, 0.5, *rep.Iterations[0].PairAgreement, 0.5)
+	assert.Nil(t, rep.Iterations[1].PairAgreement)
 	assert.Contains(t, out.String(), "policy 0 as a judge: gold accuracy")
 }
 
@@ -418,4 +421,31 @@ func TestJudgeFiguresPerPolicy(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, c.PairwiseAccuracy, *rep.Iterations[0].JudgeAccuracy)
 	assert.Equal(t, c.Spearman, *rep.Iterations[0].JudgeSpearman)
+}
+
+func TestMargin(t *testing.T) {
+	sc := func(xs ...float64) []alignment.Scored {
+		var rs []alignment.Scored
+		for _, x := range xs {
+			rs = append(rs, alignment.Scored{Score: x})
+		}
+		return rs
+	}
+	tests := []struct {
+		scores        []float64
+		chosen, rejec int
+		ok            bool
+	}{
+		{[]float64{3, 4.2, 3.6}, 1, 0, true},
+		{[]float64{3, 3.4, 3.2}, 1, 0, false},
+		{[]float64{4, 4.5}, 1, 0, true},
+		{[]float64{2, 2}, 0, 0, false},
+	}
+	for _, tt := range tests {
+		c, r, ok := margin(0.5).Select(sc(tt.scores...))
+		assert.Equal(t, tt.ok, ok, "%v", tt.scores)
+		if tt.ok {
+			assert.Equal(t, [2]int{tt.chosen, tt.rejec}, [2]int{c, r}, "%v", tt.scores)
+		}
+	}
 }

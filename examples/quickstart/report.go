@@ -40,12 +40,15 @@ type row struct {
 	// correlation on the task world's gold set. SelfScoreMean is its mean
 	// score of its own training samples (TrainScore) and
 	// SelfScoreSaturation the share of them at 4.5 or more (90% of the
-	// scale's top). All are absent with -judge rules, and the last two for
-	// the final policy, which judges no training samples.
+	// scale's top). PairAgreement is the share of the policy's pairs whose
+	// chosen answer the world's rules score above the rejected one. All
+	// are absent with -judge rules, and the last three for the final
+	// policy, which judges no training samples.
 	JudgeAccuracy       *float64 `json:"judge_accuracy,omitempty"`
 	JudgeSpearman       *float64 `json:"judge_spearman,omitempty"`
 	SelfScoreMean       *float64 `json:"self_score_mean,omitempty"`
 	SelfScoreSaturation *float64 `json:"self_score_saturation,omitempty"`
+	PairAgreement       *float64 `json:"pair_agreement,omitempty"`
 }
 
 // report is what report.json holds.

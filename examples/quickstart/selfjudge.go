@@ -36,6 +36,24 @@ func judgeOrError(build func(alignment.Policy) (alignment.Judge, error)) func(al
 	}
 }
 
+// selfMargin is the smallest difference of self-scores that makes a pair.
+// The expected score of judge.Expected almost never ties, so MaxMin alone
+// would pair answers the judge cannot tell apart; measured on seeds 1 to 4,
+// pairs closer than half a point mostly disagreed with the rules, and
+// dropping them raised the held-out gain at the best iteration from 0.60
+// to 0.67 on average (a margin of 1 gave 0.60).
+const selfMargin = 0.5
+
+// margin is MaxMin for a soft judge: it also drops a prompt whose best and
+// worst answers score less than the margin apart, as MaxMin drops ties.
+type margin float64
+
+// Select implements alignment.Selector.
+func (m margin) Select(rs []alignment.Scored) (chosen, rejected int, ok bool) {
+	chosen, rejected, ok = alignment.MaxMin{}.Select(rs)
+	return chosen, rejected, ok && rs[chosen].Score-rs[rejected].Score >= float64(m)
+}
+
 // judgeFigures measures each row's policy as a judge on the world's gold
 // set: the fine-tuned model (dir/sft.bin) for row 0, and for row i the
 // policy trained by iteration i-1, which the run saved in dir (the
@@ -73,6 +91,33 @@ func judgeFigures(ctx context.Context, dir string, trainer alignment.Trainer, w 
 	return nil
 }
 
+// pairAgreement returns, per iteration, the share of the pairs in dir's
+// pairs file whose chosen answer the world's rules score above the
+// rejected one. The file keeps only the answers' text, so an answer cut at
+// the token limit is scored as if it had ended there.
+func pairAgreement(dir string) (map[int]float64, error) {
+	f, err := os.Open(filepath.Join(dir, alignment.PairsFile))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	agree, total := map[int]int{}, map[int]int{}
+	for p, err := range alignment.ReadPairs(f) {
+		if err != nil {
+			return nil, err
+		}
+		total[p.Iteration]++
+		if taskworld.Score(p.Prompt, p.Chosen) > taskworld.Score(p.Prompt, p.Rejected) {
+			agree[p.Iteration]++
+		}
+	}
+	out := make(map[int]float64, len(total))
+	for it, n := range total {
+		out[it] = float64(agree[it]) / float64(n)
+	}
+	return out, nil
+}
+
 // judgeLines says how each policy did as a judge, one line each.
 func judgeLines(rows []row) string {
 	var b strings.Builder
@@ -83,6 +128,9 @@ func judgeLines(rows []row) string {
 		fmt.Fprintf(&b, "policy %d as a judge: gold accuracy %.3f, Spearman %.3f", r.Iteration, *r.JudgeAccuracy, *r.JudgeSpearman)
 		if r.SelfScoreMean != nil {
 			fmt.Fprintf(&b, "; self-scores mean %.2f, saturation %.2f", *r.SelfScoreMean, *r.SelfScoreSaturation)
+		}
+		if r.PairAgreement != nil {
+			fmt.Fprintf(&b, "; pairs the rules agree with %.2f", *r.PairAgreement)
 		}
 		b.WriteByte('\n')
 	}
