@@ -268,7 +268,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rep := report{Seed: c.seed, Backend: backendName(c), Judge: c.judge, ElapsedSec: time.Since(start).Seconds()}
+	rep := report{Seed: c.seed, Backend: backendName(c), Judge: c.judge, EFTJudgments: len(world.EFT()), ElapsedSec: time.Since(start).Seconds()}
 	for _, r := range res.Reports {
 		if r.Eval == nil {
 			continue // an iteration stopped by the plateau safeguard before its prompts

@@ -383,6 +383,7 @@ func TestSelfJudgeNeverAsksTheRules(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(data, &rep))
 	assert.Equal(t, "self", rep.Judge)
+	assert.Equal(t, 300, rep.EFTJudgments, "the budget of labelled judgments is reported")
 	require.Len(t, rep.Iterations, 2)
 	for i, r := range rep.Iterations {
 		require.NotNil(t, r.JudgeAccuracy, "row %d", i)

@@ -59,6 +59,11 @@ type report struct {
 	Iterations []row   `json:"iterations"`
 	Gain       float64 `json:"gain"` // last MeanScore minus the first
 	ElapsedSec float64 `json:"elapsed_seconds"`
+
+	// EFTJudgments is the number of judgments labelled by the rules that
+	// the model was fine-tuned on to judge (-judge self), the only use of
+	// the rules in its training.
+	EFTJudgments int `json:"eft_judgments,omitempty"`
 }
 
 // writeReports writes report.json, report.md and report.png into dir.
