@@ -169,6 +169,7 @@ func TestQuickstartOutputs(t *testing.T) {
 	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
 	require.NoError(t, err)
 	assert.Contains(t, string(md), "| iteration | held-out score")
+	assert.Contains(t, string(md), "judged by the task world's rules (on-policy DPO with a rule verifier)")
 
 	img, err := os.Open(filepath.Join(dir, "report.png"))
 	require.NoError(t, err)
@@ -400,6 +401,10 @@ func TestSelfJudgeNeverAsksTheRules(t *testing.T) {
 	assert.InDelta(t, 0.5, *rep.Iterations[0].PairAgreement, 0.5)
 	assert.Nil(t, rep.Iterations[1].PairAgreement)
 	assert.Contains(t, out.String(), "policy 0 as a judge: gold accuracy")
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "judged by the model itself (Self-Rewarding)")
+	assert.Contains(t, string(md), "\n- policy 1 as a judge: gold accuracy")
 }
 
 // Row 0 is the fine-tuned model as a judge, measured from its saved copy,

@@ -104,7 +104,7 @@ func markdown(rep report) string {
 	fmt.Fprintf(&b, "Scores are the rule judge's mean over the held-out prompts; pairs are those the iteration's model produced on the training prompts, judged by %s.\n\n", judgeName(rep.Judge))
 	b.WriteString(table(rep.Iterations))
 	if js := judgeLines(rep.Iterations); js != "" {
-		fmt.Fprintf(&b, "\n%s\n", js)
+		fmt.Fprintf(&b, "\n- %s\n", strings.ReplaceAll(js, "\n", "\n- "))
 	}
 	fmt.Fprintf(&b, "\nHeld-out score gain: %+.3f. Run time: %s.\n\n![chart](report.png)\n", rep.Gain, time.Duration(rep.ElapsedSec*float64(time.Second)).Round(100*time.Millisecond))
 	return b.String()
