@@ -211,6 +211,37 @@ func TestQuickstartResumes(t *testing.T) {
 	assert.Contains(t, err.Error(), "add -out "+filepath.FromSlash("quickstart-out/seed-2-prompts-24-held-out-12-sft-epochs-2"), "the command that works")
 }
 
+// A self-judging run resumes too, to the same pairs and the same figures
+// of each policy as a judge.
+func TestQuickstartSelfResumes(t *testing.T) {
+	args := func(dir string) []string { return small(dir, "-iterations", "2", "-judge", "self") }
+	ref := t.TempDir()
+	require.NoError(t, run(t.Context(), args(ref), &bytes.Buffer{}))
+	want, err := os.ReadFile(filepath.Join(ref, alignment.PairsFile))
+	require.NoError(t, err)
+	dir := t.TempDir()
+	interrupted := 0
+	for delay := 40 * time.Millisecond; ; delay *= 2 {
+		ctx, cancel := context.WithTimeout(t.Context(), delay)
+		err := run(ctx, args(dir), &bytes.Buffer{})
+		cancel()
+		if err == nil {
+			break
+		}
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		interrupted++
+		require.Less(t, interrupted, 16)
+	}
+	assert.Positive(t, interrupted)
+	got, err := os.ReadFile(filepath.Join(dir, alignment.PairsFile))
+	require.NoError(t, err)
+	assert.Equal(t, string(want), string(got))
+	wantRows, gotRows := readRows(t, ref), readRows(t, dir)
+	require.Len(t, gotRows, 3)
+	assert.NotNil(t, gotRows[2].JudgeAccuracy)
+	assert.Equal(t, wantRows, gotRows)
+}
+
 func readRows(t *testing.T, dir string) []row {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(dir, "report.json"))
