@@ -65,6 +65,9 @@ type JudgePrompter interface {
 // prompt. Judge pairs stop after JudgeIterations iterations, as the paper
 // stops training the judge once its gains fade.
 //
+// Responses are sampled at the paper's temperature 0.8 and top-p 0.95
+// unless Base.Sampling sets a temperature or a top-p (see SelfRewarding).
+//
 // The judge and the meta-judge of an iteration are built from that
 // iteration's policy, once, at the start of the iteration (the Loop's
 // SelfJudge builds both). A builder's error, or a nil judge or
@@ -75,7 +78,8 @@ type MetaRewarding struct {
 	// Base holds the run's settings: Policy and Prompts are required;
 	// Trainer trains the one model on both kinds of pair; Iterations
 	// defaults to 2, Samples to 4, JudgeSamples to 3 (at least 2),
-	// Source to "meta-rewarding". Judge, SelfJudge, Comparer, Selector,
+	// Source to "meta-rewarding", Sampling to temperature 0.8 and top-p
+	// 0.95 when it sets neither. Judge, SelfJudge, Comparer, Selector,
 	// Extra and ExtraIterations must be left zero.
 	Base alignment.Loop
 	// Judge builds the judge of an iteration from its policy, as
@@ -170,6 +174,7 @@ func (m *MetaRewarding) Loop() (*alignment.Loop, error) {
 	l.Samples = cmp.Or(b.Samples, 4)
 	l.JudgeSamples = cmp.Or(b.JudgeSamples, 3)
 	l.Source = cmp.Or(b.Source, SourceMetaRewarding)
+	l.Sampling = samplingOr(b.Sampling, 0.8, 0.95)
 	return l, nil
 }
 

@@ -84,3 +84,12 @@ func build[T any](name string, f func(alignment.Policy) (T, error), pol alignmen
 	}
 	return x, nil
 }
+
+// samplingOr returns o with temperature t and top-p p when o sets neither
+// (both zero), the papers' settings, and o itself otherwise.
+func samplingOr(o alignment.SampleOptions, t, p float64) alignment.SampleOptions {
+	if o.Temperature == 0 && o.TopP == 0 {
+		o.Temperature, o.TopP = t, p
+	}
+	return o
+}

@@ -568,3 +568,52 @@ func readPairsFile(t *testing.T, path string) []brief {
 	}
 	return briefs(ps)
 }
+
+// Self-Rewarding and Meta-Rewarding sample at their papers' settings unless
+// the run sets a temperature or a top-p: at temperature 0 the N responses
+// of a prompt are copies and make no pair.
+func TestSelfJudgingRecipesSampleByDefault(t *testing.T) {
+	judge := alignmenttest.Scores{"a": 1, "b": 2}
+	selfJudge := func(alignment.Policy) (alignment.Judge, error) { return judge, nil }
+	meta := func(alignment.Policy) (recipe.JudgmentComparer, error) { return &nearest{}, nil }
+	jp := func(p alignment.Prompt, r alignment.Response) alignment.Prompt { return p }
+	loop := map[string]func(alignment.Loop) (*alignment.Loop, error){
+		"SelfRewarding": func(b alignment.Loop) (*alignment.Loop, error) {
+			return (&recipe.SelfRewarding{Base: b, Judge: selfJudge}).Loop()
+		},
+		"MetaRewarding": func(b alignment.Loop) (*alignment.Loop, error) {
+			return (&recipe.MetaRewarding{Base: b, Judge: selfJudge, MetaJudge: meta, JudgePrompt: jp}).Loop()
+		},
+	}
+	tests := []struct {
+		recipe   string
+		sampling alignment.SampleOptions
+		want     alignment.SampleOptions
+	}{
+		{"SelfRewarding", alignment.SampleOptions{}, alignment.SampleOptions{Temperature: 0.7, TopP: 0.9}},
+		{"SelfRewarding", alignment.SampleOptions{MaxTokens: 9}, alignment.SampleOptions{Temperature: 0.7, TopP: 0.9, MaxTokens: 9}},
+		{"SelfRewarding", alignment.SampleOptions{Temperature: 1}, alignment.SampleOptions{Temperature: 1}},
+		{"SelfRewarding", alignment.SampleOptions{TopP: 1}, alignment.SampleOptions{TopP: 1}},
+		{"MetaRewarding", alignment.SampleOptions{}, alignment.SampleOptions{Temperature: 0.8, TopP: 0.95}},
+		{"MetaRewarding", alignment.SampleOptions{Temperature: 0.3, TopP: 0.5}, alignment.SampleOptions{Temperature: 0.3, TopP: 0.5}},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s %+v", tt.recipe, tt.sampling), func(t *testing.T) {
+			pol := newRcpPolicy(0, func(int, string) []string { return []string{"a", "b"} })
+			l, err := loop[tt.recipe](alignment.Loop{Policy: pol, Prompts: rcpSource(t, "x"), Sampling: tt.sampling})
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, l.Sampling)
+			if tt.recipe == "MetaRewarding" {
+				return // its judge pairs need rationales, which Scores has not
+			}
+			_, err = l.Run(t.Context())
+			require.NoError(t, err)
+			calls := pol.Calls()
+			require.NotEmpty(t, calls)
+			for _, c := range calls {
+				assert.Equal(t, tt.want.Temperature, c.Options.Temperature, "the policy samples at the default temperature")
+				assert.Equal(t, tt.want.TopP, c.Options.TopP)
+			}
+		})
+	}
+}

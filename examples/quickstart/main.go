@@ -1,12 +1,23 @@
 // Quickstart runs selfalign's main job offline: it trains the embedded tiny
-// language model on a built-in task world, then runs Self-Rewarding
-// iterations in which the model samples answers, a rule-based constitution
-// judges them, the best and worst answers become preference pairs, and DPO
-// trains the next model. It writes the pairs (TRL's format) and a report
-// with a chart to an output directory, and resumes an interrupted run.
+// language model on a built-in task world, then runs iterations in which
+// the model samples answers, a judge scores them, the best and worst
+// answers become preference pairs, and DPO trains the next model. It writes
+// the pairs (TRL's format) and a report with a chart to an output
+// directory, and resumes an interrupted run.
+//
+// The judge is chosen with -judge. With -judge rules (the default) the
+// task world's rules, Go checks that know every answer, judge the
+// answers: on-policy DPO with a rule verifier, whose pairs say "verifier".
+// With -judge self the run is Self-Rewarding: the model is fine-tuned on
+// the corpus and on at most 300 judgments labelled by the rules
+// (evaluation fine-tuning), then judges its own answers through
+// judge.Expected, built from each iteration's policy; its pairs say
+// "self-rewarding", and the rules only label those judgments and score
+// the held-out evaluation, where they also measure the model as a judge.
 //
 //	go run ./examples/quickstart                 # 3 iterations into ./quickstart-out/seed-1
 //	go run ./examples/quickstart -seed 2         # into ./quickstart-out/seed-2
+//	go run ./examples/quickstart -judge self     # into ./quickstart-out/seed-1-judge-self
 //	go run ./examples/quickstart -iterations 5 -seed 7 -out /tmp/run
 //	go run ./examples/quickstart -h              # flags, and what the output means
 //
@@ -32,11 +43,13 @@ import (
 	"time"
 
 	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/alignment/recipe"
 	"github.com/selfalign/selfalign/dpo"
 	"github.com/selfalign/selfalign/dpo/tinylm"
 	"github.com/selfalign/selfalign/internal/atomicfile"
 	"github.com/selfalign/selfalign/internal/cli"
 	"github.com/selfalign/selfalign/internal/taskworld"
+	"github.com/selfalign/selfalign/judge"
 )
 
 func main() {
@@ -63,13 +76,21 @@ type config struct {
 	prompts     int // training prompts; 0 means the task world's default
 	heldOut     int // held-out prompts
 	sftEpochs   int
+	judge       string // judgeRules or judgeSelf
 }
+
+// The judges of -judge, and the Source of the pairs a verifier run makes.
+const (
+	judgeRules     = "rules"
+	judgeSelf      = "self"
+	sourceVerifier = "verifier"
+)
 
 // parseFlags reads the command line; ok is false when the program must not
 // run, because of an error or because -h printed the usage.
 func parseFlags(args []string, stderr io.Writer) (c config, ok bool, err error) {
 	fs := cli.NewFlagSet("quickstart", about, output, stderr)
-	fs.IntVar(&c.iterations, "iterations", 3, "Self-Rewarding iterations (each samples, judges, writes pairs and trains)")
+	fs.IntVar(&c.iterations, "iterations", 3, "iterations (each samples, judges, writes pairs and trains)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the task world, the model and every sample: the same seed gives the same run")
 	fs.StringVar(&c.out, "out", "", "output directory; an interrupted run there is resumed (default quickstart-out/seed-S, the name extended by the other settings that change the run)")
 	fs.IntVar(&c.concurrency, "concurrency", runtime.NumCPU(), "model calls in flight")
@@ -79,11 +100,23 @@ func parseFlags(args []string, stderr io.Writer) (c config, ok bool, err error) 
 	fs.IntVar(&c.prompts, "prompts", 0, "training prompts (0: the task world's default of 160)")
 	fs.IntVar(&c.heldOut, "held-out", heldOut, "held-out evaluation prompts")
 	fs.IntVar(&c.sftEpochs, "sft-epochs", sftEpochs, "epochs of supervised fine-tuning before the first iteration")
+	fs.StringVar(&c.judge, "judge", judgeRules, "who judges the answers: rules (the task world's rules: on-policy DPO with a rule verifier) or self (the model, after evaluation fine-tuning on 300 judgments labelled by the rules: Self-Rewarding); with -backend the server's model judges itself")
 	if ok, err := cli.Parse(fs, args); !ok {
 		return c, false, err
 	}
-	outSet := false
-	fs.Visit(func(f *flag.Flag) { outSet = outSet || f.Name == "out" })
+	outSet, judgeSet := false, false
+	fs.Visit(func(f *flag.Flag) {
+		outSet = outSet || f.Name == "out"
+		judgeSet = judgeSet || f.Name == "judge"
+	})
+	switch {
+	case c.judge != judgeRules && c.judge != judgeSelf:
+		return c, false, fmt.Errorf("-judge is %q, want rules or self", c.judge)
+	case c.backend != "" && judgeSet && c.judge == judgeRules:
+		return c, false, errors.New("-judge rules needs the embedded model: with -backend the server's model judges its own answers")
+	case c.backend != "":
+		c.judge = judgeSelf
+	}
 	if !outSet {
 		c.out = defaultOut(settingsOf(c))
 	}
@@ -131,7 +164,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	p := newProgress(stdout)
-	world, err := taskworld.New(c.seed, &taskworld.Options{Train: c.prompts, HeldOut: c.heldOut})
+	wo := &taskworld.Options{Train: c.prompts, HeldOut: c.heldOut}
+	self := c.backend == "" && c.judge == judgeSelf
+	if self {
+		wo.EFT = taskworld.MaxEFT
+	}
+	world, err := taskworld.New(c.seed, wo)
 	if err != nil {
 		return err
 	}
@@ -145,18 +183,30 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := checkRunFile(c); err != nil {
 		return err
 	}
-	rules, err := taskworld.Constitution()
+	rules, err := rulesJudge()
 	if err != nil {
 		return err
 	}
 	var (
-		policy  alignment.Policy
-		trainer alignment.Trainer
-		judge   alignment.Judge = rules
+		policy      alignment.Policy
+		trainer     alignment.Trainer
+		answerJudge alignment.Judge = rules
+		source                      = sourceVerifier
+		selfJudge   func(alignment.Policy) (alignment.Judge, error)
 	)
 	if c.backend == "" {
 		p.linef("task world: %d training prompts, %d held-out prompts, %d supervised examples (seed %d)",
 			len(world.Train()), len(world.HeldOut()), len(world.Corpus()), c.seed)
+		if self {
+			p.linef("judge: the model itself, after evaluation fine-tuning on %d judgments labelled by the rules; the rules score only the held-out evaluation",
+				len(world.EFT()))
+			selfJudge = func(pol alignment.Policy) (alignment.Judge, error) {
+				return judge.NewExpected(pol, world.JudgeFormat())
+			}
+			source = recipe.SourceSelfRewarding
+		} else {
+			p.linef("judge: the task world's rules (on-policy DPO with a rule verifier)")
+		}
 		m, err := fineTuned(ctx, c, world, p)
 		if err != nil {
 			return err
@@ -169,10 +219,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	} else {
-		policy, trainer, judge, err = remote(c, be, stdout)
+		policy, trainer, answerJudge, err = remote(c, be, stdout)
 		if err != nil {
 			return err
 		}
+		source = recipe.SourceSelfRewarding
 		p.training = func(it int) string {
 			if c.trainCmd == "" {
 				return fmt.Sprintf("writing its pairs to iteration-%d.jsonl; nothing trains without -train-cmd", it)
@@ -184,9 +235,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	loop := alignment.Loop{
+	loop := &alignment.Loop{
 		Policy:      policy,
-		Judge:       judge,
+		Judge:       answerJudge,
 		Prompts:     prompts,
 		Trainer:     trainer,
 		Iterations:  c.iterations,
@@ -195,11 +246,21 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		Concurrency: c.concurrency,
 		Seed:        c.seed,
 		Dir:         c.out,
-		Source:      "self-rewarding",
+		Source:      source,
 		Observer:    p,
 		// Every policy, from the fine-tuned one to the last trained one, is
 		// scored by the rule judge on prompts it never trains on.
 		Eval: &alignment.Evaluation{Prompts: taskworld.Prompts(world.HeldOut()), Judge: rules, Samples: evalSamples},
+	}
+	if self {
+		// The policy of each iteration judges its own answers, once each:
+		// its verdict is an expectation, not a sample.
+		loop.Judge, loop.JudgeSamples = nil, 1
+		loop.Selector = margin(selfMargin)
+		sr := recipe.SelfRewarding{Base: *loop, Judge: selfJudge}
+		if loop, err = sr.Loop(); err != nil {
+			return err
+		}
 	}
 	p.linef("writing to %s", c.out)
 	res, err := loop.Run(ctx)
@@ -207,16 +268,43 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	rep := newReport(c.seed, backendName(c), res)
+	rep.Judge, rep.EFTJudgments = c.judge, len(world.EFT())
+	if self {
+		for i, rw := range rep.Iterations {
+			if rw.Iteration < len(res.Reports) {
+				r := res.Reports[rw.Iteration]
+				rep.Iterations[i].SelfScoreMean, rep.Iterations[i].SelfScoreSaturation = ptr(r.Score.Mean), ptr(saturation(r.Histogram))
+			}
+		}
+	}
 	if res.Restored > 0 && res.Restored == len(res.Reports) {
 		p.linef("the run in %s was already complete: its iterations were read back from %s, not run again", c.out, alignment.ProgressFile)
 	}
 	if res.Stopped != nil {
 		p.linef("stopped early: %s", res.Stopped.Reason)
 	}
+	if self {
+		p.status("measuring each policy as a judge on %d gold responses…", len(world.Gold()))
+		if err := judgeFigures(ctx, c.out, trainer, world, selfJudge, rep.Iterations); err != nil {
+			return err
+		}
+		agree, err := pairAgreement(c.out)
+		if err != nil {
+			return err
+		}
+		for i, r := range rep.Iterations {
+			if a, ok := agree[r.Iteration]; ok {
+				rep.Iterations[i].PairAgreement = ptr(a)
+			}
+		}
+	}
 	if err := writeReports(c.out, rep); err != nil {
 		return err
 	}
 	p.linef("\n%s\nheld-out score %+.2f over %d iterations, in %s", table(rep.Iterations), rep.Gain, len(res.Reports), rep.elapsed())
+	if self {
+		p.linef("%s", judgeLines(rep.Iterations))
+	}
 	files, err := describeOutputs(c.out, c.backend != "")
 	if err != nil {
 		return err
@@ -235,7 +323,7 @@ func backendName(c config) string {
 // fineTuned returns the model fine-tuned on the task world's corpus,
 // loading it from the output directory when an earlier run saved it.
 func fineTuned(ctx context.Context, c config, world *taskworld.World, p *progress) (*tinylm.Model, error) {
-	path := filepath.Join(c.out, "sft.bin")
+	path := filepath.Join(c.out, sftFile)
 	if f, err := os.Open(path); err == nil {
 		defer f.Close()
 		m, err := tinylm.Load(f)
@@ -247,7 +335,11 @@ func fineTuned(ctx context.Context, c config, world *taskworld.World, p *progres
 	}
 	p.status("fine-tuning the model on %d examples…", len(world.Corpus()))
 	t0 := time.Now()
-	m, losses, err := taskworld.FineTune(ctx, world, tinylm.Config{Seed: c.seed}, c.sftEpochs, c.seed)
+	cfg := tinylm.Config{Seed: c.seed}
+	if len(world.EFT()) > 0 {
+		cfg.Context = taskworld.JudgeContext
+	}
+	m, losses, err := taskworld.FineTune(ctx, world, cfg, c.sftEpochs, c.seed)
 	if err != nil {
 		return nil, err
 	}
@@ -255,6 +347,9 @@ func fineTuned(ctx context.Context, c config, world *taskworld.World, p *progres
 		len(losses), losses[0], losses[len(losses)-1], time.Since(t0).Round(10*time.Millisecond))
 	return m, atomicfile.Write(path, m.Save)
 }
+
+// sftFile is the fine-tuned model in the output directory.
+const sftFile = "sft.bin"
 
 // runFile records the settings a run's directory was made with, so that a
 // rerun with other settings is refused rather than mixed in.
@@ -267,6 +362,9 @@ type runSettings struct {
 	Prompts   int    `json:"prompts"`
 	HeldOut   int    `json:"held_out"`
 	SFTEpochs int    `json:"sft_epochs"`
+	// Judge is "self" for an embedded self-judging run and empty
+	// otherwise, so that the directories of earlier runs stay valid.
+	Judge string `json:"judge,omitempty"`
 }
 
 func checkRunFile(c config) error {

@@ -40,12 +40,28 @@ type row struct {
 	MeanLength float64 `json:"mean_length"`
 	// TrainScore is the judge's mean score of the training samples.
 	TrainScore float64 `json:"train_score,omitempty"`
+	// JudgeAccuracy and JudgeSpearman measure the policy as a judge with
+	// -judge self: judge.Calibrate's pairwise accuracy and Spearman
+	// correlation on the task world's gold set. SelfScoreMean is its mean
+	// score of its own training samples (TrainScore) and
+	// SelfScoreSaturation the share of them at 4.5 or more (90% of the
+	// scale's top). PairAgreement is the share of the policy's pairs whose
+	// chosen answer the world's rules score above the rejected one. All
+	// are absent with -judge rules, and the last three for the final
+	// policy, which judges no training samples.
+	JudgeAccuracy       *float64 `json:"judge_accuracy,omitempty"`
+	JudgeSpearman       *float64 `json:"judge_spearman,omitempty"`
+	SelfScoreMean       *float64 `json:"self_score_mean,omitempty"`
+	SelfScoreSaturation *float64 `json:"self_score_saturation,omitempty"`
+	PairAgreement       *float64 `json:"pair_agreement,omitempty"`
 }
 
 // report is what report.json holds.
 type report struct {
-	Seed       uint64 `json:"seed"`
-	Backend    string `json:"backend"`
+	Seed    uint64 `json:"seed"`
+	Backend string `json:"backend"`
+	// Judge is who judged the training answers: "self" or "rules".
+	Judge      string `json:"judge"`
 	Iterations []row  `json:"iterations"`
 	// Gain is the last MeanScore minus the first.
 	Gain float64 `json:"gain"`
@@ -54,6 +70,11 @@ type report struct {
 	// the Loop, is not included), so that running a finished directory
 	// again reports the original run's time.
 	ElapsedSec float64 `json:"elapsed_seconds"`
+
+	// EFTJudgments is the number of judgments labelled by the rules that
+	// the model was fine-tuned on to judge (-judge self), the only use of
+	// the rules in its training.
+	EFTJudgments int `json:"eft_judgments,omitempty"`
 }
 
 // newReport builds the report of a run from its Result.
@@ -118,11 +139,22 @@ func table(rows []row) string {
 func markdown(rep report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# selfalign quickstart report\n\n")
-	fmt.Fprintf(&b, "Policy: %s. Seed %d. Iteration 0 is the fine-tuned model before any DPO; iteration i is the model after i Self-Rewarding iterations. ", rep.Backend, rep.Seed)
-	fmt.Fprintf(&b, "Scores are the rule judge's mean over the held-out prompts; pairs are those the iteration's model produced on the training prompts, and the pair yield is pairs per training prompt, failed prompts included.\n\n")
+	fmt.Fprintf(&b, "Policy: %s. Seed %d. Iteration 0 is the fine-tuned model before any DPO; iteration i is the model after i iterations. ", rep.Backend, rep.Seed)
+	fmt.Fprintf(&b, "Scores are the rule judge's mean over the held-out prompts; pairs are those the iteration's model produced on the training prompts, judged by %s, and the pair yield is pairs per training prompt, failed prompts included.\n\n", judgeName(rep.Judge))
 	b.WriteString(table(rep.Iterations))
+	if js := judgeLines(rep.Iterations); js != "" {
+		fmt.Fprintf(&b, "\n- %s\n", strings.ReplaceAll(js, "\n", "\n- "))
+	}
 	fmt.Fprintf(&b, "\nHeld-out score gain: %+.3f. Run time: %s (the iterations and evaluations, as the run's journal records them; fine-tuning not included).\n\n![chart](report.png)\n", rep.Gain, rep.elapsed())
 	return b.String()
+}
+
+// judgeName says who judged the training answers.
+func judgeName(j string) string {
+	if j == judgeSelf {
+		return "the model itself (Self-Rewarding)"
+	}
+	return "the task world's rules (on-policy DPO with a rule verifier)"
 }
 
 // chart draws three panels side by side: held-out score, pair yield and
