@@ -492,3 +492,15 @@ func (a *adam) step(params []Param) (norm float64, clipped bool, err error) {
 	}
 	return norm, clipped, nil
 }
+
+// Fingerprint implements alignment.Fingerprinter, so that a run resumed
+// with another loss, schedule, optimiser or seed is refused rather than
+// continued with different training: the Trainer's options with defaults
+// applied, the Reference by its own fingerprint (or its type).
+func (t *Trainer) Fingerprint() string {
+	o := t.o
+	ref := alignment.FingerprintOf(o.Reference)
+	o.Reference = nil
+	return fmt.Sprintf("dpo.Trainer %T%+v epochs=%d batch=%d lr=%v adam=%+v clip=%v seed=%d reference=%s",
+		o.Loss, o.Loss, o.Epochs, o.BatchSize, o.LearningRate, o.Adam, o.ClipNorm, o.Seed, ref)
+}
