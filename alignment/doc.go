@@ -146,8 +146,10 @@
 // AlarmRaised event:
 //
 //   - plateau: the held-out win rate of a trained policy over the one
-//     before it is at or below PlateauWinRate (0.5), or the share of
-//     prompts yielding a pair falls below MinYield (0.05);
+//     before it is not clearly above PlateauWinRate (0.5) — its lower
+//     confidence bound, PlateauZ (1.645) standard errors below it, over
+//     the held-out prompts, is at or below it — or the share of prompts
+//     yielding a pair falls below MinYield (0.05);
 //   - judge drift: Spearman agreement with the reference below
 //     MinAgreement (0.5), or mean absolute score difference above
 //     MaxJudgeDiff (a fifth of the scale);

@@ -29,12 +29,24 @@ import (
 // turns its check off.
 type Safeguards struct {
 	// PlateauWinRate stops the run when a trained policy's held-out win
-	// rate over the policy before it is at or below it: training no longer
-	// makes the policy better. Default 0.5. The check needs Loop.Eval and a
-	// Trainer (without one the policy never changes); it is made on each
-	// iteration's opening evaluation, and the run stops before that
-	// iteration's prompts.
+	// rate over the policy before it is not clearly above it: training no
+	// longer makes the policy better. Default 0.5. The check needs
+	// Loop.Eval and a Trainer (without one the policy never changes); it
+	// is made on each iteration's opening evaluation, and the run stops
+	// before that iteration's prompts.
+	//
+	// The win rate is an estimate from the evaluation's samples, so the
+	// check knows its noise: it compares the lower confidence bound
+	// WinRate − PlateauZ·WinRateSE (EvalReport) with PlateauWinRate, the
+	// standard error taken over the held-out prompts' own win rates. A
+	// policy that wins 0.52 of 1,200 comparisons on 150 prompts, with a
+	// standard error of 0.02, has not shown that it is better, and stops
+	// the run; a point estimate above 0.5 never would.
 	PlateauWinRate float64
+	// PlateauZ is the number of standard errors of that bound. Default
+	// 1.645 (a one-sided 95% bound); negative compares the point estimate
+	// itself, as the rule did before it knew its noise.
+	PlateauZ float64
 	// MinYield stops the run after an iteration in which the share of
 	// prompts that yielded a pair (Signals.Yield) is below it: the judge
 	// no longer separates the policy's samples, or too many prompts
@@ -195,6 +207,7 @@ type Drift struct {
 // the training judge's score range.
 const (
 	defaultPlateauWinRate = 0.5
+	defaultPlateauZ       = 1.645
 	defaultMinYield       = 0.05
 	defaultMinAgreement   = 0.5
 	defaultJudgeDiffShare = 0.2
@@ -209,7 +222,7 @@ const (
 // thresholds are Safeguards with defaults applied; a negative value is a
 // check turned off.
 type thresholds struct {
-	winRate, yield, agreement, judgeDiff, lengthRatio, rise, saturation, distinct, duplicates float64
+	winRate, winZ, yield, agreement, judgeDiff, lengthRatio, rise, saturation, distinct, duplicates float64
 
 	extraPairs int
 }
@@ -223,7 +236,7 @@ func (s Safeguards) check(l *Loop) error {
 		name string
 		v    float64
 	}{
-		{"PlateauWinRate", s.PlateauWinRate}, {"MinYield", s.MinYield}, {"MinAgreement", s.MinAgreement},
+		{"PlateauWinRate", s.PlateauWinRate}, {"PlateauZ", s.PlateauZ}, {"MinYield", s.MinYield}, {"MinAgreement", s.MinAgreement},
 		{"MaxJudgeDiff", s.MaxJudgeDiff}, {"MaxLengthRatio", s.MaxLengthRatio}, {"InflationRise", s.InflationRise},
 		{"MaxSaturation", s.MaxSaturation}, {"MinDistinct", s.MinDistinct}, {"MaxDuplicates", s.MaxDuplicates},
 	} {
@@ -254,6 +267,7 @@ func (s Safeguards) resolve(lo, hi float64) thresholds {
 	span := hi - lo
 	return thresholds{
 		winRate:     pick(s.PlateauWinRate, defaultPlateauWinRate),
+		winZ:        pick(s.PlateauZ, defaultPlateauZ),
 		yield:       pick(s.MinYield, defaultMinYield),
 		agreement:   pick(s.MinAgreement, defaultMinAgreement),
 		judgeDiff:   pick(s.MaxJudgeDiff, defaultJudgeDiffShare*span),
@@ -339,15 +353,25 @@ func (r *run) assess(rep *Report, earlier []Report) {
 }
 
 // evalAlarms returns the alarms of an evaluation: a plateau when a trained
-// policy does not beat the one before it.
+// policy has not shown that it beats the one before it. The alarm's Value
+// is the win rate's lower confidence bound, the figure compared with the
+// threshold.
 func (r *run) evalAlarms(ev *EvalReport) []Alarm {
-	t := r.limits.winRate
-	if r.trainer == nil || t < 0 || ev.WinRate == nil || *ev.WinRate > t {
+	t, z := r.limits.winRate, r.limits.winZ
+	if r.trainer == nil || t < 0 || ev.WinRate == nil {
 		return nil
 	}
-	return []Alarm{{Kind: AlarmPlateau, Signal: "win_rate", Iteration: ev.Iteration, Value: *ev.WinRate, Threshold: t,
-		Reason: fmt.Sprintf("the policy of iteration %d wins %.3g of %d held-out comparisons with the policy before it, at or below %.3g",
-			ev.Iteration, *ev.WinRate, ev.Compared, t)}}
+	low, bound := *ev.WinRate, ""
+	if z > 0 && ev.WinRateSE != nil {
+		low -= z * *ev.WinRateSE
+		bound = fmt.Sprintf(" (standard error %.2g, lower bound %.3g at %.3g standard errors)", *ev.WinRateSE, low, z)
+	}
+	if low > t {
+		return nil
+	}
+	return []Alarm{{Kind: AlarmPlateau, Signal: "win_rate", Iteration: ev.Iteration, Value: low, Threshold: t,
+		Reason: fmt.Sprintf("the policy of iteration %d wins %.3g of %d held-out comparisons with the policy before it%s, at or below %.3g",
+			ev.Iteration, *ev.WinRate, ev.Compared, bound, t)}}
 }
 
 // plateau returns the first plateau alarm of alarms whose check is on, or
