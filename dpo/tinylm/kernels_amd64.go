@@ -2,12 +2,16 @@
 
 package tinylm
 
-// Assembly kernels for amd64 with AVX2 and FMA (kernels_amd64.s). The Go
-// toolchain assembles them; no cgo is involved. useAVX2 is decided once from
-// CPUID, and tests switch it off to check the portable kernels against them.
+// Assembly kernels for amd64 with AVX2 and FMA, and a matrix micro-kernel
+// for AVX-512 (kernels_amd64.s). The Go toolchain assembles them; no cgo is
+// involved. useAVX2 and useAVX512 are decided once from CPUID, and tests
+// switch them off to check the other kernels against them.
 
 //go:noescape
 func kernel6x16AVX2(k int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, acc bool)
+
+//go:noescape
+func kernel8x32AVX512(k int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, acc bool)
 
 //go:noescape
 func axpyAVX2(alpha float32, x, y *float32, n int)
@@ -28,19 +32,35 @@ func tanhAVX2(x *float32, n int)
 func adamAVX2(p, grad, m, v *float32, n int, c *[8]float32)
 
 //go:noescape
-func pack16AVX2(dst, src *float32, rows, ld int)
+func packRowsAVX2(dst, src *float32, rows, ld, w int)
 
 func cpuid(eax, ecx uint32) (a, b, c, d uint32)
 
 func xgetbv() (eax, edx uint32)
 
-// useAVX2 selects the assembly kernels; tests clear it to run the portable
-// ones on the same inputs.
-var useAVX2 = detectAVX2()
+// useAVX2 selects the assembly kernels, and useAVX512 (which implies
+// useAVX2) the AVX-512 matrix kernel among them; tests clear them to run the
+// other kernels on the same inputs.
+var (
+	useAVX2   = detectAVX2()
+	useAVX512 = useAVX2 && detectAVX512()
+)
 
+// tileSize returns the rows and columns of the tile of the matrix kernel in
+// use.
+func tileSize() (mr, nr int) {
+	if useAVX512 {
+		return 8, 32
+	}
+	return 6, 16
+}
+
+// kernel computes one tile of sgemm with the kernel in use, as
+// kernel6x16AVX2 documents.
 func kernel(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+	mr, nr := tileSize()
 	if !useAVX2 {
-		kernelGo(k, a, rs, cs, b, ldb, c, ldc, acc)
+		kernelGo(mr, nr, k, a, rs, cs, b, ldb, c, ldc, acc)
 		return
 	}
 	if k > 0 {
@@ -49,6 +69,10 @@ func kernel(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, l
 		_, _ = a[(mr-1)*rs+(k-1)*cs], b[(k-1)*ldb+nr-1]
 	}
 	_ = c[(mr-1)*ldc+nr-1]
+	if useAVX512 {
+		kernel8x32AVX512(k, &a[0], rs, cs, &b[0], ldb, &c[0], ldc, acc)
+		return
+	}
 	kernel6x16AVX2(k, &a[0], rs, cs, &b[0], ldb, &c[0], ldc, acc)
 }
 
@@ -113,6 +137,18 @@ func detectAVX2() bool {
 	return b7&(1<<5) != 0
 }
 
+// detectAVX512 reports whether the CPU has AVX-512 Foundation and the
+// operating system saves the opmask and all 512 bits of the 32 vector
+// registers (XCR0 bits 5–7 as well as 1–2). Called only when detectAVX2
+// holds.
+func detectAVX512() bool {
+	if xcr0, _ := xgetbv(); xcr0&0xe6 != 0xe6 {
+		return false
+	}
+	_, b7, _, _ := cpuid(7, 0)
+	return b7&(1<<16) != 0
+}
+
 func tanh32(x []float32) {
 	n := 0
 	if useAVX2 && len(x) >= 8 {
@@ -132,15 +168,16 @@ func adamUpdate(p, g, m, v []float32, c *[8]float32) {
 	adamGo(p[n:], g[n:], m[n:], v[n:], c)
 }
 
-// pack16 copies rows rows of sixteen floats from src (row stride ld) to dst.
-func pack16(dst, src []float32, rows, ld int) {
+// packRows copies rows rows of w floats (w a multiple of 16) from src (row
+// stride ld) to dst, one after the other.
+func packRows(dst, src []float32, rows, ld, w int) {
 	if rows == 0 {
 		return
 	}
 	if !useAVX2 {
-		pack16Go(dst, src, rows, ld)
+		packRowsGo(dst, src, rows, ld, w)
 		return
 	}
-	_, _ = dst[rows*nr-1], src[(rows-1)*ld+nr-1]
-	pack16AVX2(&dst[0], &src[0], rows, ld)
+	_, _ = dst[rows*w-1], src[(rows-1)*ld+w-1]
+	packRowsAVX2(&dst[0], &src[0], rows, ld, w)
 }

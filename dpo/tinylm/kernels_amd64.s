@@ -417,28 +417,172 @@ addone:
 	VZEROUPPER
 	RET
 
-// func pack16AVX2(dst, src *float32, rows, ld int)
+// func packRowsAVX2(dst, src *float32, rows, ld, w int)
 //
-// Copies rows rows of sixteen floats, src[p*ld:p*ld+16] to dst[p*16:].
-TEXT ·pack16AVX2(SB), NOSPLIT, $0-32
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ rows+16(FP), CX
-	MOVQ ld+24(FP), DX
-	SHLQ $2, DX
+// Copies rows rows of w floats (w a positive multiple of 16),
+// src[p*ld:p*ld+w] to dst[p*w:].
+TEXT ·packRowsAVX2(SB), NOSPLIT, $0-40
+	MOVQ  dst+0(FP), DI
+	MOVQ  src+8(FP), SI
+	MOVQ  rows+16(FP), CX
+	MOVQ  ld+24(FP), DX
+	SHLQ  $2, DX
+	MOVQ  w+32(FP), R8
+	SHRQ  $4, R8
 	TESTQ CX, CX
-	JEQ  pkdone
+	JEQ   pkdone
+
+pkrow:
+	MOVQ SI, AX
+	MOVQ R8, BX
 
 pkloop:
-	VMOVUPS (SI), Y0
-	VMOVUPS 32(SI), Y1
+	VMOVUPS (AX), Y0
+	VMOVUPS 32(AX), Y1
 	VMOVUPS Y0, (DI)
 	VMOVUPS Y1, 32(DI)
-	ADDQ    DX, SI
+	ADDQ    $64, AX
 	ADDQ    $64, DI
-	DECQ    CX
+	DECQ    BX
 	JNZ     pkloop
+	ADDQ    DX, SI
+	DECQ    CX
+	JNZ     pkrow
 
 pkdone:
+	VZEROUPPER
+	RET
+
+// func kernel8x32AVX512(k int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, acc bool)
+//
+// The AVX-512 form of kernel6x16AVX2 for a tile of eight rows and 32
+// columns, with the same arithmetic per element (so the same bits): C[0:8][0:32]
+// (+)= Σ_p A[i][p] · B[p][j], A[i][p] at a[i*rs + p*cs], B[p][j] at
+// b[p*ldb + j], C row-major with row stride ldc. Sixteen zmm accumulators
+// (Z16–Z31) keep both FMA pipes busy; rows are addressed from three base
+// registers, a, a+3rs and a+6rs, because x86 scales an index by at most 8.
+TEXT ·kernel8x32AVX512(SB), NOSPLIT, $0-65
+	MOVQ   k+0(FP), CX
+	MOVQ   a+8(FP), AX
+	MOVQ   rs+16(FP), R9
+	SHLQ   $2, R9
+	MOVQ   cs+24(FP), R11
+	SHLQ   $2, R11
+	MOVQ   b+32(FP), BX
+	MOVQ   ldb+40(FP), DX
+	SHLQ   $2, DX
+	LEAQ   (AX)(R9*2), R10
+	ADDQ   R9, R10
+	LEAQ   (R10)(R9*2), R12
+	ADDQ   R9, R12
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	VPXORD Z26, Z26, Z26
+	VPXORD Z27, Z27, Z27
+	VPXORD Z28, Z28, Z28
+	VPXORD Z29, Z29, Z29
+	VPXORD Z30, Z30, Z30
+	VPXORD Z31, Z31, Z31
+	TESTQ  CX, CX
+	JEQ    zstore
+
+zloop:
+	VMOVUPS      (BX), Z0
+	VMOVUPS      64(BX), Z1
+	VBROADCASTSS (AX), Z2
+	VBROADCASTSS (AX)(R9*1), Z3
+	VFMADD231PS  Z0, Z2, Z16
+	VFMADD231PS  Z1, Z2, Z17
+	VFMADD231PS  Z0, Z3, Z18
+	VFMADD231PS  Z1, Z3, Z19
+	VBROADCASTSS (AX)(R9*2), Z4
+	VBROADCASTSS (R10), Z5
+	VFMADD231PS  Z0, Z4, Z20
+	VFMADD231PS  Z1, Z4, Z21
+	VFMADD231PS  Z0, Z5, Z22
+	VFMADD231PS  Z1, Z5, Z23
+	VBROADCASTSS (AX)(R9*4), Z2
+	VBROADCASTSS (R10)(R9*2), Z3
+	VFMADD231PS  Z0, Z2, Z24
+	VFMADD231PS  Z1, Z2, Z25
+	VFMADD231PS  Z0, Z3, Z26
+	VFMADD231PS  Z1, Z3, Z27
+	VBROADCASTSS (R12), Z4
+	VBROADCASTSS (R10)(R9*4), Z5
+	VFMADD231PS  Z0, Z4, Z28
+	VFMADD231PS  Z1, Z4, Z29
+	VFMADD231PS  Z0, Z5, Z30
+	VFMADD231PS  Z1, Z5, Z31
+	ADDQ         R11, AX
+	ADDQ         R11, R10
+	ADDQ         R11, R12
+	ADDQ         DX, BX
+	DECQ         CX
+	JNZ          zloop
+
+zstore:
+	MOVQ    c+48(FP), DI
+	MOVQ    ldc+56(FP), SI
+	SHLQ    $2, SI
+	MOVBLZX acc+64(FP), R8
+	TESTQ   R8, R8
+	JEQ     zput
+	VADDPS  (DI), Z16, Z16
+	VADDPS  64(DI), Z17, Z17
+	ADDQ    SI, DI
+	VADDPS  (DI), Z18, Z18
+	VADDPS  64(DI), Z19, Z19
+	ADDQ    SI, DI
+	VADDPS  (DI), Z20, Z20
+	VADDPS  64(DI), Z21, Z21
+	ADDQ    SI, DI
+	VADDPS  (DI), Z22, Z22
+	VADDPS  64(DI), Z23, Z23
+	ADDQ    SI, DI
+	VADDPS  (DI), Z24, Z24
+	VADDPS  64(DI), Z25, Z25
+	ADDQ    SI, DI
+	VADDPS  (DI), Z26, Z26
+	VADDPS  64(DI), Z27, Z27
+	ADDQ    SI, DI
+	VADDPS  (DI), Z28, Z28
+	VADDPS  64(DI), Z29, Z29
+	ADDQ    SI, DI
+	VADDPS  (DI), Z30, Z30
+	VADDPS  64(DI), Z31, Z31
+	MOVQ    c+48(FP), DI
+
+zput:
+	VMOVUPS Z16, (DI)
+	VMOVUPS Z17, 64(DI)
+	ADDQ    SI, DI
+	VMOVUPS Z18, (DI)
+	VMOVUPS Z19, 64(DI)
+	ADDQ    SI, DI
+	VMOVUPS Z20, (DI)
+	VMOVUPS Z21, 64(DI)
+	ADDQ    SI, DI
+	VMOVUPS Z22, (DI)
+	VMOVUPS Z23, 64(DI)
+	ADDQ    SI, DI
+	VMOVUPS Z24, (DI)
+	VMOVUPS Z25, 64(DI)
+	ADDQ    SI, DI
+	VMOVUPS Z26, (DI)
+	VMOVUPS Z27, 64(DI)
+	ADDQ    SI, DI
+	VMOVUPS Z28, (DI)
+	VMOVUPS Z29, 64(DI)
+	ADDQ    SI, DI
+	VMOVUPS Z30, (DI)
+	VMOVUPS Z31, 64(DI)
 	VZEROUPPER
 	RET

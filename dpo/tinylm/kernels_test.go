@@ -31,20 +31,24 @@ func randSlice(r *rand.Rand, n int) []float32 {
 	return s
 }
 
-// detectedAVX2 is what the CPU offers, before any test switches kernels.
-var detectedAVX2 = useAVX2
+// detectedAVX2 and detectedAVX512 are what the CPU offers, before any test
+// switches kernels.
+var detectedAVX2, detectedAVX512 = useAVX2, useAVX512
 
-// withKernels runs f with the assembly kernels (when the CPU has them) and
-// with the portable ones.
+// withKernels runs f with each set of kernels the CPU has: the AVX-512
+// matrix kernel, the AVX2 kernels and the portable ones.
 func withKernels(t *testing.T, f func(t *testing.T)) {
-	saved := useAVX2
-	t.Cleanup(func() { useAVX2 = saved })
-	for _, asm := range []bool{true, false} {
-		if asm && !saved {
+	saved2, saved512 := useAVX2, useAVX512
+	t.Cleanup(func() { useAVX2, useAVX512 = saved2, saved512 })
+	for _, k := range []struct {
+		name         string
+		avx2, avx512 bool
+	}{{"avx512", true, true}, {"avx2", true, false}, {"go", false, false}} {
+		if (k.avx2 && !saved2) || (k.avx512 && !saved512) {
 			continue
 		}
-		t.Run(fmt.Sprintf("asm=%v", asm), func(t *testing.T) {
-			useAVX2 = asm
+		t.Run("kernels="+k.name, func(t *testing.T) {
+			useAVX2, useAVX512 = k.avx2, k.avx512
 			f(t)
 		})
 	}
@@ -172,4 +176,49 @@ func BenchmarkSgemm(b *testing.B) {
 			sgemm(&buf, h, v, n, matrix{A, 1, h}, matrix{Z, v, 1}, nil, W, v, true)
 		}
 	})
+}
+
+// TestSgemmKernelsAgree checks that the AVX-512 and AVX2 matrix kernels give
+// the same bits, as the arithmetic they share promises, on every addressing
+// sgemm uses (A in place or packed, B packed, read in place or prepacked,
+// partial tiles, several inner blocks).
+func TestSgemmKernelsAgree(t *testing.T) {
+	if !detectedAVX512 {
+		t.Skip("the CPU has no AVX-512")
+	}
+	saved := useAVX512
+	t.Cleanup(func() { useAVX512 = saved })
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, d := range [][3]int{{1, 1000, 128}, {3, 40, 7}, {8, 32, 256}, {13, 33, 300}, {384, 1000, 128}, {128, 1000, 384}, {384, 128, 1000}, {97, 70, 600}} {
+		m, n, k := d[0], d[1], d[2]
+		for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}} {
+			for _, pre := range []bool{false, true} {
+				if pre && tr[1] {
+					continue
+				}
+				a := matrix{data: randSlice(r, m*(k+1)), rs: k + 1, cs: 1}
+				if tr[0] {
+					a = matrix{data: randSlice(r, k*(m+1)), rs: 1, cs: m + 1}
+				}
+				b := matrix{data: randSlice(r, k*(n+3)), rs: n + 3, cs: 1}
+				if tr[1] {
+					b = matrix{data: randSlice(r, n*(k+2)), rs: 1, cs: k + 2}
+				}
+				c0 := randSlice(r, m*n)
+				var got [2][]float32
+				for i, wide := range []bool{false, true} {
+					useAVX512 = wide
+					var bp []float32
+					if pre {
+						bp = packAll(nil, b, k, n)
+					}
+					c := append([]float32(nil), c0...)
+					var buf gemmBuf
+					sgemm(&buf, m, n, k, a, b, bp, c, n, true)
+					got[i] = c
+				}
+				require.Equal(t, got[0], got[1], "m=%d,n=%d,k=%d,trans=%v,prepacked=%v", m, n, k, tr, pre)
+			}
+		}
+	}
 }
