@@ -146,11 +146,18 @@ func sgemm(buf *gemmBuf, m, n, k int, a, b matrix, bp []float32, c []float32, ld
 					i := s * mr
 					rows := min(mr, m-i)
 					ad, rs, cs := strip(s, kb)
-					if rows == mr && cols == nr {
+					switch {
+					case rows == mr && cols == nr:
 						kernel(kl, ad, rs, cs, panel, ldb, c[i*ldc+j:], ldc, add)
 						continue
+					case rows == 1 && cols == nr:
+						kernelRow(kl, ad, cs, panel, ldb, c[i*ldc+j:], add)
+						continue
+					case rows == 1:
+						kernelRow(kl, ad, cs, panel, ldb, tile[:], false)
+					default:
+						kernel(kl, ad, rs, cs, panel, ldb, tile[:], nr, false)
 					}
-					kernel(kl, ad, rs, cs, panel, ldb, tile[:], nr, false)
 					for r := range rows {
 						ci := c[(i+r)*ldc+j : (i+r)*ldc+j+cols]
 						ti := tile[r*nr : r*nr+cols]

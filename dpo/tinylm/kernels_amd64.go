@@ -14,6 +14,12 @@ func kernel6x16AVX2(k int, a *float32, rs, cs int, b *float32, ldb int, c *float
 func kernel8x32AVX512(k int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, acc bool)
 
 //go:noescape
+func kernel1x16AVX2(k int, a *float32, cs int, b *float32, ldb int, c *float32, acc bool)
+
+//go:noescape
+func kernel1x32AVX512(k int, a *float32, cs int, b *float32, ldb int, c *float32, acc bool)
+
+//go:noescape
 func axpyAVX2(alpha float32, x, y *float32, n int)
 
 //go:noescape
@@ -74,6 +80,26 @@ func kernel(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, l
 		return
 	}
 	kernel6x16AVX2(k, &a[0], rs, cs, &b[0], ldb, &c[0], ldc, acc)
+}
+
+// kernelRow computes one row of a tile, c[0:nr] (+)= Σ_p a[p*cs]·b[p*ldb:],
+// with the arithmetic of kernel: the single rows of token-by-token sampling
+// cost one row's work instead of a whole tile's.
+func kernelRow(k int, a []float32, cs int, b []float32, ldb int, c []float32, acc bool) {
+	_, nr := tileSize()
+	if !useAVX2 {
+		kernelGo(1, nr, k, a, 0, cs, b, ldb, c, nr, acc)
+		return
+	}
+	if k > 0 {
+		_, _ = a[(k-1)*cs], b[(k-1)*ldb+nr-1]
+	}
+	_ = c[nr-1]
+	if useAVX512 {
+		kernel1x32AVX512(k, &a[0], cs, &b[0], ldb, &c[0], acc)
+		return
+	}
+	kernel1x16AVX2(k, &a[0], cs, &b[0], ldb, &c[0], acc)
 }
 
 func axpy(alpha float32, x, y []float32) {

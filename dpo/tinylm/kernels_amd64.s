@@ -586,3 +586,85 @@ zput:
 	VMOVUPS Z31, 64(DI)
 	VZEROUPPER
 	RET
+
+// func kernel1x16AVX2(k int, a *float32, cs int, b *float32, ldb int, c *float32, acc bool)
+//
+// One row of kernel6x16AVX2, with the same arithmetic per element (so the
+// same bits): c[0:16] (+)= Σ_p a[p*cs] · b[p*ldb + 0:16], for the single
+// rows of token-by-token sampling, which the six-row kernel would compute
+// six times over.
+TEXT ·kernel1x16AVX2(SB), NOSPLIT, $0-49
+	MOVQ   k+0(FP), CX
+	MOVQ   a+8(FP), AX
+	MOVQ   cs+16(FP), R11
+	SHLQ   $2, R11
+	MOVQ   b+24(FP), BX
+	MOVQ   ldb+32(FP), DX
+	SHLQ   $2, DX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	TESTQ  CX, CX
+	JEQ    r1store
+
+r1loop:
+	VBROADCASTSS (AX), Y2
+	VFMADD231PS  (BX), Y2, Y0
+	VFMADD231PS  32(BX), Y2, Y1
+	ADDQ         R11, AX
+	ADDQ         DX, BX
+	DECQ         CX
+	JNZ          r1loop
+
+r1store:
+	MOVQ    c+40(FP), DI
+	MOVBLZX acc+48(FP), R8
+	TESTQ   R8, R8
+	JEQ     r1put
+	VADDPS  (DI), Y0, Y0
+	VADDPS  32(DI), Y1, Y1
+
+r1put:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VZEROUPPER
+	RET
+
+// func kernel1x32AVX512(k int, a *float32, cs int, b *float32, ldb int, c *float32, acc bool)
+//
+// One row of kernel8x32AVX512, with the same arithmetic per element:
+// c[0:32] (+)= Σ_p a[p*cs] · b[p*ldb + 0:32].
+TEXT ·kernel1x32AVX512(SB), NOSPLIT, $0-49
+	MOVQ   k+0(FP), CX
+	MOVQ   a+8(FP), AX
+	MOVQ   cs+16(FP), R11
+	SHLQ   $2, R11
+	MOVQ   b+24(FP), BX
+	MOVQ   ldb+32(FP), DX
+	SHLQ   $2, DX
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	TESTQ  CX, CX
+	JEQ    z1store
+
+z1loop:
+	VBROADCASTSS (AX), Z2
+	VFMADD231PS  (BX), Z2, Z16
+	VFMADD231PS  64(BX), Z2, Z17
+	ADDQ         R11, AX
+	ADDQ         DX, BX
+	DECQ         CX
+	JNZ          z1loop
+
+z1store:
+	MOVQ    c+40(FP), DI
+	MOVBLZX acc+48(FP), R8
+	TESTQ   R8, R8
+	JEQ     z1put
+	VADDPS  (DI), Z16, Z16
+	VADDPS  64(DI), Z17, Z17
+
+z1put:
+	VMOVUPS Z16, (DI)
+	VMOVUPS Z17, 64(DI)
+	VZEROUPPER
+	RET

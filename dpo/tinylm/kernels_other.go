@@ -16,6 +16,10 @@ func kernel(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, l
 	kernelGo(6, 16, k, a, rs, cs, b, ldb, c, ldc, acc)
 }
 
+func kernelRow(k int, a []float32, cs int, b []float32, ldb int, c []float32, acc bool) {
+	kernelGo(1, 16, k, a, 0, cs, b, ldb, c, 16, acc)
+}
+
 func axpy(alpha float32, x, y []float32) { axpyGo(alpha, x, y) }
 
 func vmax(x []float32) float32 { return vmaxGo(x) }

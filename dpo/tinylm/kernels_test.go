@@ -58,7 +58,7 @@ func TestSgemm(t *testing.T) {
 	withKernels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(1, 2))
 		var buf gemmBuf
-		for _, d := range [][3]int{{1, 1, 1}, {3, 5, 7}, {6, 16, 4}, {7, 17, 3}, {13, 33, 300}, {20, 40, 600}, {97, 70, 160}, {5, 1000, 0}} {
+		for _, d := range [][3]int{{1, 1, 1}, {1, 64, 300}, {3, 5, 7}, {6, 16, 4}, {7, 17, 3}, {9, 33, 300}, {13, 33, 300}, {20, 40, 600}, {97, 70, 160}, {5, 1000, 0}} {
 			m, n, k := d[0], d[1], d[2]
 			for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
 				for _, acc := range []bool{false, true} {
@@ -189,7 +189,7 @@ func TestSgemmKernelsAgree(t *testing.T) {
 	saved := useAVX512
 	t.Cleanup(func() { useAVX512 = saved })
 	r := rand.New(rand.NewPCG(5, 6))
-	for _, d := range [][3]int{{1, 1000, 128}, {3, 40, 7}, {8, 32, 256}, {13, 33, 300}, {384, 1000, 128}, {128, 1000, 384}, {384, 128, 1000}, {97, 70, 600}} {
+	for _, d := range [][3]int{{1, 1000, 128}, {3, 40, 7}, {8, 32, 256}, {9, 40, 300}, {13, 33, 300}, {384, 1000, 128}, {128, 1000, 384}, {384, 128, 1000}, {97, 70, 600}} {
 		m, n, k := d[0], d[1], d[2]
 		for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}} {
 			for _, pre := range []bool{false, true} {
