@@ -29,6 +29,9 @@ func maxAVX2(x *float32, n int) float32
 func expSumAVX2(dst, src *float32, n int, shift float32) float32
 
 //go:noescape
+func expSumAVX512(dst, src *float32, n int, shift float32) float32
+
+//go:noescape
 func scaleAVX2(x *float32, n int, s float32)
 
 //go:noescape
@@ -45,8 +48,8 @@ func cpuid(eax, ecx uint32) (a, b, c, d uint32)
 func xgetbv() (eax, edx uint32)
 
 // useAVX2 selects the assembly kernels, and useAVX512 (which implies
-// useAVX2) the AVX-512 matrix kernel among them; tests clear them to run the
-// other kernels on the same inputs.
+// useAVX2) the AVX-512 forms of the matrix kernels and of expSum among them;
+// tests clear them to run the other kernels on the same inputs.
 var (
 	useAVX2   = detectAVX2()
 	useAVX512 = useAVX2 && detectAVX512()
@@ -130,7 +133,11 @@ func expSum(dst, src []float32, shift float32) float32 {
 	var s float32
 	if useAVX2 && len(src) >= 8 {
 		n = len(src) &^ 7
-		s = expSumAVX2(&dst[0], &src[0], n, shift)
+		if useAVX512 {
+			s = expSumAVX512(&dst[0], &src[0], n, shift)
+		} else {
+			s = expSumAVX2(&dst[0], &src[0], n, shift)
+		}
 	}
 	return s + expSumGo(dst[n:], src[n:], shift)
 }

@@ -668,3 +668,101 @@ z1put:
 	VMOVUPS Z17, 64(DI)
 	VZEROUPPER
 	RET
+
+// func expSumAVX512(dst, src *float32, n int, shift float32) float32
+//
+// expSumAVX2 sixteen elements at a time, with the same arithmetic and so
+// the same bits: each exponential as there, and the sum accumulated in
+// eight lanes, lane j adding elements j, j+8, j+16, … in order (the low
+// half of each zmm before its high half), then reduced as there. n is a
+// multiple of 8; a last block of eight runs the AVX2 loop body.
+TEXT ·expSumAVX512(SB), NOSPLIT, $0-36
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS shift+24(FP), Z15
+	VXORPS       Y14, Y14, Y14
+	VBROADCASTSS expc<>+0(SB), Z13
+	VBROADCASTSS expc<>+4(SB), Z12
+	VBROADCASTSS expc<>+8(SB), Z11
+	VBROADCASTSS expc<>+40(SB), Z10
+	VPBROADCASTD expc<>+44(SB), Z9
+	VBROADCASTSS expc<>+36(SB), Z8
+	MOVQ         CX, DX
+	SHRQ         $4, CX
+	JEQ          ex5tail
+
+ex5loop:
+	VMOVUPS      (SI), Z0
+	VSUBPS       Z15, Z0, Z0
+	VMAXPS       Z10, Z0, Z0
+	VMULPS       Z13, Z0, Z1
+	VRNDSCALEPS  $0, Z1, Z1
+	VFNMADD231PS Z12, Z1, Z0
+	VFNMADD231PS Z11, Z1, Z0
+	VBROADCASTSS expc<>+12(SB), Z2
+	VBROADCASTSS expc<>+16(SB), Z3
+	VFMADD213PS  Z3, Z0, Z2
+	VBROADCASTSS expc<>+20(SB), Z3
+	VFMADD213PS  Z3, Z0, Z2
+	VBROADCASTSS expc<>+24(SB), Z3
+	VFMADD213PS  Z3, Z0, Z2
+	VBROADCASTSS expc<>+28(SB), Z3
+	VFMADD213PS  Z3, Z0, Z2
+	VBROADCASTSS expc<>+32(SB), Z3
+	VFMADD213PS  Z3, Z0, Z2
+	VMULPS       Z0, Z0, Z4
+	VFMADD213PS  Z0, Z4, Z2
+	VADDPS       Z8, Z2, Z2
+	VCVTPS2DQ    Z1, Z1
+	VPADDD       Z9, Z1, Z1
+	VPSLLD       $23, Z1, Z1
+	VMULPS       Z1, Z2, Z2
+	VMOVUPS      Z2, (DI)
+	VEXTRACTF64X4 $1, Z2, Y3
+	VADDPS       Y2, Y14, Y14
+	VADDPS       Y3, Y14, Y14
+	ADDQ         $64, SI
+	ADDQ         $64, DI
+	DECQ         CX
+	JNZ          ex5loop
+
+ex5tail:
+	TESTQ        $8, DX
+	JEQ          ex5done
+	VMOVUPS      (SI), Y0
+	VSUBPS       Y15, Y0, Y0
+	VMAXPS       Y10, Y0, Y0
+	VMULPS       Y13, Y0, Y1
+	VROUNDPS     $0, Y1, Y1
+	VFNMADD231PS Y12, Y1, Y0
+	VFNMADD231PS Y11, Y1, Y0
+	VBROADCASTSS expc<>+12(SB), Y2
+	VBROADCASTSS expc<>+16(SB), Y3
+	VFMADD213PS  Y3, Y0, Y2
+	VBROADCASTSS expc<>+20(SB), Y3
+	VFMADD213PS  Y3, Y0, Y2
+	VBROADCASTSS expc<>+24(SB), Y3
+	VFMADD213PS  Y3, Y0, Y2
+	VBROADCASTSS expc<>+28(SB), Y3
+	VFMADD213PS  Y3, Y0, Y2
+	VBROADCASTSS expc<>+32(SB), Y3
+	VFMADD213PS  Y3, Y0, Y2
+	VMULPS       Y0, Y0, Y4
+	VFMADD213PS  Y0, Y4, Y2
+	VADDPS       Y8, Y2, Y2
+	VCVTPS2DQ    Y1, Y1
+	VPADDD       Y9, Y1, Y1
+	VPSLLD       $23, Y1, Y1
+	VMULPS       Y1, Y2, Y2
+	VMOVUPS      Y2, (DI)
+	VADDPS       Y2, Y14, Y14
+
+ex5done:
+	VEXTRACTF128 $1, Y14, X1
+	VADDPS       X1, X14, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, ret+32(FP)
+	VZEROUPPER
+	RET

@@ -222,3 +222,29 @@ func TestSgemmKernelsAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestExpSumKernelsAgree checks that the AVX-512 expSum gives the bits of
+// the AVX2 one, exponentials and sum, whatever the length's remainder.
+func TestExpSumKernelsAgree(t *testing.T) {
+	if !detectedAVX512 {
+		t.Skip("the CPU has no AVX-512")
+	}
+	saved := useAVX512
+	t.Cleanup(func() { useAVX512 = saved })
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{8, 15, 16, 24, 100, 1000, 1003} {
+		src := make([]float32, n)
+		for i := range src {
+			src[i] = float32(r.Float64()*120 - 100)
+		}
+		var dst [2][]float32
+		var sum [2]float32
+		for i, wide := range []bool{false, true} {
+			useAVX512 = wide
+			dst[i] = make([]float32, n)
+			sum[i] = expSum(dst[i], src, 3)
+		}
+		assert.Equal(t, dst[0], dst[1], "n=%d: exponentials", n)
+		assert.Equal(t, math.Float32bits(sum[0]), math.Float32bits(sum[1]), "n=%d: sum", n)
+	}
+}
