@@ -53,18 +53,24 @@ type gemmBuf struct {
 	packB [][]float32 // one per worker
 }
 
-// sgemm sets C to op(A)·B, or adds op(A)·B to C when acc is true. op(A) is
-// the m×k view a, B the k×n view b, C is m×n row-major with row stride ldc.
-// B may come packed by packAll in bp instead (b is then ignored), which
-// saves repacking a weight that many products share.
-func sgemm(buf *gemmBuf, m, n, k int, a, b matrix, bp []float32, c []float32, ldc int, acc bool) {
+// sgemm sets C to op(A)·B, adds op(A)·B to C when acc is true, or sets C
+// to bias + op(A)·B, bias (n floats) added to every row, when bias is not
+// nil (acc is then false). op(A) is the m×k view a, B the k×n view b, C is
+// m×n row-major with row stride ldc. B may come packed by packAll in bp
+// instead (b is then ignored), which saves repacking a weight that many
+// products share. Adding the bias in the kernel gives the bits of copying
+// it to C and accumulating, without the copy.
+func sgemm(buf *gemmBuf, m, n, k int, a, b matrix, bp []float32, c []float32, ldc int, acc bool, bias []float32) {
 	mr, nr := tileSize()
 	if m == 0 || n == 0 {
 		return
 	}
 	if k == 0 {
-		if !acc {
-			for i := range m {
+		for i := range m {
+			switch {
+			case bias != nil:
+				copy(c[i*ldc:i*ldc+n], bias[:n])
+			case !acc:
 				clear(c[i*ldc : i*ldc+n])
 			}
 		}
@@ -146,26 +152,41 @@ func sgemm(buf *gemmBuf, m, n, k int, a, b matrix, bp []float32, c []float32, ld
 					i := s * mr
 					rows := min(mr, m-i)
 					ad, rs, cs := strip(s, kb)
+					// What the sums are added to: C itself, the bias
+					// (row stride 0) or nothing.
+					var d []float32
+					ldd := 0
+					switch {
+					case add:
+						d, ldd = c[i*ldc+j:], ldc
+					case bias != nil:
+						d = bias[j:]
+					}
 					switch {
 					case rows == mr && cols == nr:
-						kernel(kl, ad, rs, cs, panel, ldb, c[i*ldc+j:], ldc, add)
+						kernel(kl, ad, rs, cs, panel, ldb, c[i*ldc+j:], ldc, d, ldd)
 						continue
 					case rows == 1 && cols == nr:
-						kernelRow(kl, ad, cs, panel, ldb, c[i*ldc+j:], add)
+						kernelRow(kl, ad, cs, panel, ldb, c[i*ldc+j:], d)
 						continue
 					case rows == 1:
-						kernelRow(kl, ad, cs, panel, ldb, tile[:], false)
+						kernelRow(kl, ad, cs, panel, ldb, tile[:], nil)
 					default:
-						kernel(kl, ad, rs, cs, panel, ldb, tile[:], nr, false)
+						kernel(kl, ad, rs, cs, panel, ldb, tile[:], nr, nil, 0)
 					}
 					for r := range rows {
 						ci := c[(i+r)*ldc+j : (i+r)*ldc+j+cols]
 						ti := tile[r*nr : r*nr+cols]
-						if add {
+						switch {
+						case add:
 							for q := range ci {
 								ci[q] += ti[q]
 							}
-						} else {
+						case bias != nil:
+							for q := range ci {
+								ci[q] = bias[j+q] + ti[q]
+							}
+						default:
 							copy(ci, ti)
 						}
 					}
@@ -275,7 +296,7 @@ func grow(s []float32, n int) []float32 {
 
 // kernelGo is the portable micro-kernel of an mr×nr tile: the same
 // arithmetic as the assembly kernels without fused multiply-adds.
-func kernelGo(mr, nr, k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+func kernelGo(mr, nr, k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc int, add []float32, ldadd int) {
 	var t [maxMR][maxNR]float32
 	for p := range k {
 		bp := b[p*ldb : p*ldb+nr]
@@ -289,9 +310,10 @@ func kernelGo(mr, nr, k int, a []float32, rs, cs int, b []float32, ldb int, c []
 	}
 	for i := range mr {
 		ci := c[i*ldc : i*ldc+nr]
-		if acc {
+		if add != nil {
+			di := add[i*ldadd : i*ldadd+nr]
 			for j := range ci {
-				ci[j] += t[i][j]
+				ci[j] = di[j] + t[i][j]
 			}
 		} else {
 			copy(ci, t[i][:nr])

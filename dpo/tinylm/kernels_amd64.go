@@ -8,16 +8,16 @@ package tinylm
 // switch them off to check the other kernels against them.
 
 //go:noescape
-func kernel6x16AVX2(k int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, acc bool)
+func kernel6x16AVX2(k int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, add *float32, ldadd int)
 
 //go:noescape
-func kernel8x32AVX512(k int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, acc bool)
+func kernel8x32AVX512(k int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, add *float32, ldadd int)
 
 //go:noescape
-func kernel1x16AVX2(k int, a *float32, cs int, b *float32, ldb int, c *float32, acc bool)
+func kernel1x16AVX2(k int, a *float32, cs int, b *float32, ldb int, c, add *float32)
 
 //go:noescape
-func kernel1x32AVX512(k int, a *float32, cs int, b *float32, ldb int, c *float32, acc bool)
+func kernel1x32AVX512(k int, a *float32, cs int, b *float32, ldb int, c, add *float32)
 
 //go:noescape
 func axpyAVX2(alpha float32, x, y *float32, n int)
@@ -65,11 +65,12 @@ func tileSize() (mr, nr int) {
 }
 
 // kernel computes one tile of sgemm with the kernel in use, as
-// kernel6x16AVX2 documents.
-func kernel(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+// kernel6x16AVX2 documents: c = add + a·b, add (row stride ldadd) nil for
+// none, c itself to accumulate.
+func kernel(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc int, add []float32, ldadd int) {
 	mr, nr := tileSize()
 	if !useAVX2 {
-		kernelGo(mr, nr, k, a, rs, cs, b, ldb, c, ldc, acc)
+		kernelGo(mr, nr, k, a, rs, cs, b, ldb, c, ldc, add, ldadd)
 		return
 	}
 	if k > 0 {
@@ -78,31 +79,42 @@ func kernel(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, l
 		_, _ = a[(mr-1)*rs+(k-1)*cs], b[(k-1)*ldb+nr-1]
 	}
 	_ = c[(mr-1)*ldc+nr-1]
+	var ap *float32
+	if add != nil {
+		_ = add[(mr-1)*ldadd+nr-1]
+		ap = &add[0]
+	}
 	if useAVX512 {
-		kernel8x32AVX512(k, &a[0], rs, cs, &b[0], ldb, &c[0], ldc, acc)
+		kernel8x32AVX512(k, &a[0], rs, cs, &b[0], ldb, &c[0], ldc, ap, ldadd)
 		return
 	}
-	kernel6x16AVX2(k, &a[0], rs, cs, &b[0], ldb, &c[0], ldc, acc)
+	kernel6x16AVX2(k, &a[0], rs, cs, &b[0], ldb, &c[0], ldc, ap, ldadd)
 }
 
-// kernelRow computes one row of a tile, c[0:nr] (+)= Σ_p a[p*cs]·b[p*ldb:],
-// with the arithmetic of kernel: the single rows of token-by-token sampling
-// cost one row's work instead of a whole tile's.
-func kernelRow(k int, a []float32, cs int, b []float32, ldb int, c []float32, acc bool) {
+// kernelRow computes one row of a tile, c[0:nr] = add[0:nr] + Σ_p
+// a[p*cs]·b[p*ldb:] (add nil for none), with the arithmetic of kernel: the
+// single rows of token-by-token sampling cost one row's work instead of a
+// whole tile's.
+func kernelRow(k int, a []float32, cs int, b []float32, ldb int, c, add []float32) {
 	_, nr := tileSize()
 	if !useAVX2 {
-		kernelGo(1, nr, k, a, 0, cs, b, ldb, c, nr, acc)
+		kernelGo(1, nr, k, a, 0, cs, b, ldb, c, nr, add, 0)
 		return
 	}
 	if k > 0 {
 		_, _ = a[(k-1)*cs], b[(k-1)*ldb+nr-1]
 	}
 	_ = c[nr-1]
+	var ap *float32
+	if add != nil {
+		_ = add[nr-1]
+		ap = &add[0]
+	}
 	if useAVX512 {
-		kernel1x32AVX512(k, &a[0], cs, &b[0], ldb, &c[0], acc)
+		kernel1x32AVX512(k, &a[0], cs, &b[0], ldb, &c[0], ap)
 		return
 	}
-	kernel1x16AVX2(k, &a[0], cs, &b[0], ldb, &c[0], acc)
+	kernel1x16AVX2(k, &a[0], cs, &b[0], ldb, &c[0], ap)
 }
 
 func axpy(alpha float32, x, y []float32) {

@@ -21,19 +21,21 @@ TEXT ·xgetbv(SB), NOSPLIT, $0-8
 	MOVL DX, edx+4(FP)
 	RET
 
-// func kernel6x16AVX2(k int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, acc bool)
+// func kernel6x16AVX2(k int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, add *float32, ldadd int)
 //
-// C[0:6][0:16] (+)= Σ_p A[i][p] · B[p][j], where A[i][p] is a[i*rs + p*cs]
-// (a row-major matrix, rs = its stride and cs = 1, or a packed strip, rs = 1
-// and cs = 6), B[p][j] is b[p*ldb + j] (a packed panel, ldb = 16, or a
-// row-major matrix read in place) and C is row-major with row stride ldc.
-// Every element is summed from zero in the order of p with fused
-// multiply-adds and then added to C, whatever the addressing, so a row's
-// result does not depend on the other rows of its tile. Twelve ymm
+// C[i][j] = D[i][j] + Σ_p A[i][p] · B[p][j] for i < 6, j < 16, where
+// A[i][p] is a[i*rs + p*cs] (a row-major matrix, rs = its stride and cs =
+// 1, or a packed strip, rs = 1 and cs = 6), B[p][j] is b[p*ldb + j] (a
+// packed panel, ldb = 16, or a row-major matrix read in place), C is
+// row-major with row stride ldc and D[i][j] is add[i*ldadd + j] (C itself
+// to accumulate, a bias row with ldadd = 0) or 0 when add is nil. Every
+// element is summed from zero in the order of p with fused multiply-adds
+// and then added to D, whatever the addressing, so a row's result does not
+// depend on the other rows of its tile. Twelve ymm
 // accumulators keep both FMA pipes busy past their four-cycle latency; rows
 // 3–5 are addressed from a second base register because x86 scales an index
 // by at most 8.
-TEXT ·kernel6x16AVX2(SB), NOSPLIT, $0-65
+TEXT ·kernel6x16AVX2(SB), NOSPLIT, $0-80
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ rs+16(FP), R9
@@ -88,45 +90,33 @@ loop:
 	JNZ          loop
 
 store:
+	MOVQ  add+64(FP), R8
+	TESTQ R8, R8
+	JEQ   put
+	MOVQ  ldadd+72(FP), R13
+	SHLQ  $2, R13
+	VADDPS (R8), Y0, Y0
+	VADDPS 32(R8), Y1, Y1
+	ADDQ   R13, R8
+	VADDPS (R8), Y2, Y2
+	VADDPS 32(R8), Y3, Y3
+	ADDQ   R13, R8
+	VADDPS (R8), Y4, Y4
+	VADDPS 32(R8), Y5, Y5
+	ADDQ   R13, R8
+	VADDPS (R8), Y6, Y6
+	VADDPS 32(R8), Y7, Y7
+	ADDQ   R13, R8
+	VADDPS (R8), Y8, Y8
+	VADDPS 32(R8), Y9, Y9
+	ADDQ   R13, R8
+	VADDPS (R8), Y10, Y10
+	VADDPS 32(R8), Y11, Y11
+
+put:
 	MOVQ    c+48(FP), DI
 	MOVQ    ldc+56(FP), SI
 	SHLQ    $2, SI
-	MOVBLZX acc+64(FP), R8
-	TESTQ   R8, R8
-	JEQ     put
-	VADDPS  (DI), Y0, Y0
-	VADDPS  32(DI), Y1, Y1
-	VMOVUPS Y0, (DI)
-	VMOVUPS Y1, 32(DI)
-	ADDQ    SI, DI
-	VADDPS  (DI), Y2, Y2
-	VADDPS  32(DI), Y3, Y3
-	VMOVUPS Y2, (DI)
-	VMOVUPS Y3, 32(DI)
-	ADDQ    SI, DI
-	VADDPS  (DI), Y4, Y4
-	VADDPS  32(DI), Y5, Y5
-	VMOVUPS Y4, (DI)
-	VMOVUPS Y5, 32(DI)
-	ADDQ    SI, DI
-	VADDPS  (DI), Y6, Y6
-	VADDPS  32(DI), Y7, Y7
-	VMOVUPS Y6, (DI)
-	VMOVUPS Y7, 32(DI)
-	ADDQ    SI, DI
-	VADDPS  (DI), Y8, Y8
-	VADDPS  32(DI), Y9, Y9
-	VMOVUPS Y8, (DI)
-	VMOVUPS Y9, 32(DI)
-	ADDQ    SI, DI
-	VADDPS  (DI), Y10, Y10
-	VADDPS  32(DI), Y11, Y11
-	VMOVUPS Y10, (DI)
-	VMOVUPS Y11, 32(DI)
-	VZEROUPPER
-	RET
-
-put:
 	VMOVUPS Y0, (DI)
 	VMOVUPS Y1, 32(DI)
 	ADDQ    SI, DI
@@ -453,15 +443,15 @@ pkdone:
 	VZEROUPPER
 	RET
 
-// func kernel8x32AVX512(k int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, acc bool)
+// func kernel8x32AVX512(k int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, add *float32, ldadd int)
 //
 // The AVX-512 form of kernel6x16AVX2 for a tile of eight rows and 32
-// columns, with the same arithmetic per element (so the same bits): C[0:8][0:32]
-// (+)= Σ_p A[i][p] · B[p][j], A[i][p] at a[i*rs + p*cs], B[p][j] at
-// b[p*ldb + j], C row-major with row stride ldc. Sixteen zmm accumulators
+// columns, with the same arithmetic per element (so the same bits):
+// C[i][j] = D[i][j] + Σ_p A[i][p] · B[p][j] for i < 8, j < 32, addressed
+// as there. Sixteen zmm accumulators
 // (Z16–Z31) keep both FMA pipes busy; rows are addressed from three base
 // registers, a, a+3rs and a+6rs, because x86 scales an index by at most 8.
-TEXT ·kernel8x32AVX512(SB), NOSPLIT, $0-65
+TEXT ·kernel8x32AVX512(SB), NOSPLIT, $0-80
 	MOVQ   k+0(FP), CX
 	MOVQ   a+8(FP), AX
 	MOVQ   rs+16(FP), R9
@@ -529,38 +519,39 @@ zloop:
 	JNZ          zloop
 
 zstore:
+	MOVQ  add+64(FP), R8
+	TESTQ R8, R8
+	JEQ   zput
+	MOVQ  ldadd+72(FP), R13
+	SHLQ  $2, R13
+	VADDPS (R8), Z16, Z16
+	VADDPS 64(R8), Z17, Z17
+	ADDQ   R13, R8
+	VADDPS (R8), Z18, Z18
+	VADDPS 64(R8), Z19, Z19
+	ADDQ   R13, R8
+	VADDPS (R8), Z20, Z20
+	VADDPS 64(R8), Z21, Z21
+	ADDQ   R13, R8
+	VADDPS (R8), Z22, Z22
+	VADDPS 64(R8), Z23, Z23
+	ADDQ   R13, R8
+	VADDPS (R8), Z24, Z24
+	VADDPS 64(R8), Z25, Z25
+	ADDQ   R13, R8
+	VADDPS (R8), Z26, Z26
+	VADDPS 64(R8), Z27, Z27
+	ADDQ   R13, R8
+	VADDPS (R8), Z28, Z28
+	VADDPS 64(R8), Z29, Z29
+	ADDQ   R13, R8
+	VADDPS (R8), Z30, Z30
+	VADDPS 64(R8), Z31, Z31
+
+zput:
 	MOVQ    c+48(FP), DI
 	MOVQ    ldc+56(FP), SI
 	SHLQ    $2, SI
-	MOVBLZX acc+64(FP), R8
-	TESTQ   R8, R8
-	JEQ     zput
-	VADDPS  (DI), Z16, Z16
-	VADDPS  64(DI), Z17, Z17
-	ADDQ    SI, DI
-	VADDPS  (DI), Z18, Z18
-	VADDPS  64(DI), Z19, Z19
-	ADDQ    SI, DI
-	VADDPS  (DI), Z20, Z20
-	VADDPS  64(DI), Z21, Z21
-	ADDQ    SI, DI
-	VADDPS  (DI), Z22, Z22
-	VADDPS  64(DI), Z23, Z23
-	ADDQ    SI, DI
-	VADDPS  (DI), Z24, Z24
-	VADDPS  64(DI), Z25, Z25
-	ADDQ    SI, DI
-	VADDPS  (DI), Z26, Z26
-	VADDPS  64(DI), Z27, Z27
-	ADDQ    SI, DI
-	VADDPS  (DI), Z28, Z28
-	VADDPS  64(DI), Z29, Z29
-	ADDQ    SI, DI
-	VADDPS  (DI), Z30, Z30
-	VADDPS  64(DI), Z31, Z31
-	MOVQ    c+48(FP), DI
-
-zput:
 	VMOVUPS Z16, (DI)
 	VMOVUPS Z17, 64(DI)
 	ADDQ    SI, DI
@@ -587,13 +578,14 @@ zput:
 	VZEROUPPER
 	RET
 
-// func kernel1x16AVX2(k int, a *float32, cs int, b *float32, ldb int, c *float32, acc bool)
+// func kernel1x16AVX2(k int, a *float32, cs int, b *float32, ldb int, c, add *float32)
 //
 // One row of kernel6x16AVX2, with the same arithmetic per element (so the
-// same bits): c[0:16] (+)= Σ_p a[p*cs] · b[p*ldb + 0:16], for the single
+// same bits): c[j] = add[j] + Σ_p a[p*cs] · b[p*ldb + j] for j < 16 (add
+// nil counting as zeros), for the single
 // rows of token-by-token sampling, which the six-row kernel would compute
 // six times over.
-TEXT ·kernel1x16AVX2(SB), NOSPLIT, $0-49
+TEXT ·kernel1x16AVX2(SB), NOSPLIT, $0-56
 	MOVQ   k+0(FP), CX
 	MOVQ   a+8(FP), AX
 	MOVQ   cs+16(FP), R11
@@ -616,12 +608,12 @@ r1loop:
 	JNZ          r1loop
 
 r1store:
-	MOVQ    c+40(FP), DI
-	MOVBLZX acc+48(FP), R8
-	TESTQ   R8, R8
-	JEQ     r1put
-	VADDPS  (DI), Y0, Y0
-	VADDPS  32(DI), Y1, Y1
+	MOVQ   c+40(FP), DI
+	MOVQ   add+48(FP), R8
+	TESTQ  R8, R8
+	JEQ    r1put
+	VADDPS (R8), Y0, Y0
+	VADDPS 32(R8), Y1, Y1
 
 r1put:
 	VMOVUPS Y0, (DI)
@@ -629,11 +621,11 @@ r1put:
 	VZEROUPPER
 	RET
 
-// func kernel1x32AVX512(k int, a *float32, cs int, b *float32, ldb int, c *float32, acc bool)
+// func kernel1x32AVX512(k int, a *float32, cs int, b *float32, ldb int, c, add *float32)
 //
 // One row of kernel8x32AVX512, with the same arithmetic per element:
-// c[0:32] (+)= Σ_p a[p*cs] · b[p*ldb + 0:32].
-TEXT ·kernel1x32AVX512(SB), NOSPLIT, $0-49
+// c[j] = add[j] + Σ_p a[p*cs] · b[p*ldb + j] for j < 32.
+TEXT ·kernel1x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ   k+0(FP), CX
 	MOVQ   a+8(FP), AX
 	MOVQ   cs+16(FP), R11
@@ -656,12 +648,12 @@ z1loop:
 	JNZ          z1loop
 
 z1store:
-	MOVQ    c+40(FP), DI
-	MOVBLZX acc+48(FP), R8
-	TESTQ   R8, R8
-	JEQ     z1put
-	VADDPS  (DI), Z16, Z16
-	VADDPS  64(DI), Z17, Z17
+	MOVQ   c+40(FP), DI
+	MOVQ   add+48(FP), R8
+	TESTQ  R8, R8
+	JEQ    z1put
+	VADDPS (R8), Z16, Z16
+	VADDPS 64(R8), Z17, Z17
 
 z1put:
 	VMOVUPS Z16, (DI)

@@ -12,12 +12,12 @@ var useAVX512 = false
 // tileSize returns the rows and columns of the tile of the matrix kernel.
 func tileSize() (mr, nr int) { return 6, 16 }
 
-func kernel(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc int, acc bool) {
-	kernelGo(6, 16, k, a, rs, cs, b, ldb, c, ldc, acc)
+func kernel(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc int, add []float32, ldadd int) {
+	kernelGo(6, 16, k, a, rs, cs, b, ldb, c, ldc, add, ldadd)
 }
 
-func kernelRow(k int, a []float32, cs int, b []float32, ldb int, c []float32, acc bool) {
-	kernelGo(1, 16, k, a, 0, cs, b, ldb, c, 16, acc)
+func kernelRow(k int, a []float32, cs int, b []float32, ldb int, c, add []float32) {
+	kernelGo(1, 16, k, a, 0, cs, b, ldb, c, 16, add, 0)
 }
 
 func axpy(alpha float32, x, y []float32) { axpyGo(alpha, x, y) }

@@ -61,8 +61,9 @@ func TestSgemm(t *testing.T) {
 		for _, d := range [][3]int{{1, 1, 1}, {1, 64, 300}, {3, 5, 7}, {6, 16, 4}, {7, 17, 3}, {9, 33, 300}, {13, 33, 300}, {20, 40, 600}, {97, 70, 160}, {5, 1000, 0}} {
 			m, n, k := d[0], d[1], d[2]
 			for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
-				for _, acc := range []bool{false, true} {
-					name := fmt.Sprintf("m=%d,n=%d,k=%d,transA=%v,transB=%v,acc=%v", m, n, k, tr[0], tr[1], acc)
+				for _, mode := range []string{"set", "acc", "bias"} {
+					acc := mode == "acc"
+					name := fmt.Sprintf("m=%d,n=%d,k=%d,transA=%v,transB=%v,%s", m, n, k, tr[0], tr[1], mode)
 					a := matrix{data: randSlice(r, m*(k+1)), rs: k + 1, cs: 1}
 					if tr[0] {
 						a = matrix{data: randSlice(r, k*(m+1)), rs: 1, cs: m + 1}
@@ -73,22 +74,27 @@ func TestSgemm(t *testing.T) {
 					}
 					ldc := n + 2
 					c := randSlice(r, m*ldc)
+					var bias []float32
+					if mode == "bias" {
+						bias = randSlice(r, n)
+					}
 					want := make([]float64, len(c))
 					for i, v := range c {
-						if acc {
+						switch {
+						case acc || i%ldc >= n:
 							want[i] = float64(v)
-						} else if (i % ldc) < n {
+						case bias != nil:
+							want[i] = float64(bias[i%ldc])
+						default:
 							want[i] = 0
-						} else {
-							want[i] = float64(v)
 						}
 					}
 					naiveGemm(m, n, k, a, b, want, ldc)
 					var bp []float32
-					if acc && !tr[0] {
+					if mode != "set" && !tr[0] {
 						bp = packAll(nil, b, k, n) // the prepacked path
 					}
-					sgemm(&buf, m, n, k, a, b, bp, c, ldc, acc)
+					sgemm(&buf, m, n, k, a, b, bp, c, ldc, acc, bias)
 					for i := range c {
 						// float32 products summed over k terms: error grows like √k·ε.
 						tol := 1e-5 * (1 + math.Sqrt(float64(k))) * (1 + math.Abs(want[i]))
@@ -161,19 +167,19 @@ func BenchmarkSgemm(b *testing.B) {
 	b.Run("fwd", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			sgemm(&buf, n, v, h, matrix{A, h, 1}, matrix{W, v, 1}, nil, Z, v, false)
+			sgemm(&buf, n, v, h, matrix{A, h, 1}, matrix{W, v, 1}, nil, Z, v, false, nil)
 		}
 	})
 	b.Run("dA", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			sgemm(&buf, n, h, v, matrix{Z, v, 1}, matrix{W, 1, v}, nil, A, h, false)
+			sgemm(&buf, n, h, v, matrix{Z, v, 1}, matrix{W, 1, v}, nil, A, h, false, nil)
 		}
 	})
 	b.Run("dW", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			sgemm(&buf, h, v, n, matrix{A, 1, h}, matrix{Z, v, 1}, nil, W, v, true)
+			sgemm(&buf, h, v, n, matrix{A, 1, h}, matrix{Z, v, 1}, nil, W, v, true, nil)
 		}
 	})
 }
@@ -204,20 +210,26 @@ func TestSgemmKernelsAgree(t *testing.T) {
 				if tr[1] {
 					b = matrix{data: randSlice(r, n*(k+2)), rs: 1, cs: k + 2}
 				}
-				c0 := randSlice(r, m*n)
-				var got [2][]float32
-				for i, wide := range []bool{false, true} {
-					useAVX512 = wide
-					var bp []float32
-					if pre {
-						bp = packAll(nil, b, k, n)
+				c0, bias := randSlice(r, m*n), randSlice(r, n)
+				for _, mode := range []string{"set", "acc", "bias"} {
+					var got [2][]float32
+					for i, wide := range []bool{false, true} {
+						useAVX512 = wide
+						var bp []float32
+						if pre {
+							bp = packAll(nil, b, k, n)
+						}
+						c := append([]float32(nil), c0...)
+						var buf gemmBuf
+						var bs []float32
+						if mode == "bias" {
+							bs = bias
+						}
+						sgemm(&buf, m, n, k, a, b, bp, c, n, mode == "acc", bs)
+						got[i] = c
 					}
-					c := append([]float32(nil), c0...)
-					var buf gemmBuf
-					sgemm(&buf, m, n, k, a, b, bp, c, n, true)
-					got[i] = c
+					require.Equal(t, got[0], got[1], "m=%d,n=%d,k=%d,trans=%v,prepacked=%v,%s", m, n, k, tr, pre, mode)
 				}
-				require.Equal(t, got[0], got[1], "m=%d,n=%d,k=%d,trans=%v,prepacked=%v", m, n, k, tr, pre)
 			}
 		}
 	}
