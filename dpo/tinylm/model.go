@@ -66,9 +66,9 @@ type Config struct {
 // which is the architecture of the PyTorch peer
 // /work/shared/bench/torch_tinylm_step.py (Embedding, Linear, tanh, Linear,
 // log_softmax). Weights are float32; products run through float32 matrix
-// kernels (AVX2 assembly on amd64 CPUs that have it, portable Go elsewhere)
-// batched over every token position of every sequence of a call, and
-// log-probabilities are summed in float64.
+// kernels (AVX-512 or AVX2 assembly on amd64 CPUs that have them, portable
+// Go elsewhere) batched over every token position of every sequence of a
+// call, and log-probabilities are summed in float64.
 //
 // Model implements alignment.Policy, alignment.Scorer and dpo.Model.
 // Generate, LogProbs, LogProb, Save, Clone and Snapshot only read the
