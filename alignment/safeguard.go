@@ -203,11 +203,15 @@ type Drift struct {
 	ReferenceMean float64 `json:"reference_mean"`
 }
 
+// DefaultPlateauZ is the default of Safeguards.PlateauZ: the plateau rule
+// compares the win rate minus 1.645 standard errors, a one-sided 95%
+// lower bound, with PlateauWinRate.
+const DefaultPlateauZ = 1.645
+
 // Default thresholds of Safeguards; the judge-relative ones are shares of
 // the training judge's score range.
 const (
 	defaultPlateauWinRate = 0.5
-	defaultPlateauZ       = 1.645
 	defaultMinYield       = 0.05
 	defaultMinAgreement   = 0.5
 	defaultJudgeDiffShare = 0.2
@@ -267,7 +271,7 @@ func (s Safeguards) resolve(lo, hi float64) thresholds {
 	span := hi - lo
 	return thresholds{
 		winRate:     pick(s.PlateauWinRate, defaultPlateauWinRate),
-		winZ:        pick(s.PlateauZ, defaultPlateauZ),
+		winZ:        pick(s.PlateauZ, DefaultPlateauZ),
 		yield:       pick(s.MinYield, defaultMinYield),
 		agreement:   pick(s.MinAgreement, defaultMinAgreement),
 		judgeDiff:   pick(s.MaxJudgeDiff, defaultJudgeDiffShare*span),

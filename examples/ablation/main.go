@@ -8,8 +8,8 @@
 //     rambling answers as training goes on);
 //   - iterations stop paying: the held-out score rises fast, then flattens,
 //     and the held-out win rate over the previous policy falls toward one
-//     half; the program says where the Loop's plateau safeguard (win rate
-//     ≤ 0.5) would have stopped each run;
+//     half; the program says where the Loop's plateau safeguard (the win
+//     rate's lower 95% confidence bound ≤ 0.5) would have stopped each run;
 //   - length control: pairs chosen with LengthControlled instead of MaxMin
 //     give shorter answers, and the table shows what that costs in score;
 //   - and, as they are cheap here: online DPO (recipe.OnlineDPO,
