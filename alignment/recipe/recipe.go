@@ -16,7 +16,8 @@
 //     worst, iterated with the Trainer.
 //   - [MetaRewarding] (Wu et al., 2024): length-controlled actor pairs, and
 //     judge pairs from a meta-judge's tournament over the judgments of the
-//     response they disagree on most.
+//     response they disagree on most, its positions weighted against
+//     position bias and ranked by an Elo fit.
 //   - [OnlineDPO] (Guo et al., 2024): one iteration per batch of [Batches],
 //     two samples, a pairwise AI judge, a training step at once.
 //   - [SelfBoosting] (SynPO, Dong et al., 2024): an improver's rewrite of
