@@ -19,7 +19,8 @@
 //     response they disagree on most, its positions weighted against
 //     position bias and ranked by an Elo fit.
 //   - [OnlineDPO] (Guo et al., 2024): one iteration per batch of [Batches],
-//     two samples, a pairwise AI judge, a training step at once.
+//     two samples, a pairwise AI judge, one training step at once,
+//     anchored to the initial model.
 //   - [SelfBoosting] (SynPO, Dong et al., 2024): an improver's rewrite of
 //     the current policy's answer over the initial policy's answer.
 //

@@ -477,6 +477,56 @@ func TestOnlineDPOTrainsEveryBatch(t *testing.T) {
 	assert.Equal(t, 6, res.Policy.(*rcpPolicy).version)
 }
 
+// reporting is an rcpTrainer that reports its reference and steps, as
+// dpo.Trainer does.
+type reporting struct {
+	*rcpTrainer
+	fixed bool
+	steps int
+}
+
+func (r reporting) ReferenceFixed() bool { return r.fixed }
+func (r reporting) Steps(int) int        { return r.steps }
+
+// TestOnlineDPOChecksTheTrainer: OAIF anchors to the initial model and
+// takes one step per batch; a Trainer that reports otherwise is refused
+// unless the departure is asked for.
+func TestOnlineDPOChecksTheTrainer(t *testing.T) {
+	texts := func(int, string) []string { return []string{"x", "y"} }
+	for _, tt := range []struct {
+		name          string
+		tr            alignment.Trainer
+		moving, multi bool
+		msg           string
+	}{
+		{"OAIF", reporting{&rcpTrainer{texts: texts}, true, 1}, false, false, ""},
+		{"moving reference", reporting{&rcpTrainer{texts: texts}, false, 1}, false, false, "set MovingReference"},
+		{"moving reference allowed", reporting{&rcpTrainer{texts: texts}, false, 1}, true, false, ""},
+		{"two steps", reporting{&rcpTrainer{texts: texts}, true, 2}, false, false, "takes 2 optimiser steps on a batch of 2 pairs"},
+		{"two steps allowed", reporting{&rcpTrainer{texts: texts}, true, 2}, false, true, ""},
+		{"frequent-refresh iterative DPO", reporting{&rcpTrainer{texts: texts}, false, 4}, true, true, ""},
+		{"unreported", &rcpTrainer{texts: texts}, false, false, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := recipe.OnlineDPO{
+				Base: alignment.Loop{Policy: newRcpPolicy(0, texts), Prompts: rcpSource(t, "p0", "p1"), Trainer: tt.tr},
+				Comparer: alignmenttest.ComparerFunc(func(context.Context, alignment.Prompt, alignment.Response, alignment.Response) (alignment.Comparison, error) {
+					return alignment.Comparison{ProbA: 1}, nil
+				}),
+				BatchSize: 2, MovingReference: tt.moving, MultiStep: tt.multi,
+			}
+			l, err := o.Loop()
+			if tt.msg != "" {
+				assert.ErrorIs(t, err, alignment.ErrInvalid)
+				assert.ErrorContains(t, err, tt.msg)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, 2, l.Samples, "OAIF samples two responses")
+		})
+	}
+}
+
 func TestSelfBoostingKnownPairs(t *testing.T) {
 	texts := func(v int, id string) []string { return []string{fmt.Sprintf("v%d answer to %s", v, id)} }
 	improve := alignmenttest.RefinerFunc(func(ctx context.Context, p alignment.Prompt, r alignment.Response) (alignment.Response, error) {
