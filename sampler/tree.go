@@ -112,6 +112,16 @@ type TreeResult struct {
 	OriginalPassRate, OriginalScore float64
 	// Calls is the number of model calls made: policy plus judge.
 	Calls int
+	// RefinePrompt is the prompt that asked the policy for the accepted
+	// refinement (the request, the text it refined and the judge's
+	// feedback on that text; its ID is the request's); Output is the policy's whole answer to it,
+	// reasoning and "Revision:" line included; Failed holds the answers to
+	// the same prompt whose candidates the judge failed, in the order they
+	// were judged. They are the refiner's successful search trace (see
+	// RefinerPair), empty when Found is false.
+	RefinePrompt alignment.Prompt
+	Output       string
+	Failed       []string
 }
 
 // Pair returns the SPaR preference pair of a successful search: chosen is
@@ -130,6 +140,60 @@ func (r TreeResult) Pair(p alignment.Prompt) (alignment.Pair, bool) {
 		Scored:        true,
 		Source:        "spar",
 	}, true
+}
+
+// RefinerPair returns the refiner's training pair of a successful search,
+// SPaR's rejection-sampling fine-tuning of the refiner put as a preference
+// so that a DPO Trainer can take it: for RefinePrompt, the answer that
+// gave the accepted refinement (Output) is chosen, and rejected is the
+// first answer to the same prompt whose candidate the judge failed, or,
+// when the accepted answer was the first one judged, an answer that
+// repeats the text it was asked to refine ("Revision: " and that text),
+// which the judge failed too. The pair's prompt ID is "refine:" and the
+// request's ID, Source "spar-refiner"; the pair carries
+// no scores. SPaR fine-tunes on the chosen answers alone (supervised);
+// a pair keeps the same target and needs a Trainer of preferences only.
+// It reports false when no refinement was found.
+func (r TreeResult) RefinerPair() (alignment.Pair, bool) {
+	if !r.Found || r.Output == "" {
+		return alignment.Pair{}, false
+	}
+	rejected := ""
+	if len(r.Failed) > 0 {
+		rejected = r.Failed[0]
+	} else {
+		parent := r.Original.Text
+		if revs := r.Response.Revisions; r.Depth >= 2 && len(revs) >= 2 {
+			parent = revs[len(revs)-2].Text
+		}
+		rejected = "Revision: " + parent
+	}
+	prompt := r.RefinePrompt.Clone()
+	prompt.ID = "refine:" + prompt.ID
+	return alignment.Pair{
+		Prompt:   prompt,
+		Chosen:   alignment.Response{Text: r.Output, Source: refinerName},
+		Rejected: alignment.Response{Text: rejected, Source: refinerName},
+		Source:   "spar-refiner",
+	}, true
+}
+
+// SearchPairs runs Search and returns SPaR's two pairs: the actor's
+// (TreeResult.Pair: the refinement over the original) and the refiner's
+// (TreeResult.RefinerPair). found is false, with zero pairs, when r
+// already passed or no refinement was found. It is the method that
+// recipe.SPaR asks its search for.
+func (t *TreeSearch) SearchPairs(ctx context.Context, p alignment.Prompt, r alignment.Response) (actor, refiner alignment.Pair, found bool, err error) {
+	res, err := t.Search(ctx, p, r)
+	if err != nil {
+		return alignment.Pair{}, alignment.Pair{}, false, err
+	}
+	actor, ok := res.Pair(p)
+	if !ok {
+		return alignment.Pair{}, alignment.Pair{}, false, nil
+	}
+	refiner, _ = res.RefinerPair()
+	return actor, refiner, true, nil
 }
 
 // TreeStats counts what a TreeSearch has done since it was built.
@@ -255,6 +319,7 @@ type search struct {
 type node struct {
 	parent   *node
 	text     string
+	output   string // the policy's whole answer that gave text
 	path     string // "0" for the root, "0.2.1" for the second child of the third child
 	finish   string
 	rate     float64
@@ -300,6 +365,12 @@ func (s *search) run(ctx context.Context, r alignment.Response) (TreeResult, err
 				if kid.rate > o.Threshold {
 					res.Found, res.Depth = true, depth
 					res.Response, res.PassRate, res.Score = cand, kid.rate, kid.score
+					res.RefinePrompt, res.Output = refinePrompt(s.p, parent), kid.output
+					for _, n := range level {
+						if n.parent == parent {
+							res.Failed = append(res.Failed, n.output)
+						}
+					}
 					return res, nil
 				}
 				level = append(level, kid)
@@ -341,7 +412,7 @@ func (s *search) expand(ctx context.Context, n *node) ([]*node, error) {
 			s.t.unparsed.Add(1)
 			continue
 		}
-		kids = append(kids, &node{parent: n, text: text, path: n.path + "." + strconv.Itoa(i), finish: out.FinishReason})
+		kids = append(kids, &node{parent: n, text: text, output: out.Text, path: n.path + "." + strconv.Itoa(i), finish: out.FinishReason})
 	}
 	return kids, nil
 }

@@ -367,3 +367,53 @@ func TestTreeSearchSPaRDefaults(t *testing.T) {
 	assert.Equal(t, 0.6, res.PassRate)
 	assert.Equal(t, map[string]int{"r": 5, "r.0": 5, "r.1": 5}, seen)
 }
+
+// TestTreeSearchRefinerTrace: a successful search records the prompt that
+// asked for the accepted refinement, the answer that gave it and the
+// failed answers to the same prompt, which make the refiner's pair.
+func TestTreeSearchRefinerTrace(t *testing.T) {
+	// Level 1: r.0 and r.1 fail; r.0 has the best score and is expanded
+	// first; r.0.0 fails, r.0.1 passes.
+	judge := &table{scores: map[string]float64{"r.0": 0.5, "r.0.1": 1}}
+	ts, err := NewTreeSearch(refiner(), judge, &TreeOptions{Branch: 2, Samples: 1})
+	require.NoError(t, err)
+	p := alignment.NewPrompt("p", "Write r properly.")
+	actor, ref, found, err := ts.SearchPairs(t.Context(), p, alignment.Response{Text: "r"})
+	require.NoError(t, err)
+	require.True(t, found)
+	assert.Equal(t, "r.0.1", actor.Chosen.Text)
+	assert.Equal(t, "r", actor.Rejected.Text)
+	assert.Equal(t, "spar", actor.Source)
+
+	assert.Equal(t, "refine:p", ref.Prompt.ID)
+	assert.Equal(t, "r.0", fenced(ref.Prompt.Text(), "response"), "the prompt that refined r.0")
+	assert.Equal(t, "needs work on r.0", fenced(ref.Prompt.Text(), "feedback"))
+	assert.Equal(t, "Revision: r.0.1", ref.Chosen.Text, "the refiner's whole answer")
+	assert.Equal(t, "Revision: r.0.0", ref.Rejected.Text, "the failed sibling")
+	assert.Equal(t, "spar-refiner", ref.Source)
+	assert.False(t, ref.Scored)
+
+	// The first answer passes: the rejected answer repeats the text it
+	// was asked to refine.
+	ts, err = NewTreeSearch(refiner(), &table{scores: map[string]float64{"r.0": 1}}, &TreeOptions{Samples: 1})
+	require.NoError(t, err)
+	_, ref, found, err = ts.SearchPairs(t.Context(), p, alignment.Response{Text: "r", Revisions: []alignment.Revision{{Text: "earlier"}}})
+	require.NoError(t, err)
+	require.True(t, found)
+	assert.Equal(t, "Revision: r.0", ref.Chosen.Text)
+	assert.Equal(t, "Revision: r", ref.Rejected.Text, "the original, not a revision made before the search")
+	ts, err = NewTreeSearch(refiner(), &table{scores: map[string]float64{"r.0": 0.5, "r.0.0": 1}}, &TreeOptions{Samples: 1})
+	require.NoError(t, err)
+	_, ref, _, err = ts.SearchPairs(t.Context(), p, alignment.Response{Text: "r"})
+	require.NoError(t, err)
+	assert.Equal(t, "Revision: r.0", ref.Rejected.Text, "at depth 2, the parent")
+
+	// Nothing found, or nothing to refine: no pairs.
+	ts, err = NewTreeSearch(refiner(), &table{scores: map[string]float64{"r": 1}}, nil)
+	require.NoError(t, err)
+	_, _, found, err = ts.SearchPairs(t.Context(), p, alignment.Response{Text: "r"})
+	require.NoError(t, err)
+	assert.False(t, found)
+	_, ok := TreeResult{}.RefinerPair()
+	assert.False(t, ok)
+}
