@@ -23,10 +23,14 @@
 //     anchored to the initial model.
 //   - [SelfBoosting] (SynPO, Dong et al., 2024): an improver's rewrite of
 //     the current policy's answer over the initial policy's answer.
+//   - [SPaR] (Cheng et al., 2024): a tree search of minimal corrections of
+//     an answer the judge fails; the passing correction over the failed
+//     answer for the actor, and the refiner's successful search trace for
+//     the refiner.
 //
-// Package recipe imports only package alignment: the judges, refiners and
-// trainers are wired by the caller (judge, constitution, dpo), as the
-// Examples show.
+// Package recipe imports only package alignment: the judges, refiners,
+// searches and trainers are wired by the caller (judge, constitution,
+// sampler, dpo), as the Examples show.
 package recipe
 
 import (
