@@ -15,8 +15,9 @@
 // Pairwise asks which of two responses is better, in both presentation
 // orders, and reports a position-inconsistent pair as a tie. Meta compares
 // two judgments of the same response and ranks a tournament of judgments
-// with a Bradley–Terry fit, yielding judge-training pairs for
-// Meta-Rewarding. Jury aggregates several judges and measures how much they
+// as Meta-Rewarding does (each position's wins weighted to cancel the
+// meta-judge's position bias, PositionWeighted, then an Elo fit, Elo),
+// yielding judge-training pairs. Jury aggregates several judges and measures how much they
 // agree. Func turns a Go function into a Judge.
 //
 // # Reading model output safely
