@@ -137,7 +137,7 @@ func findings(arms []summary) []string {
 	}
 	if on != nil {
 		if o := find(armOnline); o != nil {
-			out = append(out, "online DPO vs iterative: "+versus(*o, *on, "online DPO", "iterative"))
+			out = append(out, "frequent refresh vs iterative: "+versus(*o, *on, "frequent refresh", "iterative"))
 		}
 	}
 	if j, n := find(armJury), find(armNoisy); j != nil && n != nil {
