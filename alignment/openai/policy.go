@@ -174,6 +174,10 @@ type Policy struct {
 	templateKwargs         map[string]any
 	log                    *slog.Logger
 
+	// What New was given, for WithModel.
+	urls []string
+	opts Options
+
 	rngMu sync.Mutex
 	rng   *rand.Rand
 
@@ -238,7 +242,10 @@ func New(model string, baseURLs []string, o *Options) (*Policy, error) {
 		templateKwargs:      maps.Clone(o.ChatTemplateKwargs),
 		log:                 o.Logger,
 		hc:                  o.Client,
+		urls:                append([]string(nil), baseURLs...),
+		opts:                *o,
 	}
+	p.opts.ChatTemplateKwargs = p.templateKwargs
 	if o.MaxRetries < 0 {
 		p.maxRetries = 0
 	}
@@ -645,6 +652,26 @@ func (p *Policy) addUsage(u usage) {
 
 // Model returns the model name sent with every request.
 func (p *Policy) Model() string { return p.model }
+
+// WithModel returns a Policy that asks model on p's servers, with p's
+// options, HTTP client and API key: the policy of a model that p's server
+// serves beside p's, such as a LoRA adapter loaded after training (see
+// Handoff). Response.Source is model unless Options.Source was set. The
+// new Policy has its own usage counters, notes and endpoint state (the n
+// each endpoint takes, rests), since another model may behave otherwise.
+// The error wraps alignment.ErrInvalid for an empty model name.
+func (p *Policy) WithModel(model string) (*Policy, error) {
+	o := p.opts
+	o.Client, o.APIKey, o.APIKeyEnv = p.hc, p.key, "-"
+	if o.Jitter != nil {
+		// Two Policies must not share one rand.Source: draw the new one's
+		// seed from p's.
+		p.rngMu.Lock()
+		o.Jitter = rand.NewPCG(p.rng.Uint64(), p.rng.Uint64())
+		p.rngMu.Unlock()
+	}
+	return New(model, p.urls, &o)
+}
 
 // CloseIdleConnections closes the idle connections of the Policy's HTTP
 // client; call it when done with the Policy.
