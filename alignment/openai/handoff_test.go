@@ -368,3 +368,24 @@ func TestParseLoad(t *testing.T) {
 	assert.ErrorIs(t, err, alignment.ErrInvalid)
 	assert.ErrorContains(t, err, "none, vllm-lora, sglang-lora, sglang-weights")
 }
+
+// WithModel asks for another model on the same server with the same key,
+// and counts its usage with its parent's.
+func TestWithModel(t *testing.T) {
+	srv := openaitest.NewServer(t, openaitest.Options{Flavor: openaitest.VLLM, APIKey: "sk-test"})
+	pol, err := openai.New("base", []string{srv.URL()}, &openai.Options{APIKey: "sk-test"})
+	require.NoError(t, err)
+	ctx := context.Background()
+	_, err = pol.Generate(ctx, alignment.NewPrompt("a", "Hi!"), alignment.SampleOptions{})
+	require.NoError(t, err)
+	next, err := pol.WithModel("adapter-1")
+	require.NoError(t, err)
+	rs, err := next.Generate(ctx, alignment.NewPrompt("a", "Hi!"), alignment.SampleOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "adapter-1", rs[0].Source)
+	assert.Equal(t, "adapter-1", srv.Requests()[1].Model)
+	assert.Equal(t, int64(2), pol.Usage().Requests, "one total for the run")
+	assert.Equal(t, pol.Usage(), next.Usage())
+	_, err = pol.WithModel(" ")
+	assert.ErrorIs(t, err, alignment.ErrInvalid)
+}

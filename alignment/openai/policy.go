@@ -187,6 +187,12 @@ type Policy struct {
 	notesMu sync.Mutex
 	notes   []string
 
+	// Shared with the Policies WithModel makes.
+	*counters
+}
+
+// counters are a Policy's usage totals.
+type counters struct {
 	promptTokens, completionTokens, requests, retries, truncated atomic.Int64
 }
 
@@ -244,6 +250,7 @@ func New(model string, baseURLs []string, o *Options) (*Policy, error) {
 		hc:                  o.Client,
 		urls:                append([]string(nil), baseURLs...),
 		opts:                *o,
+		counters:            &counters{},
 	}
 	p.opts.ChatTemplateKwargs = p.templateKwargs
 	if o.MaxRetries < 0 {
@@ -621,7 +628,8 @@ func echoUnsupported(se *StatusError) bool {
 	return false
 }
 
-// Usage counts what a Policy has consumed since it was made, for reports.
+// Usage counts what a Policy, and the Policies WithModel made from it,
+// have consumed since it was made, for reports.
 type Usage struct {
 	// PromptTokens and CompletionTokens sum the usage servers reported.
 	PromptTokens, CompletionTokens int64
@@ -634,7 +642,8 @@ type Usage struct {
 	Truncated int64
 }
 
-// Usage returns the totals so far. It is safe to call at any time.
+// Usage returns the totals so far, of p and of the Policies made from it
+// with WithModel. It is safe to call at any time.
 func (p *Policy) Usage() Usage {
 	return Usage{
 		PromptTokens:     p.promptTokens.Load(),
@@ -657,9 +666,11 @@ func (p *Policy) Model() string { return p.model }
 // options, HTTP client and API key: the policy of a model that p's server
 // serves beside p's, such as a LoRA adapter loaded after training (see
 // Handoff). Response.Source is model unless Options.Source was set. The
-// new Policy has its own usage counters, notes and endpoint state (the n
-// each endpoint takes, rests), since another model may behave otherwise.
-// The error wraps alignment.ErrInvalid for an empty model name.
+// new Policy shares p's usage counters, so that Usage of either gives the
+// total of both, the cost of a whole run; it has its own notes and
+// endpoint state (the n each endpoint takes, rests), since another model
+// may behave otherwise. The error wraps alignment.ErrInvalid for an empty
+// model name.
 func (p *Policy) WithModel(model string) (*Policy, error) {
 	o := p.opts
 	o.Client, o.APIKey, o.APIKeyEnv = p.hc, p.key, "-"
@@ -670,7 +681,12 @@ func (p *Policy) WithModel(model string) (*Policy, error) {
 		o.Jitter = rand.NewPCG(p.rng.Uint64(), p.rng.Uint64())
 		p.rngMu.Unlock()
 	}
-	return New(model, p.urls, &o)
+	next, err := New(model, p.urls, &o)
+	if err != nil {
+		return nil, err
+	}
+	next.counters = p.counters
+	return next, nil
 }
 
 // CloseIdleConnections closes the idle connections of the Policy's HTTP
