@@ -61,8 +61,8 @@ type config struct {
 	model       string
 	trainCmd    string
 	serve       string // how the trained model reaches -backend: an openai.Load name
-	prompts     int // training prompts; 0 means the task world's default
-	heldOut     int // held-out prompts
+	prompts     int    // training prompts; 0 means the task world's default
+	heldOut     int    // held-out prompts
 	sftEpochs   int
 }
 
