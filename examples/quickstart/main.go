@@ -60,9 +60,9 @@ type config struct {
 	backend     string
 	model       string
 	trainCmd    string
-	serve       string // how the trained model reaches -backend: an openai.Load name
-	prompts     int    // training prompts; 0 means the task world's default
-	heldOut     int    // held-out prompts
+	serve       string
+	prompts     int // training prompts; 0 means the task world's default
+	heldOut     int // held-out prompts
 	sftEpochs   int
 }
 
