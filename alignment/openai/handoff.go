@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/selfalign/selfalign/alignment"
 )
@@ -121,7 +123,7 @@ type TrainJob struct {
 // sampled from. The adapter's name is the one the training reports, else
 // AdapterName's. A command reports a name with a line
 // "SELFALIGN_MODEL=<name>" on its standard output (the last such line
-// counts); a Func returns it. A name reported with LoadSGLangWeights,
+// counts; a name is one word of valid UTF-8); a Func returns it. A name reported with LoadSGLangWeights,
 // which keeps the served name, is an error wrapping alignment.ErrInvalid.
 // Except with LoadSGLangLoRA (SGLang does not list adapters), the new
 // Policy is checked (Policy.Check) before Train returns it, so that a
@@ -553,11 +555,17 @@ func (r *reportScanner) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// line takes l's name when l is a report. A name is one word of valid
+// UTF-8: a line whose name holds a space, a control character or a broken
+// byte is not a report (a progress bar's carriage return, say).
 func (r *reportScanner) line(l []byte) {
 	s := strings.TrimSpace(string(l))
-	if name, ok := strings.CutPrefix(s, reportPrefix); ok && strings.TrimSpace(name) != "" {
-		r.last = strings.TrimSpace(name)
+	name, ok := strings.CutPrefix(s, reportPrefix)
+	name = strings.TrimSpace(name)
+	if !ok || name == "" || !utf8.ValidString(name) || strings.ContainsFunc(name, func(c rune) bool { return unicode.IsSpace(c) || unicode.IsControl(c) }) {
+		return
 	}
+	r.last = name
 }
 
 // model returns the last name reported, the unterminated last line
