@@ -97,6 +97,12 @@ type TrainJob struct {
 	// Model is the model name the iteration sampled from
 	// (SELFALIGN_SERVED_MODEL).
 	Model string
+	// Adapter is the directory loaded for Model, the Output of the
+	// training before (a LoRA adapter or, with LoadSGLangWeights, a
+	// model); "" when the iteration sampled from Policy's model or Load
+	// is LoadNone (SELFALIGN_SERVED_ADAPTER). A training that goes on
+	// from the model the iteration sampled starts from it.
+	Adapter string
 }
 
 // Handoff is an alignment.Trainer and alignment.Checkpointer for a model
@@ -214,7 +220,7 @@ func (h *Handoff) Train(ctx context.Context, pol alignment.Policy, pairs []align
 	if len(pairs) > 0 {
 		it = pairs[0].Iteration
 	}
-	job := TrainJob{Iteration: it, BaseModel: h.Policy.Model(), Model: cur.Model}
+	job := TrainJob{Iteration: it, BaseModel: h.Policy.Model(), Model: cur.Model, Adapter: cur.Adapter}
 	var err error
 	if job.Pairs, err = filepath.Abs(filepath.Join(h.Dir, "iteration-"+strconv.Itoa(it)+".jsonl")); err != nil {
 		return nil, fmt.Errorf("openai: %w", err)
@@ -477,6 +483,7 @@ func (h *Handoff) run(ctx context.Context, job TrainJob) (string, error) {
 		"SELFALIGN_OUTPUT="+job.Output,
 		"SELFALIGN_BASE_MODEL="+job.BaseModel,
 		"SELFALIGN_SERVED_MODEL="+job.Model,
+		"SELFALIGN_SERVED_ADAPTER="+job.Adapter,
 	)
 	killGroup(cmd)
 	// Grandchildren that outlive a killed shell would hold the pipes

@@ -23,7 +23,7 @@ import (
 
 // trainCmd "trains" as a TRL command with PEFT would: it reads the pairs
 // and writes an adapter directory to $SELFALIGN_OUTPUT.
-const trainCmd = `test -s "$SELFALIGN_PAIRS" && printf '{"r": 8}' > "$SELFALIGN_OUTPUT/adapter_config.json" && echo "trained iteration $SELFALIGN_ITERATION of $SELFALIGN_BASE_MODEL"`
+const trainCmd = `test -s "$SELFALIGN_PAIRS" && printf '{"r": 8}' > "$SELFALIGN_OUTPUT/adapter_config.json" && echo "trained iteration $SELFALIGN_ITERATION of $SELFALIGN_BASE_MODEL from ${SELFALIGN_SERVED_ADAPTER:-the base}"`
 
 // replyJudge scores the fake's canned replies by their choice index
 // ("Reply 1 from ..." scores 1), so that every prompt makes a pair.
@@ -82,7 +82,7 @@ func TestHandoffVLLMLoop(t *testing.T) {
 	assert.Equal(t, map[string]string{"round-1": filepath.Join(dir, "iteration-0"), "round-2": filepath.Join(dir, "iteration-1")}, srv.Adapters())
 	require.IsType(t, &openai.Policy{}, res.Policy)
 	assert.Equal(t, "round-2", res.Policy.(*openai.Policy).Model())
-	assert.Equal(t, "trained iteration 0 of base\ntrained iteration 1 of base\n", stdout.String())
+	assert.Equal(t, "trained iteration 0 of base from the base\ntrained iteration 1 of base from "+filepath.Join(dir, "iteration-0")+"\n", stdout.String())
 	pairs, err := os.ReadFile(filepath.Join(dir, "iteration-1.jsonl"))
 	require.NoError(t, err)
 	assert.Contains(t, string(pairs), `"prompt":[{"role":"user","content":"Name a prime."}]`, "conversational form")
@@ -116,7 +116,7 @@ func TestHandoffResume(t *testing.T) {
 	adapter := strings.TrimPrefix(models[0], "load ")
 	assert.Regexp(t, `^selfalign-[0-9a-f]{8}-1$`, adapter, "the checkpoint's adapter is loaded first")
 	assert.Equal(t, []string{"load " + adapter, adapter, adapter}, models[:3], "iteration 1 asks for the trained model")
-	assert.Equal(t, "trained iteration 1 of base\n", stdout.String(), "only iteration 1 is trained")
+	assert.Equal(t, "trained iteration 1 of base from "+filepath.Join(dir, "iteration-0")+"\n", stdout.String(), "only iteration 1 is trained, from the checkpoint's adapter")
 }
 
 func onePair(it int) []alignment.Pair {

@@ -45,13 +45,20 @@
 //     LoRAAdapterNotFoundError). Without Options.LoRA the route does not
 //     exist: 404 {"detail": "Not Found"}, FastAPI's answer
 //     (vllm/entrypoints/serve/lora/api_router.py registers it only when
-//     the variable is set).
+//     the variable is set). POST /v1/unload_lora_adapter {"lora_name"}
+//     answers "Success: LoRA adapter '<name>' removed successfully." or
+//     404 "The lora adapter '<name>' cannot be found.". With
+//     Options.OldLoRA the fake ignores load_inplace, as vLLM did before
+//     it had the field.
 //   - SGLang answers POST /load_lora_adapter {"lora_name", "lora_path"}
 //     with {"success", "error_message", "loaded_adapters"}, 200 or 400
 //     (sglang/srt/entrypoints/http_server.py; LoRAUpdateOutput in
 //     sglang/srt/managers/io_struct.py); a loaded adapter is asked for
 //     as the model "<base>:<adapter>" (serving_base.py,
-//     _parse_model_parameter) and is not listed by /v1/models. Without
+//     _parse_model_parameter) and is not listed by /v1/models. A name
+//     already loaded gets 400 "LoRA with name <name> already exists. ..."
+//     (sglang/srt/lora/lora_registry.py, register); POST
+//     /unload_lora_adapter {"lora_name"} removes one. Without
 //     Options.LoRA the answer is 400 "LoRA is not enabled. Please set
 //     `--enable-lora` to enable LoRA." (tokenizer_manager.py). POST
 //     /update_weights_from_disk {"model_path"} replaces the served weights
