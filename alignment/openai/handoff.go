@@ -147,11 +147,12 @@ type Handoff struct {
 	// Loop's Dir will do.
 	Dir string
 	// Command, if set, is run with "sh -c" after each iteration, in the
-	// host's working directory, with the variables of TrainJob added to the environment. Its
-	// standard output goes to Stdout and its standard error to Stderr as
-	// they come. When it fails, Train returns an error with its exit
+	// host's working directory, with the variables of TrainJob added to
+	// the environment. Its standard output goes to Stdout and its
+	// standard error to Stderr as they come. When it fails, Train returns an error with its exit
 	// status and the end of its standard error. When the Loop's context
-	// is cancelled, the command's whole process group is killed.
+	// is cancelled, the command's whole process group is killed (on Unix;
+	// elsewhere its own process).
 	Command string
 	// Func, if set instead of Command, trains in the host process; the
 	// name it returns is the reported one ("" reports none).
