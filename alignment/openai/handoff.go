@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/internal/atomicfile"
 )
 
 // Load says how a Handoff makes the server serve what a training wrote.
@@ -137,14 +138,19 @@ type TrainJob struct {
 // once, naming the model.
 //
 // An iteration without pairs trains nothing: the command is not run and
-// the next iteration asks for the same model.
+// the next iteration asks for the same model. A training that succeeded
+// is recorded in Dir/iteration-<i>.trained.json with a digest of its
+// pairs, and is not run again for the same pairs: a run resumed after the
+// load failed (a server started without the route, say) only loads. Delete
+// the record to train again.
 type Handoff struct {
 	// Policy is the first iteration's policy; later ones are made from it
 	// with WithModel and share its servers and options. Required.
 	Policy *Policy
 	// Dir holds, for each iteration i, its pairs, iteration-<i>.jsonl,
-	// and the training's output directory, iteration-<i>/. Required; the
-	// Loop's Dir will do.
+	// the training's output directory, iteration-<i>/, and the record of
+	// its success, iteration-<i>.trained.json. Required; the Loop's Dir
+	// will do.
 	Dir string
 	// Command, if set, is run with "sh -c" after each iteration, in the
 	// host's working directory, with the variables of TrainJob added to
@@ -240,13 +246,8 @@ func (h *Handoff) Train(ctx context.Context, pol alignment.Policy, pairs []align
 	if err := os.MkdirAll(job.Output, 0o755); err != nil {
 		return nil, fmt.Errorf("openai: %w", err)
 	}
-	var reported string
-	if h.Func != nil {
-		reported, err = h.Func(ctx, job)
-		if err != nil {
-			return nil, fmt.Errorf("openai: training after iteration %d: %w", it, err)
-		}
-	} else if reported, err = h.run(ctx, job); err != nil {
+	reported, err := h.train(ctx, job)
+	if err != nil {
 		return nil, err
 	}
 	next := servedModel{Model: cur.Model, Iteration: it + 1, Load: h.Load.String()}
@@ -272,6 +273,60 @@ func (h *Handoff) Train(ctx context.Context, pol alignment.Policy, pairs []align
 		}
 	}
 	return h.serve(ctx, next)
+}
+
+// trained is the record of a training that succeeded, written beside its
+// pairs, so that a Train called again for the same pairs (a run resumed
+// after the load failed) does not train again.
+type trained struct {
+	Pairs string `json:"pairs_sha256"`
+	Model string `json:"model,omitempty"`
+}
+
+// train runs the training of job, unless a record says that it already
+// ran on the same pairs, and returns the name it reported.
+func (h *Handoff) train(ctx context.Context, job TrainJob) (string, error) {
+	sum, err := fileSum(job.Pairs)
+	if err != nil {
+		return "", err
+	}
+	record := job.Output + ".trained.json"
+	if b, err := os.ReadFile(record); err == nil {
+		var t trained
+		if json.Unmarshal(b, &t) == nil && t.Pairs == sum {
+			return t.Model, nil
+		}
+	}
+	var reported string
+	if h.Func != nil {
+		if reported, err = h.Func(ctx, job); err != nil {
+			return "", fmt.Errorf("openai: training after iteration %d: %w", job.Iteration, err)
+		}
+	} else if reported, err = h.run(ctx, job); err != nil {
+		return "", err
+	}
+	b, err := json.Marshal(trained{Pairs: sum, Model: reported})
+	if err != nil {
+		return "", fmt.Errorf("openai: %w", err)
+	}
+	if err := atomicfile.WriteBytes(record, append(b, '\n')); err != nil {
+		return "", fmt.Errorf("openai: recording the training of iteration %d: %w", job.Iteration, err)
+	}
+	return reported, nil
+}
+
+// fileSum returns the hex SHA-256 of the file at path.
+func fileSum(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("openai: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("openai: reading %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // SaveCheckpoint writes dir/served.json: the model pol asks for, and the

@@ -389,3 +389,33 @@ func TestWithModel(t *testing.T) {
 	_, err = pol.WithModel(" ")
 	assert.ErrorIs(t, err, alignment.ErrInvalid)
 }
+
+// A training that succeeded is not run again for the same pairs: a run
+// resumed after the load failed (vLLM started without runtime LoRA
+// updating) only loads; other pairs train again.
+func TestHandoffTrainsOnce(t *testing.T) {
+	dir := t.TempDir()
+	cmd := `echo run >> "$SELFALIGN_OUTPUT.runs"; ` + trainCmd
+	runs := func() int {
+		b, _ := os.ReadFile(filepath.Join(dir, "iteration-0.runs"))
+		return strings.Count(string(b), "run")
+	}
+	noRoute := openaitest.NewServer(t, openaitest.Options{Flavor: openaitest.VLLM, Model: "base"})
+	h := &openai.Handoff{Policy: newPolicy(t, "base", noRoute), Dir: dir, Command: cmd, Load: openai.LoadVLLMLoRA}
+	_, err := h.Train(context.Background(), h.Policy, onePair(0))
+	require.ErrorIs(t, err, alignment.ErrUnsupported)
+	require.Equal(t, 1, runs())
+
+	fixed := openaitest.NewServer(t, openaitest.Options{Flavor: openaitest.VLLM, Model: "base", LoRA: true})
+	h = &openai.Handoff{Policy: newPolicy(t, "base", fixed), Dir: dir, Command: cmd, Load: openai.LoadVLLMLoRA}
+	next, err := h.Train(context.Background(), h.Policy, onePair(0))
+	require.NoError(t, err)
+	assert.Equal(t, 1, runs(), "the same pairs are not trained again")
+	assert.Len(t, fixed.Adapters(), 1)
+
+	other := onePair(0)
+	other[0].Chosen.Text = "Hello there!"
+	_, err = h.Train(context.Background(), next, other)
+	require.NoError(t, err)
+	assert.Equal(t, 2, runs(), "other pairs train again")
+}

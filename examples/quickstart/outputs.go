@@ -25,6 +25,7 @@ func outputs(backend bool) []struct{ glob, what string } {
 		{"report.png", "held-out score, pair yield and answer length per iteration, charted"},
 		{"iteration-*.jsonl", "the pairs of iteration i alone, as -train-cmd reads them"},
 		{"iteration-*[0-9]", "what -train-cmd wrote after iteration i ($SELFALIGN_OUTPUT)"},
+		{"iteration-*.trained.json", "the record that -train-cmd succeeded on those pairs: a rerun does not train them again"},
 		{"sft.bin", "the fine-tuned model (policy 0), which a rerun loads"},
 		{"policy-*", policy},
 		{alignment.ProgressFile, "the journal a rerun resumes from"},
