@@ -73,6 +73,7 @@ type config struct {
 	backend     string
 	model       string
 	trainCmd    string
+	serve       string
 	prompts     int // training prompts; 0 means the task world's default
 	heldOut     int // held-out prompts
 	sftEpochs   int
@@ -97,6 +98,7 @@ func parseFlags(args []string, stderr io.Writer) (c config, ok bool, err error) 
 	fs.StringVar(&c.backend, "backend", "", "base URL of an OpenAI-compatible server (e.g. http://localhost:8000/v1), or several comma-separated replicas; empty means the embedded tiny model")
 	fs.StringVar(&c.model, "model", "", "model name on -backend")
 	fs.StringVar(&c.trainCmd, "train-cmd", "", "with -backend: shell command run after each iteration to train on $SELFALIGN_PAIRS and serve the result")
+	fs.StringVar(&c.serve, "serve", "none", "with -train-cmd: how the trained model reaches -backend: none (the command serves it, under the name of a SELFALIGN_MODEL=name line it prints, or the same name), vllm-lora, sglang-lora or sglang-weights (load $SELFALIGN_OUTPUT)")
 	fs.IntVar(&c.prompts, "prompts", 0, "training prompts (0: the task world's default of 160)")
 	fs.IntVar(&c.heldOut, "held-out", heldOut, "held-out evaluation prompts")
 	fs.IntVar(&c.sftEpochs, "sft-epochs", sftEpochs, "epochs of supervised fine-tuning before the first iteration")
@@ -131,6 +133,10 @@ func parseFlags(args []string, stderr io.Writer) (c config, ok bool, err error) 
 		return c, false, errors.New("-backend needs -model")
 	case c.backend == "" && (c.model != "" || c.trainCmd != ""):
 		return c, false, errors.New("-model and -train-cmd need -backend")
+	case c.serve != "none" && c.trainCmd == "":
+		return c, false, errors.New("-serve needs -train-cmd")
+	case !validServe(c.serve):
+		return c, false, fmt.Errorf("-serve is %q, want none, vllm-lora, sglang-lora or sglang-weights", c.serve)
 	case c.sftEpochs < 1:
 		return c, false, fmt.Errorf("-sft-epochs is %d, want at least 1", c.sftEpochs)
 	case c.prompts < 0 || c.heldOut < 1:

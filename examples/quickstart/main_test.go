@@ -103,6 +103,8 @@ func TestFlags(t *testing.T) {
 		{[]string{"-backend", "http://localhost:1"}, "-backend needs -model"},
 		{[]string{"-model", "m"}, "need -backend"},
 		{[]string{"-train-cmd", "true"}, "need -backend"},
+		{[]string{"-serve", "vllm-lora"}, "-serve needs -train-cmd"},
+		{[]string{"-backend", "http://localhost:1", "-model", "m", "-train-cmd", "true", "-serve", "vllm"}, `-serve is "vllm", want none, vllm-lora`},
 		{[]string{"-prompts", "-1"}, "-prompts must not be negative"},
 		{[]string{"-held-out", "0"}, "-held-out must be positive"},
 		{[]string{"-sft-epochs", "0"}, "-sft-epochs is 0"},
@@ -344,6 +346,39 @@ func TestQuickstartBackend(t *testing.T) {
 			assert.Positive(t, rows[0].Pairs)
 		})
 	}
+}
+
+// With -serve vllm-lora, the adapter -train-cmd writes is loaded into
+// vLLM after an iteration and the next policy is asked for by its name
+// (the held-out evaluation of policy 1 here: the fake's adapter answers
+// as the base does, so the plateau check stops the run there).
+func TestQuickstartServeVLLMLoRA(t *testing.T) {
+	srv := openaitest.NewServer(t, openaitest.Options{Flavor: openaitest.VLLM, Model: "tiny", LoRA: true, Reply: func(r openaitest.Request, i int) string {
+		last := r.Messages[len(r.Messages)-1].Content
+		h := fnv.New32a()
+		fmt.Fprint(h, last, i, *r.Seed)
+		if strings.Contains(last, "Score:") {
+			return fmt.Sprintf("The answer is relevant.\nScore: %d", h.Sum32()%6)
+		}
+		return fmt.Sprintf("answer %d .", h.Sum32()%100)
+	}})
+	dir := t.TempDir()
+	var out bytes.Buffer
+	args := small(dir, "-iterations", "2", "-backend", srv.URL(), "-model", "tiny", "-serve", "vllm-lora",
+		"-train-cmd", `printf '{}' > "$SELFALIGN_OUTPUT/adapter_config.json"; echo "trained $SELFALIGN_ITERATION"`)
+	require.NoError(t, run(t.Context(), args, &out), out.String())
+	assert.Contains(t, out.String(), "trained 0\n")
+	assert.Contains(t, out.String(), "then -serve vllm-lora")
+	assert.Len(t, srv.Adapters(), 1)
+	models := map[string]bool{}
+	for _, r := range srv.Requests() {
+		models[r.Model] = true
+	}
+	for name, path := range srv.Adapters() {
+		assert.True(t, models[name], "requests ask for adapter %s", name)
+		assert.Equal(t, filepath.Join(dir, "iteration-0"), path)
+	}
+	assert.Contains(t, out.String(), "\n  iteration-0/ ")
 }
 
 // TestQuickstartDeadBackendThenKeyInURL replays issue 14's items 7 and 17:
