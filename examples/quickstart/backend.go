@@ -71,17 +71,21 @@ func maxTokens(c config) int {
 // proper), and training, if any, is the user's command, run by an
 // openai.Handoff that then makes the next iteration ask for the model it
 // trained (see -serve).
-func remote(c config, pol *openai.Policy, stdout io.Writer) (alignment.Policy, alignment.Trainer, alignment.Judge, error) {
-	rubric, err := judge.NewRubric(pol, &judge.RubricOptions{Sample: alignment.SampleOptions{MaxTokens: judgeMaxTokens}})
-	if err != nil {
+func remote(c config, pol *openai.Policy, stdout io.Writer) (alignment.Policy, alignment.Trainer, func(alignment.Policy) (alignment.Judge, error), error) {
+	// Self-Rewarding: each iteration's model — the one the Handoff serves
+	// after training — judges its own answers, k = 3 times at the
+	// paper's judge temperature.
+	o := &judge.RubricOptions{Sample: alignment.SampleOptions{MaxTokens: judgeMaxTokens, Temperature: 0.7}}
+	if _, err := judge.NewRubric(pol, o); err != nil {
 		return nil, nil, nil, err
 	}
+	build := func(p alignment.Policy) (alignment.Judge, error) { return judge.NewRubric(p, o) }
 	load, err := openai.ParseLoad(c.serve)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("-serve: %w", err)
 	}
 	fmt.Fprintf(stdout, "backend: model %q at %s judges its own answers; training: %s\n", c.model, redactedBackend(c.backend), trainWord(c.trainCmd, load))
-	return pol, &openai.Handoff{Policy: pol, Dir: c.out, Command: c.trainCmd, Load: load, Stdout: stdout, Stderr: os.Stderr}, rubric, nil
+	return pol, &openai.Handoff{Policy: pol, Dir: c.out, Command: c.trainCmd, Load: load, Stdout: stdout, Stderr: os.Stderr}, build, nil
 }
 
 // validServe reports whether -serve names an openai.Load.

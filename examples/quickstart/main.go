@@ -225,7 +225,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	} else {
-		policy, trainer, answerJudge, err = remote(c, be, stdout)
+		policy, trainer, selfJudge, err = remote(c, be, stdout)
 		if err != nil {
 			return err
 		}
@@ -258,11 +258,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		// scored by the rule judge on prompts it never trains on.
 		Eval: &alignment.Evaluation{Prompts: taskworld.Prompts(world.HeldOut()), Judge: rules, Samples: evalSamples},
 	}
-	if self {
-		// The policy of each iteration judges its own answers, once each:
-		// its verdict is an expectation, not a sample.
-		loop.Judge, loop.JudgeSamples = nil, 1
-		loop.Selector = margin(selfMargin)
+	if selfJudge != nil {
+		loop.Judge = nil
+		if self {
+			// The tiny model of each iteration judges its own answers,
+			// once each: its verdict is an expectation, not a sample.
+			loop.JudgeSamples = 1
+			loop.Selector = margin(selfMargin)
+		}
 		sr := recipe.SelfRewarding{Base: *loop, Judge: selfJudge}
 		if loop, err = sr.Loop(); err != nil {
 			return err

@@ -378,6 +378,12 @@ func TestQuickstartServeVLLMLoRA(t *testing.T) {
 		assert.True(t, models[name], "requests ask for adapter %s", name)
 		assert.Equal(t, filepath.Join(dir, "iteration-0"), path)
 	}
+	// Self-Rewarding: the judge is built from each iteration's policy, the
+	// model the Handoff serves after training, not fixed to the base model.
+	journal, err := os.ReadFile(filepath.Join(dir, alignment.ProgressFile))
+	require.NoError(t, err)
+	header, _, _ := strings.Cut(string(journal), "\n")
+	assert.Contains(t, header, `"judge":"self-judge judge.Rubric`)
 	assert.Contains(t, out.String(), "\n  iteration-0/ ")
 }
 
