@@ -359,6 +359,12 @@ func (rec *record) check(prev []record, line int) error {
 		if rec.Report == nil {
 			return fmt.Errorf("%s record without a report", rec.Kind)
 		}
+		// A progress record's position counts the prompts its report
+		// counts: one without the other (a damaged "next") would resume
+		// at the wrong prompt.
+		if rec.Kind != "done" && rec.Next != rec.Report.Prompts {
+			return fmt.Errorf("%s record at prompt %d, but its report counts %d prompts", rec.Kind, rec.Next, rec.Report.Prompts)
+		}
 	default:
 		return fmt.Errorf("unknown record kind %q", rec.Kind)
 	}
