@@ -13,7 +13,7 @@ import (
 
 // about says what the quickstart does, and output what its lines mean.
 const (
-	about  = "Quickstart fine-tunes the embedded tiny language model on a built-in task world, then runs iterations of on-policy DPO: sample answers, judge them (by the world's rules, or with -judge self by the model itself: Self-Rewarding), pair the best with the worst, train with DPO."
+	about  = "Quickstart fine-tunes the embedded tiny language model on a built-in task world, then runs iterations of on-policy DPO: sample answers, judge them (by the model itself after evaluation fine-tuning: Self-Rewarding; or, with -judge rules, by the world's rules: a verifier), pair the best with the worst, train with DPO."
 	output = `
   task world: ... / judge: ... / fine-tuned model: ...
       The world's sizes; who judges the training answers; the supervised
@@ -103,8 +103,8 @@ func defaultOut(s runSettings) string {
 			name += "-" + d.flag + "-" + strconv.Itoa(d.got)
 		}
 	}
-	if s.Judge != "" {
-		name += "-judge-" + s.Judge
+	if s.Backend == "" && s.Judge == "" {
+		name += "-judge-" + judgeRules // self-judging is the default
 	}
 	return filepath.Join("quickstart-out", name)
 }

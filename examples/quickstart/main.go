@@ -102,7 +102,7 @@ func parseFlags(args []string, stderr io.Writer) (c config, ok bool, err error) 
 	fs.IntVar(&c.prompts, "prompts", 0, "training prompts (0: the task world's default of 160)")
 	fs.IntVar(&c.heldOut, "held-out", heldOut, "held-out evaluation prompts")
 	fs.IntVar(&c.sftEpochs, "sft-epochs", sftEpochs, "epochs of supervised fine-tuning before the first iteration")
-	fs.StringVar(&c.judge, "judge", judgeRules, "who judges the answers: rules (the task world's rules: on-policy DPO with a rule verifier) or self (the model, after evaluation fine-tuning on 300 judgments labelled by the rules: Self-Rewarding); with -backend the server's model judges itself")
+	fs.StringVar(&c.judge, "judge", judgeSelf, "who judges the answers: self (the model, after evaluation fine-tuning on 300 judgments labelled by the rules: Self-Rewarding) or rules (the task world's rules: on-policy DPO with a rule verifier); with -backend the server's model judges itself")
 	if ok, err := cli.Parse(fs, args); !ok {
 		return c, false, err
 	}

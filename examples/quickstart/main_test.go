@@ -67,8 +67,8 @@ func TestDefaultOut(t *testing.T) {
 		{[]string{"-held-out", "150", "-prompts", "0"}, "quickstart-out/seed-1"},
 		{[]string{"-backend", "http://u:KEY@h/v1", "-model", "Qwen/Qwen2.5-7B"}, "quickstart-out/Qwen_Qwen2.5-7B-" + urlHash(redactedBackend("http://u:KEY@h/v1")) + "-seed-1"},
 		{[]string{"-out", "mine", "-seed", "2"}, "mine"},
-		{[]string{"-judge", "self", "-seed", "3"}, "quickstart-out/seed-3-judge-self"},
-		{[]string{"-judge", "rules"}, "quickstart-out/seed-1"},
+		{[]string{"-judge", "self", "-seed", "3"}, "quickstart-out/seed-3"},
+		{[]string{"-judge", "rules"}, "quickstart-out/seed-1-judge-rules"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -126,7 +126,7 @@ func TestFlags(t *testing.T) {
 func TestQuickstartOutputs(t *testing.T) {
 	dir := t.TempDir()
 	var out bytes.Buffer
-	require.NoError(t, run(t.Context(), small(dir), &out))
+	require.NoError(t, run(t.Context(), small(dir, "-judge", "rules"), &out))
 	assert.Contains(t, out.String(), "fine-tuned model")
 	assert.Contains(t, out.String(), "| iteration |")
 	assert.Contains(t, out.String(), "iteration 0: training with DPO")
@@ -508,7 +508,7 @@ func TestSelfJudgeNeverAsksTheRules(t *testing.T) {
 
 	var rulesCalls atomic.Int64
 	spy(t, false, &rulesCalls)
-	require.NoError(t, run(t.Context(), small(t.TempDir()), &bytes.Buffer{}))
+	require.NoError(t, run(t.Context(), small(t.TempDir(), "-judge", "rules"), &bytes.Buffer{}))
 	assert.Positive(t, rulesCalls.Load(), "in a rules run the spy sees the rules judge training answers")
 
 	var selfCalls atomic.Int64
