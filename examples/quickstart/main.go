@@ -286,6 +286,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 		}
 	}
+	if err := rulePass(ctx, rules, taskworld.Prompts(world.HeldOut()), res, rep.Iterations); err != nil {
+		return err
+	}
 	if res.Restored > 0 && res.Restored == len(res.Reports) {
 		p.linef("the run in %s was already complete: its iterations were read back from %s, not run again", c.out, alignment.ProgressFile)
 	}

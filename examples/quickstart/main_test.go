@@ -128,6 +128,16 @@ func TestQuickstartOutputs(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, run(t.Context(), small(dir, "-judge", "rules"), &out))
 	assert.Contains(t, out.String(), "fine-tuned model")
+	for _, r := range readRows(t, dir) {
+		require.Len(t, r.RulePass, 5, "iteration %d: a pass rate per rule of the world", r.Iteration)
+		mean := 0.0
+		for name, v := range r.RulePass {
+			assert.True(t, v >= 0 && v <= 1, "%s: %v", name, v)
+			mean += v
+		}
+		// The rule judge scores 5·passed/5: its mean is the mean pass count.
+		assert.InDelta(t, r.MeanScore, mean, 1e-9, "iteration %d", r.Iteration)
+	}
 	assert.Contains(t, out.String(), "| iteration |")
 	assert.Contains(t, out.String(), "iteration 0: training with DPO")
 	files, err := os.ReadDir(dir)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"image/color"
@@ -54,6 +55,10 @@ type row struct {
 	SelfScoreMean       *float64 `json:"self_score_mean,omitempty"`
 	SelfScoreSaturation *float64 `json:"self_score_saturation,omitempty"`
 	PairAgreement       *float64 `json:"pair_agreement,omitempty"`
+	// RulePass is, per rule of the world, the share of the policy's
+	// held-out samples that pass it (rule name → rate): which qualities the
+	// held-out score is made of.
+	RulePass map[string]float64 `json:"rule_pass,omitempty"`
 }
 
 // report is what report.json holds.
@@ -220,4 +225,51 @@ func (integerTicks) Ticks(lo, hi float64) []plot.Tick {
 		}
 	}
 	return ts
+}
+
+// rulePass fills each row's RulePass: every held-out sample of its policy
+// judged again by the rules, each rule's pass rate (the rules judge gives
+// one aspect a rule, 1 for a pass).
+func rulePass(ctx context.Context, rules alignment.Judge, heldOut []alignment.Prompt, res alignment.Result, rows []row) error {
+	byID := make(map[string]alignment.Prompt, len(heldOut))
+	for _, p := range heldOut {
+		byID[p.ID] = p
+	}
+	evals := map[int]*alignment.EvalReport{}
+	for _, r := range res.Reports {
+		if r.Eval != nil {
+			evals[r.Iteration] = r.Eval
+		}
+	}
+	if f := res.Final; f != nil {
+		evals[f.Iteration] = f
+	}
+	for i := range rows {
+		ev := evals[rows[i].Iteration]
+		if ev == nil {
+			continue
+		}
+		pass, n := map[string]float64{}, 0
+		for _, r := range ev.Results {
+			p, ok := byID[r.PromptID]
+			if !ok {
+				return fmt.Errorf("held-out prompt %q of iteration %d is not in the task world", r.PromptID, rows[i].Iteration)
+			}
+			for _, smp := range r.Samples {
+				j, err := rules.Judge(ctx, p, alignment.Response{Text: smp.Text, Tokens: smp.Tokens})
+				if err != nil {
+					return fmt.Errorf("judging a held-out sample of iteration %d by the rules: %w", rows[i].Iteration, err)
+				}
+				for name, v := range j.Aspects {
+					pass[name] += v
+				}
+				n++
+			}
+		}
+		for name := range pass {
+			pass[name] /= float64(max(n, 1))
+		}
+		rows[i].RulePass = pass
+	}
+	return nil
 }
