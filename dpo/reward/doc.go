@@ -7,7 +7,8 @@
 //
 // The model is linear over hashed sparse features of the prompt and the
 // response (see [Features]): the response's words and word bigrams with
-// its start and end, its length, words that recur in it, and the
+// its start and end, its length, words that recur in it, whether it ends
+// with a word or a mark, how many of its words the prompt has, and the
 // response's words crossed with the prompt's words and word bigrams, so
 // that an answer can be learned for a question. Its reward is
 //

@@ -16,7 +16,12 @@ const (
 	kindRepeat   = 'r' // a response token that occurs more than once
 	kindCross    = 'x' // a prompt word with a response word
 	kindCrossBig = 'y' // a prompt word bigram with a response word
+	kindEnd      = 'e' // whether the response ends with a word, a mark or nothing
+	kindOverlap  = 'o' // how many response words occur in the prompt, capped
 )
+
+// maxOverlapFeature caps the overlap feature.
+const maxOverlapFeature = 3
 
 // maxLengthFeature caps the length feature: longer responses share one.
 const maxLengthFeature = 32
@@ -80,9 +85,21 @@ func Features(prompt, response string, dim int) []Feature {
 		add(hash(kindBigram, seq[i-1], seq[i]))
 	}
 	add(hash(kindLength, strconv.Itoa(min(len(rt), maxLengthFeature))))
+	end := "none"
+	if n := len(rt); n > 0 {
+		end = "mark"
+		if isWord(rt[n-1]) {
+			end = "word"
+		}
+	}
+	add(hash(kindEnd, end))
+	overlap := 0
 	for _, r := range rt {
 		if !isWord(r) {
 			continue
+		}
+		if slices.Contains(pt, r) {
+			overlap++
 		}
 		for i, p := range pt {
 			if !isWord(p) {
@@ -94,6 +111,7 @@ func Features(prompt, response string, dim int) []Feature {
 			}
 		}
 	}
+	add(hash(kindOverlap, strconv.Itoa(min(overlap, maxOverlapFeature))))
 	slices.Sort(idx)
 	var out []Feature
 	for _, i := range idx {

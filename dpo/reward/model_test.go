@@ -232,16 +232,17 @@ func TestTokensAndFeatures(t *testing.T) {
 	for _, f := range fs {
 		total += f.Value
 	}
-	// 4 words, 5 bigrams with the marks, 1 length, 3 response words × (5
-	// prompt words + 5 prompt bigrams that start with a word).
-	assert.Equal(t, 4+5+1+3*(5+5), int(total))
+	// 4 words, 5 bigrams with the marks, 1 length, 1 end, 1 overlap, 3
+	// response words × (5 prompt words + 5 prompt bigrams that start with
+	// a word).
+	assert.Equal(t, 4+5+1+1+1+3*(5+5), int(total))
 	small := Features("what is 3 plus 4?", "it is 7.", 4)
 	total = 0
 	for _, f := range small {
 		assert.Less(t, f.Index, 4)
 		total += f.Value
 	}
-	assert.Equal(t, 4+5+1+3*(5+5), int(total), "collisions add up")
+	assert.Equal(t, 4+5+1+1+1+3*(5+5), int(total), "collisions add up")
 	assert.NotEqual(t, Features("", "ab c", 1<<20), Features("", "a bc", 1<<20))
 }
 

@@ -76,10 +76,12 @@ const (
       The feedback model compared the policy's answers to each training
       prompt; Q pairs of the best and worst answer, each with its soft
       label, train the reward model.
-  reward model: held-out gold accuracy A, margin M (G pairs); train accuracy T
-      The reward model's accuracy on G pairs of answers to held-out prompts
-      ordered by the rules (the gold standard), the mean reward margin
-      between them, and its accuracy on its own training pairs.
+  reward model: held-out gold accuracy A, margin M (G pairs); B on best-and-worst pairs (W); train accuracy T
+      The reward model's accuracy on the G pairs of answers to held-out
+      prompts that the rules (the gold standard) score differently, and the
+      mean reward margin between them; its accuracy B on the W pairs of
+      each prompt's best and worst answer; its accuracy on its own
+      training pairs.
   ARM iteration N: held-out rule score S before training
       ARM is rl-cai (GRPO against the reward model) or rlvr (GRPO against
       the rules). S is the held-out rule score (0-5, on prompts never
@@ -103,10 +105,13 @@ type Report struct {
 	// FeedbackPairs is the number of pairs the reward model trained on.
 	FeedbackPairs int `json:"feedback_pairs"`
 	// RMAccuracy is the reward model's accuracy on held-out pairs ordered
-	// by the rules; RM holds all its held-out metrics, under TRL's
-	// names, and RMTrain those on its training pairs.
+	// by the rules: every two answers to a held-out prompt that the rules
+	// score differently. RM holds all its metrics on them, under TRL's
+	// names; RMMaxMin those on the best-and-worst pair of each prompt
+	// only, and RMTrain those on its training pairs.
 	RMAccuracy float64        `json:"rm_accuracy"`
 	RM         reward.Metrics `json:"rm"`
+	RMMaxMin   reward.Metrics `json:"rm_maxmin"`
 	RMTrain    reward.Metrics `json:"rm_train"`
 	// MeanScore is the RL-CAI arm's held-out rule score per iteration: of
 	// the policy each iteration sampled from, then of the final policy.
@@ -178,16 +183,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("reward model: %w", err)
 	}
-	gold, err := goldPairs(ctx, kit, sz.evalSamples, sampling, *seed)
+	gold, maxMin, err := goldPairs(ctx, kit, sz.evalSamples, sampling, *seed)
 	if err != nil {
 		return err
 	}
 	if rep.RM, err = rm.Evaluate(gold); err != nil {
 		return err
 	}
+	if rep.RMMaxMin, err = rm.Evaluate(maxMin); err != nil {
+		return err
+	}
 	rep.RMAccuracy, rep.RMTrain = rep.RM.Accuracy, fit.Train
-	fmt.Fprintf(stdout, "reward model: held-out gold accuracy %.3f, margin %.2f (%d pairs); train accuracy %.3f\n",
-		rep.RM.Accuracy, rep.RM.Margin, rep.RM.Pairs, fit.Train.Accuracy)
+	fmt.Fprintf(stdout, "reward model: held-out gold accuracy %.3f, margin %.2f (%d pairs); %.3f on best-and-worst pairs (%d); train accuracy %.3f\n",
+		rep.RM.Accuracy, rep.RM.Margin, rep.RM.Pairs, rep.RMMaxMin.Accuracy, rep.RMMaxMin.Pairs, fit.Train.Accuracy)
 
 	// The two arms: the same model, the same GRPO, two judges.
 	for _, arm := range []struct {
@@ -254,21 +262,46 @@ func runArm(ctx context.Context, name string, kit *taskworld.Kit, judge alignmen
 }
 
 // goldPairs returns pairs of the kit's model's answers to the held-out
-// prompts, the best and the worst of n by the rules, ties dropped: the gold
-// standard the reward model is measured on.
-func goldPairs(ctx context.Context, kit *taskworld.Kit, n int, sampling alignment.SampleOptions, seed uint64) ([]alignment.Pair, error) {
+// prompts, n per prompt, ordered by the rules (the gold standard): every
+// two answers of different rule scores, and, as a subset, the best and the
+// worst of each prompt (the pair the Loop's MaxMin selector makes), ties
+// dropped.
+func goldPairs(ctx context.Context, kit *taskworld.Kit, n int, sampling alignment.SampleOptions, seed uint64) (all, maxMin []alignment.Pair, err error) {
 	held, err := alignment.NewSliceSource(taskworld.Prompts(kit.World.HeldOut()))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var sink alignment.MemorySink
 	if _, err := (&alignment.Loop{
-		Policy: kit.Model, Prompts: held, Judge: kit.Rules, Sink: &sink,
+		Policy: kit.Model, Prompts: held, Judge: kit.Rules, Sink: &sink, Selector: alignment.NoPair{},
+		Extra: func(_ context.Context, x *alignment.Item, rs []alignment.Scored) ([]alignment.Pair, error) {
+			var out []alignment.Pair
+			hi, lo, ok := alignment.MaxMin{}.Select(rs)
+			for i := range rs {
+				for j := range rs {
+					if rs[i].Score > rs[j].Score {
+						src := "gold"
+						if ok && i == hi && j == lo {
+							src = "gold-maxmin"
+						}
+						out = append(out, alignment.Pair{Prompt: x.Prompt, Chosen: rs[i].Response, Rejected: rs[j].Response,
+							ScoreChosen: rs[i].Score, ScoreRejected: rs[j].Score, Scored: true, Source: src})
+					}
+				}
+			}
+			return out, nil
+		},
 		Iterations: 1, Samples: n, Sampling: sampling, Seed: seed ^ 0x601d, Source: "gold",
 	}).Run(ctx); err != nil {
-		return nil, fmt.Errorf("gold pairs: %w", err)
+		return nil, nil, fmt.Errorf("gold pairs: %w", err)
 	}
-	return sink.Pairs(), nil
+	all = sink.Pairs()
+	for _, p := range all {
+		if p.Source == "gold-maxmin" {
+			maxMin = append(maxMin, p)
+		}
+	}
+	return all, maxMin, nil
 }
 
 // feedbackModel stands for constitution.Comparer on a feedback model that

@@ -30,7 +30,7 @@ func TestShortRun(t *testing.T) {
 	text := out.String()
 	assert.Regexp(t, `task world: 32 prompts, 12 held out`, text)
 	assert.Regexp(t, `feedback: [1-9]\d* labelled pairs from 32 prompts`, text)
-	assert.Regexp(t, `reward model: held-out gold accuracy \d\.\d{3}, margin -?\d+\.\d\d \([1-9]\d* pairs\); train accuracy \d\.\d{3}`, text)
+	assert.Regexp(t, `reward model: held-out gold accuracy \d\.\d{3}, margin -?\d+\.\d\d \([1-9]\d* pairs\); \d\.\d{3} on best-and-worst pairs \([1-9]\d*\); train accuracy \d\.\d{3}`, text)
 	for _, arm := range []string{"rl-cai", "rlvr"} {
 		assert.Regexp(t, arm+` iteration 0: held-out rule score \d\.\d\d before training\n`, text)
 		assert.Regexp(t, arm+` iteration 1: held-out rule score \d\.\d\d before training\n`, text)
@@ -41,7 +41,8 @@ func TestShortRun(t *testing.T) {
 	assert.Equal(t, uint64(1), r.Seed)
 	assert.Positive(t, r.FeedbackPairs)
 	assert.Equal(t, r.RM.Accuracy, r.RMAccuracy)
-	assert.Positive(t, r.RM.Pairs)
+	assert.Positive(t, r.RMMaxMin.Pairs)
+	assert.GreaterOrEqual(t, r.RM.Pairs, r.RMMaxMin.Pairs, "the best-and-worst pairs are among all pairs")
 	assert.InDelta(t, 0.5, r.RMAccuracy, 0.5)
 	require.Len(t, r.MeanScore, 3, "two iterations and the final policy")
 	require.Len(t, r.RLVR.MeanScore, 3)
