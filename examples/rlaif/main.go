@@ -113,15 +113,16 @@ type Report struct {
 	RM         reward.Metrics `json:"rm"`
 	RMMaxMin   reward.Metrics `json:"rm_maxmin"`
 	RMTrain    reward.Metrics `json:"rm_train"`
-	// MeanScore is the RL-CAI arm's held-out rule score per iteration: of
-	// the policy each iteration sampled from, then of the final policy.
-	MeanScore []float64 `json:"mean_score"`
-	// RLVR is the baseline arm's, in the same form.
+	// Arm is the RL-CAI arm's held-out record, whose fields appear at the
+	// top level (mean_score, mean_length), and RLVR the baseline arm's.
+	Arm
 	RLVR    Arm     `json:"rlvr"`
 	Seconds float64 `json:"seconds"`
 }
 
-// Arm is one arm's held-out record.
+// Arm is one arm's held-out record: the rules' mean score of, and the
+// mean length in tokens of the answers of, the policy each iteration
+// sampled from, then the final policy.
 type Arm struct {
 	MeanScore  []float64 `json:"mean_score"`
 	MeanLength []float64 `json:"mean_length"`
@@ -202,16 +203,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		name  string
 		judge alignment.Judge
 		into  *Arm
-	}{{"rl-cai", rm, nil}, {"rlvr", kit.Rules, &rep.RLVR}} {
+	}{{"rl-cai", rm, &rep.Arm}, {"rlvr", kit.Rules, &rep.RLVR}} {
 		a, err := runArm(ctx, arm.name, kit, arm.judge, train, sz, sampling, *iterations, *seed, stdout)
 		if err != nil {
 			return fmt.Errorf("%s: %w", arm.name, err)
 		}
-		if arm.into != nil {
-			*arm.into = a
-		} else {
-			rep.MeanScore = a.MeanScore
-		}
+		*arm.into = a
 	}
 	rep.Seconds = math.Round(time.Since(start).Seconds()*10) / 10
 	if err := os.MkdirAll(*out, 0o755); err != nil {

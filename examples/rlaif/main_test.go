@@ -46,6 +46,8 @@ func TestShortRun(t *testing.T) {
 	assert.InDelta(t, 0.5, r.RMAccuracy, 0.5)
 	require.Len(t, r.MeanScore, 3, "two iterations and the final policy")
 	require.Len(t, r.RLVR.MeanScore, 3)
+	assert.Len(t, r.MeanLength, 3)
+	assert.Len(t, r.RLVR.MeanLength, 3)
 	assert.Equal(t, r.MeanScore[0], r.RLVR.MeanScore[0], "both arms start from the same policy")
 	for _, s := range append(r.MeanScore, r.RLVR.MeanScore...) {
 		assert.InDelta(t, taskworld.MaxScore/2.0, s, taskworld.MaxScore/2.0)
