@@ -48,4 +48,20 @@
 // the response is preferred to one of reward 0. The raw reward r(x, y) is
 // in the judgment's Aspects under [AspectReward], for a trainer that wants
 // it unsquashed (dpo.GroupTrainerOptions.AspectWeights).
+//
+// # RL-CAI
+//
+// The reinforcement stage of Constitutional AI in its paper form is three
+// steps of wiring, which examples/rlaif runs end to end:
+//
+//	// 1. AI feedback: a Loop with a Comparer (constitution.NewComparer over
+//	//    a feedback model) writes one pair per prompt, Prob its soft label.
+//	var labels alignment.MemorySink
+//	(&alignment.Loop{Policy: pol, Prompts: src, Comparer: cmp, Sink: &labels}).Run(ctx)
+//	// 2. The preference model.
+//	rm, _ := reward.New(nil)
+//	rm.Fit(ctx, labels.Pairs())
+//	// 3. RL against it: GRPO on every prompt's scored group.
+//	gt, _ := dpo.NewGroupTrainer(nil, nil)
+//	(&alignment.Loop{Policy: pol, Prompts: src, Judge: rm, Trainer: gt, Iterations: n}).Run(ctx)
 package reward
