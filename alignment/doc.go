@@ -20,6 +20,7 @@
 // Optional capabilities are separate interfaces, found by type assertion as
 // database/sql finds its drivers' extras; each says what happens without
 // it: [Comparer] (pairwise judging), [Trainer] (pairs in, next policy out),
+// [GroupTrainer] (every prompt's scored responses in, for GRPO and RLOO),
 // [Checkpointer] (save and load a trained policy), [Scorer] (the
 // log-probability of a given completion), [Ranged] (a judge's score scale),
 // [Flusher] (a buffering sink), [Sized] (a prompt source that knows its
@@ -145,8 +146,10 @@
 // AlarmRaised event:
 //
 //   - plateau: the held-out win rate of a trained policy over the one
-//     before it is at or below PlateauWinRate (0.5), or the share of
-//     prompts yielding a pair falls below MinYield (0.05);
+//     before it is not clearly above PlateauWinRate (0.5) — its lower
+//     confidence bound, PlateauZ (1.645) standard errors below it, over
+//     the held-out prompts, is at or below it — or the share of prompts
+//     yielding a pair falls below MinYield (0.05);
 //   - judge drift: Spearman agreement with the reference below
 //     MinAgreement (0.5), or mean absolute score difference above
 //     MaxJudgeDiff (a fifth of the scale);
@@ -198,6 +201,19 @@
 // writes: no pair lost, none duplicated, no torn line. Other sinks receive
 // the pairs of prompts that are run again after the interruption a second
 // time; only the directory's file is exactly-once.
+//
+// The journal records the fingerprint of every part of the run (see
+// [Fingerprinter]) and a CRC-32C of pairs.jsonl at every checkpoint: a run
+// with other parts, with fewer iterations than the directory holds, or on
+// a pairs.jsonl changed since it was written is refused with
+// [ErrNotResumable] saying what differs. A finished directory run again
+// returns its reports (Result.Restored); a larger Loop.Iterations
+// continues it. Prompts that failed permanently are retried once at the
+// end of their iteration, and again at the end of it when a run resumes
+// that iteration (until then they do not count against the failure
+// budget). A directory whose journal predates these checks (format 1,
+// before fingerprints and checksums) is refused: start such a run in a
+// new directory.
 //
 // # Data formats
 //

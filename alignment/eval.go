@@ -82,6 +82,12 @@ type EvalReport struct {
 	// first evaluation of a run or when no position matched.
 	WinRate  *float64 `json:"win_rate,omitempty"`
 	Compared int      `json:"compared,omitempty"`
+	// WinRateSE is the standard error of WinRate, over the held-out
+	// prompts: the standard deviation of their own win rates over the
+	// square root of their number (samples of one prompt are not
+	// independent, prompts are). Nil with WinRate, and with fewer than two
+	// compared prompts. The plateau check uses it (Safeguards.PlateauZ).
+	WinRateSE *float64 `json:"win_rate_se,omitempty"`
 	// Diversity summarises the samples' diversity per held-out prompt.
 	Diversity Diversity `json:"diversity"`
 	// Judgments counts judge and comparer calls; Retries counts retried
@@ -324,6 +330,7 @@ func (r *run) winRate(ctx context.Context, it int, ev, prev *EvalReport) (retrie
 		}
 	}
 	total := 0.0
+	var perPrompt Summary
 	for lo := 0; lo < len(ms); {
 		hi := lo
 		sum := 0.0
@@ -331,11 +338,16 @@ func (r *run) winRate(ctx context.Context, it int, ev, prev *EvalReport) (retrie
 			sum += wins[hi]
 			hi++
 		}
-		ev.Results[ms[lo].prompt].WinRate = ptr(sum / float64(hi-lo))
+		w := sum / float64(hi-lo)
+		ev.Results[ms[lo].prompt].WinRate = ptr(w)
+		perPrompt.Add(w)
 		total += sum
 		lo = hi
 	}
 	ev.WinRate, ev.Compared = ptr(total/float64(len(ms))), len(ms)
+	if perPrompt.N >= 2 {
+		ev.WinRateSE = ptr(perPrompt.Stdev() / math.Sqrt(float64(perPrompt.N)))
+	}
 	return retries, nil
 }
 

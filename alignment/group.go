@@ -18,8 +18,10 @@ type Group struct {
 // preference pairs. It is an optional capability beside Trainer: the Loop
 // gives a Trainer that is also a GroupTrainer every judged prompt's scored
 // responses, as Groups, in place of the pairs its Selector would make, so
-// that no score is lost to pair selection. Lacking it, the Loop trains on
-// pairs through Train.
+// that no score is lost to pair selection (the pairs are still written to
+// the sinks). Groups are kept in memory for the iteration, so a Loop with
+// Dir refuses a GroupTrainer: it could not resume them. Lacking it, the
+// Loop trains on pairs through Train.
 //
 // TrainGroups is called from one goroutine at a time. It returns promptly
 // with ctx's error once ctx is done. It must not modify groups or anything

@@ -139,6 +139,25 @@ type Flusher interface {
 	Flush(ctx context.Context) error
 }
 
+// Fingerprinter is a part of a Loop (Policy, Prompts, Judge, Comparer,
+// Refiner, Selector, Trainer, or the judges of Loop.Eval) that can say
+// what it is: its configuration and, for data, a digest of its contents.
+// A run with Loop.Dir records every part's fingerprint (see FingerprintOf)
+// in the directory's progress journal, and a later run on the directory
+// whose parts differ is refused with ErrNotResumable naming them, rather
+// than mixing two runs' pairs or returning the old run's results.
+// Lacking Fingerprinter, a part is recorded by its dynamic type, so only
+// a change of type is noticed. SliceSource and JSONLSource give a digest
+// of their prompts, LengthControlled its Rho.
+//
+// Fingerprint must return the same string for the same configuration in
+// every process: no pointers, addresses or times. A wrapper that does not
+// change what its part returns (retrying, logging, rate limiting) should
+// return FingerprintOf what it wraps.
+type Fingerprinter interface {
+	Fingerprint() string
+}
+
 // PromptSource yields the prompts of each iteration. Sources may return the
 // same prompts every iteration (a fixed set) or new ones (self-instruct).
 //

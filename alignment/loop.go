@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -69,7 +71,10 @@ type Loop struct {
 	// its judge pairs this way once the judge's gains fade.
 	ExtraIterations int
 	// Trainer, if set, turns each iteration's pairs into the next policy.
-	// Lacking it, every iteration uses Policy.
+	// Lacking it, every iteration uses Policy. A Trainer that is also a
+	// GroupTrainer (GRPO, RLOO: dpo.GroupTrainer) gets every judged
+	// prompt's scored responses instead of the pairs. With a Comparer, the
+	// selected pairs carry its probability as a soft label (Pair.Prob).
 	Trainer Trainer
 	// Sink receives the pairs, in prompt order, as they are made. Optional.
 	Sink PreferenceSink
@@ -95,7 +100,12 @@ type Loop struct {
 	Seed uint64
 	// FailureBudget is the share of an iteration's prompts allowed to fail
 	// permanently before the run stops with ErrBudget; default 0.1. A
-	// negative value allows no failure.
+	// negative value allows no failure. A prompt that fails permanently
+	// (a transient failure that outlasts Retry included) is tried once
+	// more at the end of its iteration, after the other prompts, and
+	// again at the end of it when a run resumes the iteration (the
+	// failures of the interrupted run count against the budget only once
+	// retried); only the failures that remain count in Report.Failed.
 	FailureBudget float64
 	// Retry says how transient failures are retried.
 	Retry Retry
@@ -103,7 +113,13 @@ type Loop struct {
 	// Dir/pairs.jsonl, progress to Dir/progress.jsonl and trained policies to
 	// Dir/policy-<iteration>/ (through the Trainer, which must then be a
 	// Checkpointer). A run started on a directory that holds an interrupted
-	// run with the same settings resumes it.
+	// run with the same parts resumes it, and one that holds a finished run
+	// reads its reports back (Result.Restored); raising Iterations
+	// continues a finished run. The directory is refused, with
+	// ErrNotResumable naming what differs, when a part's fingerprint
+	// (see Fingerprinter) is not the one recorded there, when Iterations
+	// is below the iterations it holds, and when pairs.jsonl was changed
+	// after the run wrote it.
 	Dir string
 	// Source labels the pairs (Pair.Source); default "loop".
 	Source string
@@ -131,6 +147,13 @@ type Result struct {
 	// len(Reports). Running a finished output directory again returns the
 	// same Final.
 	Final *EvalReport
+	// Restored is the number of Reports, from the first, that were read
+	// back from Loop.Dir: iterations an earlier run of the directory
+	// finished. Restored == len(Reports) says this run had no iteration
+	// left to do (its Final may still be new, if the earlier run stopped
+	// before evaluating the final policy). Restored reports keep the
+	// earlier run's timings.
+	Restored int
 	// Stopped is the plateau alarm that ended the run before its last
 	// iteration, or nil. A planned stop is not a failure: Run returns a
 	// nil error with it, and running the directory again stops at the
@@ -156,7 +179,7 @@ func (l *Loop) Run(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	defer st.close()
-	res.Reports = st.reports
+	res.Reports, res.Restored = st.reports, len(st.reports)
 	if st.policyDir != "" {
 		res.Policy, err = r.trainer.(Checkpointer).LoadCheckpoint(ctx, st.policyDir)
 		if err != nil {
@@ -190,7 +213,7 @@ func (l *Loop) Run(ctx context.Context) (Result, error) {
 				break
 			}
 		}
-		rep, pairs, err := r.generate(ctx, it, res.Policy, judge, st, rs, next, total, start)
+		rep, data, err := r.generate(ctx, it, res.Policy, judge, st, rs, next, total, start)
 		if err != nil {
 			return res, err
 		}
@@ -199,7 +222,7 @@ func (l *Loop) Run(ctx context.Context) (Result, error) {
 			r.emit(Event{Kind: AlarmRaised, Iteration: it, Alarm: &rep.Alarms[i]})
 		}
 		if r.trainer != nil {
-			if res.Policy, err = r.train(ctx, it, res.Policy, pairs, st, &rep); err != nil {
+			if res.Policy, err = r.train(ctx, it, res.Policy, data, st, &rep); err != nil {
 				return res, err
 			}
 		}
@@ -350,6 +373,7 @@ type run struct {
 	retry                               Retry
 	source                              string
 	judge                               judging // Loop.Judge's, when there is no SelfJudge
+	groups                              bool    // the Trainer is a GroupTrainer: keep each prompt's scored responses
 	lo, hi                              float64
 	calls                               chan struct{}
 	observe                             sync.Mutex
@@ -428,6 +452,12 @@ func (l *Loop) newRun() (*run, error) {
 	} else if r.judge.ranged {
 		r.lo, r.hi = r.judge.lo, r.judge.hi
 	}
+	if _, ok := r.trainer.(GroupTrainer); ok {
+		if l.Dir != "" {
+			return nil, bad("Trainer", fmt.Sprintf("(%T) is a GroupTrainer, whose scored groups the Loop keeps in memory only, so a run with Dir could not resume them: run it without Dir", r.trainer))
+		}
+		r.groups = true
+	}
 	if l.Dir != "" && r.trainer != nil {
 		if _, ok := r.trainer.(Checkpointer); !ok {
 			return nil, bad("Trainer", "is not a Checkpointer, which a run with Dir needs to save each iteration's policy")
@@ -475,20 +505,122 @@ type item struct {
 	retries   int32
 	exhausted int32 // calls that failed transiently on their last attempt
 	selected  bool
-	judged    bool // false when the Loop has no judge: Extra makes the pairs
-	extra     bool // Loop.Extra ran and returned
+	judged    bool     // false when the Loop has no judge: Extra makes the pairs
+	group     []Scored // the scored responses, for a GroupTrainer
+	extra     bool     // Loop.Extra ran and returned
 }
 
 // generate runs the data part of iteration it: every prompt from next on
 // (where an interrupted run stopped), with pairs written in prompt order.
 // It returns the report and, when there is a Trainer, the iteration's
 // pairs.
-func (r *run) generate(ctx context.Context, it int, pol Policy, judge judging, st *state, rep resumed, next, total int, start time.Time) (Report, []Pair, error) {
+//
+// Prompts that failed permanently are tried once more, in a retry pass
+// after the iteration's other prompts, their pairs written after those of
+// the others (in prompt order among themselves); a prompt that fails
+// again stays failed. A run resuming an interrupted iteration retries the
+// failures recorded before the interruption in that pass too, as they
+// were not answered; until then they do not count against the failure
+// budget, so that a run stopped by an outage can go on once the backend
+// is back. Once an iteration's prompts are all handled, its failures are
+// final.
+func (r *run) generate(ctx context.Context, it int, pol Policy, judge judging, st *state, rep resumed, next, total int, start time.Time) (Report, trainData, error) {
 	if rep.Generated {
 		rep.Elapsed += time.Since(start)
 		return r.finishGenerated(ctx, it, st, rep.Report)
 	}
+	w := writer{r: r, st: st, it: it, rep: &rep.Report, total: total, next: next, lastID: rep.lastID,
+		carried: len(rep.Failures), failed: map[string]Prompt{}}
+	w.collect = r.trainer != nil && r.Dir == ""
+	// The prompts of the failures carried over, found among those skipped.
+	carried, found := map[string]bool{}, map[string]Prompt{}
+	for _, f := range rep.Failures {
+		carried[f.PromptID] = true
+	}
+	stop := r.pass(ctx, &w, pol, judge, next, func(ctx context.Context, send func(Prompt) bool) error {
+		i := -1
+		for p, err := range r.Prompts.Prompts(ctx, it) {
+			i++
+			if err != nil {
+				return fmt.Errorf("alignment: reading prompt %d of iteration %d: %w", i, it, err)
+			}
+			if i < next {
+				if i == next-1 && p.ID != rep.lastID {
+					return fmt.Errorf("alignment: prompt %d of iteration %d is %q, but the interrupted run in %s had %q there (did the prompts change?): %w", i, it, p.ID, r.Dir, rep.lastID, ErrNotResumable)
+				}
+				if carried[p.ID] {
+					found[p.ID] = p
+				}
+				continue
+			}
+			if !send(p) {
+				return nil
+			}
+		}
+		return nil
+	})
+	maps.Copy(w.failed, found) // the producer is done: pass waited for it
+	if stop == nil && len(rep.Failures) > 0 {
+		stop = w.retry(ctx, pol, judge)
+	}
+	if stop == nil {
+		// Every failure left counts now, the carried ones included.
+		w.carried = 0
+		n := max(total, 0)
+		if n == 0 {
+			n = rep.Prompts
+		}
+		stop = w.checkBudget(n)
+	}
+	if stop == nil && rep.Prompts == 0 {
+		// Nothing to learn from is a wiring mistake (an empty file, a
+		// generator that gave up), not a run that found nothing to improve.
+		stop = fmt.Errorf("alignment: iteration %d has no prompts: Loop.Prompts (%T) yielded none: %w", it, r.Prompts, ErrInvalid)
+	}
+	// Whatever happened, what was finished is made durable before returning.
+	if err := w.checkpoint(context.WithoutCancel(ctx), stop == nil); err != nil && stop == nil {
+		stop = err
+	}
+	rep.Elapsed += time.Since(start)
+	if stop != nil {
+		return rep.Report, trainData{}, stop
+	}
+	if r.trainer != nil && r.Dir != "" {
+		return r.finishGenerated(ctx, it, st, rep.Report)
+	}
+	return rep.Report, trainData{w.pairs, w.groups}, nil
+}
 
+// retry runs the retry pass over the iteration's failures, in the order
+// of Report.Failures (prompt order), handling them as w's retries.
+func (w *writer) retry(ctx context.Context, pol Policy, judge judging) error {
+	r, it := w.r, w.it
+	prompts := make([]Prompt, len(w.rep.Failures))
+	for i, f := range w.rep.Failures {
+		p, ok := w.failed[f.PromptID]
+		if !ok {
+			return fmt.Errorf("alignment: prompt %q of iteration %d failed before the interruption, but the prompt source no longer yields it before prompt %d, to retry it: %w", f.PromptID, it, w.next, ErrNotResumable)
+		}
+		prompts[i] = p
+	}
+	w.retrying, w.retried = true, 0
+	defer func() { w.retrying = false }()
+	return r.pass(ctx, w, pol, judge, 0, func(ctx context.Context, send func(Prompt) bool) error {
+		for _, p := range prompts {
+			if !send(p) {
+				return nil
+			}
+		}
+		return nil
+	})
+}
+
+// pass runs prompts through process with up to twice the call limit in
+// flight, and hands the results to w in the order feed sends them, their
+// indices counted from first. feed sends the prompts in order and stops
+// when send returns false (the pass is stopping); its error stops the
+// pass. pass returns the reason the pass stopped early, or nil.
+func (r *run) pass(ctx context.Context, w *writer, pol Policy, judge judging, first int, feed func(ctx context.Context, send func(Prompt) bool) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	window := make(chan struct{}, 2*r.concurrency+16)
@@ -499,49 +631,41 @@ func (r *run) generate(ctx context.Context, it int, pol Policy, judge judging, s
 		var g errgroup.Group
 		g.SetLimit(2 * r.concurrency)
 		defer g.Wait()
-		i := -1
-		for p, err := range r.Prompts.Prompts(ctx, it) {
-			i++
-			if err != nil {
-				produceErr = fmt.Errorf("alignment: reading prompt %d of iteration %d: %w", i, it, err)
-				cancel(produceErr)
-				return
-			}
-			if i < next {
-				if i == next-1 && p.ID != rep.lastID {
-					produceErr = fmt.Errorf("alignment: prompt %d of iteration %d is %q, but the interrupted run in %s had %q there (did the prompts change?): %w", i, it, p.ID, r.Dir, rep.lastID, ErrNotResumable)
-					cancel(produceErr)
-					return
-				}
-				continue
-			}
+		index := first
+		err := feed(ctx, func(p Prompt) bool {
 			select {
 			case window <- struct{}{}:
 			case <-ctx.Done():
-				return
+				return false
 			}
-			index := i
+			i := index
+			index++
 			g.Go(func() error {
-				results <- r.process(ctx, it, index, p, pol, judge)
+				results <- r.process(ctx, w.it, i, p, pol, judge)
 				return nil
 			})
+			return true
+		})
+		if err != nil {
+			produceErr = err
+			cancel(err)
 		}
 	}()
 
-	w := writer{r: r, st: st, it: it, rep: &rep.Report, total: total, next: next, pending: map[int]item{}, lastID: rep.lastID}
-	w.collect = r.trainer != nil && r.Dir == ""
+	pending, seq := map[int]item{}, first
 	var stop error
 	for res := range results {
 		if stop != nil {
 			continue
 		}
-		w.pending[res.index] = res
+		pending[res.index] = res
 		for {
-			res, ok := w.pending[w.next]
+			res, ok := pending[seq]
 			if !ok {
 				break
 			}
-			delete(w.pending, w.next)
+			delete(pending, seq)
+			seq++
 			if stop = w.handle(ctx, res); stop != nil {
 				cancel(stop)
 				break
@@ -555,47 +679,44 @@ func (r *run) generate(ctx context.Context, it int, pol Policy, judge judging, s
 	if stop == nil && ctx.Err() != nil {
 		stop = context.Cause(ctx)
 	}
-	if stop == nil && total == 0 {
-		stop = w.checkBudget(rep.Prompts)
-	}
-	if stop == nil && rep.Prompts == 0 {
-		// Nothing to learn from is a wiring mistake (an empty file, a
-		// generator that gave up), not a run that found nothing to improve.
-		stop = fmt.Errorf("alignment: iteration %d has no prompts: Loop.Prompts (%T) yielded none: %w", it, r.Prompts, ErrInvalid)
-	}
-	// Whatever happened, what was finished is made durable before returning.
-	if err := w.checkpoint(context.WithoutCancel(ctx), stop == nil); err != nil && stop == nil {
-		stop = err
-	}
-	rep.Elapsed += time.Since(start)
-	if stop != nil {
-		return rep.Report, nil, stop
-	}
-	if r.trainer != nil && r.Dir != "" {
-		return r.finishGenerated(ctx, it, st, rep.Report)
-	}
-	return rep.Report, w.pairs, nil
+	return stop
 }
 
 // finishGenerated reads back an iteration's pairs from the output directory
 // for training, adding the time it takes to rep.Elapsed. A run with Dir
 // always trains on what it wrote, so a resumed run trains on exactly the
 // pairs an uninterrupted one would.
-func (r *run) finishGenerated(ctx context.Context, it int, st *state, rep Report) (Report, []Pair, error) {
+func (r *run) finishGenerated(ctx context.Context, it int, st *state, rep Report) (Report, trainData, error) {
 	if r.trainer == nil {
-		return rep, nil, nil
+		return rep, trainData{}, nil
 	}
 	t0 := time.Now()
 	pairs, err := st.readPairs(ctx, it)
 	rep.Elapsed += time.Since(t0)
-	return rep, pairs, err
+	return rep, trainData{pairs: pairs}, err
+}
+
+// trainData is what an iteration gives its Trainer: its pairs, and for a
+// GroupTrainer the scored responses of each judged prompt, in prompt
+// order.
+type trainData struct {
+	pairs  []Pair
+	groups []Group
 }
 
 // train calls the Trainer and, with Dir, saves the new policy.
-func (r *run) train(ctx context.Context, it int, pol Policy, pairs []Pair, st *state, rep *Report) (Policy, error) {
+func (r *run) train(ctx context.Context, it int, pol Policy, data trainData, st *state, rep *Report) (Policy, error) {
 	r.emit(Event{Kind: TrainingStarted, Iteration: it})
 	t0 := time.Now()
-	next, err := r.trainer.Train(ctx, pol, pairs)
+	var (
+		next Policy
+		err  error
+	)
+	if r.groups {
+		next, err = r.trainer.(GroupTrainer).TrainGroups(ctx, pol, data.groups)
+	} else {
+		next, err = r.trainer.Train(ctx, pol, data.pairs)
+	}
 	if err != nil {
 		return pol, fmt.Errorf("alignment: training after iteration %d: %w", it, err)
 	}
@@ -654,10 +775,13 @@ func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, 
 			return res
 		}
 	}
-	var judgments [][]Judgment
+	var (
+		judgments [][]Judgment
+		probs     []float64
+	)
 	if res.judged = judge.j != nil || r.Comparer != nil; res.judged {
 		t0 = time.Now()
-		res.scores, judgments, res.err = r.judgeAll(ctx, &res, seed, p, rs, judge)
+		res.scores, judgments, probs, res.err = r.judgeAll(ctx, &res, seed, p, rs, judge)
 		res.judging = time.Since(t0)
 		if res.err != nil {
 			return res
@@ -685,7 +809,11 @@ func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, 
 		}
 		res.selected = true
 		res.pairs = append(res.pairs, Pair{Prompt: p, Chosen: rs[c], Rejected: rs[j],
-			ScoreChosen: res.scores[c], ScoreRejected: res.scores[j], Scored: true, Iteration: it, Source: r.source})
+			ScoreChosen: res.scores[c], ScoreRejected: res.scores[j], Scored: true, Iteration: it, Source: r.source,
+			Prob: r.pairProb(probs, len(rs), c, j)})
+	}
+	if r.groups && res.judged {
+		res.group = scored
 	}
 	if r.Extra != nil && (r.ExtraIterations == 0 || it < r.ExtraIterations) {
 		x := &Item{Iteration: it, Prompt: p, Policy: pol, Judge: judge.j, run: r, res: &res, seed: seed}
@@ -698,6 +826,22 @@ func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, 
 		res.extra = true
 	}
 	return res
+}
+
+// pairProb is the soft label of the pair (c over j) that a Comparer's
+// probabilities give: the mean over its rounds of the probability that c
+// beats j. It is 0 (unset) for a pointwise judge, and when the Comparer
+// was sure that j beats c although c scored higher over all the
+// responses, which a soft label in (0, 1] cannot say.
+func (r *run) pairProb(probs []float64, n, c, j int) float64 {
+	if probs == nil {
+		return 0
+	}
+	var sum float64
+	for s := range r.k {
+		sum += probs[(c*n+j)*r.k+s]
+	}
+	return sum / float64(r.k)
 }
 
 // Item is one prompt's work in an iteration, as Loop.Extra sees it.
@@ -746,8 +890,9 @@ func (x *Item) Seed(labels ...string) uint64 {
 // judgeAll returns each response's aggregate score — the mean of k judge
 // calls, or with a Comparer, the mean over k rounds of its probability of
 // beating each other response — and, for a Judge, each response's k
-// judgments.
-func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs []Response, judge judging) ([]float64, [][]Judgment, error) {
+// judgments, or, for a Comparer, the probabilities of every round:
+// probs[(a·n+b)·k+s] is round s's probability that response a beats b.
+func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs []Response, judge judging) ([]float64, [][]Judgment, []float64, error) {
 	n := len(rs)
 	scores := make([]float64, n)
 	if r.Comparer != nil {
@@ -767,7 +912,7 @@ func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs
 			return nil
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("comparing: %w", err)
+			return nil, nil, nil, fmt.Errorf("comparing: %w", err)
 		}
 		for a := range n {
 			for b := range n {
@@ -779,7 +924,7 @@ func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs
 			}
 			scores[a] /= float64((n - 1) * r.k)
 		}
-		return scores, nil, nil
+		return scores, nil, probs, nil
 	}
 	raw := make([]Judgment, n*r.k)
 	err := r.fanOut(ctx, res, n*r.k, &res.judgments, func(ctx context.Context, c int) error {
@@ -795,7 +940,7 @@ func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs
 		return nil
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("judging: %w", err)
+		return nil, nil, nil, fmt.Errorf("judging: %w", err)
 	}
 	judgments := make([][]Judgment, n)
 	for i := range n {
@@ -804,7 +949,7 @@ func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs
 			scores[i] += j.Score / float64(r.k)
 		}
 	}
-	return scores, judgments, nil
+	return scores, judgments, nil, nil
 }
 
 // pairIndex maps c in [0, n(n−1)/2) to the c-th pair (a, b), a < b, in
@@ -861,6 +1006,11 @@ func (r *run) fanOut(ctx context.Context, res *item, n int, done *int32, f func(
 	}
 	work()
 	wg.Wait()
+	if firstErr == nil && ctx.Err() != nil {
+		// The workers stopped before running every call: what they return
+		// is partial and must not pass for the item's result.
+		return context.Cause(ctx)
+	}
 	return firstErr
 }
 
@@ -901,14 +1051,24 @@ type writer struct {
 	it      int
 	rep     *Report
 	total   int
-	next    int
-	pending map[int]item
+	next    int // prompts of the iteration handled in prompt order
 	lastID  string
 	collect bool
-	pairs   []Pair
-	torn    bool
-	since   int
-	last    time.Time
+	groups  []Group // for a GroupTrainer, in the order the prompts were handled
+	// failed holds the prompts of the failures, to retry them; carried is
+	// the number of failures that an interrupted run recorded and this
+	// one has not retried yet, which the budget leaves out.
+	failed  map[string]Prompt
+	carried int
+	// In a retry pass, retried is the index in Report.Failures of the
+	// failure being retried; those before it were retried and failed
+	// again (or are older than the pass).
+	retrying bool
+	retried  int
+	pairs    []Pair
+	torn     bool
+	since    int
+	last     time.Time
 }
 
 // handle records one item. It returns a non-nil error when the run must
@@ -918,12 +1078,20 @@ func (w *writer) handle(ctx context.Context, res item) error {
 	if res.err != nil && ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
+	if w.retrying && (w.retried >= len(rep.Failures) || rep.Failures[w.retried].PromptID != res.prompt.ID) {
+		return fmt.Errorf("alignment: iteration %d: retried prompt %q out of the order of its failures: %w", w.it, res.prompt.ID, ErrNotResumable)
+	}
 	if res.err == nil && len(res.pairs) > 0 {
 		if err := w.write(ctx, res.pairs); err != nil {
 			return err
 		}
 	}
-	rep.Prompts++
+	if res.err == nil && res.group != nil {
+		w.groups = append(w.groups, Group{Prompt: res.prompt, Responses: res.group, Iteration: w.it})
+	}
+	if !w.retrying {
+		rep.Prompts++
+	}
 	rep.Retries += int(res.retries)
 	rep.RetriesExhausted += int(res.exhausted)
 	rep.Sampling += res.sampling
@@ -931,12 +1099,23 @@ func (w *writer) handle(ctx context.Context, res item) error {
 	rep.Judging += res.judging
 	rep.Judgments += int(res.judgments)
 	rep.Responses += int(res.responses)
-	if res.err != nil {
+	switch {
+	case w.retrying && res.err != nil:
+		// Failed again: the failure stands, with its latest cause; its
+		// ItemFailed was sent when it first failed.
+		rep.Failures[w.retried].Err = res.err.Error()
+		w.retried++
+	case w.retrying:
+		rep.Failures = slices.Delete(rep.Failures, w.retried, w.retried+1)
+		rep.Failed--
+	}
+	if res.err != nil && !w.retrying {
 		rep.Failed++
 		rep.Failures = append(rep.Failures, Failure{PromptID: res.prompt.ID, Err: res.err.Error()})
+		w.failed[res.prompt.ID] = res.prompt
 		r.emit(Event{Kind: ItemFailed, Iteration: w.it, PromptID: res.prompt.ID, Err: res.err,
 			Done: rep.Prompts - rep.Failed, Failed: rep.Failed, Total: w.total})
-	} else {
+	} else if res.err == nil {
 		for i, s := range res.scores {
 			if res.judged {
 				rep.addScore(s)
@@ -966,10 +1145,12 @@ func (w *writer) handle(ctx context.Context, res item) error {
 		r.emit(Event{Kind: ItemDone, Iteration: w.it, PromptID: res.prompt.ID,
 			Done: rep.Prompts - rep.Failed, Failed: rep.Failed, Total: w.total})
 	}
-	w.next++
-	w.lastID = res.prompt.ID
-	if err := w.checkBudget(max(w.total, 0)); err != nil {
-		return err
+	if !w.retrying {
+		w.next++
+		w.lastID = res.prompt.ID
+		if err := w.checkBudget(max(w.total, 0)); err != nil {
+			return err
+		}
 	}
 	w.since++
 	if w.since >= 256 || time.Since(w.last) > time.Second {
@@ -1001,7 +1182,8 @@ func (w *writer) write(ctx context.Context, pairs []Pair) error {
 
 // checkBudget reports ErrBudget when more prompts failed than the budget
 // allows out of n, or, when n is 0 (size unknown), out of the prompts seen
-// so far once there are ten.
+// so far once there are ten. Failures carried over from an interrupted run
+// and not yet retried are left out.
 func (w *writer) checkBudget(n int) error {
 	rep := w.rep
 	if n == 0 {
@@ -1015,11 +1197,12 @@ func (w *writer) checkBudget(n int) error {
 		budget = 0.1
 	}
 	allowed := int(math.Floor(max(budget, 0)*float64(n) + 1e-9))
-	if rep.Failed <= allowed {
+	failed := rep.Failed - w.carried
+	if failed <= allowed {
 		return nil
 	}
 	return fmt.Errorf("alignment: iteration %d: %d of %d prompts failed, over the failure budget of %d (%.3g of %d); last failure, prompt %q: %s: %w",
-		w.it, rep.Failed, rep.Prompts, allowed, budget, n, rep.Failures[len(rep.Failures)-1].PromptID, rep.Failures[len(rep.Failures)-1].Err, ErrBudget)
+		w.it, failed, rep.Prompts, allowed, budget, n, rep.Failures[len(rep.Failures)-1].PromptID, rep.Failures[len(rep.Failures)-1].Err, ErrBudget)
 }
 
 // checkpoint flushes the sinks and records progress; complete says the

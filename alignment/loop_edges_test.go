@@ -437,7 +437,10 @@ func TestLoopCountsEveryTransientFault(t *testing.T) {
 	transient, permanent := faults.Injected()
 	require.Zero(t, permanent)
 	assert.Positive(t, rep.RetriesExhausted, "some calls ran out of attempts")
-	assert.Equal(t, rep.Failed, rep.RetriesExhausted, "with one call at a time, each exhausted call failed its prompt")
+	// A prompt whose call ran out of attempts is tried again after the
+	// others (the retry pass); one still failing then exhausted a call in
+	// each pass.
+	assert.GreaterOrEqual(t, rep.RetriesExhausted, 2*rep.Failed, "each prompt still failing exhausted a call in both passes")
 	assert.Equal(t, transient, rep.Retries+rep.RetriesExhausted, "every transient fault is counted once")
 	assert.Equal(t, rep.Prompts, rep.Yielded+rep.Ties+rep.Unjudged+rep.Failed)
 }

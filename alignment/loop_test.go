@@ -740,9 +740,11 @@ func TestLoopExtraOnly(t *testing.T) {
 }
 
 // FuzzProgressJournal feeds arbitrary bytes to a run as its progress
-// journal: the run must either resume, start over after dropping a torn
-// tail, or refuse with an error wrapping ErrNotResumable — never panic, and
-// never write a pair file that differs from a clean run's when it succeeds.
+// journal, with one byte of the pair file set to an arbitrary value: the
+// run must either resume, start over after dropping a torn tail, or refuse
+// with an error wrapping ErrNotResumable — never panic, and never write a
+// pair file that differs from a clean run's when it succeeds, so never
+// keep a damaged byte.
 func FuzzProgressJournal(f *testing.F) {
 	clean := t0Dir(f)
 	journal, err := os.ReadFile(filepath.Join(clean, alignment.ProgressFile))
@@ -750,17 +752,28 @@ func FuzzProgressJournal(f *testing.F) {
 	want, err := os.ReadFile(filepath.Join(clean, alignment.PairsFile))
 	require.NoError(f, err)
 	lines := strings.SplitAfter(string(journal), "\n")
-	f.Add(string(journal))
-	f.Add(lines[0])
-	f.Add(strings.Join(lines[:len(lines)/2], ""))
-	f.Add(lines[0] + `{"kind":"done","iteration":0,"offset":99999999}` + "\n")
-	f.Add(lines[0] + `{"kind":"progress","iteration":0,"next":-5,"offset":-1}` + "\n")
-	f.Add(`{"kind":"run","seed":3}` + "\n")
-	f.Add("not json\n" + lines[0])
-	f.Fuzz(func(t *testing.T, data string) {
+	half := strings.Join(lines[:len(lines)/2], "")
+	intact := uint32(len(want)) // past the end: no byte is damaged
+	f.Add(string(journal), intact, byte(0))
+	f.Add(lines[0], intact, byte(0))
+	f.Add(half, intact, byte(0))
+	f.Add(lines[0]+`{"kind":"done","iteration":0,"offset":99999999}`+"\n", intact, byte(0))
+	f.Add(lines[0]+`{"kind":"progress","iteration":0,"next":-5,"offset":-1}`+"\n", intact, byte(0))
+	f.Add(`{"kind":"run","seed":3}`+"\n", intact, byte(0))
+	f.Add("not json\n"+lines[0], intact, byte(0))
+	f.Add(string(journal), uint32(len(want)/2), byte(0))
+	f.Add(string(journal), uint32(0), byte('['))
+	f.Add(string(journal), uint32(len(want)-1), byte(' '))
+	f.Add(half, uint32(len(want)/4), byte('x'))
+	f.Add(half, uint32(len(want)-2), byte('x'))
+	f.Fuzz(func(t *testing.T, data string, at uint32, b byte) {
 		dir := t.TempDir()
+		pairs := []byte(string(want))
+		if int64(at) < int64(len(pairs)) {
+			pairs[at] = b
+		}
 		require.NoError(t, os.WriteFile(filepath.Join(dir, alignment.ProgressFile), []byte(data), 0o644))
-		require.NoError(t, os.WriteFile(filepath.Join(dir, alignment.PairsFile), want, 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, alignment.PairsFile), pairs, 0o644))
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
 		_, err := journalLoop(dir).Run(ctx)
@@ -776,7 +789,7 @@ func FuzzProgressJournal(f *testing.F) {
 		got, err := os.ReadFile(filepath.Join(dir, alignment.PairsFile))
 		require.NoError(t, err)
 		if string(got) != string(want) {
-			t.Fatalf("resuming from journal %q wrote\n%s\nwant\n%s", data, got, want)
+			t.Fatalf("resuming from journal %q with byte %d set to %q wrote\n%s\nwant\n%s", data, at, b, got, want)
 		}
 	})
 }

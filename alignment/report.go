@@ -17,7 +17,8 @@ type Report struct {
 	// of Yielded, Ties, Unjudged and Failed, so that
 	// Prompts = Yielded + Ties + Unjudged + Failed.
 	Prompts int `json:"prompts"`
-	// Failed counts prompts that failed permanently; Failures names them.
+	// Failed counts prompts that failed permanently, retried in vain (see
+	// Loop.FailureBudget); Failures names them, in prompt order.
 	Failed   int       `json:"failed"`
 	Failures []Failure `json:"failures,omitempty"`
 	// Responses counts responses sampled; Judgments counts judge or comparer
@@ -97,15 +98,27 @@ type Failure struct {
 // Summary holds running statistics of a sample: count, mean, extremes and
 // the sum of squared deviations from the mean (Welford's algorithm), which
 // keeps it exact to merge and cheap to update.
+//
+// Every field stays finite for any finite values, so that a Summary always
+// encodes as JSON: once a value reaches 2^480 in magnitude, where squared
+// deviations could overflow, SSD is kept scaled down by 4^Exp (Exp grows
+// with the largest magnitude seen); Exp is 0, and SSD the plain sum,
+// otherwise.
 type Summary struct {
 	N    int     `json:"n"`
 	Mean float64 `json:"mean"`
 	Min  float64 `json:"min"`
 	Max  float64 `json:"max"`
 	SSD  float64 `json:"ssd"`
+	Exp  int     `json:"exp,omitempty"`
 }
 
-// Add records x.
+// summaryExp is the binary exponent of the largest magnitude a Summary
+// squares unscaled: (2^481)² times any realistic count is far below the
+// float64 limit of 2^1024.
+const summaryExp = 480
+
+// Add records x, which must be finite.
 func (s *Summary) Add(x float64) {
 	s.N++
 	if s.N == 1 {
@@ -113,17 +126,27 @@ func (s *Summary) Add(x float64) {
 	} else {
 		s.Min, s.Max = math.Min(s.Min, x), math.Max(s.Max, x)
 	}
-	d := x - s.Mean
-	s.Mean += d / float64(s.N)
-	s.SSD += d * (x - s.Mean)
+	// Work in units of 2^Exp, which power-of-two scaling keeps exact.
+	if _, e := math.Frexp(x); e-s.Exp > summaryExp {
+		exp := e - summaryExp
+		s.SSD = math.Ldexp(s.SSD, 2*(s.Exp-exp))
+		s.Exp = exp
+	}
+	xs, mean := math.Ldexp(x, -s.Exp), math.Ldexp(s.Mean, -s.Exp)
+	d := xs - mean
+	mean += d / float64(s.N)
+	s.SSD += d * (xs - mean)
+	s.Mean = math.Ldexp(mean, s.Exp)
 }
 
-// Stdev returns the sample standard deviation, or 0 below two values.
+// Stdev returns the sample standard deviation, or 0 below two values. It
+// is +Inf only when the values spread beyond the float64 range (a sample
+// holding both ±1.7e308).
 func (s Summary) Stdev() float64 {
 	if s.N < 2 {
 		return 0
 	}
-	return math.Sqrt(s.SSD / float64(s.N-1))
+	return math.Ldexp(math.Sqrt(s.SSD/float64(s.N-1)), s.Exp)
 }
 
 // String formats the summary for logs.
@@ -146,11 +169,17 @@ func (r *Report) addScore(x float64) {
 // scoreBin returns the histogram bin of score x on the scale [lo, hi];
 // scores outside the scale fall in the edge bins.
 func scoreBin(x, lo, hi float64) int {
-	b := 0
-	if w := hi - lo; w > 0 {
-		b = int(math.Floor((x - lo) / w * HistogramBins))
+	w := hi - lo
+	if !(w > 0) {
+		return 0
 	}
-	return min(max(b, 0), HistogramBins-1)
+	// Clamp before converting: a float beyond the int range converts to an
+	// undefined value.
+	f := math.Floor((x - lo) / w * HistogramBins)
+	if !(f > 0) {
+		return 0
+	}
+	return int(min(f, HistogramBins-1))
 }
 
 // EventKind says what an Event reports.
@@ -169,7 +198,10 @@ const (
 	// ItemDone reports a prompt handled; Done, Failed and Total are the
 	// iteration's progress so far.
 	ItemDone
-	// ItemFailed reports a prompt that failed permanently, with Err.
+	// ItemFailed reports a prompt that failed permanently, with Err. A
+	// failed prompt is retried once at the end of its iteration (and when
+	// a run resumes the iteration): it then sends ItemDone if it succeeds,
+	// and nothing more if it fails again.
 	ItemFailed
 	// CallRetried reports a transient failure about to be retried, with Err.
 	CallRetried

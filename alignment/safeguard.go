@@ -29,15 +29,28 @@ import (
 // turns its check off.
 type Safeguards struct {
 	// PlateauWinRate stops the run when a trained policy's held-out win
-	// rate over the policy before it is at or below it: training no longer
-	// makes the policy better. Default 0.5. The check needs Loop.Eval and a
-	// Trainer (without one the policy never changes); it is made on each
-	// iteration's opening evaluation, and the run stops before that
-	// iteration's prompts.
+	// rate over the policy before it is not clearly above it: training no
+	// longer makes the policy better. Default 0.5. The check needs
+	// Loop.Eval and a Trainer (without one the policy never changes); it
+	// is made on each iteration's opening evaluation, and the run stops
+	// before that iteration's prompts.
+	//
+	// The win rate is an estimate from the evaluation's samples, so the
+	// check knows its noise: it compares the lower confidence bound
+	// WinRate − PlateauZ·WinRateSE (EvalReport) with PlateauWinRate, the
+	// standard error taken over the held-out prompts' own win rates. A
+	// policy that wins 0.52 of 1,200 comparisons on 150 prompts, with a
+	// standard error of 0.02, has not shown that it is better, and stops
+	// the run; a point estimate above 0.5 never would.
 	PlateauWinRate float64
+	// PlateauZ is the number of standard errors of that bound. Default
+	// 1.645 (a one-sided 95% bound); negative compares the point estimate
+	// itself, as the rule did before it knew its noise.
+	PlateauZ float64
 	// MinYield stops the run after an iteration in which the share of
-	// handled prompts that yielded a pair (Signals.Yield) is below it: the
-	// judge no longer separates the policy's samples. Default 0.05.
+	// prompts that yielded a pair (Signals.Yield) is below it: the judge
+	// no longer separates the policy's samples, or too many prompts
+	// failed. Default 0.05.
 	MinYield float64
 
 	// Reference is a frozen judge that the training judge (Loop.Judge, or
@@ -150,9 +163,9 @@ func (a Alarm) String() string {
 // Signals are an iteration's safeguard figures, computed whatever the
 // thresholds.
 type Signals struct {
-	// Yield is the share of handled prompts (Prompts − Failed) that yielded
-	// at least one pair, selected or from Loop.Extra; 0 when none was
-	// handled.
+	// Yield is the share of the iteration's prompts (Prompts, failed ones
+	// included: they yielded nothing) that yielded at least one pair,
+	// selected or from Loop.Extra; 0 when there was none.
 	Yield float64 `json:"yield"`
 	// LengthRatio is ChosenLength.Mean over iteration 0's; nil in iteration
 	// 0 and when either has no pair.
@@ -190,6 +203,11 @@ type Drift struct {
 	ReferenceMean float64 `json:"reference_mean"`
 }
 
+// DefaultPlateauZ is the default of Safeguards.PlateauZ: the plateau rule
+// compares the win rate minus 1.645 standard errors, a one-sided 95%
+// lower bound, with PlateauWinRate.
+const DefaultPlateauZ = 1.645
+
 // Default thresholds of Safeguards; the judge-relative ones are shares of
 // the training judge's score range.
 const (
@@ -208,7 +226,7 @@ const (
 // thresholds are Safeguards with defaults applied; a negative value is a
 // check turned off.
 type thresholds struct {
-	winRate, yield, agreement, judgeDiff, lengthRatio, rise, saturation, distinct, duplicates float64
+	winRate, winZ, yield, agreement, judgeDiff, lengthRatio, rise, saturation, distinct, duplicates float64
 
 	extraPairs int
 }
@@ -222,7 +240,7 @@ func (s Safeguards) check(l *Loop) error {
 		name string
 		v    float64
 	}{
-		{"PlateauWinRate", s.PlateauWinRate}, {"MinYield", s.MinYield}, {"MinAgreement", s.MinAgreement},
+		{"PlateauWinRate", s.PlateauWinRate}, {"PlateauZ", s.PlateauZ}, {"MinYield", s.MinYield}, {"MinAgreement", s.MinAgreement},
 		{"MaxJudgeDiff", s.MaxJudgeDiff}, {"MaxLengthRatio", s.MaxLengthRatio}, {"InflationRise", s.InflationRise},
 		{"MaxSaturation", s.MaxSaturation}, {"MinDistinct", s.MinDistinct}, {"MaxDuplicates", s.MaxDuplicates},
 	} {
@@ -253,6 +271,7 @@ func (s Safeguards) resolve(lo, hi float64) thresholds {
 	span := hi - lo
 	return thresholds{
 		winRate:     pick(s.PlateauWinRate, defaultPlateauWinRate),
+		winZ:        pick(s.PlateauZ, DefaultPlateauZ),
 		yield:       pick(s.MinYield, defaultMinYield),
 		agreement:   pick(s.MinAgreement, defaultMinAgreement),
 		judgeDiff:   pick(s.MaxJudgeDiff, defaultJudgeDiffShare*span),
@@ -271,9 +290,8 @@ func (s Safeguards) resolve(lo, hi float64) thresholds {
 func (r *run) assess(rep *Report, earlier []Report) {
 	s := &rep.Signals
 	s.Yield, s.Saturation, s.LengthRatio, s.ScoreChange = 0, 0, nil, nil
-	handled := rep.Prompts - rep.Failed
-	if handled > 0 {
-		s.Yield = float64(rep.Yielded) / float64(handled)
+	if rep.Prompts > 0 {
+		s.Yield = float64(rep.Yielded) / float64(rep.Prompts)
 	}
 	if rep.Score.N > 0 && len(rep.Histogram) == HistogramBins {
 		s.Saturation = float64(rep.Histogram[HistogramBins-1]) / float64(rep.Score.N)
@@ -294,8 +312,8 @@ func (r *run) assess(rep *Report, earlier []Report) {
 		alarms = append(alarms, Alarm{Kind: kind, Signal: signal, Iteration: rep.Iteration, Value: v, Threshold: limit,
 			Reason: fmt.Sprintf(format, args...)})
 	}
-	if t.yield >= 0 && handled > 0 && s.Yield < t.yield {
-		raise(AlarmPlateau, "yield", s.Yield, t.yield, "%d of %d prompts yielded a pair (%.3g), below %.3g", rep.Yielded, handled, s.Yield, t.yield)
+	if t.yield >= 0 && rep.Prompts > 0 && s.Yield < t.yield {
+		raise(AlarmPlateau, "yield", s.Yield, t.yield, "%d of %d prompts yielded a pair (%.3g), below %.3g", rep.Yielded, rep.Prompts, s.Yield, t.yield)
 	}
 	if d := s.Drift; d != nil {
 		if t.agreement >= 0 && d.Correlation != nil && *d.Correlation < t.agreement {
@@ -339,15 +357,25 @@ func (r *run) assess(rep *Report, earlier []Report) {
 }
 
 // evalAlarms returns the alarms of an evaluation: a plateau when a trained
-// policy does not beat the one before it.
+// policy has not shown that it beats the one before it. The alarm's Value
+// is the win rate's lower confidence bound, the figure compared with the
+// threshold.
 func (r *run) evalAlarms(ev *EvalReport) []Alarm {
-	t := r.limits.winRate
-	if r.trainer == nil || t < 0 || ev.WinRate == nil || *ev.WinRate > t {
+	t, z := r.limits.winRate, r.limits.winZ
+	if r.trainer == nil || t < 0 || ev.WinRate == nil {
 		return nil
 	}
-	return []Alarm{{Kind: AlarmPlateau, Signal: "win_rate", Iteration: ev.Iteration, Value: *ev.WinRate, Threshold: t,
-		Reason: fmt.Sprintf("the policy of iteration %d wins %.3g of %d held-out comparisons with the policy before it, at or below %.3g",
-			ev.Iteration, *ev.WinRate, ev.Compared, t)}}
+	low, bound := *ev.WinRate, ""
+	if z > 0 && ev.WinRateSE != nil {
+		low -= z * *ev.WinRateSE
+		bound = fmt.Sprintf(" (standard error %.2g, lower bound %.3g at %.3g standard errors)", *ev.WinRateSE, low, z)
+	}
+	if low > t {
+		return nil
+	}
+	return []Alarm{{Kind: AlarmPlateau, Signal: "win_rate", Iteration: ev.Iteration, Value: low, Threshold: t,
+		Reason: fmt.Sprintf("the policy of iteration %d wins %.3g of %d held-out comparisons with the policy before it%s, at or below %.3g",
+			ev.Iteration, *ev.WinRate, ev.Compared, bound, t)}}
 }
 
 // plateau returns the first plateau alarm of alarms whose check is on, or

@@ -70,7 +70,7 @@ func ExampleLoop_safeguards() {
 	s := res.Stopped
 	fmt.Printf("stopped after %d iterations: %s (%s %.2f, at most %.2f)\n", len(res.Reports), s.Kind, s.Signal, s.Value, s.Threshold)
 	// Output:
-	// alarm raised: iteration 2: plateau: the policy of iteration 2 wins 0.5 of 6 held-out comparisons with the policy before it, at or below 0.5
+	// alarm raised: iteration 2: plateau: the policy of iteration 2 wins 0.5 of 6 held-out comparisons with the policy before it (standard error 0, lower bound 0.5 at 1.65 standard errors), at or below 0.5
 	// iteration 0: held-out score 0.25
 	// iteration 1: held-out score 2.25, win rate 1.00
 	// final policy (iteration 2): held-out score 2.25, win rate 0.50

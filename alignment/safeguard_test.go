@@ -236,6 +236,8 @@ func TestSafeguardsQuietOnHealthyRun(t *testing.T) {
 		assert.InDelta(t, 1.0, *s.ScoreChange, 1e-12, "the grade rose by one")
 		require.NotNil(t, r.Eval.WinRate)
 		assert.Equal(t, 1.0, *r.Eval.WinRate, "every held-out sample improved")
+		require.NotNil(t, r.Eval.WinRateSE)
+		assert.Zero(t, *r.Eval.WinRateSE, "every held-out prompt won all its comparisons")
 	}
 	require.NotNil(t, res.Final)
 	assert.Equal(t, 3, res.Final.Iteration)

@@ -1,6 +1,9 @@
 package alignment
 
-import "math"
+import (
+	"math"
+	"strconv"
+)
 
 // Scored is a response with its aggregate judge score, the input of pair
 // selection.
@@ -56,6 +59,11 @@ func (MaxMin) Select(rs []Scored) (chosen, rejected int, ok bool) {
 // Response.Length. Equal lengths keep the earlier response.
 type LengthControlled struct {
 	Rho float64
+}
+
+// Fingerprint implements Fingerprinter: the selector with its Rho.
+func (l LengthControlled) Fingerprint() string {
+	return "alignment.LengthControlled rho=" + strconv.FormatFloat(l.Rho, 'g', -1, 64)
 }
 
 // Select implements Selector.

@@ -8,8 +8,9 @@ import (
 )
 
 var (
-	_ PromptSource = (*SliceSource)(nil)
-	_ Sized        = (*SliceSource)(nil)
+	_ PromptSource  = (*SliceSource)(nil)
+	_ Sized         = (*SliceSource)(nil)
+	_ Fingerprinter = (*SliceSource)(nil)
 )
 
 // SliceSource is a PromptSource that yields the same prompts, in the same
@@ -55,6 +56,12 @@ func (s *SliceSource) Prompts(ctx context.Context, iteration int) iter.Seq2[Prom
 
 // Len implements Sized.
 func (s *SliceSource) Len(iteration int) int { return len(s.prompts) }
+
+// Fingerprint implements Fingerprinter: a SHA-256 digest of the prompts,
+// so that a run in an output directory notices a changed prompt set.
+func (s *SliceSource) Fingerprint() string {
+	return "alignment.SliceSource " + promptsDigest(s.prompts)
+}
 
 // ValidatePrompt checks that p can be asked of a policy: it has a non-empty
 // ID and at least one message, every message has the role system, user or

@@ -3,6 +3,8 @@ package alignment
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,8 +19,9 @@ import (
 )
 
 var (
-	_ PromptSource = (*JSONLSource)(nil)
-	_ Sized        = (*JSONLSource)(nil)
+	_ PromptSource  = (*JSONLSource)(nil)
+	_ Sized         = (*JSONLSource)(nil)
+	_ Fingerprinter = (*JSONLSource)(nil)
 )
 
 // JSONLSource is a PromptSource that reads the same JSON Lines file every
@@ -52,6 +55,7 @@ type JSONLSource struct {
 	n      int
 	size   int64
 	mtime  time.Time
+	digest []byte // SHA-256 of the file
 }
 
 // PromptsOptions configure how OpenJSONLPrompts reads a prompts file. A
@@ -96,7 +100,8 @@ func OpenJSONLPrompts(path string, o *PromptsOptions) (*JSONLSource, error) {
 	}
 	seed := maphash.MakeSeed()
 	var hashes []uint64
-	lr := newLineReader(f)
+	digest := sha256.New()
+	lr := newLineReader(io.TeeReader(f, digest))
 	for {
 		line, _, err := lr.next()
 		if err == io.EOF {
@@ -124,7 +129,7 @@ func OpenJSONLPrompts(path string, o *PromptsOptions) (*JSONLSource, error) {
 			return nil, err
 		}
 	}
-	return &JSONLSource{path: path, fields: fields, n: n, size: st.Size(), mtime: st.ModTime()}, nil
+	return &JSONLSource{path: path, fields: fields, n: n, size: st.Size(), mtime: st.ModTime(), digest: digest.Sum(nil)}, nil
 }
 
 // Prompts implements PromptSource. It yields an error, and stops, when the
@@ -178,6 +183,17 @@ func (s *JSONLSource) Prompts(ctx context.Context, iteration int) iter.Seq2[Prom
 
 // Len implements Sized: the number of prompts in the file.
 func (s *JSONLSource) Len(iteration int) int { return s.n }
+
+// Fingerprint implements Fingerprinter: a SHA-256 digest of the file's
+// bytes, so that a run in an output directory notices a changed prompt
+// set whatever the file is called.
+func (s *JSONLSource) Fingerprint() string {
+	fp := "alignment.JSONLSource sha256:" + hex.EncodeToString(s.digest)
+	if s.fields != nil {
+		fp += " fields:" + strings.Join(s.fields, ",")
+	}
+	return fp
+}
 
 // Path returns the path of the prompts file.
 func (s *JSONLSource) Path() string { return s.path }

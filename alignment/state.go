@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -35,6 +36,15 @@ const (
 // derives from (seed, iteration, prompt ID), they yield the same pairs. A
 // torn last line of progress.jsonl is dropped the same way.
 //
+// Each record also holds the CRC-32C of pairs.jsonl up to its offset, and
+// a resumed run checks the file against every record: bytes changed after
+// they were written (overwritten, zeroed, edited) are refused with
+// ErrNotResumable naming the damaged byte range, never kept. The header
+// (the first record) holds the journal's format version and the
+// fingerprints of the run's parts (see Fingerprinter); a run whose parts
+// differ from the header's is refused, unless the journal holds nothing
+// but the header, in which case the run starts over.
+//
 // An "opened" record holds what an iteration measured before its prompts:
 // the held-out evaluation of its policy, with every sample's text, and the
 // judge drift. It is written once per iteration (and once for the final
@@ -53,30 +63,49 @@ type state struct {
 	pairs     *JSONL
 	journal   *os.File
 	start     int64 // offset of pairs.jsonl where the current iteration's pairs begin
+
+	// The CRC-32C of pairs.jsonl's first crcOff bytes, and a handle that
+	// reads back what was written since, to extend it.
+	crc    uint32
+	crcOff int64
+	reader *os.File
 }
+
+// journalVersion is the format of progress.jsonl this package writes:
+// version 2 added the parts' fingerprints to the header and a checksum of
+// pairs.jsonl to every record. A journal of version 1, which had no
+// version field, is refused: nothing in it can be checked.
+const journalVersion = 2
+
+// castagnoli is the CRC-32C table; CPUs with SSE 4.2 or ARMv8 CRC
+// instructions compute it at several GB/s.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // record is one line of progress.jsonl.
 type record struct {
 	// Kind is "run" (the header), "opened" (the measures made before an
 	// iteration's prompts), "progress" (part of an iteration), "generated"
 	// (all its prompts handled, training may follow) or "done".
-	Kind      string  `json:"kind"`
-	Iteration int     `json:"iteration"`
-	Next      int     `json:"next"`
-	LastID    string  `json:"last_id,omitempty"`
-	Start     int64   `json:"start"`
-	Offset    int64   `json:"offset"`
-	Report    *Report `json:"report,omitempty"`
+	Kind      string `json:"kind"`
+	Iteration int    `json:"iteration"`
+	Next      int    `json:"next"`
+	LastID    string `json:"last_id,omitempty"`
+	Start     int64  `json:"start"`
+	Offset    int64  `json:"offset"`
+	// CRC is the CRC-32C of the first Offset bytes of pairs.jsonl.
+	CRC    uint32  `json:"crc32c,omitempty"`
+	Report *Report `json:"report,omitempty"`
 
 	// An opened record's measures.
 	Eval  *EvalReport `json:"eval,omitempty"`
 	Drift *Drift      `json:"drift,omitempty"`
 
-	// The header's settings, which must match on resume.
-	Seed         uint64 `json:"seed,omitempty"`
-	Samples      int    `json:"samples,omitempty"`
-	JudgeSamples int    `json:"judge_samples,omitempty"`
-	Source       string `json:"source,omitempty"`
+	// The header's format version and the fingerprints of the run's
+	// parts by name, which must match on resume.
+	Version int               `json:"version,omitempty"`
+	Parts   map[string]string `json:"parts,omitempty"`
+
+	line int // of the journal, from 1; not encoded
 }
 
 func openState(ctx context.Context, r *run) (*state, error) {
@@ -87,7 +116,7 @@ func openState(ctx context.Context, r *run) (*state, error) {
 	if err := os.MkdirAll(st.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("alignment: creating the output directory: %w", err)
 	}
-	header := record{Kind: "run", Seed: r.Seed, Samples: r.samples, JudgeSamples: r.k, Source: r.source}
+	header := record{Kind: "run", Version: journalVersion, Parts: r.fingerprints()}
 	recs, err := st.openJournal(header)
 	if err != nil {
 		return nil, err
@@ -118,6 +147,15 @@ func openState(ctx context.Context, r *run) (*state, error) {
 		} else {
 			st.resume, st.start = &last, last.Start
 		}
+		if n := len(st.reports); n > r.iterations || st.resume != nil && st.resume.Iteration >= r.iterations {
+			st.close()
+			held, need := fmt.Sprintf("%d finished iterations", n), n
+			if st.resume != nil {
+				held, need = fmt.Sprintf("%s and iteration %d in progress", held, st.resume.Iteration), st.resume.Iteration+1
+			}
+			return nil, fmt.Errorf("alignment: %s holds %s, more than Loop.Iterations = %d: set it to %d or more to read the run back or continue it: %w",
+				st.dir, held, r.iterations, need, ErrNotResumable)
+		}
 		if r.trainer != nil && st.iteration > 0 {
 			st.policyDir = st.policyPath(st.iteration - 1)
 			if _, err := os.Stat(st.policyDir); err != nil {
@@ -133,6 +171,10 @@ func openState(ctx context.Context, r *run) (*state, error) {
 	} else if errors.Is(err, fs.ErrNotExist) && offset > 0 {
 		st.close()
 		return nil, fmt.Errorf("alignment: %s is missing, but %s records %d bytes written: %w", path, ProgressFile, offset, ErrNotResumable)
+	}
+	if err := st.verify(path, prog); err != nil {
+		st.close()
+		return nil, err
 	}
 	if offset == 0 {
 		st.pairs, err = CreateJSONL(path, nil)
@@ -177,6 +219,7 @@ func (st *state) openJournal(header record) ([]record, error) {
 			st.close()
 			return nil, fmt.Errorf("alignment: %s:%d: %v: %w", path, line, err, ErrNotResumable)
 		}
+		rec.line = line
 		recs = append(recs, rec)
 		good += end + 1
 	}
@@ -188,23 +231,112 @@ func (st *state) openJournal(header record) ([]record, error) {
 		st.close()
 		return nil, fmt.Errorf("alignment: %s: %w", path, err)
 	}
+	if len(recs) == 1 && (recs[0].Version != header.Version || diffParts(recs[0].Parts, header.Parts) != "") {
+		// A header alone records no work: a run that failed before its
+		// first prompt. Start over with this run's header.
+		if err := f.Truncate(0); err != nil {
+			st.close()
+			return nil, fmt.Errorf("alignment: truncating %s: %w", path, err)
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			st.close()
+			return nil, fmt.Errorf("alignment: %s: %w", path, err)
+		}
+		recs = nil
+	}
 	if len(recs) == 0 {
 		return []record{header}, st.append(header)
 	}
-	h := recs[0]
-	if h.Kind != "run" || h.Seed != header.Seed || h.Samples != header.Samples || h.JudgeSamples != header.JudgeSamples || h.Source != header.Source {
+	if h := recs[0]; h.Version != header.Version {
 		st.close()
-		return nil, fmt.Errorf("alignment: %s holds a run with seed %d, %d samples, %d judge samples and source %q; this run has seed %d, %d, %d and %q: %w",
-			st.dir, h.Seed, h.Samples, h.JudgeSamples, h.Source, header.Seed, header.Samples, header.JudgeSamples, header.Source, ErrNotResumable)
+		by := "a later version of selfalign"
+		if h.Version < header.Version {
+			by = "an earlier version of selfalign, without the checksums and fingerprints this one checks"
+		}
+		return nil, fmt.Errorf("alignment: %s holds a progress journal of format %d, written by %s; this one reads format %d only: start the run in a new directory: %w",
+			path, max(h.Version, 1), by, header.Version, ErrNotResumable)
+	} else if d := diffParts(h.Parts, header.Parts); d != "" {
+		st.close()
+		return nil, fmt.Errorf("alignment: %s holds a run with other settings: %s: %w", st.dir, d, ErrNotResumable)
 	}
 	return recs, nil
+}
+
+// verify checks pairs.jsonl against the checksums of the progress records
+// prog, in order, and leaves st ready to extend the checksum of the
+// records' last offset.
+func (st *state) verify(path string, prog []record) error {
+	if len(prog) == 0 {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("alignment: checking %s: %w", path, err)
+	}
+	defer f.Close()
+	var crc uint32
+	var off int64
+	for _, rec := range prog {
+		if crc, err = extendCRC(crc, f, off, rec.Offset); err != nil {
+			return fmt.Errorf("alignment: checking %s: %w", path, err)
+		}
+		if crc != rec.CRC {
+			return fmt.Errorf("alignment: %s: bytes %d to %d do not match the checksum %s:%d records for them: the file was changed after the run wrote it (restore it, or start the run in a new directory): %w",
+				path, off, rec.Offset, ProgressFile, rec.line, ErrNotResumable)
+		}
+		off = rec.Offset
+	}
+	st.crc, st.crcOff = crc, off
+	return nil
+}
+
+// sum returns the CRC-32C of pairs.jsonl up to its current offset,
+// extending the last one with the bytes written since, read back from
+// the file.
+func (st *state) sum() (uint32, error) {
+	off := st.pairs.Offset()
+	if off == st.crcOff {
+		return st.crc, nil
+	}
+	path := filepath.Join(st.dir, PairsFile)
+	if st.reader == nil {
+		f, err := os.Open(path)
+		if err != nil {
+			return 0, fmt.Errorf("alignment: reading back %s: %w", path, err)
+		}
+		st.reader = f
+	}
+	crc, err := extendCRC(st.crc, st.reader, st.crcOff, off)
+	if err != nil {
+		return 0, fmt.Errorf("alignment: reading back %s: %w", path, err)
+	}
+	st.crc, st.crcOff = crc, off
+	return crc, nil
+}
+
+// extendCRC returns the CRC-32C crc extended with f's bytes from from to
+// to.
+func extendCRC(crc uint32, f *os.File, from, to int64) (uint32, error) {
+	if to < from {
+		return 0, fmt.Errorf("offset %d before %d", to, from)
+	}
+	buf := make([]byte, min(to-from, 64<<10))
+	for from < to {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), to-from)], from)
+		crc = crc32.Update(crc, castagnoli, buf[:n])
+		from += int64(n)
+		if err != nil && from < to {
+			return 0, err
+		}
+	}
+	return crc, nil
 }
 
 // append writes rec as one line of the journal and syncs it.
 func (st *state) append(rec record) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
-		return fmt.Errorf("alignment: encoding a progress record: %w", err)
+		return fmt.Errorf("alignment: encoding the %s record of iteration %d for %s: %w", rec.Kind, rec.Iteration, ProgressFile, err)
 	}
 	if _, err := st.journal.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("alignment: writing %s: %w", ProgressFile, err)
@@ -332,7 +464,11 @@ func (st *state) progress(it, next int, lastID string, rep *Report, complete boo
 	if complete {
 		kind = "generated"
 	}
-	return st.append(record{Kind: kind, Iteration: it, Next: next, LastID: lastID, Start: st.start, Offset: st.pairs.Offset(), Report: withoutEval(rep)})
+	crc, err := st.sum()
+	if err != nil {
+		return err
+	}
+	return st.append(record{Kind: kind, Iteration: it, Next: next, LastID: lastID, Start: st.start, Offset: st.pairs.Offset(), CRC: crc, Report: withoutEval(rep)})
 }
 
 // withoutEval returns a copy of rep without its evaluation, which its
@@ -351,9 +487,13 @@ func (st *state) iterationDone(rep *Report) error {
 	if st.journal == nil {
 		return nil
 	}
+	crc, err := st.sum()
+	if err != nil {
+		return err
+	}
 	off := st.pairs.Offset()
 	st.start = off
-	return st.append(record{Kind: "done", Iteration: rep.Iteration, Start: off, Offset: off, Report: withoutEval(rep)})
+	return st.append(record{Kind: "done", Iteration: rep.Iteration, Start: off, Offset: off, CRC: crc, Report: withoutEval(rep)})
 }
 
 func (st *state) policyPath(it int) string {
@@ -415,6 +555,9 @@ func (st *state) readPairs(ctx context.Context, it int) ([]Pair, error) {
 func (st *state) close() {
 	if st.pairs != nil {
 		st.pairs.Close()
+	}
+	if st.reader != nil {
+		st.reader.Close()
 	}
 	if st.journal != nil {
 		st.journal.Close()

@@ -78,7 +78,10 @@ type TrainerOptions struct {
 	// it is at the start of each Train call, as in iterative DPO, where each
 	// iteration's reference is the previous iteration's result. Since the
 	// reference log-probabilities are computed once, before the first
-	// update, the policy gives them itself: no Snapshot is taken.
+	// update, the policy gives them itself: no Snapshot is taken. A fixed
+	// Reference must not be the model being trained (Train changes that in
+	// place and refuses it): for OAIF's initial-model reference, pass a
+	// Snapshot of the initial model (see ReferenceFixed).
 	Reference Model
 }
 
@@ -263,6 +266,9 @@ func (t *Trainer) fit(ctx context.Context, m Model, pairs []alignment.Pair, rep 
 	n := len(pairs)
 	if n == 0 {
 		return nil
+	}
+	if err := checkReference(t.o.Reference, m); err != nil {
+		return err
 	}
 	params := m.Params()
 	opt, err := newAdam(params, t.o)
@@ -491,4 +497,16 @@ func (a *adam) step(params []Param) (norm float64, clipped bool, err error) {
 		}
 	}
 	return norm, clipped, nil
+}
+
+// Fingerprint implements alignment.Fingerprinter, so that a run resumed
+// with another loss, schedule, optimiser or seed is refused rather than
+// continued with different training: the Trainer's options with defaults
+// applied, the Reference by its own fingerprint (or its type).
+func (t *Trainer) Fingerprint() string {
+	o := t.o
+	ref := alignment.FingerprintOf(o.Reference)
+	o.Reference = nil
+	return fmt.Sprintf("dpo.Trainer %T%+v epochs=%d batch=%d lr=%v adam=%+v clip=%v seed=%d reference=%s",
+		o.Loss, o.Loss, o.Epochs, o.BatchSize, o.LearningRate, o.Adam, o.ClipNorm, o.Seed, ref)
 }

@@ -477,3 +477,21 @@ func TestLoadFunc(t *testing.T) {
 	require.NoError(t, err)
 	assert.IsType(t, &tabular{}, m)
 }
+
+// A Trainer states its options as its fingerprint, so a run directory
+// trained with one setting refuses to continue with another.
+func TestTrainerFingerprint(t *testing.T) {
+	base := newTrainer(t, nil).Fingerprint()
+	assert.Equal(t, base, newTrainer(t, &dpo.TrainerOptions{}).Fingerprint(), "defaults are the zero options")
+	for name, o := range map[string]*dpo.TrainerOptions{
+		"loss":      {Loss: dpo.IPO{Beta: 0.1}},
+		"beta":      {Loss: dpo.Sigmoid{Beta: 0.3}},
+		"lr":        {LearningRate: 1e-2},
+		"epochs":    {Epochs: 3},
+		"seed":      {Seed: 9},
+		"reference": {Reference: newTabular(completions...)},
+	} {
+		assert.NotEqual(t, base, newTrainer(t, o).Fingerprint(), name)
+	}
+	assert.Contains(t, newTrainer(t, &dpo.TrainerOptions{Loss: dpo.Sigmoid{Beta: 0.3}}).Fingerprint(), "Beta:0.3")
+}

@@ -2,7 +2,8 @@ package judge
 
 import (
 	"fmt"
-	"math"
+
+	"github.com/selfalign/selfalign/internal/rank"
 )
 
 // BradleyTerry fits Bradley–Terry log-strengths to a tournament:
@@ -20,108 +21,61 @@ import (
 // likelihood at every step, until no log-strength moves by more than 1e-12
 // or 100,000 iterations. Errors wrap ErrInvalid and name the bad cell.
 func BradleyTerry(wins [][]float64, prior float64) ([]float64, error) {
-	n := len(wins)
-	if n == 0 {
-		return nil, fmt.Errorf("judge: Bradley–Terry fit of no players: %w", ErrInvalid)
-	}
-	if !(prior >= 0) || math.IsInf(prior, 0) {
-		return nil, fmt.Errorf("judge: Bradley–Terry prior %v: want finite and >= 0: %w", prior, ErrInvalid)
-	}
-	w := make([][]float64, n)
-	for i, row := range wins {
-		if len(row) != n {
-			return nil, fmt.Errorf("judge: Bradley–Terry wins row %d has %d cells, want %d: %w", i, len(row), n, ErrInvalid)
-		}
-		w[i] = make([]float64, n)
-		for j, x := range row {
-			if !(x >= 0) || math.IsInf(x, 0) {
-				return nil, fmt.Errorf("judge: Bradley–Terry wins[%d][%d] is %v: want finite and >= 0: %w", i, j, x, ErrInvalid)
-			}
-			if i != j {
-				w[i][j] = x + prior
-			}
-		}
-	}
-	total := make([]float64, n) // W_i
-	for i := range n {
-		for j := range n {
-			total[i] += w[i][j]
-		}
-	}
-	if n > 1 && !connected(w) {
-		return nil, fmt.Errorf("judge: Bradley–Terry tournament has a group of players that never lost to the rest (Ford's condition fails), so strengths are infinite; use a prior > 0: %w", ErrInvalid)
-	}
-	p := make([]float64, n)
-	for i := range p {
-		p[i] = 1
-	}
-	next := make([]float64, n)
-	for range 100000 {
-		for i := range n {
-			den := 0.0
-			for j := range n {
-				if j != i {
-					if nij := w[i][j] + w[j][i]; nij > 0 {
-						den += nij / (p[i] + p[j])
-					}
-				}
-			}
-			next[i] = p[i]
-			if den > 0 {
-				next[i] = total[i] / den
-			}
-		}
-		// Normalising by the geometric mean keeps the iteration away from
-		// overflow; the model is invariant to a common factor.
-		g := 0.0
-		for _, x := range next {
-			g += math.Log(x)
-		}
-		g /= float64(n)
-		moved := 0.0
-		for i := range n {
-			x := math.Exp(math.Log(next[i]) - g)
-			moved = math.Max(moved, math.Abs(math.Log(x)-math.Log(p[i])))
-			p[i] = x
-		}
-		if moved < 1e-12 {
-			break
-		}
-	}
-	s := make([]float64, n)
-	for i, x := range p {
-		s[i] = math.Log(x)
+	s, err := rank.BradleyTerry(wins, prior)
+	if err != nil {
+		return nil, fmt.Errorf("judge: %v: %w", err, ErrInvalid)
 	}
 	return s, nil
 }
 
-// connected reports whether the graph with an edge i→j for every w[i][j] > 0
-// is strongly connected: every player beat, through a chain of wins, every
-// other. That is Ford's (1957) condition for the maximum-likelihood
-// strengths to exist.
-func connected(w [][]float64) bool {
-	n := len(w)
-	reach := func(forward bool) bool {
-		seen := make([]bool, n)
-		seen[0] = true
-		stack := []int{0}
-		count := 1
-		for len(stack) > 0 {
-			i := stack[len(stack)-1]
-			stack = stack[:len(stack)-1]
-			for j := range n {
-				e := w[i][j]
-				if !forward {
-					e = w[j][i]
-				}
-				if !seen[j] && e > 0 {
-					seen[j] = true
-					count++
-					stack = append(stack, j)
-				}
-			}
-		}
-		return count == n
+// Elo is the ranking of Meta-Rewarding (Wu et al., 2024, §2.2): Elo
+// ratings fitted to a battle matrix (wins[i][j]: how much i beat j, as
+// PositionWeighted builds it) by maximum likelihood, the Bradley–Terry fit
+// with prior pseudo-wins (see BradleyTerry), put on the Elo scale:
+// 1500 + 400·log10 of each player's strength over the mean player's, so
+// that a 400-point gap is 10-to-1 odds. It is deterministic. The paper
+// fits without pseudo-wins (prior 0), which leaves a judgment that won
+// every comparison without a finite rating; a small prior keeps it finite
+// and, in a complete round robin with the same number of comparisons per
+// pair, does not change the order. Errors are BradleyTerry's.
+func Elo(wins [][]float64, prior float64) ([]float64, error) {
+	s, err := BradleyTerry(wins, prior)
+	if err != nil {
+		return nil, err
 	}
-	return reach(true) && reach(false)
+	return rank.Elo(s), nil
+}
+
+// Battle is one pair of players (judgments, responses) compared in both
+// presentation orders, the input of PositionWeighted: First is P(I beats J)
+// when I was shown first, Second P(I beats J) when J was shown first.
+type Battle struct {
+	I, J          int
+	First, Second float64
+}
+
+// PositionWeighted builds the battle matrix of Meta-Rewarding (Wu et al.,
+// 2024, §2.2) over n players: each verdict counts with the weight of the
+// position it favoured, w1 = win2/(win1+win2) for a win of the player
+// shown first and w2 = win1/(win1+win2) for a win of the player shown
+// second, win1 and win2 being the expected wins of each position over all
+// the battles given. A judge that favours one position has that
+// position's wins discounted until both positions weigh the same, so its
+// preference between the players survives where the tie rule (every
+// disagreement of the two orders a tie, as Pairwise and
+// Meta.CompareJudgments do) keeps nothing. Each battle adds 1 in all to
+// wins[I][J] + wins[J][I]; a judge without position bias (firstRate 0.5)
+// adds the mean of its two orders. firstRate is win1/(win1+win2). The
+// paper counts hard verdicts; probabilities (soft verdicts) count as
+// expected wins. Errors wrap ErrInvalid and name the bad battle.
+func PositionWeighted(n int, battles []Battle) (wins [][]float64, firstRate float64, err error) {
+	bs := make([]rank.Battle, len(battles))
+	for i, b := range battles {
+		bs[i] = rank.Battle(b)
+	}
+	wins, firstRate, err = rank.PositionWeighted(n, bs)
+	if err != nil {
+		return nil, 0, fmt.Errorf("judge: %v: %w", err, ErrInvalid)
+	}
+	return wins, firstRate, nil
 }

@@ -7,11 +7,17 @@
 //
 // Rubric scores one response on a scale (by default an additive 0–5 scale)
 // by asking any alignment.Policy, sampling it k times and aggregating.
+// Expected asks a model that can score completions (an alignment.Scorer)
+// for its probability of each score in a ScoreFormat and returns the
+// expected score: a log-prob verdict, with nothing sampled, which a small
+// model fine-tuned on judge-format examples (evaluation fine-tuning, in the
+// same ScoreFormat) can give about its own answers.
 // Pairwise asks which of two responses is better, in both presentation
 // orders, and reports a position-inconsistent pair as a tie. Meta compares
 // two judgments of the same response and ranks a tournament of judgments
-// with a Bradley–Terry fit, yielding judge-training pairs for
-// Meta-Rewarding. Jury aggregates several judges and measures how much they
+// as Meta-Rewarding does (each position's wins weighted to cancel the
+// meta-judge's position bias, PositionWeighted, then an Elo fit, Elo),
+// yielding judge-training pairs. Jury aggregates several judges and measures how much they
 // agree. Func turns a Go function into a Judge.
 //
 // # Reading model output safely

@@ -150,3 +150,46 @@ func ExampleMeta_Tournament() {
 	// chosen: "Accurate and complete.\nScore: 4"
 	// rejected: "Too short.\nScore: 1"
 }
+
+// scorer is a fake model that can score completions: after a judge prompt
+// it gives the score "4" probability 0.6, "5" 0.2 and "3" 0.1; the rest of
+// its mass goes to other words.
+type scorer struct{}
+
+func (scorer) Generate(ctx context.Context, p alignment.Prompt, o alignment.SampleOptions) ([]alignment.Response, error) {
+	return []alignment.Response{{Text: "4"}}, nil
+}
+
+func (scorer) LogProb(ctx context.Context, p alignment.Prompt, completion string) (float64, int, error) {
+	switch completion {
+	case "3":
+		return math.Log(0.1), 1, nil
+	case "4":
+		return math.Log(0.6), 1, nil
+	case "5":
+		return math.Log(0.2), 1, nil
+	}
+	return math.Inf(-1), 1, nil
+}
+
+// An Expected judge returns the expected score under the model's
+// distribution over the score completions, renormalised over them.
+func ExampleExpected() {
+	j, err := judge.NewExpected(scorer{}, nil)
+	if err != nil {
+		panic(err)
+	}
+	v, err := j.Judge(context.Background(), alignment.NewPrompt("q1", "What is 2 plus 2?"), alignment.Response{Text: "4."})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("score %.3f\n", v.Score)
+	for _, s := range []string{"3", "4", "5"} {
+		fmt.Printf("p(%s) = %.3f\n", s, v.Aspects["p("+s+")"])
+	}
+	// Output:
+	// score 4.111
+	// p(3) = 0.111
+	// p(4) = 0.667
+	// p(5) = 0.222
+}

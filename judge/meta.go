@@ -4,13 +4,13 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"math"
 	"slices"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/internal/fence"
+	"github.com/selfalign/selfalign/internal/rank"
 )
 
 // DefaultMeta is the prompt of a Meta judge built without a template. It
@@ -47,13 +47,16 @@ const (
 
 // Meta is a meta-judge: it compares two judgments of the same response
 // (which applies the rubric more accurately), in both orders as Pairwise
-// does, and ranks a tournament of judgments with a Bradley–Terry fit, as in
-// Meta-Rewarding (Wu et al., 2024). It is safe for concurrent use.
+// does, and ranks a tournament of judgments as Meta-Rewarding (Wu et al.,
+// 2024, §2.2) does: a battle matrix in which each position's wins are
+// weighted to cancel the meta-judge's position bias (PositionWeighted),
+// then an Elo fit (Elo). It is safe for concurrent use.
 type Meta struct {
 	duel        duel
 	rubric      string // rendered
 	prior       float64
 	concurrency int
+	ties        bool
 }
 
 // MetaOptions configure a Meta judge; the zero value (or nil) means the
@@ -85,6 +88,12 @@ type MetaOptions struct {
 	// Concurrency bounds the comparisons of a tournament run at once; values
 	// below 1 mean 4.
 	Concurrency int
+	// Ties makes a Tournament enter each comparison as CompareJudgments
+	// returns it, a disagreement of the two orders being a tie, instead of
+	// weighting the positions (PositionWeighted). A meta-judge biased to one
+	// position then produces mostly ties; the option is kept to compare the
+	// two rules.
+	Ties bool
 }
 
 // NewMeta returns a Meta judge that asks pol. Errors wrap ErrInvalid.
@@ -113,7 +122,7 @@ func NewMeta(pol alignment.Policy, o *MetaOptions) (*Meta, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Meta{duel: d, prior: o.Prior, concurrency: o.Concurrency}
+	m := &Meta{duel: d, prior: o.Prior, concurrency: o.Concurrency, ties: o.Ties}
 	m.rubric = rubric.fill(
 		PlaceholderPrompt, rubricPromptRef,
 		PlaceholderResponse, rubricResponseRef,
@@ -133,6 +142,25 @@ func NewMeta(pol alignment.Policy, o *MetaOptions) (*Meta, error) {
 // orders; disagreement gives 0.5 marked Inconsistent. Verdicts are read
 // ignoring the echoes of the rubric, p, r and the judgments.
 func (m *Meta) CompareJudgments(ctx context.Context, p alignment.Prompt, r alignment.Response, a, b string) (alignment.Comparison, error) {
+	return m.duel.compare(ctx, p, []string{r.Text}, a, b, m.fill(p, r))
+}
+
+// CompareJudgmentOrders returns, for each presentation order, the
+// probability that judgment a applies the rubric to r more accurately
+// than judgment b: aFirst when a is shown first, aSecond when b is. These
+// are the battles that PositionWeighted weighs; the recipe of package
+// alignment/recipe asks for them when its meta-judge has this method.
+func (m *Meta) CompareJudgmentOrders(ctx context.Context, p alignment.Prompt, r alignment.Response, a, b string) (aFirst, aSecond float64, err error) {
+	res, err := m.duel.orders(ctx, p, []string{r.Text}, a, b, m.fill(p, r))
+	if err != nil {
+		return 0, 0, err
+	}
+	return res[0].probFirst, 1 - res[1].probFirst, nil
+}
+
+// fill returns the prompt text of one presentation order of two
+// judgments of r.
+func (m *Meta) fill(p alignment.Prompt, r alignment.Response) func(first, second string) string {
 	// The rubric is configuration, not model text: only the delimiters of
 	// the blocks it sits among are neutralised, so that it reads as the
 	// judge read it (its mentions of the <prompt> and <response> blocks
@@ -140,26 +168,26 @@ func (m *Meta) CompareJudgments(ctx context.Context, p alignment.Prompt, r align
 	rubric := fence.Quote("rubric", m.rubric, "judgment_a", "judgment_b")
 	prompt := quote("prompt", p.Transcript())
 	response := quote("response", r.Text)
-	return m.duel.compare(ctx, p, []string{r.Text}, a, b, func(first, second string) string {
+	return func(first, second string) string {
 		return m.duel.tmpl.fill(
 			PlaceholderRubric, rubric, PlaceholderPrompt, prompt, PlaceholderResponse, response,
 			PlaceholderA, quote("judgment_a", first),
 			PlaceholderB, quote("judgment_b", second))
-	})
+	}
 }
 
 // Tournament compares every two of judgments (at least two) of response r,
-// each pair in both orders, and fits Bradley–Terry strengths to the
-// outcomes. A comparison that fails makes the tournament fail.
+// each pair in both orders, builds the battle matrix with each position's
+// wins weighted to cancel position bias (PositionWeighted; with
+// MetaOptions.Ties, each comparison's tie-ruled ProbA instead), and fits
+// Bradley–Terry strengths and Elo ratings to it (Elo, with the Prior's
+// pseudo-wins). A comparison that fails makes the tournament fail.
 func (m *Meta) Tournament(ctx context.Context, p alignment.Prompt, r alignment.Response, judgments []string) (Tournament, error) {
 	n := len(judgments)
 	if n < 2 {
 		return Tournament{}, fmt.Errorf("judge: meta: tournament of %d judgments, need at least 2: %w", n, ErrInvalid)
 	}
-	t := Tournament{Judgments: slices.Clone(judgments), Wins: make([][]float64, n)}
-	for i := range t.Wins {
-		t.Wins[i] = make([]float64, n)
-	}
+	t := Tournament{Judgments: slices.Clone(judgments)}
 	type match struct{ i, j int }
 	var matches []match
 	for i := range n {
@@ -167,38 +195,51 @@ func (m *Meta) Tournament(ctx context.Context, p alignment.Prompt, r alignment.R
 			matches = append(matches, match{i, j})
 		}
 	}
-	results := make([]alignment.Comparison, len(matches))
+	battles := make([]Battle, len(matches))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(m.concurrency)
 	for k, mt := range matches {
 		g.Go(func() error {
-			c, err := m.CompareJudgments(gctx, p, r, judgments[mt.i], judgments[mt.j])
+			first, second, err := m.CompareJudgmentOrders(gctx, p, r, judgments[mt.i], judgments[mt.j])
 			if err != nil {
 				return fmt.Errorf("judge: meta: judgments %d and %d: %w", mt.i, mt.j, err)
 			}
-			results[k] = c
+			battles[k] = Battle{I: mt.i, J: mt.j, First: first, Second: second}
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return Tournament{}, err
 	}
-	for k, mt := range matches {
-		c := results[k]
-		t.Wins[mt.i][mt.j] += c.ProbA
-		t.Wins[mt.j][mt.i] += 1 - c.ProbA
+	for _, b := range battles {
 		t.Comparisons++
-		if c.Inconsistent {
+		if (b.First-0.5)*(b.Second-0.5) < 0 {
 			t.Inconsistent++
 		}
 	}
 	var err error
+	if t.Wins, t.FirstRate, err = PositionWeighted(n, battles); err != nil {
+		return Tournament{}, err
+	}
+	if m.ties {
+		for i := range t.Wins {
+			clear(t.Wins[i])
+		}
+		for _, b := range battles {
+			// The tie rule of CompareJudgments, from the same verdicts.
+			pa := (b.First + b.Second) / 2
+			if (b.First-0.5)*(b.Second-0.5) < 0 {
+				pa = 0.5
+			}
+			t.Wins[b.I][b.J] += pa
+			t.Wins[b.J][b.I] += 1 - pa
+		}
+	}
 	if t.Strength, err = BradleyTerry(t.Wins, m.prior); err != nil {
 		return Tournament{}, err
 	}
-	t.Elo = make([]float64, n)
+	t.Elo = rank.Elo(t.Strength)
 	for i, s := range t.Strength {
-		t.Elo[i] = 1500 + 400*s/math.Ln10
 		if s > t.Strength[t.Best] {
 			t.Best = i
 		}
@@ -213,9 +254,15 @@ func (m *Meta) Tournament(ctx context.Context, p alignment.Prompt, r alignment.R
 type Tournament struct {
 	// Judgments are the texts ranked, in the order given.
 	Judgments []string
-	// Wins[i][j] is the expected number of times judgment i beat judgment j
-	// (the sum of the comparisons' probabilities).
+	// Wins[i][j] is how much judgment i beat judgment j, each pair of
+	// judgments adding 1 in all: the position-weighted battle matrix
+	// (PositionWeighted), or with MetaOptions.Ties each comparison's
+	// tie-ruled probability.
 	Wins [][]float64
+	// FirstRate is the share of the verdicts won by the judgment shown
+	// first (0.5 for a meta-judge without position bias), the figure the
+	// weights of Wins come from (also measured with MetaOptions.Ties).
+	FirstRate float64
 	// Strength is the Bradley–Terry log-strength of each judgment, centred
 	// on 0: P(i beats j) = 1/(1+exp(Strength[j]-Strength[i])).
 	Strength []float64

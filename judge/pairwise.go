@@ -144,8 +144,27 @@ type order struct {
 // ignoring the echoes of what the prompt quotes: p, a, b and the other
 // texts in also.
 func (d duel) compare(ctx context.Context, p alignment.Prompt, also []string, a, b string, fill func(first, second string) string) (alignment.Comparison, error) {
+	res, err := d.orders(ctx, p, also, a, b, fill)
+	if err != nil {
+		return alignment.Comparison{}, err
+	}
+	p1, p2 := res[0].probFirst, 1-res[1].probFirst // each: P(a better)
+	c := alignment.Comparison{
+		Rationale: "Original order:\n" + res[0].text + "\n\nSwapped order:\n" + res[1].text,
+	}
+	if (p1-0.5)*(p2-0.5) < 0 {
+		c.ProbA, c.Inconsistent = 0.5, true
+		return c, nil
+	}
+	c.ProbA = (p1 + p2) / 2
+	return c, nil
+}
+
+// orders asks for both presentation orders, a first then b first, as
+// compare describes.
+func (d duel) orders(ctx context.Context, p alignment.Prompt, also []string, a, b string, fill func(first, second string) string) ([2]order, error) {
 	if err := ctx.Err(); err != nil {
-		return alignment.Comparison{}, fmt.Errorf("judge: %s: %w", d.what, err)
+		return [2]order{}, fmt.Errorf("judge: %s: %w", d.what, err)
 	}
 	id := p.ID
 	seed := callSeed(ctx, d.what, id, a, b)
@@ -169,18 +188,9 @@ func (d duel) compare(ctx context.Context, p alignment.Prompt, also []string, a,
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return alignment.Comparison{}, err
+		return [2]order{}, err
 	}
-	p1, p2 := res[0].probFirst, 1-res[1].probFirst // each: P(a better)
-	c := alignment.Comparison{
-		Rationale: "Original order:\n" + res[0].text + "\n\nSwapped order:\n" + res[1].text,
-	}
-	if (p1-0.5)*(p2-0.5) < 0 {
-		c.ProbA, c.Inconsistent = 0.5, true
-		return c, nil
-	}
-	c.ProbA = (p1 + p2) / 2
-	return c, nil
+	return res, nil
 }
 
 // ask draws one verdict, read ignoring the echoes of quoted, and turns it

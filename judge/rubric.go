@@ -2,6 +2,8 @@ package judge
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -227,3 +229,14 @@ func (j *Rubric) prompt(p alignment.Prompt, r alignment.Response) alignment.Prom
 // unparsable reports whether err says a judge's output could not be read,
 // as opposed to a failure to ask the judge at all.
 func unparsable(err error) bool { return errors.Is(err, ErrUnparsable) }
+
+// Fingerprint implements alignment.Fingerprinter, so that a run resumed
+// with another rubric, scale, vote count, aggregate or sampling (or with
+// another model behind it, when the policy has a fingerprint) is refused:
+// a SHA-256 of the rubric's settings and of its policy (alignment.FingerprintOf: the policy's own
+// Fingerprint, or its type).
+func (r *Rubric) Fingerprint() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%q\x00%q\x00%v\x00%v\x00%d\x00%d\x00%+v\x00%s", r.tmpl.text, r.system, r.lo, r.hi, r.votes, r.aggregate, r.options, alignment.FingerprintOf(r.policy))
+	return "judge.Rubric sha256:" + hex.EncodeToString(h.Sum(nil))
+}

@@ -185,3 +185,42 @@ func TestAggregate(t *testing.T) {
 	assert.Equal(t, "median", Median.String())
 	assert.Equal(t, "Aggregate(7)", Aggregate(7).String())
 }
+
+// A run in an output directory records its judge's fingerprint, so a
+// rubric changed between runs (template, scale, votes or sampling) makes the directory refuse to resume instead of mixing
+// two judges' pairs.
+func TestRubricFingerprint(t *testing.T) {
+	pol := &alignmenttest.Script{Default: []string{"Score: 3"}}
+	mk := func(p alignment.Policy, o *RubricOptions) string {
+		r, err := NewRubric(p, o)
+		require.NoError(t, err)
+		return r.Fingerprint()
+	}
+	base := mk(pol, nil)
+	assert.Equal(t, base, mk(pol, nil), "the same settings, the same fingerprint")
+	for name, fp := range map[string]string{
+		"votes":    mk(pol, &RubricOptions{Votes: 3}),
+		"scale":    mk(pol, &RubricOptions{Min: 1, Max: 10}),
+		"sampling": mk(pol, &RubricOptions{Sample: alignment.SampleOptions{Temperature: 0.7}}),
+		"template": mk(pol, &RubricOptions{Template: "Rate {{response}}. End with Score: N."}),
+	} {
+		assert.NotEqual(t, base, fp, name)
+	}
+
+	dir := t.TempDir()
+	src, err := alignment.NewSliceSource([]alignment.Prompt{alignment.NewPrompt("p1", "q")})
+	require.NoError(t, err)
+	run := func(j alignment.Judge) error {
+		loop := alignment.Loop{Policy: &alignmenttest.Script{Default: []string{"a", "b"}}, Prompts: src, Judge: j, Samples: 2, Dir: dir}
+		_, err := loop.Run(t.Context())
+		return err
+	}
+	first, err := NewRubric(pol, nil)
+	require.NoError(t, err)
+	require.NoError(t, run(first))
+	second, err := NewRubric(pol, &RubricOptions{Votes: 2})
+	require.NoError(t, err)
+	err = run(second)
+	assert.ErrorIs(t, err, alignment.ErrNotResumable)
+	assert.ErrorContains(t, err, "judge")
+}

@@ -30,7 +30,7 @@ func ExampleTreeSearch() {
 		}
 		return alignment.Judgment{Score: score, Rationale: "say how hot and how long"}, nil
 	})
-	ts, err := sampler.NewTreeSearch(refiner, judge, &sampler.TreeOptions{Branch: 3, Depth: 3, Keep: 1, Pass: 1})
+	ts, err := sampler.NewTreeSearch(refiner, judge, &sampler.TreeOptions{Branch: 3, Depth: 3, Keep: 1, Pass: 1, Samples: 1})
 	if err != nil {
 		fmt.Println(err)
 		return

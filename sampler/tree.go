@@ -21,7 +21,10 @@ import (
 const refinerName = "sampler.TreeSearch"
 
 // TreeOptions configure a [TreeSearch]. The zero value, or nil, gives the
-// defaults.
+// defaults, which are those of SPaR's public code (thu-coai/SPaR,
+// src/ToT/task.py, ToT_Task: branch=3, select_branch=2, max_depth=3,
+// sample_critique_num=5, end_gate=0.5; its judge samples at temperature
+// 0.7, which is the Judge's own setting here).
 type TreeOptions struct {
 	// Branch is the number of refinements drawn from each expanded node;
 	// zero means 3.
@@ -29,16 +32,18 @@ type TreeOptions struct {
 	// Depth is the number of refinement levels tried; zero means 3.
 	Depth int
 	// Keep is the number of best nodes of a level that are expanded into
-	// the next (keep-top-k); zero means Branch.
+	// the next (keep-top-k); zero means 2, or Branch when that is smaller.
 	Keep int
-	// Samples is the number of times each node is judged (k); zero means 1.
+	// Samples is the number of times each node is judged (k); zero means 5.
 	Samples int
 	// Pass is the score at or above which one judge sample counts as a
 	// pass; zero means the top of the judge's ScoreRange when it implements
 	// alignment.Ranged, else 5, the top of the default rubric.
 	Pass float64
 	// Threshold is the pass rate (passes/Samples) a node must exceed to be
-	// accepted, in [0, 1); zero accepts a node as soon as any sample passes.
+	// accepted, below 1; zero means 0.5 (a majority of the judgments), and
+	// a negative value means 0: a node is accepted as soon as one sample
+	// passes.
 	Threshold float64
 	// Budget caps the model calls of one search: policy calls plus judge
 	// calls. Zero means no cap beyond what Branch, Depth, Keep and Samples
@@ -59,7 +64,10 @@ type TreeOptions struct {
 // one of the shallowest passing refinements. The Keep best candidates of a
 // level (by pass rate, then mean score, then order) are expanded next.
 // Candidates whose text repeats one already seen (after [Normalize]) are
-// skipped without judging.
+// skipped without judging. SPaR's code judges a whole level and accepts
+// its best candidate above the gate; stopping at the first saves judge
+// calls and still returns a refinement of the shallowest passing level,
+// though not always the best-scored of it.
 //
 // A refinement prompt quotes the request, the response and the judge's
 // rationale between fences and asks for the corrected response after a
@@ -104,6 +112,16 @@ type TreeResult struct {
 	OriginalPassRate, OriginalScore float64
 	// Calls is the number of model calls made: policy plus judge.
 	Calls int
+	// RefinePrompt is the prompt that asked the policy for the accepted
+	// refinement (the request, the text it refined and the judge's
+	// feedback on that text; its ID is the request's); Output is the policy's whole answer to it,
+	// reasoning and "Revision:" line included; Failed holds the answers to
+	// the same prompt whose candidates the judge failed, in the order they
+	// were judged. They are the refiner's successful search trace (see
+	// RefinerPair), empty when Found is false.
+	RefinePrompt alignment.Prompt
+	Output       string
+	Failed       []string
 }
 
 // Pair returns the SPaR preference pair of a successful search: chosen is
@@ -124,6 +142,60 @@ func (r TreeResult) Pair(p alignment.Prompt) (alignment.Pair, bool) {
 	}, true
 }
 
+// RefinerPair returns the refiner's training pair of a successful search,
+// SPaR's rejection-sampling fine-tuning of the refiner put as a preference
+// so that a DPO Trainer can take it: for RefinePrompt, the answer that
+// gave the accepted refinement (Output) is chosen, and rejected is the
+// first answer to the same prompt whose candidate the judge failed, or,
+// when the accepted answer was the first one judged, an answer that
+// repeats the text it was asked to refine ("Revision: " and that text),
+// which the judge failed too. The pair's prompt ID is "refine:" and the
+// request's ID, Source "spar-refiner"; the pair carries
+// no scores. SPaR fine-tunes on the chosen answers alone (supervised);
+// a pair keeps the same target and needs a Trainer of preferences only.
+// It reports false when no refinement was found.
+func (r TreeResult) RefinerPair() (alignment.Pair, bool) {
+	if !r.Found || r.Output == "" {
+		return alignment.Pair{}, false
+	}
+	rejected := ""
+	if len(r.Failed) > 0 {
+		rejected = r.Failed[0]
+	} else {
+		parent := r.Original.Text
+		if revs := r.Response.Revisions; r.Depth >= 2 && len(revs) >= 2 {
+			parent = revs[len(revs)-2].Text
+		}
+		rejected = "Revision: " + parent
+	}
+	prompt := r.RefinePrompt.Clone()
+	prompt.ID = "refine:" + prompt.ID
+	return alignment.Pair{
+		Prompt:   prompt,
+		Chosen:   alignment.Response{Text: r.Output, Source: refinerName},
+		Rejected: alignment.Response{Text: rejected, Source: refinerName},
+		Source:   "spar-refiner",
+	}, true
+}
+
+// SearchPairs runs Search and returns SPaR's two pairs: the actor's
+// (TreeResult.Pair: the refinement over the original) and the refiner's
+// (TreeResult.RefinerPair). found is false, with zero pairs, when r
+// already passed or no refinement was found. It is the method that
+// recipe.SPaR asks its search for.
+func (t *TreeSearch) SearchPairs(ctx context.Context, p alignment.Prompt, r alignment.Response) (actor, refiner alignment.Pair, found bool, err error) {
+	res, err := t.Search(ctx, p, r)
+	if err != nil {
+		return alignment.Pair{}, alignment.Pair{}, false, err
+	}
+	actor, ok := res.Pair(p)
+	if !ok {
+		return alignment.Pair{}, alignment.Pair{}, false, nil
+	}
+	refiner, _ = res.RefinerPair()
+	return actor, refiner, true, nil
+}
+
 // TreeStats counts what a TreeSearch has done since it was built.
 type TreeStats struct {
 	// Searches counts Search and Refine calls that ran to an outcome.
@@ -141,7 +213,7 @@ type TreeStats struct {
 // NewTreeSearch returns a tree search that refines with pol and judges with
 // j. A nil o means the defaults. It fails, wrapping [ErrInvalid], when pol
 // or j is nil or an option is out of range (negative counts, a Threshold
-// outside [0, 1), a Pass that is not finite).
+// of 1 or more, a Pass that is not finite).
 func NewTreeSearch(pol alignment.Policy, j alignment.Judge, o *TreeOptions) (*TreeSearch, error) {
 	var opts TreeOptions
 	if o != nil {
@@ -156,8 +228,8 @@ func NewTreeSearch(pol alignment.Policy, j alignment.Judge, o *TreeOptions) (*Tr
 	case opts.Branch < 0, opts.Depth < 0, opts.Keep < 0, opts.Samples < 0, opts.Budget < 0:
 		return nil, fmt.Errorf("sampler: tree search: negative Branch, Depth, Keep, Samples or Budget (%d, %d, %d, %d, %d): %w",
 			opts.Branch, opts.Depth, opts.Keep, opts.Samples, opts.Budget, ErrInvalid)
-	case !(opts.Threshold >= 0 && opts.Threshold < 1):
-		return nil, fmt.Errorf("sampler: tree search: threshold %v is outside [0, 1): %w", opts.Threshold, ErrInvalid)
+	case !(opts.Threshold < 1) || math.IsInf(opts.Threshold, -1):
+		return nil, fmt.Errorf("sampler: tree search: threshold %v: want a pass rate below 1 (0 for 0.5, negative for any pass): %w", opts.Threshold, ErrInvalid)
 	case math.IsNaN(opts.Pass) || math.IsInf(opts.Pass, 0):
 		return nil, fmt.Errorf("sampler: tree search: pass score %v is not finite: %w", opts.Pass, ErrInvalid)
 	}
@@ -166,8 +238,14 @@ func NewTreeSearch(pol alignment.Policy, j alignment.Judge, o *TreeOptions) (*Tr
 	}
 	opts.Branch = cmp.Or(opts.Branch, 3)
 	opts.Depth = cmp.Or(opts.Depth, 3)
-	opts.Keep = cmp.Or(opts.Keep, opts.Branch)
-	opts.Samples = cmp.Or(opts.Samples, 1)
+	opts.Keep = cmp.Or(opts.Keep, min(2, opts.Branch))
+	opts.Samples = cmp.Or(opts.Samples, 5)
+	switch {
+	case opts.Threshold == 0:
+		opts.Threshold = 0.5
+	case opts.Threshold < 0:
+		opts.Threshold = 0
+	}
 	if opts.Pass == 0 {
 		opts.Pass = 5
 		if r, ok := j.(alignment.Ranged); ok {
@@ -241,6 +319,7 @@ type search struct {
 type node struct {
 	parent   *node
 	text     string
+	output   string // the policy's whole answer that gave text
 	path     string // "0" for the root, "0.2.1" for the second child of the third child
 	finish   string
 	rate     float64
@@ -286,6 +365,12 @@ func (s *search) run(ctx context.Context, r alignment.Response) (TreeResult, err
 				if kid.rate > o.Threshold {
 					res.Found, res.Depth = true, depth
 					res.Response, res.PassRate, res.Score = cand, kid.rate, kid.score
+					res.RefinePrompt, res.Output = refinePrompt(s.p, parent), kid.output
+					for _, n := range level {
+						if n.parent == parent {
+							res.Failed = append(res.Failed, n.output)
+						}
+					}
 					return res, nil
 				}
 				level = append(level, kid)
@@ -327,7 +412,7 @@ func (s *search) expand(ctx context.Context, n *node) ([]*node, error) {
 			s.t.unparsed.Add(1)
 			continue
 		}
-		kids = append(kids, &node{parent: n, text: text, path: n.path + "." + strconv.Itoa(i), finish: out.FinishReason})
+		kids = append(kids, &node{parent: n, text: text, output: out.Text, path: n.path + "." + strconv.Itoa(i), finish: out.FinishReason})
 	}
 	return kids, nil
 }

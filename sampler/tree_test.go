@@ -58,11 +58,15 @@ func (j *table) Judge(ctx context.Context, _ alignment.Prompt, r alignment.Respo
 
 func (j *table) ScoreRange() (lo, hi float64) { return 0, 1 }
 
+// oneJudgment is the search of the tests that count calls: one judgment
+// per node, accepted when it passes.
+var oneJudgment = &TreeOptions{Samples: 1, Threshold: -1}
+
 func TestTreeSearchFindsPlantedRefinement(t *testing.T) {
 	for _, keep := range []int{1, 2, 3} {
 		pol := refiner()
 		judge := &table{scores: map[string]float64{"r.1": 0.5, "r.1.2": 1, "r.0.0.0": 1, "r.1.2.0": 1}}
-		ts, err := NewTreeSearch(pol, judge, &TreeOptions{Branch: 3, Depth: 4, Keep: keep})
+		ts, err := NewTreeSearch(pol, judge, &TreeOptions{Branch: 3, Depth: 4, Keep: keep, Samples: 1, Threshold: -1})
 		require.NoError(t, err)
 		p := alignment.NewPrompt("p", "Write r properly.")
 		in := alignment.Response{Text: "r", Source: "actor", Tokens: 1, Revisions: []alignment.Revision{{Refiner: "earlier", Text: "r"}}}
@@ -109,13 +113,13 @@ func TestTreeSearchBudget(t *testing.T) {
 	p := alignment.NewPrompt("p", "q")
 	in := alignment.Response{Text: "r"}
 
-	ts, err := NewTreeSearch(refiner(), judge, &TreeOptions{Keep: 1, Budget: 9})
+	ts, err := NewTreeSearch(refiner(), judge, &TreeOptions{Keep: 1, Budget: 9, Samples: 1, Threshold: -1})
 	require.NoError(t, err)
 	res, err := ts.Search(context.Background(), p, in)
 	require.NoError(t, err)
 	assert.True(t, res.Found, "nine calls are enough")
 
-	ts, err = NewTreeSearch(refiner(), judge, &TreeOptions{Keep: 1, Budget: 8})
+	ts, err = NewTreeSearch(refiner(), judge, &TreeOptions{Keep: 1, Budget: 8, Samples: 1, Threshold: -1})
 	require.NoError(t, err)
 	_, err = ts.Refine(context.Background(), p, in)
 	assert.ErrorIs(t, err, ErrBudget)
@@ -128,7 +132,7 @@ func TestTreeSearchOutcomes(t *testing.T) {
 	in := alignment.Response{Text: "r", Source: "actor"}
 
 	pol := refiner()
-	ts, err := NewTreeSearch(pol, &table{scores: map[string]float64{"r": 1}}, nil)
+	ts, err := NewTreeSearch(pol, &table{scores: map[string]float64{"r": 1}}, oneJudgment)
 	require.NoError(t, err)
 	res, err := ts.Search(context.Background(), p, in)
 	require.NoError(t, err)
@@ -140,7 +144,7 @@ func TestTreeSearchOutcomes(t *testing.T) {
 	assert.False(t, ok)
 
 	judge := &table{scores: map[string]float64{}}
-	ts, err = NewTreeSearch(refiner(), judge, &TreeOptions{Branch: 2, Depth: 2})
+	ts, err = NewTreeSearch(refiner(), judge, &TreeOptions{Branch: 2, Depth: 2, Samples: 1, Threshold: -1})
 	require.NoError(t, err)
 	out, err := ts.Refine(context.Background(), p, in)
 	require.NoError(t, err)
@@ -167,8 +171,9 @@ func TestTreeSearchPassRate(t *testing.T) {
 		threshold float64
 		want      string
 	}{
-		{0, "r.0"},   // any passing sample is enough
+		{-1, "r.0"},  // any passing sample is enough
 		{0.5, "r.1"}, // r.0 passes half the time, which does not exceed 0.5
+		{0, "r.1"},   // the default is 0.5
 	} {
 		clear(seen)
 		ts, err := NewTreeSearch(refiner(), judge, &TreeOptions{Samples: 4, Threshold: tt.threshold})
@@ -198,7 +203,7 @@ func TestTreeSearchSkipsBadCandidates(t *testing.T) {
 		return alignment.Response{Text: "Revision: fixed"}
 	}}
 	judge := &table{scores: map[string]float64{"fixed": 1}}
-	ts, err := NewTreeSearch(pol, judge, nil)
+	ts, err := NewTreeSearch(pol, judge, oneJudgment)
 	require.NoError(t, err)
 	res, err := ts.Search(context.Background(), alignment.NewPrompt("p", "q"), alignment.Response{Text: "bad"})
 	require.NoError(t, err)
@@ -262,15 +267,16 @@ func TestTreeSearchSeeds(t *testing.T) {
 func TestTreeSearchErrors(t *testing.T) {
 	pol, judge := refiner(), &table{}
 	for name, o := range map[string]*TreeOptions{
-		"negative branch":    {Branch: -1},
-		"negative depth":     {Depth: -1},
-		"negative keep":      {Keep: -1},
-		"negative samples":   {Samples: -1},
-		"negative budget":    {Budget: -1},
-		"threshold 1":        {Threshold: 1},
-		"negative threshold": {Threshold: -0.1},
-		"NaN pass":           {Pass: math.NaN()},
-		"bad temperature":    {Sample: alignment.SampleOptions{Temperature: -1}},
+		"negative branch":  {Branch: -1},
+		"negative depth":   {Depth: -1},
+		"negative keep":    {Keep: -1},
+		"negative samples": {Samples: -1},
+		"negative budget":  {Budget: -1},
+		"threshold 1":      {Threshold: 1},
+		"-Inf threshold":   {Threshold: math.Inf(-1)},
+		"NaN threshold":    {Threshold: math.NaN()},
+		"NaN pass":         {Pass: math.NaN()},
+		"bad temperature":  {Sample: alignment.SampleOptions{Temperature: -1}},
 	} {
 		ts, err := NewTreeSearch(pol, judge, o)
 		assert.Nil(t, ts, name)
@@ -325,4 +331,89 @@ func TestTreeSearchConformance(t *testing.T) {
 	if err := alignmenttest.TestRefiner(t.Context(), ts); err != nil {
 		t.Error(err)
 	}
+}
+
+// TestTreeSearchSPaRDefaults: the zero options are SPaR's (thu-coai/SPaR,
+// src/ToT/task.py): breadth 3, the best 2 of a level kept, depth 3, 5
+// judgments per node, accepted on a pass rate above 0.5.
+func TestTreeSearchSPaRDefaults(t *testing.T) {
+	ts, err := NewTreeSearch(refiner(), &table{}, nil)
+	require.NoError(t, err)
+	o := ts.o
+	assert.Equal(t, [4]int{3, 3, 2, 5}, [4]int{o.Branch, o.Depth, o.Keep, o.Samples})
+	assert.Equal(t, 0.5, o.Threshold)
+	ts, err = NewTreeSearch(refiner(), &table{}, &TreeOptions{Branch: 1})
+	require.NoError(t, err)
+	assert.Equal(t, 1, ts.o.Keep, "no more kept than drawn")
+
+	// "r.0" passes 2 of its 5 judgments, "r.1" 3 of 5: a majority.
+	var mu sync.Mutex
+	seen := map[string]int{}
+	judge := alignmenttest.JudgeFunc(func(_ context.Context, _ alignment.Prompt, r alignment.Response) (alignment.Judgment, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[r.Text]++
+		n := seen[r.Text]
+		if r.Text == "r.0" && n <= 2 || r.Text == "r.1" && n <= 3 {
+			return alignment.Judgment{Score: 5}, nil
+		}
+		return alignment.Judgment{Score: 1, Rationale: "no"}, nil
+	})
+	ts, err = NewTreeSearch(refiner(), judge, nil)
+	require.NoError(t, err)
+	res, err := ts.Search(t.Context(), alignment.NewPrompt("p", "q"), alignment.Response{Text: "r"})
+	require.NoError(t, err)
+	assert.Equal(t, "r.1", res.Response.Text)
+	assert.Equal(t, 0.6, res.PassRate)
+	assert.Equal(t, map[string]int{"r": 5, "r.0": 5, "r.1": 5}, seen)
+}
+
+// TestTreeSearchRefinerTrace: a successful search records the prompt that
+// asked for the accepted refinement, the answer that gave it and the
+// failed answers to the same prompt, which make the refiner's pair.
+func TestTreeSearchRefinerTrace(t *testing.T) {
+	// Level 1: r.0 and r.1 fail; r.0 has the best score and is expanded
+	// first; r.0.0 fails, r.0.1 passes.
+	judge := &table{scores: map[string]float64{"r.0": 0.5, "r.0.1": 1}}
+	ts, err := NewTreeSearch(refiner(), judge, &TreeOptions{Branch: 2, Samples: 1})
+	require.NoError(t, err)
+	p := alignment.NewPrompt("p", "Write r properly.")
+	actor, ref, found, err := ts.SearchPairs(t.Context(), p, alignment.Response{Text: "r"})
+	require.NoError(t, err)
+	require.True(t, found)
+	assert.Equal(t, "r.0.1", actor.Chosen.Text)
+	assert.Equal(t, "r", actor.Rejected.Text)
+	assert.Equal(t, "spar", actor.Source)
+
+	assert.Equal(t, "refine:p", ref.Prompt.ID)
+	assert.Equal(t, "r.0", fenced(ref.Prompt.Text(), "response"), "the prompt that refined r.0")
+	assert.Equal(t, "needs work on r.0", fenced(ref.Prompt.Text(), "feedback"))
+	assert.Equal(t, "Revision: r.0.1", ref.Chosen.Text, "the refiner's whole answer")
+	assert.Equal(t, "Revision: r.0.0", ref.Rejected.Text, "the failed sibling")
+	assert.Equal(t, "spar-refiner", ref.Source)
+	assert.False(t, ref.Scored)
+
+	// The first answer passes: the rejected answer repeats the text it
+	// was asked to refine.
+	ts, err = NewTreeSearch(refiner(), &table{scores: map[string]float64{"r.0": 1}}, &TreeOptions{Samples: 1})
+	require.NoError(t, err)
+	_, ref, found, err = ts.SearchPairs(t.Context(), p, alignment.Response{Text: "r", Revisions: []alignment.Revision{{Text: "earlier"}}})
+	require.NoError(t, err)
+	require.True(t, found)
+	assert.Equal(t, "Revision: r.0", ref.Chosen.Text)
+	assert.Equal(t, "Revision: r", ref.Rejected.Text, "the original, not a revision made before the search")
+	ts, err = NewTreeSearch(refiner(), &table{scores: map[string]float64{"r.0": 0.5, "r.0.0": 1}}, &TreeOptions{Samples: 1})
+	require.NoError(t, err)
+	_, ref, _, err = ts.SearchPairs(t.Context(), p, alignment.Response{Text: "r"})
+	require.NoError(t, err)
+	assert.Equal(t, "Revision: r.0", ref.Rejected.Text, "at depth 2, the parent")
+
+	// Nothing found, or nothing to refine: no pairs.
+	ts, err = NewTreeSearch(refiner(), &table{scores: map[string]float64{"r": 1}}, nil)
+	require.NoError(t, err)
+	_, _, found, err = ts.SearchPairs(t.Context(), p, alignment.Response{Text: "r"})
+	require.NoError(t, err)
+	assert.False(t, found)
+	_, ok := TreeResult{}.RefinerPair()
+	assert.False(t, ok)
 }

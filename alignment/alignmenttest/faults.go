@@ -203,6 +203,10 @@ func (w faultPolicy) Generate(ctx context.Context, p alignment.Prompt, o alignme
 	return w.p.Generate(ctx, p, o)
 }
 
+// Fingerprint is the wrapped policy's: faults change whether a call
+// succeeds, never what a successful call returns.
+func (w faultPolicy) Fingerprint() string { return alignment.FingerprintOf(w.p) }
+
 type faultJudge struct {
 	f *Faults
 	j alignment.Judge
@@ -214,6 +218,9 @@ func (w faultJudge) Judge(ctx context.Context, p alignment.Prompt, r alignment.R
 	}
 	return w.j.Judge(ctx, p, r)
 }
+
+// Fingerprint is the wrapped judge's.
+func (w faultJudge) Fingerprint() string { return alignment.FingerprintOf(w.j) }
 
 type faultRangedJudge struct {
 	faultJudge
@@ -234,6 +241,9 @@ func (w faultComparer) Compare(ctx context.Context, p alignment.Prompt, a, b ali
 	return w.c.Compare(ctx, p, a, b)
 }
 
+// Fingerprint is the wrapped comparer's.
+func (w faultComparer) Fingerprint() string { return alignment.FingerprintOf(w.c) }
+
 type faultRefiner struct {
 	f *Faults
 	r alignment.Refiner
@@ -246,6 +256,9 @@ func (w faultRefiner) Refine(ctx context.Context, p alignment.Prompt, r alignmen
 	}
 	return w.r.Refine(ctx, p, r)
 }
+
+// Fingerprint is the wrapped refiner's.
+func (w faultRefiner) Fingerprint() string { return alignment.FingerprintOf(w.r) }
 
 type faultSink struct {
 	f *Faults

@@ -160,6 +160,20 @@
 // Policy.Check asks each endpoint once, before a run, so that a dead
 // backend is found in seconds.
 //
+// # Training between iterations
+//
+// Handoff is the alignment.Trainer for a served model: after each
+// iteration it writes the pairs to a file, runs the user's training (a
+// shell command, such as a TRL script, or a Go function) with the pairs'
+// path, the iteration and an output directory in its environment, and
+// makes the next iteration ask for what it trained: it loads the output
+// into the server (a LoRA adapter into vLLM, POST /v1/load_lora_adapter,
+// or into SGLang, POST /load_lora_adapter; new weights into SGLang, POST
+// /update_weights_from_disk) or switches to a model name the training
+// reports on a line "SELFALIGN_MODEL=<name>". Policy.WithModel makes the
+// new model's Policy. Handoff is an alignment.Checkpointer too: a Loop with
+// Dir resumes it with the model it had trained, loaded again.
+//
 // # API keys
 //
 // The key comes from Options.APIKey or the environment (OPENAI_API_KEY, or

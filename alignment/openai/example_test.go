@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"os"
+	"path/filepath"
 
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/alignment/openai"
@@ -89,4 +91,47 @@ func ExampleRedactURL() {
 	fmt.Println(openai.RedactURL("https://user:sk-123@example.com/v1?api-key=sk-123&deployment=gpt"))
 	// Output:
 	// https://REDACTED@example.com/v1?api-key=REDACTED&deployment=gpt
+}
+
+// A Handoff trains after each iteration (here a Go function that writes
+// an adapter directory, as TRL with PEFT does) and loads the result into
+// vLLM; the Policy it returns asks for the adapter by name.
+func ExampleHandoff() {
+	srv := openaitest.NewServer(nil, openaitest.Options{Flavor: openaitest.VLLM, Model: "Qwen/Qwen2.5-7B-Instruct", LoRA: true})
+	defer srv.Close()
+	pol, err := openai.New("Qwen/Qwen2.5-7B-Instruct", []string{srv.URL()}, &openai.Options{APIKeyEnv: "-"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "handoff")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	h := &openai.Handoff{
+		Policy: pol,
+		Dir:    dir,
+		Load:   openai.LoadVLLMLoRA,
+		Func: func(ctx context.Context, job openai.TrainJob) (string, error) {
+			// Train on job.Pairs from job.Adapter (or job.BaseModel) and
+			// save the adapter to job.Output.
+			return "", os.WriteFile(filepath.Join(job.Output, "adapter_config.json"), []byte("{}"), 0o644)
+		},
+		AdapterName: func(it int) string { return fmt.Sprintf("qwen-sr-%d", it+1) },
+	}
+	pair := alignment.Pair{Prompt: alignment.NewPrompt("p1", "Hi!"), Chosen: alignment.Response{Text: "Hello!"}, Rejected: alignment.Response{Text: "Go away."}}
+	next, err := h.Train(context.Background(), pol, []alignment.Pair{pair})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(next.(*openai.Policy).Model())
+	rs, err := next.Generate(context.Background(), alignment.NewPrompt("p2", "Hi again!"), alignment.SampleOptions{Seed: 1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(rs[0].Source)
+	// Output:
+	// qwen-sr-1
+	// qwen-sr-1
 }

@@ -174,6 +174,10 @@ type Policy struct {
 	templateKwargs         map[string]any
 	log                    *slog.Logger
 
+	// What New was given, for WithModel.
+	urls []string
+	opts Options
+
 	rngMu sync.Mutex
 	rng   *rand.Rand
 
@@ -183,6 +187,12 @@ type Policy struct {
 	notesMu sync.Mutex
 	notes   []string
 
+	// Shared with the Policies WithModel makes.
+	*counters
+}
+
+// counters are a Policy's usage totals.
+type counters struct {
 	promptTokens, completionTokens, requests, retries, truncated atomic.Int64
 }
 
@@ -238,7 +248,11 @@ func New(model string, baseURLs []string, o *Options) (*Policy, error) {
 		templateKwargs:      maps.Clone(o.ChatTemplateKwargs),
 		log:                 o.Logger,
 		hc:                  o.Client,
+		urls:                append([]string(nil), baseURLs...),
+		opts:                *o,
+		counters:            &counters{},
 	}
+	p.opts.ChatTemplateKwargs = p.templateKwargs
 	if o.MaxRetries < 0 {
 		p.maxRetries = 0
 	}
@@ -614,7 +628,8 @@ func echoUnsupported(se *StatusError) bool {
 	return false
 }
 
-// Usage counts what a Policy has consumed since it was made, for reports.
+// Usage counts what a Policy, and the Policies WithModel made from it,
+// have consumed since it was made, for reports.
 type Usage struct {
 	// PromptTokens and CompletionTokens sum the usage servers reported.
 	PromptTokens, CompletionTokens int64
@@ -627,7 +642,8 @@ type Usage struct {
 	Truncated int64
 }
 
-// Usage returns the totals so far. It is safe to call at any time.
+// Usage returns the totals so far, of p and of the Policies made from it
+// with WithModel. It is safe to call at any time.
 func (p *Policy) Usage() Usage {
 	return Usage{
 		PromptTokens:     p.promptTokens.Load(),
@@ -645,6 +661,33 @@ func (p *Policy) addUsage(u usage) {
 
 // Model returns the model name sent with every request.
 func (p *Policy) Model() string { return p.model }
+
+// WithModel returns a Policy that asks model on p's servers, with p's
+// options, HTTP client and API key: the policy of a model that p's server
+// serves beside p's, such as a LoRA adapter loaded after training (see
+// Handoff). Response.Source is model unless Options.Source was set. The
+// new Policy shares p's usage counters, so that Usage of either gives the
+// total of both, the cost of a whole run; it has its own notes and
+// endpoint state (the n each endpoint takes, rests), since another model
+// may behave otherwise. The error wraps alignment.ErrInvalid for an empty
+// model name.
+func (p *Policy) WithModel(model string) (*Policy, error) {
+	o := p.opts
+	o.Client, o.APIKey, o.APIKeyEnv = p.hc, p.key, "-"
+	if o.Jitter != nil {
+		// Two Policies must not share one rand.Source: draw the new one's
+		// seed from p's.
+		p.rngMu.Lock()
+		o.Jitter = rand.NewPCG(p.rng.Uint64(), p.rng.Uint64())
+		p.rngMu.Unlock()
+	}
+	next, err := New(model, p.urls, &o)
+	if err != nil {
+		return nil, err
+	}
+	next.counters = p.counters
+	return next, nil
+}
 
 // CloseIdleConnections closes the idle connections of the Policy's HTTP
 // client; call it when done with the Policy.

@@ -428,11 +428,13 @@ func spell(tokens []string, first, stop int) []int {
 // llama.cpp, Ollama and vLLM ≥ 0.10.1 send {"error":{"message":...}};
 // older vLLM sends {"object":"error","message":...}; Ollama's native API
 // and vLLM's auth middleware send {"error":"..."}; FastAPI sends
-// {"detail":...}.
+// {"detail":...}; SGLang's LoRA routes send {"success":false,
+// "error_message":...}.
 type errorBody struct {
-	Error   json.RawMessage `json:"error"`
-	Message *string         `json:"message"`
-	Detail  json.RawMessage `json:"detail"`
+	Error        json.RawMessage `json:"error"`
+	Message      *string         `json:"message"`
+	ErrorMessage *string         `json:"error_message"`
+	Detail       json.RawMessage `json:"detail"`
 }
 
 // errorMessage extracts the human-readable message from an error body, or
@@ -454,6 +456,9 @@ func errorMessage(body []byte) string {
 		}
 		if eb.Message != nil {
 			return strings.TrimSpace(*eb.Message)
+		}
+		if eb.ErrorMessage != nil {
+			return strings.TrimSpace(*eb.ErrorMessage)
 		}
 		if len(eb.Detail) > 0 {
 			var s string

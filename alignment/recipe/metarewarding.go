@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/internal/rank"
 )
 
 // Sources of the Meta-Rewarding recipe's pairs.
@@ -29,6 +30,15 @@ type JudgmentComparer interface {
 	CompareJudgments(ctx context.Context, p alignment.Prompt, r alignment.Response, a, b string) (alignment.Comparison, error)
 }
 
+// JudgmentOrderer is a JudgmentComparer that also reports the verdict of
+// each presentation order, as judge.Meta does: aFirst is P(judgment a
+// more accurate than b) when a is shown first, aSecond the same when b is
+// shown first. MetaRewarding uses it for the paper's position weighting
+// (see MetaRewarding); without it, only Comparison.ProbA is used.
+type JudgmentOrderer interface {
+	CompareJudgmentOrders(ctx context.Context, p alignment.Prompt, r alignment.Response, a, b string) (aFirst, aSecond float64, err error)
+}
+
 // JudgePrompter is a Judge that can show the prompt it asks its model about
 // a response, as judge.Rubric does. Meta-Rewarding uses it as the prompt of
 // judge-training pairs.
@@ -46,11 +56,25 @@ type JudgePrompter interface {
 // Judge pairs come from the Extra hook. Among a prompt's responses the one
 // whose k judgments vary most (variance of their scores; the earliest among
 // equals) has its judgments compared by the meta-judge, every two of them
-// once (the meta-judge presents both orders itself), each comparison adding
-// ProbA and 1−ProbA to a win table. Rank turns the table into strengths
-// (Elo or Bradley–Terry; by default each judgment's total wins, which
-// orders a complete round robin as the Bradley–Terry fit does), and the
-// strongest judgment is chosen over the weakest (Source "meta-judge"),
+// once (the meta-judge presents both orders itself). As in the paper
+// (Wu et al., 2024, §2.2), the verdicts form a battle matrix in which
+// each position's wins are weighted by the other position's share of all
+// the wins (w1 = win2/(win1+win2) for a win of the judgment shown first,
+// w2 = win1/(win1+win2) for one shown second), which cancels the
+// meta-judge's position bias: a meta-judge that prefers whichever
+// judgment it sees first still ranks the judgments by its preference
+// between them. That needs the verdict of each order (JudgmentOrderer,
+// which judge.Meta has); a meta-judge without it, or Ties set, adds its
+// Comparison.ProbA and 1−ProbA instead, so that a disagreement of its two
+// orders is a tie (a meta-judge biased to one position then yields mostly
+// ties and few judge pairs). The paper counts the positions' wins over
+// all its meta-judgments; here they are counted per tournament, since
+// each prompt is meta-judged on its own and concurrently, and a count
+// shared across prompts would depend on scheduling. Rank turns the table
+// into strengths, by default the paper's Elo fit (maximum likelihood,
+// with 0.5 pseudo-wins per ordered pair so that a judgment that won every
+// comparison has a finite rating, as judge.Elo(wins, 0.5) computes it),
+// and the strongest judgment is chosen over the weakest (Source "meta-judge"),
 // without scores (Pair.Scored false: strengths are not on the judge's
 // scale, and a pairs file's score columns hold only judge scores),
 // for the judge prompt that produced them (JudgePrompt, or the judge's own
@@ -65,6 +89,9 @@ type JudgePrompter interface {
 // prompt. Judge pairs stop after JudgeIterations iterations, as the paper
 // stops training the judge once its gains fade.
 //
+// Responses are sampled at the paper's temperature 0.8 and top-p 0.95
+// unless Base.Sampling sets a temperature or a top-p (see SelfRewarding).
+//
 // The judge and the meta-judge of an iteration are built from that
 // iteration's policy, once, at the start of the iteration (the Loop's
 // SelfJudge builds both). A builder's error, or a nil judge or
@@ -75,7 +102,8 @@ type MetaRewarding struct {
 	// Base holds the run's settings: Policy and Prompts are required;
 	// Trainer trains the one model on both kinds of pair; Iterations
 	// defaults to 2, Samples to 4, JudgeSamples to 3 (at least 2),
-	// Source to "meta-rewarding". Judge, SelfJudge, Comparer, Selector,
+	// Source to "meta-rewarding", Sampling to temperature 0.8 and top-p
+	// 0.95 when it sets neither. Judge, SelfJudge, Comparer, Selector,
 	// Extra and ExtraIterations must be left zero.
 	Base alignment.Loop
 	// Judge builds the judge of an iteration from its policy, as
@@ -94,11 +122,16 @@ type MetaRewarding struct {
 	// Rho is the length-control window of actor pairs (see
 	// LengthControlled); 0 is MaxMin with length as the tie-breaker.
 	Rho float64
-	// Rank returns a strength per judgment from the win table, wins[i][j]
-	// being how much judgment i beat judgment j. Pass
-	// func(w [][]float64) ([]float64, error) { return judge.BradleyTerry(w, 0.5) }
-	// for the Bradley–Terry fit. Nil means total wins.
+	// Rank returns a strength per judgment from the battle matrix,
+	// wins[i][j] being how much judgment i beat judgment j. Nil means the
+	// paper's Elo fit with 0.5 pseudo-wins, the values of
+	// judge.Elo(wins, 0.5).
 	Rank func(wins [][]float64) ([]float64, error)
+	// Ties turns the position weighting off: each comparison enters the
+	// table as the meta-judge's Comparison.ProbA, a disagreement of its
+	// two orders being a tie. Meta-judges without JudgmentOrderer are
+	// always used so.
+	Ties bool
 	// JudgeIterations is the number of iterations, from the first, that
 	// make judge pairs; 0 means every iteration.
 	JudgeIterations int
@@ -170,6 +203,7 @@ func (m *MetaRewarding) Loop() (*alignment.Loop, error) {
 	l.Samples = cmp.Or(b.Samples, 4)
 	l.JudgeSamples = cmp.Or(b.JudgeSamples, 3)
 	l.Source = cmp.Or(b.Source, SourceMetaRewarding)
+	l.Sampling = samplingOr(b.Sampling, 0.8, 0.95)
 	return l, nil
 }
 
@@ -207,25 +241,46 @@ func (m *MetaRewarding) judgePair(ctx context.Context, x *alignment.Item, mj Jud
 		return nil, fmt.Errorf("no meta-judge for iteration %d: the Loop's SelfJudge, which builds it, was replaced: %w", it, alignment.ErrInvalid)
 	}
 	n := len(texts)
+	orderer, weigh := mj.(JudgmentOrderer)
+	weigh = weigh && !m.Ties
 	wins := make([][]float64, n)
 	for i := range wins {
 		wins[i] = make([]float64, n)
 	}
+	var battles []rank.Battle
 	for a := range n {
 		for b := a + 1; b < n; b++ {
 			var c alignment.Comparison
+			var first, second float64
 			err := x.Call(ctx, func(ctx context.Context) (err error) {
+				if weigh {
+					first, second, err = orderer.CompareJudgmentOrders(ctx, p, r, texts[a], texts[b])
+					return err
+				}
 				c, err = mj.CompareJudgments(ctx, p, r, texts[a], texts[b])
 				return err
 			}, "meta", strconv.Itoa(pick), strconv.Itoa(a), strconv.Itoa(b))
 			if err != nil {
 				return nil, fmt.Errorf("meta-judging judgments %d and %d of response %d: %w", a, b, pick, err)
 			}
+			if weigh {
+				if !(first >= 0 && first <= 1 && second >= 0 && second <= 1) {
+					return nil, fmt.Errorf("meta-judge returned P(A better) = %v shown first and %v shown second for judgments %d and %d of response %d, want probabilities: %w", first, second, a, b, pick, alignment.ErrInvalid)
+				}
+				battles = append(battles, rank.Battle{I: a, J: b, First: first, Second: second})
+				continue
+			}
 			if !(c.ProbA >= 0 && c.ProbA <= 1) {
 				return nil, fmt.Errorf("meta-judge returned P(A better) = %v for judgments %d and %d of response %d, want a probability: %w", c.ProbA, a, b, pick, alignment.ErrInvalid)
 			}
 			wins[a][b] += c.ProbA
 			wins[b][a] += 1 - c.ProbA
+		}
+	}
+	if weigh {
+		var err error
+		if wins, _, err = rank.PositionWeighted(n, battles); err != nil {
+			return nil, fmt.Errorf("weighting the meta-judge's verdicts on response %d: %v: %w", pick, err, alignment.ErrInvalid)
 		}
 	}
 	strength, err := m.rank(wins)
@@ -261,7 +316,7 @@ func (m *MetaRewarding) judgePair(ctx context.Context, x *alignment.Item, mj Jud
 	}}, nil
 }
 
-// rank applies Rank, or total wins, and checks the strengths.
+// rank applies Rank, or the Elo fit, and checks the strengths.
 func (m *MetaRewarding) rank(wins [][]float64) ([]float64, error) {
 	var s []float64
 	if m.Rank != nil {
@@ -270,12 +325,11 @@ func (m *MetaRewarding) rank(wins [][]float64) ([]float64, error) {
 			return nil, err
 		}
 	} else {
-		s = make([]float64, len(wins))
-		for i, row := range wins {
-			for _, w := range row {
-				s[i] += w
-			}
+		bt, err := rank.BradleyTerry(wins, 0.5)
+		if err != nil {
+			return nil, fmt.Errorf("%v: %w", err, alignment.ErrInvalid)
 		}
+		s = rank.Elo(bt)
 	}
 	if len(s) != len(wins) {
 		return nil, fmt.Errorf("Rank returned %d strengths for %d judgments: %w", len(s), len(wins), alignment.ErrInvalid)

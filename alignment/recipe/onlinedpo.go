@@ -12,12 +12,29 @@ import (
 // SourceOnlineDPO is the Source of the online DPO recipe's pairs.
 const SourceOnlineDPO = "online-dpo"
 
-// OnlineDPO is the recipe of online DPO from AI feedback (Guo et al.,
-// 2024, "Direct Language Model Alignment from Online AI Feedback"): for
-// each batch of prompts, two responses per prompt are sampled from the
+// OnlineDPO is the recipe of online DPO from AI feedback (OAIF; Guo et
+// al., 2024, "Direct Language Model Alignment from Online AI Feedback"):
+// for each batch of prompts, two responses per prompt are sampled from the
 // current policy, a pairwise AI judge (the Comparer) picks the better, and
-// the Trainer takes its step on that batch at once, so the next batch is
-// sampled from the updated policy.
+// the Trainer takes one optimiser step on that batch at once, so the next
+// batch is sampled from the updated policy. The DPO loss is anchored to
+// the initial (SFT) model throughout, as in OAIF and TRL's OnlineDPOTrainer.
+//
+// The recipe cannot set the Trainer's reference or step count, so it
+// checks them when the Trainer reports them: a Trainer with
+// ReferenceFixed (dpo.Trainer has it) must report a fixed reference, and
+// one with Steps must take one step on a batch's pairs (at most BatchSize
+// of them). With dpo.Trainer:
+//
+//	ref, err := model.Snapshot() // the initial model, frozen
+//	...
+//	dpo.NewTrainer(&dpo.TrainerOptions{Reference: ref, BatchSize: batchSize, Epochs: 1}, load)
+//
+// MovingReference and MultiStep allow the departures instead: a
+// reference that is the policy at the start of each step, several epochs
+// or minibatches per batch. With both, the recipe is frequent-refresh
+// iterative DPO rather than OAIF. A Trainer that reports neither is
+// trusted to be configured as documented here.
 //
 // On the Loop an iteration is a batch: Batches yields batch i of the
 // prompts as iteration i, and the Trainer runs after every iteration.
@@ -46,6 +63,28 @@ type OnlineDPO struct {
 	// Epochs is the number of passes over the prompts when
 	// Base.Iterations is 0; default 1.
 	Epochs int
+	// MovingReference allows a Trainer whose reference is the policy at
+	// the start of each Train call (dpo.Trainer without
+	// TrainerOptions.Reference), a departure from OAIF, whose reference is
+	// the initial model.
+	MovingReference bool
+	// MultiStep allows a Trainer that takes more than one optimiser step
+	// on a batch (several epochs, or minibatches smaller than the batch),
+	// a departure from OAIF's one step per batch.
+	MultiStep bool
+}
+
+// ReferenceReporter is a Trainer that reports whether its loss is anchored
+// to a fixed reference policy, as dpo.Trainer does. OnlineDPO checks it.
+type ReferenceReporter interface {
+	ReferenceFixed() bool
+}
+
+// StepCounter is a Trainer that reports how many optimiser steps a Train
+// call on the given number of pairs takes, as dpo.Trainer does.
+// OnlineDPO checks it.
+type StepCounter interface {
+	Steps(pairs int) int
 }
 
 // Loop returns the configured Loop. The error wraps ErrInvalid and names
@@ -66,6 +105,14 @@ func (o *OnlineDPO) Loop() (*alignment.Loop, error) {
 		return nil, bad(fmt.Sprintf("BatchSize is %d, want at least 1", o.BatchSize))
 	case o.Epochs < 0:
 		return nil, bad(fmt.Sprintf("Epochs is %d, want 0 (default 1) or more", o.Epochs))
+	}
+	if r, ok := b.Trainer.(ReferenceReporter); ok && !r.ReferenceFixed() && !o.MovingReference {
+		return nil, bad(fmt.Sprintf("Base.Trainer (%T) anchors its loss to the policy at the start of each step, and OAIF anchors it to the initial model: give the Trainer a fixed reference (dpo.TrainerOptions.Reference: a Snapshot of Base.Policy), or set MovingReference", b.Trainer))
+	}
+	if c, ok := b.Trainer.(StepCounter); ok && !o.MultiStep {
+		if n := c.Steps(o.BatchSize); n != 1 {
+			return nil, bad(fmt.Sprintf("Base.Trainer (%T) takes %d optimiser steps on a batch of %d pairs, and OAIF takes one: train 1 epoch with minibatches of at least BatchSize pairs, or set MultiStep", b.Trainer, n, o.BatchSize))
+		}
 	}
 	batches, err := NewBatches(b.Prompts, o.BatchSize)
 	if err != nil {

@@ -16,15 +16,21 @@
 //     worst, iterated with the Trainer.
 //   - [MetaRewarding] (Wu et al., 2024): length-controlled actor pairs, and
 //     judge pairs from a meta-judge's tournament over the judgments of the
-//     response they disagree on most.
+//     response they disagree on most, its positions weighted against
+//     position bias and ranked by an Elo fit.
 //   - [OnlineDPO] (Guo et al., 2024): one iteration per batch of [Batches],
-//     two samples, a pairwise AI judge, a training step at once.
+//     two samples, a pairwise AI judge, one training step at once,
+//     anchored to the initial model.
 //   - [SelfBoosting] (SynPO, Dong et al., 2024): an improver's rewrite of
 //     the current policy's answer over the initial policy's answer.
+//   - [SPaR] (Cheng et al., 2024): a tree search of minimal corrections of
+//     an answer the judge fails; the passing correction over the failed
+//     answer for the actor, and the refiner's successful search trace for
+//     the refiner.
 //
-// Package recipe imports only package alignment: the judges, refiners and
-// trainers are wired by the caller (judge, constitution, dpo), as the
-// Examples show.
+// Package recipe imports only package alignment: the judges, refiners,
+// searches and trainers are wired by the caller (judge, constitution,
+// sampler, dpo), as the Examples show.
 package recipe
 
 import (
@@ -83,4 +89,13 @@ func build[T any](name string, f func(alignment.Policy) (T, error), pol alignmen
 		return zero, fmt.Errorf("recipe: %s returned a nil %T and no error: %w", name, x, alignment.ErrInvalid)
 	}
 	return x, nil
+}
+
+// samplingOr returns o with temperature t and top-p p when o sets neither
+// (both zero), the papers' settings, and o itself otherwise.
+func samplingOr(o alignment.SampleOptions, t, p float64) alignment.SampleOptions {
+	if o.Temperature == 0 && o.TopP == 0 {
+		o.Temperature, o.TopP = t, p
+	}
+	return o
 }

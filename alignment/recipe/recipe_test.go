@@ -373,6 +373,68 @@ func TestMetaRewardingRankAndNoSpread(t *testing.T) {
 	assert.Contains(t, res.Reports[0].Failures[0].Err, "strength NaN for judgment 1")
 }
 
+// biasedMeta is a soft meta-judge that prefers the judgment whose score
+// is nearer the truth only slightly (0.2 in log-odds per point) and the
+// judgment shown first strongly: P(first better) = σ(q_first − q_second +
+// ln(7/3)), 0.7 between judgments of equal quality. Close judgments make
+// its two orders disagree.
+type biasedMeta struct{ truth float64 }
+
+func (m biasedMeta) CompareJudgmentOrders(ctx context.Context, p alignment.Prompt, r alignment.Response, a, b string) (float64, float64, error) {
+	q := func(s string) float64 { return -0.2 * math.Abs(lastNumber(s)-m.truth) }
+	first := func(x, y string) float64 { return 1 / (1 + math.Exp(-(q(x) - q(y) + math.Log(7.0/3)))) }
+	return first(a, b), 1 - first(b, a), nil
+}
+
+// CompareJudgments applies the tie rule to the same verdicts, as
+// judge.Meta does.
+func (m biasedMeta) CompareJudgments(ctx context.Context, p alignment.Prompt, r alignment.Response, a, b string) (alignment.Comparison, error) {
+	p1, p2, _ := m.CompareJudgmentOrders(ctx, p, r, a, b)
+	if (p1-0.5)*(p2-0.5) < 0 {
+		return alignment.Comparison{ProbA: 0.5, Inconsistent: true}, nil
+	}
+	return alignment.Comparison{ProbA: (p1 + p2) / 2}, nil
+}
+
+// tiesOnly hides CompareJudgmentOrders.
+type tiesOnly struct{ biasedMeta }
+
+func (m tiesOnly) CompareJudgmentOrders() {}
+
+// TestMetaRewardingPositionBias: a meta-judge that picks the judgment
+// shown first about 70% of the time disagrees with itself on every pair of
+// these close judgments. With the paper's position weighting the judge
+// pair still comes out, the judgment nearest the truth over the farthest;
+// with the tie rule (Ties, or a meta-judge that does not report its
+// orders) there is none.
+func TestMetaRewardingPositionBias(t *testing.T) {
+	texts := func(int, string) []string { return []string{"a", "b"} }
+	for _, tt := range []struct {
+		name string
+		meta recipe.JudgmentComparer
+		ties bool
+		want []brief
+	}{
+		{"weighted", biasedMeta{truth: 3}, false, []brief{{"q", "a", "b", "meta-rewarding", 0}, {"judge:q", `About "a". Score: 3`, `About "a". Score: 5`, "meta-judge", 0}}},
+		{"Ties", biasedMeta{truth: 3}, true, []brief{{"q", "a", "b", "meta-rewarding", 0}}},
+		{"no orders", tiesOnly{biasedMeta{truth: 3}}, false, []brief{{"q", "a", "b", "meta-rewarding", 0}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			mj := &metaJudge{calls: map[string]int{}, scripts: map[string][3]float64{"a": {4, 5, 3}, "b": {1, 1, 1}}}
+			rec := &alignmenttest.Recorder{}
+			m := recipe.MetaRewarding{
+				Base:      alignment.Loop{Policy: newRcpPolicy(0, texts), Prompts: rcpSource(t, "q"), Sink: rec, Iterations: 1, Samples: 2},
+				Judge:     func(alignment.Policy) (alignment.Judge, error) { return mj, nil },
+				MetaJudge: func(alignment.Policy) (recipe.JudgmentComparer, error) { return tt.meta, nil },
+				Ties:      tt.ties,
+			}
+			_, err := m.Run(t.Context())
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, briefs(rec.Pairs()))
+		})
+	}
+}
+
 func TestOnlineDPOTrainsEveryBatch(t *testing.T) {
 	texts := func(v int, id string) []string {
 		return []string{fmt.Sprintf("v%d %s good", v, id), fmt.Sprintf("v%d %s bad", v, id)}
@@ -413,6 +475,56 @@ func TestOnlineDPOTrainsEveryBatch(t *testing.T) {
 	}
 	assert.Equal(t, want, briefs(rec.Pairs()))
 	assert.Equal(t, 6, res.Policy.(*rcpPolicy).version)
+}
+
+// reporting is an rcpTrainer that reports its reference and steps, as
+// dpo.Trainer does.
+type reporting struct {
+	*rcpTrainer
+	fixed bool
+	steps int
+}
+
+func (r reporting) ReferenceFixed() bool { return r.fixed }
+func (r reporting) Steps(int) int        { return r.steps }
+
+// TestOnlineDPOChecksTheTrainer: OAIF anchors to the initial model and
+// takes one step per batch; a Trainer that reports otherwise is refused
+// unless the departure is asked for.
+func TestOnlineDPOChecksTheTrainer(t *testing.T) {
+	texts := func(int, string) []string { return []string{"x", "y"} }
+	for _, tt := range []struct {
+		name          string
+		tr            alignment.Trainer
+		moving, multi bool
+		msg           string
+	}{
+		{"OAIF", reporting{&rcpTrainer{texts: texts}, true, 1}, false, false, ""},
+		{"moving reference", reporting{&rcpTrainer{texts: texts}, false, 1}, false, false, "set MovingReference"},
+		{"moving reference allowed", reporting{&rcpTrainer{texts: texts}, false, 1}, true, false, ""},
+		{"two steps", reporting{&rcpTrainer{texts: texts}, true, 2}, false, false, "takes 2 optimiser steps on a batch of 2 pairs"},
+		{"two steps allowed", reporting{&rcpTrainer{texts: texts}, true, 2}, false, true, ""},
+		{"frequent-refresh iterative DPO", reporting{&rcpTrainer{texts: texts}, false, 4}, true, true, ""},
+		{"unreported", &rcpTrainer{texts: texts}, false, false, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := recipe.OnlineDPO{
+				Base: alignment.Loop{Policy: newRcpPolicy(0, texts), Prompts: rcpSource(t, "p0", "p1"), Trainer: tt.tr},
+				Comparer: alignmenttest.ComparerFunc(func(context.Context, alignment.Prompt, alignment.Response, alignment.Response) (alignment.Comparison, error) {
+					return alignment.Comparison{ProbA: 1}, nil
+				}),
+				BatchSize: 2, MovingReference: tt.moving, MultiStep: tt.multi,
+			}
+			l, err := o.Loop()
+			if tt.msg != "" {
+				assert.ErrorIs(t, err, alignment.ErrInvalid)
+				assert.ErrorContains(t, err, tt.msg)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, 2, l.Samples, "OAIF samples two responses")
+		})
+	}
 }
 
 func TestSelfBoostingKnownPairs(t *testing.T) {
@@ -567,4 +679,53 @@ func readPairsFile(t *testing.T, path string) []brief {
 		ps = append(ps, p)
 	}
 	return briefs(ps)
+}
+
+// Self-Rewarding and Meta-Rewarding sample at their papers' settings unless
+// the run sets a temperature or a top-p: at temperature 0 the N responses
+// of a prompt are copies and make no pair.
+func TestSelfJudgingRecipesSampleByDefault(t *testing.T) {
+	judge := alignmenttest.Scores{"a": 1, "b": 2}
+	selfJudge := func(alignment.Policy) (alignment.Judge, error) { return judge, nil }
+	meta := func(alignment.Policy) (recipe.JudgmentComparer, error) { return &nearest{}, nil }
+	jp := func(p alignment.Prompt, r alignment.Response) alignment.Prompt { return p }
+	loop := map[string]func(alignment.Loop) (*alignment.Loop, error){
+		"SelfRewarding": func(b alignment.Loop) (*alignment.Loop, error) {
+			return (&recipe.SelfRewarding{Base: b, Judge: selfJudge}).Loop()
+		},
+		"MetaRewarding": func(b alignment.Loop) (*alignment.Loop, error) {
+			return (&recipe.MetaRewarding{Base: b, Judge: selfJudge, MetaJudge: meta, JudgePrompt: jp}).Loop()
+		},
+	}
+	tests := []struct {
+		recipe   string
+		sampling alignment.SampleOptions
+		want     alignment.SampleOptions
+	}{
+		{"SelfRewarding", alignment.SampleOptions{}, alignment.SampleOptions{Temperature: 0.7, TopP: 0.9}},
+		{"SelfRewarding", alignment.SampleOptions{MaxTokens: 9}, alignment.SampleOptions{Temperature: 0.7, TopP: 0.9, MaxTokens: 9}},
+		{"SelfRewarding", alignment.SampleOptions{Temperature: 1}, alignment.SampleOptions{Temperature: 1}},
+		{"SelfRewarding", alignment.SampleOptions{TopP: 1}, alignment.SampleOptions{TopP: 1}},
+		{"MetaRewarding", alignment.SampleOptions{}, alignment.SampleOptions{Temperature: 0.8, TopP: 0.95}},
+		{"MetaRewarding", alignment.SampleOptions{Temperature: 0.3, TopP: 0.5}, alignment.SampleOptions{Temperature: 0.3, TopP: 0.5}},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s %+v", tt.recipe, tt.sampling), func(t *testing.T) {
+			pol := newRcpPolicy(0, func(int, string) []string { return []string{"a", "b"} })
+			l, err := loop[tt.recipe](alignment.Loop{Policy: pol, Prompts: rcpSource(t, "x"), Sampling: tt.sampling})
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, l.Sampling)
+			if tt.recipe == "MetaRewarding" {
+				return // its judge pairs need rationales, which Scores has not
+			}
+			_, err = l.Run(t.Context())
+			require.NoError(t, err)
+			calls := pol.Calls()
+			require.NotEmpty(t, calls)
+			for _, c := range calls {
+				assert.Equal(t, tt.want.Temperature, c.Options.Temperature, "the policy samples at the default temperature")
+				assert.Equal(t, tt.want.TopP, c.Options.TopP)
+			}
+		})
+	}
 }

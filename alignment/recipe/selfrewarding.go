@@ -20,12 +20,18 @@ const SourceSelfRewarding = "self-rewarding"
 // Trainer turns each iteration's pairs into the next model: from the
 // starting model M1, two iterations make M2 and M3.
 //
+// Responses are sampled at the paper's temperature 0.7 and top-p 0.9
+// unless Base.Sampling sets a temperature or a top-p: greedy decoding
+// would give N identical responses and no pair. To decode greedily, set
+// Base.Sampling.TopP to 1 and leave Temperature 0.
+//
 // New prompts may come from a generator such as SelfInstruct set as
 // Base.Prompts, as the paper generates them few-shot from its seed set.
 type SelfRewarding struct {
 	// Base holds the run's settings: Policy (M1) and Prompts are required;
 	// Trainer makes the next model; Iterations defaults to 2, Samples to 4,
-	// JudgeSamples to 3, Selector to MaxMin, Source to "self-rewarding".
+	// JudgeSamples to 3, Selector to MaxMin, Source to "self-rewarding",
+	// Sampling to temperature 0.7 and top-p 0.9 when it sets neither.
 	// Judge, SelfJudge and Comparer must be left zero.
 	Base alignment.Loop
 	// Judge builds the judge of an iteration from its policy. Required.
@@ -57,6 +63,7 @@ func (s *SelfRewarding) Loop() (*alignment.Loop, error) {
 	l.JudgeSamples = cmp.Or(b.JudgeSamples, 3)
 	l.Selector = cmp.Or[alignment.Selector](b.Selector, alignment.MaxMin{})
 	l.Source = cmp.Or(b.Source, SourceSelfRewarding)
+	l.Sampling = samplingOr(b.Sampling, 0.7, 0.9)
 	return l, nil
 }
 

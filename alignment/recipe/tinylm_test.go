@@ -290,8 +290,15 @@ func TestOnlineDPOTinyLMIsRepeatable(t *testing.T) {
 	f := tinyWorld(t)
 	run := func() ([]alignment.Pair, alignment.Result) {
 		rec := &alignmenttest.Recorder{}
+		// OAIF: the initial model, frozen, is the reference; one step of
+		// the whole batch.
+		pol := f.sft.Clone()
+		ref, err := pol.Snapshot()
+		require.NoError(t, err)
+		tr, err := dpo.NewTrainer(&dpo.TrainerOptions{Reference: ref, BatchSize: 8, LearningRate: 3e-3, Seed: 1}, dpo.LoadFunc(tinylm.Load))
+		require.NoError(t, err)
 		o := recipe.OnlineDPO{
-			Base: alignment.Loop{Policy: f.sft.Clone(), Prompts: f.prompts(t, 24), Trainer: newDPO(t), Sink: rec, Seed: 5,
+			Base: alignment.Loop{Policy: pol, Prompts: f.prompts(t, 24), Trainer: tr, Sink: rec, Seed: 5,
 				Sampling: tinySampling},
 			Comparer:  judge.Pointwise{Judge: f.rules},
 			BatchSize: 8,

@@ -40,9 +40,12 @@
 // # Speed
 //
 // Every call batches all token positions of all its sequences into float32
-// matrix products, run by a 6×16 AVX2/FMA micro-kernel in Go assembly on
-// amd64 CPUs that have it (no cgo) and by portable Go elsewhere or with the
-// purego build tag, split over the available cores when large. Results of
-// the two kernels agree to float32 rounding. The benchmarks are named with
-// their dimensions so the PyTorch peer can be run with the same ones.
+// matrix products, run by an 8×32 AVX-512 micro-kernel in Go assembly on
+// amd64 CPUs that have AVX-512, a 6×16 AVX2/FMA one on those that have only
+// AVX2 (no cgo), and portable Go elsewhere or with the purego build tag,
+// split over the available cores when large; single rows, as in sampling,
+// take one-row kernels. The two assembly kernels give the same bits, on any
+// number of cores; the portable one agrees with them to float32 rounding.
+// The benchmarks are named with their dimensions so the PyTorch peer can be
+// run with the same ones.
 package tinylm

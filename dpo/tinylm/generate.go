@@ -114,7 +114,7 @@ func (m *Model) Generate(ctx context.Context, p alignment.Prompt, o alignment.Sa
 			// LogProb equals Scorer.LogProb of the same tokens exactly.
 			mx := vmax(z)
 			sum := expSum(exps, z, mx)
-			tok := m.draw(z, o, s, weights, keys)
+			tok := m.draw(z, mx, exps, o, s, weights, keys)
 			s.ids = append(s.ids, int32(tok))
 			s.logps = append(s.logps, logProb(z[tok], mx, sum))
 			if o.LogProbs {
@@ -216,9 +216,10 @@ func (s *sample) response(m *Model) alignment.Response {
 	return r
 }
 
-// draw picks the next token from the logits z; w and keys are scratch space
-// of the vocabulary's size.
-func (m *Model) draw(z []float32, o alignment.SampleOptions, s *sample, w []float32, keys []uint64) int {
+// draw picks the next token from the logits z, whose largest is mx and
+// whose exp(z − mx) are exps; w and keys are scratch space of the
+// vocabulary's size.
+func (m *Model) draw(z []float32, mx float32, exps []float32, o alignment.SampleOptions, s *sample, w []float32, keys []uint64) int {
 	if o.Temperature == 0 {
 		best := TokenEOS
 		for v := FirstWord; v < len(z); v++ {
@@ -230,16 +231,24 @@ func (m *Model) draw(z []float32, o alignment.SampleOptions, s *sample, w []floa
 	}
 	// Only <eos> and words may be drawn: the other special tokens get
 	// weight 0.
-	mx := z[TokenEOS]
-	for _, v := range z[FirstWord:] {
-		mx = max(mx, v)
+	dmx := z[TokenEOS]
+	if len(z) > FirstWord {
+		dmx = max(dmx, vmax(z[FirstWord:]))
 	}
-	for v, x := range z {
-		// In float64, so that a tiny temperature sends the others to −Inf
-		// (weight exp(expMin) ≈ 1e-38) rather than to NaN.
-		w[v] = float32(float64(x-mx) / o.Temperature)
+	switch {
+	case o.Temperature == 1 && dmx == mx:
+		// The weights exp((z − dmx)/1) are the exps already computed.
+		copy(w, exps)
+	case o.Temperature == 1:
+		expSum(w, z, dmx)
+	default:
+		for v, x := range z {
+			// In float64, so that a tiny temperature sends the others to
+			// −Inf (weight exp(expMin) ≈ 1e-38) rather than to NaN.
+			w[v] = float32(float64(x-dmx) / o.Temperature)
+		}
+		expSum(w, w, 0)
 	}
-	expSum(w, w, 0)
 	clear(w[:TokenEOS])
 	clear(w[TokenEOS+1 : FirstWord])
 	var total float64
@@ -290,12 +299,19 @@ func nucleus(keys []uint64, w []float32, target float64) (int, float64) {
 	for hi-lo > 32 {
 		a, b, c := keys[lo], keys[lo+(hi-lo)/2], keys[hi-1]
 		pivot := max(min(a, b), min(max(a, b), c))
+		// A Lomuto partition, keys below the pivot to keys[lo:p] in the
+		// order met, computed with masks instead of a branch that keys in
+		// random order would mispredict half the time.
 		p := lo
 		for i := lo; i < hi; i++ {
-			if keys[i] < pivot {
-				keys[p], keys[i] = keys[i], keys[p]
-				p++
+			k, kp := keys[i], keys[p]
+			var below uint64
+			if k < pivot {
+				below = 1
 			}
+			swap := (k ^ kp) & -below
+			keys[i], keys[p] = k^swap, kp^swap
+			p += int(below)
 		}
 		for i := p; i < hi; i++ {
 			if keys[i] == pivot {

@@ -8,18 +8,27 @@ import (
 )
 
 // The matrix products of the model, in float32. One micro-kernel computes a
-// 6×16 tile of C from six rows of A, read in place when they are rows of a
-// row-major matrix and packed otherwise, and a panel of sixteen columns of B
+// tile of mr×nr elements of C (6×16 with AVX2 or in Go, 8×32 with
+// AVX-512) from mr rows of A, read in place when they are rows of a
+// row-major matrix and packed otherwise, and a panel of nr columns of B
 // packed contiguously, which keeps the panel in the L1 cache (and in few
 // pages of the TLB) while the rows of A stream past it. sgemm tiles any
 // product with it, in blocks of kc along the inner dimension, and splits the
 // panels of B over the cores when the product is large enough to pay for
 // the goroutines. Packing B from a transposed view is how the backward pass
 // multiplies by a transposed weight without a transposed copy.
+//
+// Every kernel sums each element of C from zero over its block of the inner
+// dimension in order, with fused multiply-adds in the assembly, and then
+// adds it to C, so the result of an element depends neither on the tile
+// shape nor on the rest of its tile, nor on how the panels are shared out:
+// the AVX2 and AVX-512 kernels give the same bits, and so does any number
+// of cores.
 const (
-	mr = 6   // rows of a micro-kernel tile
-	nr = 16  // columns of a micro-kernel tile: two ymm registers
 	kc = 256 // inner-dimension block
+
+	// maxMR and maxNR bound the tile of any kernel.
+	maxMR, maxNR = 8, 32
 
 	// parallelWork is the number of multiply-adds above which a product is
 	// split over the cores; below it goroutine start-up costs more than it
@@ -44,17 +53,24 @@ type gemmBuf struct {
 	packB [][]float32 // one per worker
 }
 
-// sgemm sets C to op(A)·B, or adds op(A)·B to C when acc is true. op(A) is
-// the m×k view a, B the k×n view b, C is m×n row-major with row stride ldc.
-// B may come packed by packAll in bp instead (b is then ignored), which
-// saves repacking a weight that many products share.
-func sgemm(buf *gemmBuf, m, n, k int, a, b matrix, bp []float32, c []float32, ldc int, acc bool) {
+// sgemm sets C to op(A)·B, adds op(A)·B to C when acc is true, or sets C
+// to bias + op(A)·B, bias (n floats) added to every row, when bias is not
+// nil (acc is then false). op(A) is the m×k view a, B the k×n view b, C is
+// m×n row-major with row stride ldc. B may come packed by packAll in bp
+// instead (b is then ignored), which saves repacking a weight that many
+// products share. Adding the bias in the kernel gives the bits of copying
+// it to C and accumulating, without the copy.
+func sgemm(buf *gemmBuf, m, n, k int, a, b matrix, bp []float32, c []float32, ldc int, acc bool, bias []float32) {
+	mr, nr := tileSize()
 	if m == 0 || n == 0 {
 		return
 	}
 	if k == 0 {
-		if !acc {
-			for i := range m {
+		for i := range m {
+			switch {
+			case bias != nil:
+				copy(c[i*ldc:i*ldc+n], bias[:n])
+			case !acc:
 				clear(c[i*ldc : i*ldc+n])
 			}
 		}
@@ -62,7 +78,7 @@ func sgemm(buf *gemmBuf, m, n, k int, a, b matrix, bp []float32, c []float32, ld
 	}
 	// Full strips of a row-major A are read in place; the others (all of a
 	// transposed A, the last partial strip of any) are packed, zero-padded,
-	// as rows of six: strip s, inner index p, row r at packA[s*6k + p*6 + r].
+	// as rows of mr: strip s, inner index p, row r at packA[s*mr*k + p*mr + r].
 	strips := (m + mr - 1) / mr
 	inPlace := 0
 	if a.cs == 1 {
@@ -74,7 +90,7 @@ func sgemm(buf *gemmBuf, m, n, k int, a, b matrix, bp []float32, c []float32, ld
 		rows := min(mr, m-s*mr)
 		if a.rs == 1 && rows == mr {
 			for p := range k {
-				*(*[mr]float32)(dst[p*mr:]) = *(*[mr]float32)(a.data[s*mr+p*a.cs:])
+				copy(dst[p*mr:p*mr+mr], a.data[s*mr+p*a.cs:])
 			}
 			continue
 		}
@@ -114,7 +130,7 @@ func sgemm(buf *gemmBuf, m, n, k int, a, b matrix, bp []float32, c []float32, ld
 		add := acc || kb > 0
 		var next atomic.Int32
 		run := func(w int) {
-			var tile [mr * nr]float32
+			var tile [maxMR * maxNR]float32
 			pb := buf.packB[w]
 			for {
 				jp := int(next.Add(1)) - 1
@@ -136,19 +152,41 @@ func sgemm(buf *gemmBuf, m, n, k int, a, b matrix, bp []float32, c []float32, ld
 					i := s * mr
 					rows := min(mr, m-i)
 					ad, rs, cs := strip(s, kb)
-					if rows == mr && cols == nr {
-						kernel(kl, ad, rs, cs, panel, ldb, c[i*ldc+j:], ldc, add)
-						continue
+					// What the sums are added to: C itself, the bias
+					// (row stride 0) or nothing.
+					var d []float32
+					ldd := 0
+					switch {
+					case add:
+						d, ldd = c[i*ldc+j:], ldc
+					case bias != nil:
+						d = bias[j:]
 					}
-					kernel(kl, ad, rs, cs, panel, ldb, tile[:], nr, false)
+					switch {
+					case rows == mr && cols == nr:
+						kernel(kl, ad, rs, cs, panel, ldb, c[i*ldc+j:], ldc, d, ldd)
+						continue
+					case rows == 1 && cols == nr:
+						kernelRow(kl, ad, cs, panel, ldb, c[i*ldc+j:], d)
+						continue
+					case rows == 1:
+						kernelRow(kl, ad, cs, panel, ldb, tile[:], nil)
+					default:
+						kernel(kl, ad, rs, cs, panel, ldb, tile[:], nr, nil, 0)
+					}
 					for r := range rows {
 						ci := c[(i+r)*ldc+j : (i+r)*ldc+j+cols]
 						ti := tile[r*nr : r*nr+cols]
-						if add {
+						switch {
+						case add:
 							for q := range ci {
 								ci[q] += ti[q]
 							}
-						} else {
+						case bias != nil:
+							for q := range ci {
+								ci[q] = bias[j+q] + ti[q]
+							}
+						default:
 							copy(ci, ti)
 						}
 					}
@@ -165,9 +203,10 @@ func sgemm(buf *gemmBuf, m, n, k int, a, b matrix, bp []float32, c []float32, ld
 }
 
 // packAll returns the k×n view b packed, as sgemm's bp argument takes it:
-// for each block of kc rows, its panels of sixteen columns one after the
+// for each block of kc rows, its panels of nr columns one after the
 // other, each as packPanel lays it out.
 func packAll(dst []float32, b matrix, k, n int) []float32 {
+	_, nr := tileSize()
 	panels := (n + nr - 1) / nr
 	dst = grow(dst, k*panels*nr)
 	for kb := 0; kb < k; kb += kc {
@@ -181,11 +220,12 @@ func packAll(dst []float32, b matrix, k, n int) []float32 {
 }
 
 // packPanel copies rows kb…kb+kl−1 and columns j…j+cols−1 of b into dst as
-// kl rows of sixteen, zero-padded on the right.
+// kl rows of nr, zero-padded on the right.
 func packPanel(dst []float32, b matrix, kb, kl, j, cols int) {
+	_, nr := tileSize()
 	switch {
 	case b.cs == 1 && cols == nr:
-		pack16(dst, b.data[kb*b.rs+j:], kl, b.rs)
+		packRows(dst, b.data[kb*b.rs+j:], kl, b.rs, nr)
 	case b.cs == 1:
 		for p := range kl {
 			row := dst[p*nr : (p+1)*nr]
@@ -254,15 +294,15 @@ func grow(s []float32, n int) []float32 {
 	return s[:n]
 }
 
-// kernelGo is the portable micro-kernel: the same arithmetic as
-// kernel6x16AVX2 without fused multiply-adds.
-func kernelGo(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc int, acc bool) {
-	var t [mr][nr]float32
+// kernelGo is the portable micro-kernel of an mr×nr tile: the same
+// arithmetic as the assembly kernels without fused multiply-adds.
+func kernelGo(mr, nr, k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc int, add []float32, ldadd int) {
+	var t [maxMR][maxNR]float32
 	for p := range k {
 		bp := b[p*ldb : p*ldb+nr]
 		for i := range mr {
 			ai := a[i*rs+p*cs]
-			ti := &t[i]
+			ti := t[i][:nr]
 			for j, bj := range bp {
 				ti[j] += ai * bj
 			}
@@ -270,19 +310,20 @@ func kernelGo(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32,
 	}
 	for i := range mr {
 		ci := c[i*ldc : i*ldc+nr]
-		if acc {
+		if add != nil {
+			di := add[i*ldadd : i*ldadd+nr]
 			for j := range ci {
-				ci[j] += t[i][j]
+				ci[j] = di[j] + t[i][j]
 			}
 		} else {
-			copy(ci, t[i][:])
+			copy(ci, t[i][:nr])
 		}
 	}
 }
 
-func pack16Go(dst, src []float32, rows, ld int) {
+func packRowsGo(dst, src []float32, rows, ld, w int) {
 	for p := range rows {
-		copy(dst[p*nr:(p+1)*nr], src[p*ld:p*ld+nr])
+		copy(dst[p*w:(p+1)*w], src[p*ld:p*ld+w])
 	}
 }
 

@@ -2,12 +2,22 @@
 
 package tinylm
 
-// Assembly kernels for amd64 with AVX2 and FMA (kernels_amd64.s). The Go
-// toolchain assembles them; no cgo is involved. useAVX2 is decided once from
-// CPUID, and tests switch it off to check the portable kernels against them.
+// Assembly kernels for amd64 with AVX2 and FMA, and a matrix micro-kernel
+// for AVX-512 (kernels_amd64.s). The Go toolchain assembles them; no cgo is
+// involved. useAVX2 and useAVX512 are decided once from CPUID, and tests
+// switch them off to check the other kernels against them.
 
 //go:noescape
-func kernel6x16AVX2(k int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, acc bool)
+func kernel6x16AVX2(k int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, add *float32, ldadd int)
+
+//go:noescape
+func kernel8x32AVX512(k int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, add *float32, ldadd int)
+
+//go:noescape
+func kernel1x16AVX2(k int, a *float32, cs int, b *float32, ldb int, c, add *float32)
+
+//go:noescape
+func kernel1x32AVX512(k int, a *float32, cs int, b *float32, ldb int, c, add *float32)
 
 //go:noescape
 func axpyAVX2(alpha float32, x, y *float32, n int)
@@ -19,6 +29,9 @@ func maxAVX2(x *float32, n int) float32
 func expSumAVX2(dst, src *float32, n int, shift float32) float32
 
 //go:noescape
+func expSumAVX512(dst, src *float32, n int, shift float32) float32
+
+//go:noescape
 func scaleAVX2(x *float32, n int, s float32)
 
 //go:noescape
@@ -28,19 +41,36 @@ func tanhAVX2(x *float32, n int)
 func adamAVX2(p, grad, m, v *float32, n int, c *[8]float32)
 
 //go:noescape
-func pack16AVX2(dst, src *float32, rows, ld int)
+func packRowsAVX2(dst, src *float32, rows, ld, w int)
 
 func cpuid(eax, ecx uint32) (a, b, c, d uint32)
 
 func xgetbv() (eax, edx uint32)
 
-// useAVX2 selects the assembly kernels; tests clear it to run the portable
-// ones on the same inputs.
-var useAVX2 = detectAVX2()
+// useAVX2 selects the assembly kernels, and useAVX512 (which implies
+// useAVX2) the AVX-512 forms of the matrix kernels and of expSum among them;
+// tests clear them to run the other kernels on the same inputs.
+var (
+	useAVX2   = detectAVX2()
+	useAVX512 = useAVX2 && detectAVX512()
+)
 
-func kernel(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc int, acc bool) {
+// tileSize returns the rows and columns of the tile of the matrix kernel in
+// use.
+func tileSize() (mr, nr int) {
+	if useAVX512 {
+		return 8, 32
+	}
+	return 6, 16
+}
+
+// kernel computes one tile of sgemm with the kernel in use, as
+// kernel6x16AVX2 documents: c = add + a·b, add (row stride ldadd) nil for
+// none, c itself to accumulate.
+func kernel(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc int, add []float32, ldadd int) {
+	mr, nr := tileSize()
 	if !useAVX2 {
-		kernelGo(k, a, rs, cs, b, ldb, c, ldc, acc)
+		kernelGo(mr, nr, k, a, rs, cs, b, ldb, c, ldc, add, ldadd)
 		return
 	}
 	if k > 0 {
@@ -49,7 +79,42 @@ func kernel(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, l
 		_, _ = a[(mr-1)*rs+(k-1)*cs], b[(k-1)*ldb+nr-1]
 	}
 	_ = c[(mr-1)*ldc+nr-1]
-	kernel6x16AVX2(k, &a[0], rs, cs, &b[0], ldb, &c[0], ldc, acc)
+	var ap *float32
+	if add != nil {
+		_ = add[(mr-1)*ldadd+nr-1]
+		ap = &add[0]
+	}
+	if useAVX512 {
+		kernel8x32AVX512(k, &a[0], rs, cs, &b[0], ldb, &c[0], ldc, ap, ldadd)
+		return
+	}
+	kernel6x16AVX2(k, &a[0], rs, cs, &b[0], ldb, &c[0], ldc, ap, ldadd)
+}
+
+// kernelRow computes one row of a tile, c[0:nr] = add[0:nr] + Σ_p
+// a[p*cs]·b[p*ldb:] (add nil for none), with the arithmetic of kernel: the
+// single rows of token-by-token sampling cost one row's work instead of a
+// whole tile's.
+func kernelRow(k int, a []float32, cs int, b []float32, ldb int, c, add []float32) {
+	_, nr := tileSize()
+	if !useAVX2 {
+		kernelGo(1, nr, k, a, 0, cs, b, ldb, c, nr, add, 0)
+		return
+	}
+	if k > 0 {
+		_, _ = a[(k-1)*cs], b[(k-1)*ldb+nr-1]
+	}
+	_ = c[nr-1]
+	var ap *float32
+	if add != nil {
+		_ = add[nr-1]
+		ap = &add[0]
+	}
+	if useAVX512 {
+		kernel1x32AVX512(k, &a[0], cs, &b[0], ldb, &c[0], ap)
+		return
+	}
+	kernel1x16AVX2(k, &a[0], cs, &b[0], ldb, &c[0], ap)
 }
 
 func axpy(alpha float32, x, y []float32) {
@@ -80,7 +145,11 @@ func expSum(dst, src []float32, shift float32) float32 {
 	var s float32
 	if useAVX2 && len(src) >= 8 {
 		n = len(src) &^ 7
-		s = expSumAVX2(&dst[0], &src[0], n, shift)
+		if useAVX512 {
+			s = expSumAVX512(&dst[0], &src[0], n, shift)
+		} else {
+			s = expSumAVX2(&dst[0], &src[0], n, shift)
+		}
 	}
 	return s + expSumGo(dst[n:], src[n:], shift)
 }
@@ -113,6 +182,18 @@ func detectAVX2() bool {
 	return b7&(1<<5) != 0
 }
 
+// detectAVX512 reports whether the CPU has AVX-512 Foundation and the
+// operating system saves the opmask and all 512 bits of the 32 vector
+// registers (XCR0 bits 5–7 as well as 1–2). Called only when detectAVX2
+// holds.
+func detectAVX512() bool {
+	if xcr0, _ := xgetbv(); xcr0&0xe6 != 0xe6 {
+		return false
+	}
+	_, b7, _, _ := cpuid(7, 0)
+	return b7&(1<<16) != 0
+}
+
 func tanh32(x []float32) {
 	n := 0
 	if useAVX2 && len(x) >= 8 {
@@ -132,15 +213,16 @@ func adamUpdate(p, g, m, v []float32, c *[8]float32) {
 	adamGo(p[n:], g[n:], m[n:], v[n:], c)
 }
 
-// pack16 copies rows rows of sixteen floats from src (row stride ld) to dst.
-func pack16(dst, src []float32, rows, ld int) {
+// packRows copies rows rows of w floats (w a multiple of 16) from src (row
+// stride ld) to dst, one after the other.
+func packRows(dst, src []float32, rows, ld, w int) {
 	if rows == 0 {
 		return
 	}
 	if !useAVX2 {
-		pack16Go(dst, src, rows, ld)
+		packRowsGo(dst, src, rows, ld, w)
 		return
 	}
-	_, _ = dst[rows*nr-1], src[(rows-1)*ld+nr-1]
-	pack16AVX2(&dst[0], &src[0], rows, ld)
+	_, _ = dst[rows*w-1], src[(rows-1)*ld+w-1]
+	packRowsAVX2(&dst[0], &src[0], rows, ld, w)
 }

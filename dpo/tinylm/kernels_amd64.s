@@ -21,19 +21,21 @@ TEXT ·xgetbv(SB), NOSPLIT, $0-8
 	MOVL DX, edx+4(FP)
 	RET
 
-// func kernel6x16AVX2(k int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, acc bool)
+// func kernel6x16AVX2(k int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, add *float32, ldadd int)
 //
-// C[0:6][0:16] (+)= Σ_p A[i][p] · B[p][j], where A[i][p] is a[i*rs + p*cs]
-// (a row-major matrix, rs = its stride and cs = 1, or a packed strip, rs = 1
-// and cs = 6), B[p][j] is b[p*ldb + j] (a packed panel, ldb = 16, or a
-// row-major matrix read in place) and C is row-major with row stride ldc.
-// Every element is summed from zero in the order of p with fused
-// multiply-adds and then added to C, whatever the addressing, so a row's
-// result does not depend on the other rows of its tile. Twelve ymm
+// C[i][j] = D[i][j] + Σ_p A[i][p] · B[p][j] for i < 6, j < 16, where
+// A[i][p] is a[i*rs + p*cs] (a row-major matrix, rs = its stride and cs =
+// 1, or a packed strip, rs = 1 and cs = 6), B[p][j] is b[p*ldb + j] (a
+// packed panel, ldb = 16, or a row-major matrix read in place), C is
+// row-major with row stride ldc and D[i][j] is add[i*ldadd + j] (C itself
+// to accumulate, a bias row with ldadd = 0) or 0 when add is nil. Every
+// element is summed from zero in the order of p with fused multiply-adds
+// and then added to D, whatever the addressing, so a row's result does not
+// depend on the other rows of its tile. Twelve ymm
 // accumulators keep both FMA pipes busy past their four-cycle latency; rows
 // 3–5 are addressed from a second base register because x86 scales an index
 // by at most 8.
-TEXT ·kernel6x16AVX2(SB), NOSPLIT, $0-65
+TEXT ·kernel6x16AVX2(SB), NOSPLIT, $0-80
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ rs+16(FP), R9
@@ -88,45 +90,33 @@ loop:
 	JNZ          loop
 
 store:
+	MOVQ  add+64(FP), R8
+	TESTQ R8, R8
+	JEQ   put
+	MOVQ  ldadd+72(FP), R13
+	SHLQ  $2, R13
+	VADDPS (R8), Y0, Y0
+	VADDPS 32(R8), Y1, Y1
+	ADDQ   R13, R8
+	VADDPS (R8), Y2, Y2
+	VADDPS 32(R8), Y3, Y3
+	ADDQ   R13, R8
+	VADDPS (R8), Y4, Y4
+	VADDPS 32(R8), Y5, Y5
+	ADDQ   R13, R8
+	VADDPS (R8), Y6, Y6
+	VADDPS 32(R8), Y7, Y7
+	ADDQ   R13, R8
+	VADDPS (R8), Y8, Y8
+	VADDPS 32(R8), Y9, Y9
+	ADDQ   R13, R8
+	VADDPS (R8), Y10, Y10
+	VADDPS 32(R8), Y11, Y11
+
+put:
 	MOVQ    c+48(FP), DI
 	MOVQ    ldc+56(FP), SI
 	SHLQ    $2, SI
-	MOVBLZX acc+64(FP), R8
-	TESTQ   R8, R8
-	JEQ     put
-	VADDPS  (DI), Y0, Y0
-	VADDPS  32(DI), Y1, Y1
-	VMOVUPS Y0, (DI)
-	VMOVUPS Y1, 32(DI)
-	ADDQ    SI, DI
-	VADDPS  (DI), Y2, Y2
-	VADDPS  32(DI), Y3, Y3
-	VMOVUPS Y2, (DI)
-	VMOVUPS Y3, 32(DI)
-	ADDQ    SI, DI
-	VADDPS  (DI), Y4, Y4
-	VADDPS  32(DI), Y5, Y5
-	VMOVUPS Y4, (DI)
-	VMOVUPS Y5, 32(DI)
-	ADDQ    SI, DI
-	VADDPS  (DI), Y6, Y6
-	VADDPS  32(DI), Y7, Y7
-	VMOVUPS Y6, (DI)
-	VMOVUPS Y7, 32(DI)
-	ADDQ    SI, DI
-	VADDPS  (DI), Y8, Y8
-	VADDPS  32(DI), Y9, Y9
-	VMOVUPS Y8, (DI)
-	VMOVUPS Y9, 32(DI)
-	ADDQ    SI, DI
-	VADDPS  (DI), Y10, Y10
-	VADDPS  32(DI), Y11, Y11
-	VMOVUPS Y10, (DI)
-	VMOVUPS Y11, 32(DI)
-	VZEROUPPER
-	RET
-
-put:
 	VMOVUPS Y0, (DI)
 	VMOVUPS Y1, 32(DI)
 	ADDQ    SI, DI
@@ -417,28 +407,354 @@ addone:
 	VZEROUPPER
 	RET
 
-// func pack16AVX2(dst, src *float32, rows, ld int)
+// func packRowsAVX2(dst, src *float32, rows, ld, w int)
 //
-// Copies rows rows of sixteen floats, src[p*ld:p*ld+16] to dst[p*16:].
-TEXT ·pack16AVX2(SB), NOSPLIT, $0-32
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ rows+16(FP), CX
-	MOVQ ld+24(FP), DX
-	SHLQ $2, DX
+// Copies rows rows of w floats (w a positive multiple of 16),
+// src[p*ld:p*ld+w] to dst[p*w:].
+TEXT ·packRowsAVX2(SB), NOSPLIT, $0-40
+	MOVQ  dst+0(FP), DI
+	MOVQ  src+8(FP), SI
+	MOVQ  rows+16(FP), CX
+	MOVQ  ld+24(FP), DX
+	SHLQ  $2, DX
+	MOVQ  w+32(FP), R8
+	SHRQ  $4, R8
 	TESTQ CX, CX
-	JEQ  pkdone
+	JEQ   pkdone
+
+pkrow:
+	MOVQ SI, AX
+	MOVQ R8, BX
 
 pkloop:
-	VMOVUPS (SI), Y0
-	VMOVUPS 32(SI), Y1
+	VMOVUPS (AX), Y0
+	VMOVUPS 32(AX), Y1
 	VMOVUPS Y0, (DI)
 	VMOVUPS Y1, 32(DI)
-	ADDQ    DX, SI
+	ADDQ    $64, AX
 	ADDQ    $64, DI
-	DECQ    CX
+	DECQ    BX
 	JNZ     pkloop
+	ADDQ    DX, SI
+	DECQ    CX
+	JNZ     pkrow
 
 pkdone:
+	VZEROUPPER
+	RET
+
+// func kernel8x32AVX512(k int, a *float32, rs, cs int, b *float32, ldb int, c *float32, ldc int, add *float32, ldadd int)
+//
+// The AVX-512 form of kernel6x16AVX2 for a tile of eight rows and 32
+// columns, with the same arithmetic per element (so the same bits):
+// C[i][j] = D[i][j] + Σ_p A[i][p] · B[p][j] for i < 8, j < 32, addressed
+// as there. Sixteen zmm accumulators
+// (Z16–Z31) keep both FMA pipes busy; rows are addressed from three base
+// registers, a, a+3rs and a+6rs, because x86 scales an index by at most 8.
+TEXT ·kernel8x32AVX512(SB), NOSPLIT, $0-80
+	MOVQ   k+0(FP), CX
+	MOVQ   a+8(FP), AX
+	MOVQ   rs+16(FP), R9
+	SHLQ   $2, R9
+	MOVQ   cs+24(FP), R11
+	SHLQ   $2, R11
+	MOVQ   b+32(FP), BX
+	MOVQ   ldb+40(FP), DX
+	SHLQ   $2, DX
+	LEAQ   (AX)(R9*2), R10
+	ADDQ   R9, R10
+	LEAQ   (R10)(R9*2), R12
+	ADDQ   R9, R12
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	VPXORD Z26, Z26, Z26
+	VPXORD Z27, Z27, Z27
+	VPXORD Z28, Z28, Z28
+	VPXORD Z29, Z29, Z29
+	VPXORD Z30, Z30, Z30
+	VPXORD Z31, Z31, Z31
+	TESTQ  CX, CX
+	JEQ    zstore
+
+zloop:
+	VMOVUPS      (BX), Z0
+	VMOVUPS      64(BX), Z1
+	VBROADCASTSS (AX), Z2
+	VBROADCASTSS (AX)(R9*1), Z3
+	VFMADD231PS  Z0, Z2, Z16
+	VFMADD231PS  Z1, Z2, Z17
+	VFMADD231PS  Z0, Z3, Z18
+	VFMADD231PS  Z1, Z3, Z19
+	VBROADCASTSS (AX)(R9*2), Z4
+	VBROADCASTSS (R10), Z5
+	VFMADD231PS  Z0, Z4, Z20
+	VFMADD231PS  Z1, Z4, Z21
+	VFMADD231PS  Z0, Z5, Z22
+	VFMADD231PS  Z1, Z5, Z23
+	VBROADCASTSS (AX)(R9*4), Z2
+	VBROADCASTSS (R10)(R9*2), Z3
+	VFMADD231PS  Z0, Z2, Z24
+	VFMADD231PS  Z1, Z2, Z25
+	VFMADD231PS  Z0, Z3, Z26
+	VFMADD231PS  Z1, Z3, Z27
+	VBROADCASTSS (R12), Z4
+	VBROADCASTSS (R10)(R9*4), Z5
+	VFMADD231PS  Z0, Z4, Z28
+	VFMADD231PS  Z1, Z4, Z29
+	VFMADD231PS  Z0, Z5, Z30
+	VFMADD231PS  Z1, Z5, Z31
+	ADDQ         R11, AX
+	ADDQ         R11, R10
+	ADDQ         R11, R12
+	ADDQ         DX, BX
+	DECQ         CX
+	JNZ          zloop
+
+zstore:
+	MOVQ  add+64(FP), R8
+	TESTQ R8, R8
+	JEQ   zput
+	MOVQ  ldadd+72(FP), R13
+	SHLQ  $2, R13
+	VADDPS (R8), Z16, Z16
+	VADDPS 64(R8), Z17, Z17
+	ADDQ   R13, R8
+	VADDPS (R8), Z18, Z18
+	VADDPS 64(R8), Z19, Z19
+	ADDQ   R13, R8
+	VADDPS (R8), Z20, Z20
+	VADDPS 64(R8), Z21, Z21
+	ADDQ   R13, R8
+	VADDPS (R8), Z22, Z22
+	VADDPS 64(R8), Z23, Z23
+	ADDQ   R13, R8
+	VADDPS (R8), Z24, Z24
+	VADDPS 64(R8), Z25, Z25
+	ADDQ   R13, R8
+	VADDPS (R8), Z26, Z26
+	VADDPS 64(R8), Z27, Z27
+	ADDQ   R13, R8
+	VADDPS (R8), Z28, Z28
+	VADDPS 64(R8), Z29, Z29
+	ADDQ   R13, R8
+	VADDPS (R8), Z30, Z30
+	VADDPS 64(R8), Z31, Z31
+
+zput:
+	MOVQ    c+48(FP), DI
+	MOVQ    ldc+56(FP), SI
+	SHLQ    $2, SI
+	VMOVUPS Z16, (DI)
+	VMOVUPS Z17, 64(DI)
+	ADDQ    SI, DI
+	VMOVUPS Z18, (DI)
+	VMOVUPS Z19, 64(DI)
+	ADDQ    SI, DI
+	VMOVUPS Z20, (DI)
+	VMOVUPS Z21, 64(DI)
+	ADDQ    SI, DI
+	VMOVUPS Z22, (DI)
+	VMOVUPS Z23, 64(DI)
+	ADDQ    SI, DI
+	VMOVUPS Z24, (DI)
+	VMOVUPS Z25, 64(DI)
+	ADDQ    SI, DI
+	VMOVUPS Z26, (DI)
+	VMOVUPS Z27, 64(DI)
+	ADDQ    SI, DI
+	VMOVUPS Z28, (DI)
+	VMOVUPS Z29, 64(DI)
+	ADDQ    SI, DI
+	VMOVUPS Z30, (DI)
+	VMOVUPS Z31, 64(DI)
+	VZEROUPPER
+	RET
+
+// func kernel1x16AVX2(k int, a *float32, cs int, b *float32, ldb int, c, add *float32)
+//
+// One row of kernel6x16AVX2, with the same arithmetic per element (so the
+// same bits): c[j] = add[j] + Σ_p a[p*cs] · b[p*ldb + j] for j < 16 (add
+// nil counting as zeros), for the single
+// rows of token-by-token sampling, which the six-row kernel would compute
+// six times over.
+TEXT ·kernel1x16AVX2(SB), NOSPLIT, $0-56
+	MOVQ   k+0(FP), CX
+	MOVQ   a+8(FP), AX
+	MOVQ   cs+16(FP), R11
+	SHLQ   $2, R11
+	MOVQ   b+24(FP), BX
+	MOVQ   ldb+32(FP), DX
+	SHLQ   $2, DX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	TESTQ  CX, CX
+	JEQ    r1store
+
+r1loop:
+	VBROADCASTSS (AX), Y2
+	VFMADD231PS  (BX), Y2, Y0
+	VFMADD231PS  32(BX), Y2, Y1
+	ADDQ         R11, AX
+	ADDQ         DX, BX
+	DECQ         CX
+	JNZ          r1loop
+
+r1store:
+	MOVQ   c+40(FP), DI
+	MOVQ   add+48(FP), R8
+	TESTQ  R8, R8
+	JEQ    r1put
+	VADDPS (R8), Y0, Y0
+	VADDPS 32(R8), Y1, Y1
+
+r1put:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VZEROUPPER
+	RET
+
+// func kernel1x32AVX512(k int, a *float32, cs int, b *float32, ldb int, c, add *float32)
+//
+// One row of kernel8x32AVX512, with the same arithmetic per element:
+// c[j] = add[j] + Σ_p a[p*cs] · b[p*ldb + j] for j < 32.
+TEXT ·kernel1x32AVX512(SB), NOSPLIT, $0-56
+	MOVQ   k+0(FP), CX
+	MOVQ   a+8(FP), AX
+	MOVQ   cs+16(FP), R11
+	SHLQ   $2, R11
+	MOVQ   b+24(FP), BX
+	MOVQ   ldb+32(FP), DX
+	SHLQ   $2, DX
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	TESTQ  CX, CX
+	JEQ    z1store
+
+z1loop:
+	VBROADCASTSS (AX), Z2
+	VFMADD231PS  (BX), Z2, Z16
+	VFMADD231PS  64(BX), Z2, Z17
+	ADDQ         R11, AX
+	ADDQ         DX, BX
+	DECQ         CX
+	JNZ          z1loop
+
+z1store:
+	MOVQ   c+40(FP), DI
+	MOVQ   add+48(FP), R8
+	TESTQ  R8, R8
+	JEQ    z1put
+	VADDPS (R8), Z16, Z16
+	VADDPS 64(R8), Z17, Z17
+
+z1put:
+	VMOVUPS Z16, (DI)
+	VMOVUPS Z17, 64(DI)
+	VZEROUPPER
+	RET
+
+// func expSumAVX512(dst, src *float32, n int, shift float32) float32
+//
+// expSumAVX2 sixteen elements at a time, with the same arithmetic and so
+// the same bits: each exponential as there, and the sum accumulated in
+// eight lanes, lane j adding elements j, j+8, j+16, … in order (the low
+// half of each zmm before its high half), then reduced as there. n is a
+// multiple of 8; a last block of eight runs the AVX2 loop body.
+TEXT ·expSumAVX512(SB), NOSPLIT, $0-36
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS shift+24(FP), Z15
+	VXORPS       Y14, Y14, Y14
+	VBROADCASTSS expc<>+0(SB), Z13
+	VBROADCASTSS expc<>+4(SB), Z12
+	VBROADCASTSS expc<>+8(SB), Z11
+	VBROADCASTSS expc<>+40(SB), Z10
+	VPBROADCASTD expc<>+44(SB), Z9
+	VBROADCASTSS expc<>+36(SB), Z8
+	MOVQ         CX, DX
+	SHRQ         $4, CX
+	JEQ          ex5tail
+
+ex5loop:
+	VMOVUPS      (SI), Z0
+	VSUBPS       Z15, Z0, Z0
+	VMAXPS       Z10, Z0, Z0
+	VMULPS       Z13, Z0, Z1
+	VRNDSCALEPS  $0, Z1, Z1
+	VFNMADD231PS Z12, Z1, Z0
+	VFNMADD231PS Z11, Z1, Z0
+	VBROADCASTSS expc<>+12(SB), Z2
+	VBROADCASTSS expc<>+16(SB), Z3
+	VFMADD213PS  Z3, Z0, Z2
+	VBROADCASTSS expc<>+20(SB), Z3
+	VFMADD213PS  Z3, Z0, Z2
+	VBROADCASTSS expc<>+24(SB), Z3
+	VFMADD213PS  Z3, Z0, Z2
+	VBROADCASTSS expc<>+28(SB), Z3
+	VFMADD213PS  Z3, Z0, Z2
+	VBROADCASTSS expc<>+32(SB), Z3
+	VFMADD213PS  Z3, Z0, Z2
+	VMULPS       Z0, Z0, Z4
+	VFMADD213PS  Z0, Z4, Z2
+	VADDPS       Z8, Z2, Z2
+	VCVTPS2DQ    Z1, Z1
+	VPADDD       Z9, Z1, Z1
+	VPSLLD       $23, Z1, Z1
+	VMULPS       Z1, Z2, Z2
+	VMOVUPS      Z2, (DI)
+	VEXTRACTF64X4 $1, Z2, Y3
+	VADDPS       Y2, Y14, Y14
+	VADDPS       Y3, Y14, Y14
+	ADDQ         $64, SI
+	ADDQ         $64, DI
+	DECQ         CX
+	JNZ          ex5loop
+
+ex5tail:
+	TESTQ        $8, DX
+	JEQ          ex5done
+	VMOVUPS      (SI), Y0
+	VSUBPS       Y15, Y0, Y0
+	VMAXPS       Y10, Y0, Y0
+	VMULPS       Y13, Y0, Y1
+	VROUNDPS     $0, Y1, Y1
+	VFNMADD231PS Y12, Y1, Y0
+	VFNMADD231PS Y11, Y1, Y0
+	VBROADCASTSS expc<>+12(SB), Y2
+	VBROADCASTSS expc<>+16(SB), Y3
+	VFMADD213PS  Y3, Y0, Y2
+	VBROADCASTSS expc<>+20(SB), Y3
+	VFMADD213PS  Y3, Y0, Y2
+	VBROADCASTSS expc<>+24(SB), Y3
+	VFMADD213PS  Y3, Y0, Y2
+	VBROADCASTSS expc<>+28(SB), Y3
+	VFMADD213PS  Y3, Y0, Y2
+	VBROADCASTSS expc<>+32(SB), Y3
+	VFMADD213PS  Y3, Y0, Y2
+	VMULPS       Y0, Y0, Y4
+	VFMADD213PS  Y0, Y4, Y2
+	VADDPS       Y8, Y2, Y2
+	VCVTPS2DQ    Y1, Y1
+	VPADDD       Y9, Y1, Y1
+	VPSLLD       $23, Y1, Y1
+	VMULPS       Y1, Y2, Y2
+	VMOVUPS      Y2, (DI)
+	VADDPS       Y2, Y14, Y14
+
+ex5done:
+	VEXTRACTF128 $1, Y14, X1
+	VADDPS       X1, X14, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, ret+32(FP)
 	VZEROUPPER
 	RET

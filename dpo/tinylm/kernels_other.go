@@ -6,8 +6,18 @@ package tinylm
 // its portable Go version.
 var useAVX2 = false
 
-func kernel(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc int, acc bool) {
-	kernelGo(k, a, rs, cs, b, ldb, c, ldc, acc)
+// useAVX512 is false where the amd64 assembly is not built.
+var useAVX512 = false
+
+// tileSize returns the rows and columns of the tile of the matrix kernel.
+func tileSize() (mr, nr int) { return 6, 16 }
+
+func kernel(k int, a []float32, rs, cs int, b []float32, ldb int, c []float32, ldc int, add []float32, ldadd int) {
+	kernelGo(6, 16, k, a, rs, cs, b, ldb, c, ldc, add, ldadd)
+}
+
+func kernelRow(k int, a []float32, cs int, b []float32, ldb int, c, add []float32) {
+	kernelGo(1, 16, k, a, 0, cs, b, ldb, c, 16, add, 0)
 }
 
 func axpy(alpha float32, x, y []float32) { axpyGo(alpha, x, y) }
@@ -22,4 +32,4 @@ func tanh32(x []float32) { tanhGo(x) }
 
 func adamUpdate(p, g, m, v []float32, c *[8]float32) { adamGo(p, g, m, v, c) }
 
-func pack16(dst, src []float32, rows, ld int) { pack16Go(dst, src, rows, ld) }
+func packRows(dst, src []float32, rows, ld, w int) { packRowsGo(dst, src, rows, ld, w) }

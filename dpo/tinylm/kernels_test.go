@@ -31,20 +31,24 @@ func randSlice(r *rand.Rand, n int) []float32 {
 	return s
 }
 
-// detectedAVX2 is what the CPU offers, before any test switches kernels.
-var detectedAVX2 = useAVX2
+// detectedAVX2 and detectedAVX512 are what the CPU offers, before any test
+// switches kernels.
+var detectedAVX2, detectedAVX512 = useAVX2, useAVX512
 
-// withKernels runs f with the assembly kernels (when the CPU has them) and
-// with the portable ones.
+// withKernels runs f with each set of kernels the CPU has: the AVX-512
+// matrix kernel, the AVX2 kernels and the portable ones.
 func withKernels(t *testing.T, f func(t *testing.T)) {
-	saved := useAVX2
-	t.Cleanup(func() { useAVX2 = saved })
-	for _, asm := range []bool{true, false} {
-		if asm && !saved {
+	saved2, saved512 := useAVX2, useAVX512
+	t.Cleanup(func() { useAVX2, useAVX512 = saved2, saved512 })
+	for _, k := range []struct {
+		name         string
+		avx2, avx512 bool
+	}{{"avx512", true, true}, {"avx2", true, false}, {"go", false, false}} {
+		if (k.avx2 && !saved2) || (k.avx512 && !saved512) {
 			continue
 		}
-		t.Run(fmt.Sprintf("asm=%v", asm), func(t *testing.T) {
-			useAVX2 = asm
+		t.Run("kernels="+k.name, func(t *testing.T) {
+			useAVX2, useAVX512 = k.avx2, k.avx512
 			f(t)
 		})
 	}
@@ -54,11 +58,12 @@ func TestSgemm(t *testing.T) {
 	withKernels(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(1, 2))
 		var buf gemmBuf
-		for _, d := range [][3]int{{1, 1, 1}, {3, 5, 7}, {6, 16, 4}, {7, 17, 3}, {13, 33, 300}, {20, 40, 600}, {97, 70, 160}, {5, 1000, 0}} {
+		for _, d := range [][3]int{{1, 1, 1}, {1, 64, 300}, {3, 5, 7}, {6, 16, 4}, {7, 17, 3}, {9, 33, 300}, {13, 33, 300}, {20, 40, 600}, {97, 70, 160}, {5, 1000, 0}} {
 			m, n, k := d[0], d[1], d[2]
 			for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
-				for _, acc := range []bool{false, true} {
-					name := fmt.Sprintf("m=%d,n=%d,k=%d,transA=%v,transB=%v,acc=%v", m, n, k, tr[0], tr[1], acc)
+				for _, mode := range []string{"set", "acc", "bias"} {
+					acc := mode == "acc"
+					name := fmt.Sprintf("m=%d,n=%d,k=%d,transA=%v,transB=%v,%s", m, n, k, tr[0], tr[1], mode)
 					a := matrix{data: randSlice(r, m*(k+1)), rs: k + 1, cs: 1}
 					if tr[0] {
 						a = matrix{data: randSlice(r, k*(m+1)), rs: 1, cs: m + 1}
@@ -69,22 +74,27 @@ func TestSgemm(t *testing.T) {
 					}
 					ldc := n + 2
 					c := randSlice(r, m*ldc)
+					var bias []float32
+					if mode == "bias" {
+						bias = randSlice(r, n)
+					}
 					want := make([]float64, len(c))
 					for i, v := range c {
-						if acc {
+						switch {
+						case acc || i%ldc >= n:
 							want[i] = float64(v)
-						} else if (i % ldc) < n {
+						case bias != nil:
+							want[i] = float64(bias[i%ldc])
+						default:
 							want[i] = 0
-						} else {
-							want[i] = float64(v)
 						}
 					}
 					naiveGemm(m, n, k, a, b, want, ldc)
 					var bp []float32
-					if acc && !tr[0] {
+					if mode != "set" && !tr[0] {
 						bp = packAll(nil, b, k, n) // the prepacked path
 					}
-					sgemm(&buf, m, n, k, a, b, bp, c, ldc, acc)
+					sgemm(&buf, m, n, k, a, b, bp, c, ldc, acc, bias)
 					for i := range c {
 						// float32 products summed over k terms: error grows like √k·ε.
 						tol := 1e-5 * (1 + math.Sqrt(float64(k))) * (1 + math.Abs(want[i]))
@@ -157,19 +167,96 @@ func BenchmarkSgemm(b *testing.B) {
 	b.Run("fwd", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			sgemm(&buf, n, v, h, matrix{A, h, 1}, matrix{W, v, 1}, nil, Z, v, false)
+			sgemm(&buf, n, v, h, matrix{A, h, 1}, matrix{W, v, 1}, nil, Z, v, false, nil)
 		}
 	})
 	b.Run("dA", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			sgemm(&buf, n, h, v, matrix{Z, v, 1}, matrix{W, 1, v}, nil, A, h, false)
+			sgemm(&buf, n, h, v, matrix{Z, v, 1}, matrix{W, 1, v}, nil, A, h, false, nil)
 		}
 	})
 	b.Run("dW", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			sgemm(&buf, h, v, n, matrix{A, 1, h}, matrix{Z, v, 1}, nil, W, v, true)
+			sgemm(&buf, h, v, n, matrix{A, 1, h}, matrix{Z, v, 1}, nil, W, v, true, nil)
 		}
 	})
+}
+
+// TestSgemmKernelsAgree checks that the AVX-512 and AVX2 matrix kernels give
+// the same bits, as the arithmetic they share promises, on every addressing
+// sgemm uses (A in place or packed, B packed, read in place or prepacked,
+// partial tiles, several inner blocks).
+func TestSgemmKernelsAgree(t *testing.T) {
+	if !detectedAVX512 {
+		t.Skip("the CPU has no AVX-512")
+	}
+	saved := useAVX512
+	t.Cleanup(func() { useAVX512 = saved })
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, d := range [][3]int{{1, 1000, 128}, {3, 40, 7}, {8, 32, 256}, {9, 40, 300}, {13, 33, 300}, {384, 1000, 128}, {128, 1000, 384}, {384, 128, 1000}, {97, 70, 600}} {
+		m, n, k := d[0], d[1], d[2]
+		for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}} {
+			for _, pre := range []bool{false, true} {
+				if pre && tr[1] {
+					continue
+				}
+				a := matrix{data: randSlice(r, m*(k+1)), rs: k + 1, cs: 1}
+				if tr[0] {
+					a = matrix{data: randSlice(r, k*(m+1)), rs: 1, cs: m + 1}
+				}
+				b := matrix{data: randSlice(r, k*(n+3)), rs: n + 3, cs: 1}
+				if tr[1] {
+					b = matrix{data: randSlice(r, n*(k+2)), rs: 1, cs: k + 2}
+				}
+				c0, bias := randSlice(r, m*n), randSlice(r, n)
+				for _, mode := range []string{"set", "acc", "bias"} {
+					var got [2][]float32
+					for i, wide := range []bool{false, true} {
+						useAVX512 = wide
+						var bp []float32
+						if pre {
+							bp = packAll(nil, b, k, n)
+						}
+						c := append([]float32(nil), c0...)
+						var buf gemmBuf
+						var bs []float32
+						if mode == "bias" {
+							bs = bias
+						}
+						sgemm(&buf, m, n, k, a, b, bp, c, n, mode == "acc", bs)
+						got[i] = c
+					}
+					require.Equal(t, got[0], got[1], "m=%d,n=%d,k=%d,trans=%v,prepacked=%v,%s", m, n, k, tr, pre, mode)
+				}
+			}
+		}
+	}
+}
+
+// TestExpSumKernelsAgree checks that the AVX-512 expSum gives the bits of
+// the AVX2 one, exponentials and sum, whatever the length's remainder.
+func TestExpSumKernelsAgree(t *testing.T) {
+	if !detectedAVX512 {
+		t.Skip("the CPU has no AVX-512")
+	}
+	saved := useAVX512
+	t.Cleanup(func() { useAVX512 = saved })
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, n := range []int{8, 15, 16, 24, 100, 1000, 1003} {
+		src := make([]float32, n)
+		for i := range src {
+			src[i] = float32(r.Float64()*120 - 100)
+		}
+		var dst [2][]float32
+		var sum [2]float32
+		for i, wide := range []bool{false, true} {
+			useAVX512 = wide
+			dst[i] = make([]float32, n)
+			sum[i] = expSum(dst[i], src, 3)
+		}
+		assert.Equal(t, dst[0], dst[1], "n=%d: exponentials", n)
+		assert.Equal(t, math.Float32bits(sum[0]), math.Float32bits(sum[1]), "n=%d: sum", n)
+	}
 }

@@ -66,9 +66,9 @@ type Config struct {
 // which is the architecture of the PyTorch peer
 // /work/shared/bench/torch_tinylm_step.py (Embedding, Linear, tanh, Linear,
 // log_softmax). Weights are float32; products run through float32 matrix
-// kernels (AVX2 assembly on amd64 CPUs that have it, portable Go elsewhere)
-// batched over every token position of every sequence of a call, and
-// log-probabilities are summed in float64.
+// kernels (AVX-512 or AVX2 assembly on amd64 CPUs that have them, portable
+// Go elsewhere) batched over every token position of every sequence of a
+// call, and log-probabilities are summed in float64.
 //
 // Model implements alignment.Policy, alignment.Scorer and dpo.Model.
 // Generate, LogProbs, LogProb, Save, Clone and Snapshot only read the
@@ -480,14 +480,10 @@ func (m *Model) logits(ws *workspace, ctx []int32, rows int) {
 		for j, id := range ctx[r*C : (r+1)*C] {
 			copy(xr[j*E:(j+1)*E], m.w.emb[int(id)*E:(int(id)+1)*E])
 		}
-		copy(ws.a[r*H:(r+1)*H], m.w.b1)
 	}
-	sgemm(&ws.gemm, rows, H, CE, matrix{ws.x, CE, 1}, matrix{m.w.w1, H, 1}, ws.packW1, ws.a, H, true)
+	sgemm(&ws.gemm, rows, H, CE, matrix{ws.x, CE, 1}, matrix{m.w.w1, H, 1}, ws.packW1, ws.a, H, false, m.w.b1)
 	tanh32(ws.a)
-	for r := range rows {
-		copy(ws.z[r*V:(r+1)*V], m.w.b2)
-	}
-	sgemm(&ws.gemm, rows, V, H, matrix{ws.a, H, 1}, matrix{m.w.w2, V, 1}, ws.packW2, ws.z, V, true)
+	sgemm(&ws.gemm, rows, V, H, matrix{ws.a, H, 1}, matrix{m.w.w2, V, 1}, ws.packW2, ws.z, V, false, m.w.b2)
 }
 
 // logProb returns the log-softmax of the logit zt in a row whose largest
@@ -521,18 +517,18 @@ func (m *Model) backward(ws *workspace, b *batch) {
 	for r := range rows {
 		axpy(1, ws.z[r*V:(r+1)*V], g.b2)
 	}
-	sgemm(&ws.gemm, H, V, rows, matrix{ws.a, 1, H}, matrix{ws.z, V, 1}, nil, g.w2, V, true)
+	sgemm(&ws.gemm, H, V, rows, matrix{ws.a, 1, H}, matrix{ws.z, V, 1}, nil, g.w2, V, true, nil)
 	ws.da = grow(ws.da, rows*H)
-	sgemm(&ws.gemm, rows, H, V, matrix{ws.z, V, 1}, matrix{m.w.w2, 1, V}, nil, ws.da, H, false)
+	sgemm(&ws.gemm, rows, H, V, matrix{ws.z, V, 1}, matrix{m.w.w2, 1, V}, nil, ws.da, H, false, nil)
 	for i, a := range ws.a {
 		ws.da[i] *= 1 - a*a
 	}
 	for r := range rows {
 		axpy(1, ws.da[r*H:(r+1)*H], g.b1)
 	}
-	sgemm(&ws.gemm, CE, H, rows, matrix{ws.x, 1, CE}, matrix{ws.da, H, 1}, nil, g.w1, H, true)
+	sgemm(&ws.gemm, CE, H, rows, matrix{ws.x, 1, CE}, matrix{ws.da, H, 1}, nil, g.w1, H, true, nil)
 	ws.dx = grow(ws.dx, rows*CE)
-	sgemm(&ws.gemm, rows, CE, H, matrix{ws.da, H, 1}, matrix{m.w.w1, 1, H}, nil, ws.dx, CE, false)
+	sgemm(&ws.gemm, rows, CE, H, matrix{ws.da, H, 1}, matrix{m.w.w1, 1, H}, nil, ws.dx, CE, false, nil)
 	for r := range rows {
 		dxr := ws.dx[r*CE : (r+1)*CE]
 		for j, id := range b.ctx[r*C : (r+1)*C] {

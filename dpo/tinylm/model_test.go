@@ -7,6 +7,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
+	"slices"
 	"sync"
 	"testing"
 
@@ -521,4 +523,46 @@ func TestTanhf(t *testing.T) {
 		worst = max(worst, math.Abs(float64(tanhf(float32(x)))-math.Tanh(float64(float32(x)))))
 	}
 	assert.Less(t, worst, 1e-6, "absolute error of tanhf against math.Tanh")
+}
+
+// TestSameBitsOnAnyCores checks that training gives the same weights, bit
+// for bit, whatever GOMAXPROCS: the products, the softmax, the bias and
+// embedding gradients and Adam share their work out over the cores without
+// changing any element's order of summation. The model has the benchmarks'
+// dimensions, so every parallel path runs.
+func TestSameBitsOnAnyCores(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	train := func(procs int) ([][]float32, []float64) {
+		runtime.GOMAXPROCS(procs)
+		m := benchModel(t, 1000, Config{Seed: 1})
+		seqs := benchSeqs(rand.New(rand.NewPCG(1, 2)), m, 32, 12)
+		opt := newAdam(m.Params(), 1e-2)
+		var lps []float64
+		for step := range 3 {
+			m.ZeroGrad()
+			var err error
+			lps, err = m.AccumulateGradFunc(t.Context(), seqs, func(l []float64, _ []int) ([]float64, error) {
+				s := make([]float64, len(l))
+				for i := range s {
+					s[i] = float64((i+step)%3) - 1
+				}
+				return s, nil
+			})
+			require.NoError(t, err)
+			opt.step()
+		}
+		var out [][]float32
+		for _, p := range m.Params() {
+			out = append(out, append([]float32(nil), p.Value...))
+		}
+		return out, lps
+	}
+	want, wantLps := train(1)
+	for _, procs := range []int{2, 3, 4} {
+		got, gotLps := train(procs)
+		assert.Equal(t, wantLps, gotLps, "log-probabilities at GOMAXPROCS=%d", procs)
+		for i := range want {
+			assert.True(t, slices.Equal(want[i], got[i]), "weights %d differ at GOMAXPROCS=%d", i, procs)
+		}
+	}
 }

@@ -20,7 +20,7 @@ const (
 	armOnPolicy = "on-policy"
 	armOffline  = "offline"
 	armLength   = "length-controlled"
-	armOnline   = "online-dpo"
+	armOnline   = "frequent-refresh"
 	armNoisy    = "noisy-judge"
 	armJury     = "jury"
 )
@@ -46,7 +46,7 @@ func allArms() []arm {
 		{armOnPolicy, "iterative DPO: each iteration samples the current policy; rule judge; max/min pairs", onPolicy(alignment.MaxMin{}, nil)},
 		{armOffline, "offline DPO: the same passes all sampled from the fine-tuned policy, trained in the same chunks against it as a fixed reference", offline},
 		{armLength, fmt.Sprintf("on-policy with length-controlled pairs (LengthControlled, ρ = %.2g)", lengthRho), onPolicy(alignment.LengthControlled{Rho: lengthRho}, nil)},
-		{armOnline, fmt.Sprintf("recipe.OnlineDPO: a rule comparer, training after each of %d batches per pass", onlineBatches), onlineDPO},
+		{armOnline, fmt.Sprintf("iterative DPO refreshed after each of %d batches per pass (recipe.OnlineDPO with a moving reference and several steps per batch: not OAIF)", onlineBatches), onlineDPO},
 		{armNoisy, fmt.Sprintf("on-policy judged by one noisy rule judge (each check wrong with p = %.2g)", flipRate), onPolicy(nil, func() (alignment.Judge, error) { return newNoisy("noisy"), nil })},
 		{armJury, fmt.Sprintf("on-policy judged by a judge.Jury of %d independent noisy rule judges (mean)", jurors), onPolicy(nil, newJury)},
 	}
@@ -199,7 +199,7 @@ func onlineDPO(ctx context.Context, t trial) ([]point, error) {
 	size := (n + onlineBatches - 1) / onlineBatches
 	batches := (n + size - 1) / size
 	base.Iterations = t.Budget.Iterations * batches
-	o := recipe.OnlineDPO{Base: base, Comparer: judge.Pointwise{Judge: t.Rules}, BatchSize: size}
+	o := recipe.OnlineDPO{Base: base, Comparer: judge.Pointwise{Judge: t.Rules}, BatchSize: size, MovingReference: true, MultiStep: true}
 	res, err := o.Run(ctx)
 	if err != nil {
 		return nil, err

@@ -62,6 +62,9 @@ type point struct {
 	// WinRate is the held-out win rate over the policy before it, nil for
 	// iteration 0.
 	WinRate *float64 `json:"win_rate,omitempty"`
+	// WinRateSE is WinRate's standard error over the held-out prompts
+	// (alignment.EvalReport.WinRateSE).
+	WinRateSE *float64 `json:"win_rate_se,omitempty"`
 	// Pairs is the number of pairs this policy's iteration trained the next
 	// policy on; none for the last policy.
 	Pairs int `json:"pairs"`
@@ -169,7 +172,7 @@ func loopPoints(res alignment.Result, iterations int) ([]point, error) {
 }
 
 func evalPoint(e alignment.EvalReport, pairs int) point {
-	return point{Iteration: e.Iteration, Score: e.MeanScore, Length: e.MeanLength, WinRate: e.WinRate, Pairs: pairs}
+	return point{Iteration: e.Iteration, Score: e.MeanScore, Length: e.MeanLength, WinRate: e.WinRate, WinRateSE: e.WinRateSE, Pairs: pairs}
 }
 
 // stat is a mean and a sample standard deviation over seeds; SD is 0 for a

@@ -8,12 +8,13 @@
 //     rambling answers as training goes on);
 //   - iterations stop paying: the held-out score rises fast, then flattens,
 //     and the held-out win rate over the previous policy falls toward one
-//     half; the program says where the Loop's plateau safeguard (win rate
-//     ≤ 0.5) would have stopped each run;
+//     half; the program says where the Loop's plateau safeguard (the win
+//     rate's lower 95% confidence bound ≤ 0.5) would have stopped each run;
 //   - length control: pairs chosen with LengthControlled instead of MaxMin
 //     give shorter answers, and the table shows what that costs in score;
-//   - and, as they are cheap here: online DPO (recipe.OnlineDPO,
-//     training after every batch) against iterative DPO, and one noisy
+//   - and, as they are cheap here: frequent-refresh DPO (recipe.OnlineDPO
+//     with a moving reference and several steps per batch, so not OAIF)
+//     against iterative DPO, and one noisy
 //     judge against a judge.Jury of three.
 //
 // Every arm runs on the same task world, the same seeds and the same

@@ -342,3 +342,16 @@ func TestHelp(t *testing.T) {
 	assert.NotRegexp(t, `arms × \d`, text, "nothing ran")
 	assert.NoDirExists(t, "ablation-out")
 }
+
+// The per-seed plateau reading applies the Loop's rule, which knows the
+// evaluation's noise: a win rate of 0.55 with a standard error of 0.05 has
+// not shown a gain, one of 0.8 with the same error has.
+func TestPlateauReadsTheLowerBound(t *testing.T) {
+	runs := results([][]float64{{3, 4, 4.1}}, 8, []float64{0.8, 0.55})
+	for i := range runs[0].Points[1:] {
+		se := 0.05
+		runs[0].Points[i+1].WinRateSE = &se
+	}
+	sums := summarise([]arm{{Name: armOnPolicy}}, [][]trialResult{runs})
+	assert.True(t, strings.HasSuffix(plateau(sums[0]), "would stop the run: seed 1 at iteration 2"), plateau(sums[0]))
+}

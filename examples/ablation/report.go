@@ -17,6 +17,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 
+	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/internal/atomicfile"
 	"github.com/selfalign/selfalign/internal/taskworld"
 )
@@ -136,7 +137,7 @@ func findings(arms []summary) []string {
 	}
 	if on != nil {
 		if o := find(armOnline); o != nil {
-			out = append(out, "online DPO vs iterative: "+versus(*o, *on, "online DPO", "iterative"))
+			out = append(out, "frequent refresh vs iterative: "+versus(*o, *on, "frequent refresh", "iterative"))
 		}
 	}
 	if j, n := find(armJury), find(armNoisy); j != nil && n != nil {
@@ -196,8 +197,10 @@ func versus(a, b summary, an, bn string) string {
 // plateau reads where iterations stop paying: the score gain and the
 // held-out win rate over the previous policy of each iteration, how much of
 // the whole gain the first iterations make, and the first iteration whose
-// policy wins no more than half of its matched held-out samples, where the
-// Loop's plateau safeguard (PlateauWinRate 0.5) would stop a run.
+// policy wins no more than half of its matched held-out samples, and per
+// seed where the Loop's plateau safeguard would stop a run: where the win
+// rate's lower confidence bound (DefaultPlateauZ standard errors below
+// it) is at most 0.5.
 func plateau(a summary) string {
 	k := len(a.Iterations) - 1
 	gain := func(i int) float64 { return a.Iterations[i].Score.Mean - a.Iterations[i-1].Score.Mean }
@@ -242,14 +245,21 @@ func plateau(a summary) string {
 	for _, r := range a.Runs {
 		at := "never"
 		for _, p := range r.Points[1:] {
-			if p.WinRate != nil && *p.WinRate <= 0.5 {
+			if p.WinRate == nil {
+				continue
+			}
+			low := *p.WinRate
+			if p.WinRateSE != nil {
+				low -= alignment.DefaultPlateauZ * *p.WinRateSE
+			}
+			if low <= 0.5 {
 				at = fmt.Sprintf("at iteration %d", p.Iteration)
 				break
 			}
 		}
 		per = append(per, fmt.Sprintf("seed %d %s", r.Seed, at))
 	}
-	return s + "; the plateau safeguard (win rate ≤ 0.5) would stop the run: " + strings.Join(per, ", ")
+	return s + "; the plateau safeguard (the win rate's lower 95% bound ≤ 0.5) would stop the run: " + strings.Join(per, ", ")
 }
 
 // chart draws two panels: the held-out score per iteration, with the

@@ -104,8 +104,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// One DPO epoch over each batch is one online step.
-	trainer, err := dpo.NewTrainer(&dpo.TrainerOptions{Epochs: 1, BatchSize: sz.batch, LearningRate: 3e-3, Seed: *seed}, dpo.LoadFunc(tinylm.Load))
+	// One DPO epoch over each batch is one online step, anchored to the
+	// fine-tuned model as it is now, as OAIF anchors to the SFT model.
+	ref, err := model.Snapshot()
+	if err != nil {
+		return err
+	}
+	trainer, err := dpo.NewTrainer(&dpo.TrainerOptions{Epochs: 1, BatchSize: sz.batch, LearningRate: 3e-3, Seed: *seed, Reference: ref}, dpo.LoadFunc(tinylm.Load))
 	if err != nil {
 		return err
 	}

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/selfalign/selfalign/alignment"
@@ -71,79 +68,35 @@ func maxTokens(c config) int {
 
 // remote wires the run to an OpenAI-compatible server: the server's model
 // answers and judges itself through the default rubric (Self-Rewarding
-// proper), and training, if any, is the user's command.
-func remote(c config, pol *openai.Policy, stdout io.Writer) (alignment.Policy, alignment.Trainer, alignment.Judge, error) {
-	rubric, err := judge.NewRubric(pol, &judge.RubricOptions{Sample: alignment.SampleOptions{MaxTokens: judgeMaxTokens}})
-	if err != nil {
+// proper), and training, if any, is the user's command, run by an
+// openai.Handoff that then makes the next iteration ask for the model it
+// trained (see -serve).
+func remote(c config, pol *openai.Policy, stdout io.Writer) (alignment.Policy, alignment.Trainer, func(alignment.Policy) (alignment.Judge, error), error) {
+	// Self-Rewarding: each iteration's model — the one the Handoff serves
+	// after training — judges its own answers, k = 3 times at the
+	// paper's judge temperature.
+	o := &judge.RubricOptions{Sample: alignment.SampleOptions{MaxTokens: judgeMaxTokens, Temperature: 0.7}}
+	if _, err := judge.NewRubric(pol, o); err != nil {
 		return nil, nil, nil, err
 	}
-	fmt.Fprintf(stdout, "backend: model %q at %s judges its own answers; training: %s\n", c.model, redactedBackend(c.backend), trainWord(c.trainCmd))
-	return pol, &commandTrainer{cmd: c.trainCmd, dir: c.out, policy: pol, stdout: stdout}, rubric, nil
+	build := func(p alignment.Policy) (alignment.Judge, error) { return judge.NewRubric(p, o) }
+	load, err := openai.ParseLoad(c.serve)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("-serve: %w", err)
+	}
+	fmt.Fprintf(stdout, "backend: model %q at %s judges its own answers; training: %s\n", c.model, redactedBackend(c.backend), trainWord(c.trainCmd, load))
+	return pol, &openai.Handoff{Policy: pol, Dir: c.out, Command: c.trainCmd, Load: load, Stdout: stdout, Stderr: os.Stderr}, build, nil
 }
 
-func trainWord(cmd string) string {
+// validServe reports whether -serve names an openai.Load.
+func validServe(s string) bool {
+	_, err := openai.ParseLoad(s)
+	return err == nil
+}
+
+func trainWord(cmd string, load openai.Load) string {
 	if cmd == "" {
 		return "none (the pairs are written for an external trainer)"
 	}
-	return fmt.Sprintf("%q after each iteration", cmd)
-}
-
-// commandTrainer "trains" a served model by running the user's command
-// between iterations: the command reads the iteration's pairs (TRL format)
-// from $SELFALIGN_PAIRS, trains (with TRL or OpenRLHF, say) and makes the
-// server serve the result under the same model name. The policy object
-// stays the same: it is the server that changes.
-type commandTrainer struct {
-	cmd    string
-	dir    string
-	policy alignment.Policy
-	stdout io.Writer
-}
-
-// Train writes the iteration's pairs to iteration-<i>.jsonl and runs the
-// command; without a command it only writes the file.
-func (t *commandTrainer) Train(ctx context.Context, pol alignment.Policy, pairs []alignment.Pair) (alignment.Policy, error) {
-	it := 0
-	if len(pairs) > 0 {
-		it = pairs[0].Iteration
-	}
-	path, err := filepath.Abs(filepath.Join(t.dir, "iteration-"+strconv.Itoa(it)+".jsonl"))
-	if err != nil {
-		return nil, err
-	}
-	sink, err := alignment.CreateJSONL(path, nil)
-	if err != nil {
-		return nil, err
-	}
-	if err := sink.Write(ctx, pairs); err != nil {
-		sink.Close()
-		return nil, err
-	}
-	if err := sink.Close(); err != nil {
-		return nil, err
-	}
-	if t.cmd == "" {
-		return pol, nil
-	}
-	cmd := exec.CommandContext(ctx, "sh", "-c", t.cmd)
-	cmd.Env = append(os.Environ(), "SELFALIGN_PAIRS="+path, "SELFALIGN_ITERATION="+strconv.Itoa(it))
-	cmd.Stdout, cmd.Stderr = t.stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("-train-cmd after iteration %d: %w", it, err)
-	}
-	return pol, nil
-}
-
-// SaveCheckpoint records that the iteration was trained; the model itself
-// lives on the server.
-func (t *commandTrainer) SaveCheckpoint(ctx context.Context, pol alignment.Policy, dir string) error {
-	return os.WriteFile(filepath.Join(dir, "served"), []byte("the trained model is served by the backend\n"), 0o644)
-}
-
-// LoadCheckpoint returns the served policy.
-func (t *commandTrainer) LoadCheckpoint(ctx context.Context, dir string) (alignment.Policy, error) {
-	if _, err := os.Stat(filepath.Join(dir, "served")); err != nil {
-		return nil, err
-	}
-	return t.policy, nil
+	return fmt.Sprintf("%q after each iteration, then -serve %s", cmd, load)
 }

@@ -13,11 +13,13 @@ import (
 
 // about says what the quickstart does, and output what its lines mean.
 const (
-	about  = "Quickstart fine-tunes the embedded tiny language model on a built-in task world, then runs Self-Rewarding iterations: sample answers, judge them by rules, pair the best with the worst, train with DPO."
+	about  = "Quickstart fine-tunes the embedded tiny language model on a built-in task world, then runs iterations of on-policy DPO: sample answers, judge them (by the world's rules, or with -judge self by the model itself: Self-Rewarding), pair the best with the worst, train with DPO."
 	output = `
-  task world: ... / fine-tuned model: ...
-      The world's sizes; the supervised fine-tuning before any DPO (loaded
-      from sft.bin when the output directory has it).
+  task world: ... / judge: ... / fine-tuned model: ...
+      The world's sizes; who judges the training answers; the supervised
+      fine-tuning before any DPO (loaded from sft.bin when the output
+      directory has it), on the corpus and, with -judge self, on the
+      judgments labelled by the rules (evaluation fine-tuning).
   policy N: held-out score S, mean length L tokens, wins W against the policy before
       The model after N iterations of training (policy 0 is the fine-tuned
       model), scored by the rule judge (0-5) on held-out prompts it never
@@ -37,11 +39,22 @@ const (
       A safeguard check failed: collapse, judge drift, reward hacking, or a
       plateau, which stops the run.
   The table repeats the held-out scores, with pairs per prompt ("pair yield").
+  policy N as a judge: gold accuracy A, Spearman R; self-scores mean M, saturation S; pairs the rules agree with P
+      With -judge self: A is the share of the world's gold pairs (two
+      held-out answers the rules score differently) that policy N, judging,
+      orders as the rules do, R the rank correlation of its scores with the
+      rules'; M is its mean score of its own training samples and S the
+      share of them scored 4.5 or more; the last figure is the share of its
+      pairs whose chosen answer the rules score above the rejected one.
   The last lines name each file written and what it holds.`
 )
 
 func settingsOf(c config) runSettings {
-	return runSettings{Seed: c.seed, Backend: redactedBackend(c.backend), Model: c.model, Prompts: c.prompts, HeldOut: c.heldOut, SFTEpochs: c.sftEpochs}
+	s := runSettings{Seed: c.seed, Backend: redactedBackend(c.backend), Model: c.model, Prompts: c.prompts, HeldOut: c.heldOut, SFTEpochs: c.sftEpochs}
+	if c.backend == "" && c.judge == judgeSelf {
+		s.Judge = judgeSelf
+	}
+	return s
 }
 
 // flags returns the settings as the flags that give them, in s's field
@@ -51,8 +64,13 @@ func (s runSettings) flags() []string {
 	if s.Backend != "" {
 		backend = "<URL " + urlHash(s.Backend) + ">"
 	}
+	judge := judgeRules
+	if s.Judge != "" || s.Backend != "" {
+		judge = judgeSelf
+	}
 	return []string{"-seed " + strconv.FormatUint(s.Seed, 10), "-backend " + backend, "-model " + strconv.Quote(s.Model),
-		"-prompts " + strconv.Itoa(s.Prompts), "-held-out " + strconv.Itoa(s.HeldOut), "-sft-epochs " + strconv.Itoa(s.SFTEpochs)}
+		"-prompts " + strconv.Itoa(s.Prompts), "-held-out " + strconv.Itoa(s.HeldOut), "-sft-epochs " + strconv.Itoa(s.SFTEpochs),
+		"-judge " + judge}
 }
 
 func urlHash(url string) string {
@@ -84,6 +102,9 @@ func defaultOut(s runSettings) string {
 		if d.got != d.want {
 			name += "-" + d.flag + "-" + strconv.Itoa(d.got)
 		}
+	}
+	if s.Judge != "" {
+		name += "-judge-" + s.Judge
 	}
 	return filepath.Join("quickstart-out", name)
 }

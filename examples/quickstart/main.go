@@ -1,12 +1,23 @@
 // Quickstart runs selfalign's main job offline: it trains the embedded tiny
-// language model on a built-in task world, then runs Self-Rewarding
-// iterations in which the model samples answers, a rule-based constitution
-// judges them, the best and worst answers become preference pairs, and DPO
-// trains the next model. It writes the pairs (TRL's format) and a report
-// with a chart to an output directory, and resumes an interrupted run.
+// language model on a built-in task world, then runs iterations in which
+// the model samples answers, a judge scores them, the best and worst
+// answers become preference pairs, and DPO trains the next model. It writes
+// the pairs (TRL's format) and a report with a chart to an output
+// directory, and resumes an interrupted run.
+//
+// The judge is chosen with -judge. With -judge rules (the default) the
+// task world's rules, Go checks that know every answer, judge the
+// answers: on-policy DPO with a rule verifier, whose pairs say "verifier".
+// With -judge self the run is Self-Rewarding: the model is fine-tuned on
+// the corpus and on at most 300 judgments labelled by the rules
+// (evaluation fine-tuning), then judges its own answers through
+// judge.Expected, built from each iteration's policy; its pairs say
+// "self-rewarding", and the rules only label those judgments and score
+// the held-out evaluation, where they also measure the model as a judge.
 //
 //	go run ./examples/quickstart                 # 3 iterations into ./quickstart-out/seed-1
 //	go run ./examples/quickstart -seed 2         # into ./quickstart-out/seed-2
+//	go run ./examples/quickstart -judge self     # into ./quickstart-out/seed-1-judge-self
 //	go run ./examples/quickstart -iterations 5 -seed 7 -out /tmp/run
 //	go run ./examples/quickstart -h              # flags, and what the output means
 //
@@ -32,11 +43,13 @@ import (
 	"time"
 
 	"github.com/selfalign/selfalign/alignment"
+	"github.com/selfalign/selfalign/alignment/recipe"
 	"github.com/selfalign/selfalign/dpo"
 	"github.com/selfalign/selfalign/dpo/tinylm"
 	"github.com/selfalign/selfalign/internal/atomicfile"
 	"github.com/selfalign/selfalign/internal/cli"
 	"github.com/selfalign/selfalign/internal/taskworld"
+	"github.com/selfalign/selfalign/judge"
 )
 
 func main() {
@@ -60,30 +73,52 @@ type config struct {
 	backend     string
 	model       string
 	trainCmd    string
+	serve       string
 	prompts     int // training prompts; 0 means the task world's default
 	heldOut     int // held-out prompts
 	sftEpochs   int
+	judge       string // judgeRules or judgeSelf
 }
+
+// The judges of -judge, and the Source of the pairs a verifier run makes.
+const (
+	judgeRules     = "rules"
+	judgeSelf      = "self"
+	sourceVerifier = "verifier"
+)
 
 // parseFlags reads the command line; ok is false when the program must not
 // run, because of an error or because -h printed the usage.
 func parseFlags(args []string, stderr io.Writer) (c config, ok bool, err error) {
 	fs := cli.NewFlagSet("quickstart", about, output, stderr)
-	fs.IntVar(&c.iterations, "iterations", 3, "Self-Rewarding iterations (each samples, judges, writes pairs and trains)")
+	fs.IntVar(&c.iterations, "iterations", 3, "iterations (each samples, judges, writes pairs and trains)")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the task world, the model and every sample: the same seed gives the same run")
 	fs.StringVar(&c.out, "out", "", "output directory; an interrupted run there is resumed (default quickstart-out/seed-S, the name extended by the other settings that change the run)")
 	fs.IntVar(&c.concurrency, "concurrency", runtime.NumCPU(), "model calls in flight")
 	fs.StringVar(&c.backend, "backend", "", "base URL of an OpenAI-compatible server (e.g. http://localhost:8000/v1), or several comma-separated replicas; empty means the embedded tiny model")
 	fs.StringVar(&c.model, "model", "", "model name on -backend")
 	fs.StringVar(&c.trainCmd, "train-cmd", "", "with -backend: shell command run after each iteration to train on $SELFALIGN_PAIRS and serve the result")
+	fs.StringVar(&c.serve, "serve", "none", "with -train-cmd: how the trained model reaches -backend: none (the command serves it, under the name of a SELFALIGN_MODEL=name line it prints, or the same name), vllm-lora, sglang-lora or sglang-weights (load $SELFALIGN_OUTPUT)")
 	fs.IntVar(&c.prompts, "prompts", 0, "training prompts (0: the task world's default of 160)")
 	fs.IntVar(&c.heldOut, "held-out", heldOut, "held-out evaluation prompts")
 	fs.IntVar(&c.sftEpochs, "sft-epochs", sftEpochs, "epochs of supervised fine-tuning before the first iteration")
+	fs.StringVar(&c.judge, "judge", judgeRules, "who judges the answers: rules (the task world's rules: on-policy DPO with a rule verifier) or self (the model, after evaluation fine-tuning on 300 judgments labelled by the rules: Self-Rewarding); with -backend the server's model judges itself")
 	if ok, err := cli.Parse(fs, args); !ok {
 		return c, false, err
 	}
-	outSet := false
-	fs.Visit(func(f *flag.Flag) { outSet = outSet || f.Name == "out" })
+	outSet, judgeSet := false, false
+	fs.Visit(func(f *flag.Flag) {
+		outSet = outSet || f.Name == "out"
+		judgeSet = judgeSet || f.Name == "judge"
+	})
+	switch {
+	case c.judge != judgeRules && c.judge != judgeSelf:
+		return c, false, fmt.Errorf("-judge is %q, want rules or self", c.judge)
+	case c.backend != "" && judgeSet && c.judge == judgeRules:
+		return c, false, errors.New("-judge rules needs the embedded model: with -backend the server's model judges its own answers")
+	case c.backend != "":
+		c.judge = judgeSelf
+	}
 	if !outSet {
 		c.out = defaultOut(settingsOf(c))
 	}
@@ -98,6 +133,10 @@ func parseFlags(args []string, stderr io.Writer) (c config, ok bool, err error) 
 		return c, false, errors.New("-backend needs -model")
 	case c.backend == "" && (c.model != "" || c.trainCmd != ""):
 		return c, false, errors.New("-model and -train-cmd need -backend")
+	case c.serve != "none" && c.trainCmd == "":
+		return c, false, errors.New("-serve needs -train-cmd")
+	case !validServe(c.serve):
+		return c, false, fmt.Errorf("-serve is %q, want none, vllm-lora, sglang-lora or sglang-weights", c.serve)
 	case c.sftEpochs < 1:
 		return c, false, fmt.Errorf("-sft-epochs is %d, want at least 1", c.sftEpochs)
 	case c.prompts < 0 || c.heldOut < 1:
@@ -130,9 +169,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if !ok {
 		return err
 	}
-	start := time.Now()
 	p := newProgress(stdout)
-	world, err := taskworld.New(c.seed, &taskworld.Options{Train: c.prompts, HeldOut: c.heldOut})
+	wo := &taskworld.Options{Train: c.prompts, HeldOut: c.heldOut}
+	self := c.backend == "" && c.judge == judgeSelf
+	if self {
+		wo.EFT = taskworld.MaxEFT
+	}
+	world, err := taskworld.New(c.seed, wo)
 	if err != nil {
 		return err
 	}
@@ -146,18 +189,30 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := checkRunFile(c); err != nil {
 		return err
 	}
-	rules, err := taskworld.Constitution()
+	rules, err := rulesJudge()
 	if err != nil {
 		return err
 	}
 	var (
-		policy  alignment.Policy
-		trainer alignment.Trainer
-		judge   alignment.Judge = rules
+		policy      alignment.Policy
+		trainer     alignment.Trainer
+		answerJudge alignment.Judge = rules
+		source                      = sourceVerifier
+		selfJudge   func(alignment.Policy) (alignment.Judge, error)
 	)
 	if c.backend == "" {
 		p.linef("task world: %d training prompts, %d held-out prompts, %d supervised examples (seed %d)",
 			len(world.Train()), len(world.HeldOut()), len(world.Corpus()), c.seed)
+		if self {
+			p.linef("judge: the model itself, after evaluation fine-tuning on %d judgments labelled by the rules; the rules score only the held-out evaluation",
+				len(world.EFT()))
+			selfJudge = func(pol alignment.Policy) (alignment.Judge, error) {
+				return judge.NewExpected(pol, world.JudgeFormat())
+			}
+			source = recipe.SourceSelfRewarding
+		} else {
+			p.linef("judge: the task world's rules (on-policy DPO with a rule verifier)")
+		}
 		m, err := fineTuned(ctx, c, world, p)
 		if err != nil {
 			return err
@@ -170,10 +225,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	} else {
-		policy, trainer, judge, err = remote(c, be, stdout)
+		policy, trainer, selfJudge, err = remote(c, be, stdout)
 		if err != nil {
 			return err
 		}
+		source = recipe.SourceSelfRewarding
 		p.training = func(it int) string {
 			if c.trainCmd == "" {
 				return fmt.Sprintf("writing its pairs to iteration-%d.jsonl; nothing trains without -train-cmd", it)
@@ -185,9 +241,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	loop := alignment.Loop{
+	loop := &alignment.Loop{
 		Policy:      policy,
-		Judge:       judge,
+		Judge:       answerJudge,
 		Prompts:     prompts,
 		Trainer:     trainer,
 		Iterations:  c.iterations,
@@ -196,38 +252,68 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		Concurrency: c.concurrency,
 		Seed:        c.seed,
 		Dir:         c.out,
-		Source:      "self-rewarding",
+		Source:      source,
 		Observer:    p,
 		// Every policy, from the fine-tuned one to the last trained one, is
 		// scored by the rule judge on prompts it never trains on.
 		Eval: &alignment.Evaluation{Prompts: taskworld.Prompts(world.HeldOut()), Judge: rules, Samples: evalSamples},
+	}
+	if selfJudge != nil {
+		loop.Judge = nil
+		if self {
+			// The tiny model of each iteration judges its own answers,
+			// once each: its verdict is an expectation, not a sample.
+			loop.JudgeSamples = 1
+			loop.Selector = margin(selfMargin)
+		}
+		sr := recipe.SelfRewarding{Base: *loop, Judge: selfJudge}
+		if loop, err = sr.Loop(); err != nil {
+			return err
+		}
 	}
 	p.linef("writing to %s", c.out)
 	res, err := loop.Run(ctx)
 	if err != nil {
 		return err
 	}
-	rep := report{Seed: c.seed, Backend: backendName(c), ElapsedSec: time.Since(start).Seconds()}
-	for _, r := range res.Reports {
-		if r.Eval == nil {
-			continue // an iteration stopped by the plateau safeguard before its prompts
+	rep := newReport(c.seed, backendName(c), res)
+	rep.Judge, rep.EFTJudgments = c.judge, len(world.EFT())
+	if self {
+		for i, rw := range rep.Iterations {
+			if rw.Iteration < len(res.Reports) {
+				r := res.Reports[rw.Iteration]
+				rep.Iterations[i].SelfScoreMean, rep.Iterations[i].SelfScoreSaturation = ptr(r.Score.Mean), ptr(saturation(r.Histogram))
+			}
 		}
-		rep.Iterations = append(rep.Iterations, row{Iteration: r.Iteration, MeanScore: r.Eval.MeanScore, MeanLength: r.Eval.MeanLength,
-			Pairs: r.Pairs, PairYield: float64(r.Pairs) / float64(max(r.Prompts-r.Failed, 1)), TrainScore: r.Score.Mean})
 	}
-	if f := res.Final; f != nil {
-		rep.Iterations = append(rep.Iterations, row{Iteration: f.Iteration, MeanScore: f.MeanScore, MeanLength: f.MeanLength})
+	if res.Restored > 0 && res.Restored == len(res.Reports) {
+		p.linef("the run in %s was already complete: its iterations were read back from %s, not run again", c.out, alignment.ProgressFile)
 	}
 	if res.Stopped != nil {
 		p.linef("stopped early: %s", res.Stopped.Reason)
 	}
-	if n := len(rep.Iterations); n > 0 {
-		rep.Gain = rep.Iterations[n-1].MeanScore - rep.Iterations[0].MeanScore
+	if self {
+		p.status("measuring each policy as a judge on %d gold responses…", len(world.Gold()))
+		if err := judgeFigures(ctx, c.out, trainer, world, selfJudge, rep.Iterations); err != nil {
+			return err
+		}
+		agree, err := pairAgreement(c.out)
+		if err != nil {
+			return err
+		}
+		for i, r := range rep.Iterations {
+			if a, ok := agree[r.Iteration]; ok {
+				rep.Iterations[i].PairAgreement = ptr(a)
+			}
+		}
 	}
 	if err := writeReports(c.out, rep); err != nil {
 		return err
 	}
-	p.linef("\n%s\nheld-out score %+.2f over %d iterations, in %s", table(rep.Iterations), rep.Gain, len(res.Reports), time.Since(start).Round(100*time.Millisecond))
+	p.linef("\n%s\nheld-out score %+.2f over %d iterations, in %s", table(rep.Iterations), rep.Gain, len(res.Reports), rep.elapsed())
+	if self {
+		p.linef("%s", judgeLines(rep.Iterations))
+	}
 	files, err := describeOutputs(c.out, c.backend != "")
 	if err != nil {
 		return err
@@ -246,7 +332,7 @@ func backendName(c config) string {
 // fineTuned returns the model fine-tuned on the task world's corpus,
 // loading it from the output directory when an earlier run saved it.
 func fineTuned(ctx context.Context, c config, world *taskworld.World, p *progress) (*tinylm.Model, error) {
-	path := filepath.Join(c.out, "sft.bin")
+	path := filepath.Join(c.out, sftFile)
 	if f, err := os.Open(path); err == nil {
 		defer f.Close()
 		m, err := tinylm.Load(f)
@@ -258,7 +344,11 @@ func fineTuned(ctx context.Context, c config, world *taskworld.World, p *progres
 	}
 	p.status("fine-tuning the model on %d examples…", len(world.Corpus()))
 	t0 := time.Now()
-	m, losses, err := taskworld.FineTune(ctx, world, tinylm.Config{Seed: c.seed}, c.sftEpochs, c.seed)
+	cfg := tinylm.Config{Seed: c.seed}
+	if len(world.EFT()) > 0 {
+		cfg.Context = taskworld.JudgeContext
+	}
+	m, losses, err := taskworld.FineTune(ctx, world, cfg, c.sftEpochs, c.seed)
 	if err != nil {
 		return nil, err
 	}
@@ -266,6 +356,9 @@ func fineTuned(ctx context.Context, c config, world *taskworld.World, p *progres
 		len(losses), losses[0], losses[len(losses)-1], time.Since(t0).Round(10*time.Millisecond))
 	return m, atomicfile.Write(path, m.Save)
 }
+
+// sftFile is the fine-tuned model in the output directory.
+const sftFile = "sft.bin"
 
 // runFile records the settings a run's directory was made with, so that a
 // rerun with other settings is refused rather than mixed in.
@@ -278,6 +371,9 @@ type runSettings struct {
 	Prompts   int    `json:"prompts"`
 	HeldOut   int    `json:"held_out"`
 	SFTEpochs int    `json:"sft_epochs"`
+	// Judge is "self" for an embedded self-judging run and empty
+	// otherwise, so that the directories of earlier runs stay valid.
+	Judge string `json:"judge,omitempty"`
 }
 
 func checkRunFile(c config) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"image/png"
@@ -23,6 +24,8 @@ import (
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/alignment/openai"
 	"github.com/selfalign/selfalign/alignment/openai/openaitest"
+	"github.com/selfalign/selfalign/internal/taskworld"
+	"github.com/selfalign/selfalign/judge"
 )
 
 // small makes a run that takes seconds, for tests: few prompts, one
@@ -64,6 +67,8 @@ func TestDefaultOut(t *testing.T) {
 		{[]string{"-held-out", "150", "-prompts", "0"}, "quickstart-out/seed-1"},
 		{[]string{"-backend", "http://u:KEY@h/v1", "-model", "Qwen/Qwen2.5-7B"}, "quickstart-out/Qwen_Qwen2.5-7B-" + urlHash(redactedBackend("http://u:KEY@h/v1")) + "-seed-1"},
 		{[]string{"-out", "mine", "-seed", "2"}, "mine"},
+		{[]string{"-judge", "self", "-seed", "3"}, "quickstart-out/seed-3-judge-self"},
+		{[]string{"-judge", "rules"}, "quickstart-out/seed-1"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -98,9 +103,13 @@ func TestFlags(t *testing.T) {
 		{[]string{"-backend", "http://localhost:1"}, "-backend needs -model"},
 		{[]string{"-model", "m"}, "need -backend"},
 		{[]string{"-train-cmd", "true"}, "need -backend"},
+		{[]string{"-serve", "vllm-lora"}, "-serve needs -train-cmd"},
+		{[]string{"-backend", "http://localhost:1", "-model", "m", "-train-cmd", "true", "-serve", "vllm"}, `-serve is "vllm", want none, vllm-lora`},
 		{[]string{"-prompts", "-1"}, "-prompts must not be negative"},
 		{[]string{"-held-out", "0"}, "-held-out must be positive"},
 		{[]string{"-sft-epochs", "0"}, "-sft-epochs is 0"},
+		{[]string{"-judge", "gpt"}, `-judge is "gpt", want rules or self`},
+		{[]string{"-backend", "http://localhost:1", "-model", "m", "-judge", "rules"}, "-judge rules needs the embedded model"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 		{[]string{"-nope"}, "flag provided but not defined"},
 	}
@@ -135,19 +144,22 @@ func TestQuickstartOutputs(t *testing.T) {
 	for p, err := range alignment.ReadPairs(f) {
 		require.NoError(t, err)
 		assert.Equal(t, 0, p.Iteration)
-		assert.Equal(t, "self-rewarding", p.Source)
+		assert.Equal(t, "verifier", p.Source, "the rules judged: not self-rewarding")
 		assert.Greater(t, p.ScoreChosen, p.ScoreRejected)
 		n++
 	}
 	assert.Positive(t, n)
 
 	var rep struct {
+		Judge      string           `json:"judge"`
 		Iterations []map[string]any `json:"iterations"`
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "report.json"))
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(data, &rep))
+	assert.Equal(t, "rules", rep.Judge)
 	require.Len(t, rep.Iterations, 2, "the fine-tuned policy and the one after one iteration")
+	assert.NotContains(t, rep.Iterations[0], "judge_accuracy", "a verifier run does not measure the model as a judge")
 	for i, it := range rep.Iterations {
 		assert.EqualValues(t, i, it["iteration"])
 		for _, k := range []string{"mean_score", "pairs", "mean_length"} {
@@ -161,6 +173,7 @@ func TestQuickstartOutputs(t *testing.T) {
 	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
 	require.NoError(t, err)
 	assert.Contains(t, string(md), "| iteration | held-out score")
+	assert.Contains(t, string(md), "judged by the task world's rules (on-policy DPO with a rule verifier)")
 
 	img, err := os.Open(filepath.Join(dir, "report.png"))
 	require.NoError(t, err)
@@ -200,6 +213,37 @@ func TestQuickstartResumes(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), dir+" holds a run made with -seed 1, and this one has -seed 2", "only the settings that differ")
 	assert.Contains(t, err.Error(), "add -out "+filepath.FromSlash("quickstart-out/seed-2-prompts-24-held-out-12-sft-epochs-2"), "the command that works")
+}
+
+// A self-judging run resumes too, to the same pairs and the same figures
+// of each policy as a judge.
+func TestQuickstartSelfResumes(t *testing.T) {
+	args := func(dir string) []string { return small(dir, "-iterations", "2", "-judge", "self") }
+	ref := t.TempDir()
+	require.NoError(t, run(t.Context(), args(ref), &bytes.Buffer{}))
+	want, err := os.ReadFile(filepath.Join(ref, alignment.PairsFile))
+	require.NoError(t, err)
+	dir := t.TempDir()
+	interrupted := 0
+	for delay := 40 * time.Millisecond; ; delay *= 2 {
+		ctx, cancel := context.WithTimeout(t.Context(), delay)
+		err := run(ctx, args(dir), &bytes.Buffer{})
+		cancel()
+		if err == nil {
+			break
+		}
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		interrupted++
+		require.Less(t, interrupted, 16)
+	}
+	assert.Positive(t, interrupted)
+	got, err := os.ReadFile(filepath.Join(dir, alignment.PairsFile))
+	require.NoError(t, err)
+	assert.Equal(t, string(want), string(got))
+	wantRows, gotRows := readRows(t, ref), readRows(t, dir)
+	require.Len(t, gotRows, 3)
+	assert.NotNil(t, gotRows[2].JudgeAccuracy)
+	assert.Equal(t, wantRows, gotRows)
 }
 
 func readRows(t *testing.T, dir string) []row {
@@ -304,6 +348,45 @@ func TestQuickstartBackend(t *testing.T) {
 	}
 }
 
+// With -serve vllm-lora, the adapter -train-cmd writes is loaded into
+// vLLM after an iteration and the next policy is asked for by its name
+// (the held-out evaluation of policy 1 here: the fake's adapter answers
+// as the base does, so the plateau check stops the run there).
+func TestQuickstartServeVLLMLoRA(t *testing.T) {
+	srv := openaitest.NewServer(t, openaitest.Options{Flavor: openaitest.VLLM, Model: "tiny", LoRA: true, Reply: func(r openaitest.Request, i int) string {
+		last := r.Messages[len(r.Messages)-1].Content
+		h := fnv.New32a()
+		fmt.Fprint(h, last, i, *r.Seed)
+		if strings.Contains(last, "Score:") {
+			return fmt.Sprintf("The answer is relevant.\nScore: %d", h.Sum32()%6)
+		}
+		return fmt.Sprintf("answer %d .", h.Sum32()%100)
+	}})
+	dir := t.TempDir()
+	var out bytes.Buffer
+	args := small(dir, "-iterations", "2", "-backend", srv.URL(), "-model", "tiny", "-serve", "vllm-lora",
+		"-train-cmd", `printf '{}' > "$SELFALIGN_OUTPUT/adapter_config.json"; echo "trained $SELFALIGN_ITERATION"`)
+	require.NoError(t, run(t.Context(), args, &out), out.String())
+	assert.Contains(t, out.String(), "trained 0\n")
+	assert.Contains(t, out.String(), "then -serve vllm-lora")
+	assert.Len(t, srv.Adapters(), 1)
+	models := map[string]bool{}
+	for _, r := range srv.Requests() {
+		models[r.Model] = true
+	}
+	for name, path := range srv.Adapters() {
+		assert.True(t, models[name], "requests ask for adapter %s", name)
+		assert.Equal(t, filepath.Join(dir, "iteration-0"), path)
+	}
+	// Self-Rewarding: the judge is built from each iteration's policy, the
+	// model the Handoff serves after training, not fixed to the base model.
+	journal, err := os.ReadFile(filepath.Join(dir, alignment.ProgressFile))
+	require.NoError(t, err)
+	header, _, _ := strings.Cut(string(journal), "\n")
+	assert.Contains(t, header, `"judge":"self-judge judge.Rubric`)
+	assert.Contains(t, out.String(), "\n  iteration-0/ ")
+}
+
 // TestQuickstartDeadBackendThenKeyInURL replays issue 14's items 7 and 17:
 // a dead -backend fails at once, naming the URL without its key, and leaves
 // nothing in the output directory that would make the next run refuse; the
@@ -343,5 +426,183 @@ func TestQuickstartDeadBackendThenKeyInURL(t *testing.T) {
 		require.NoError(t, err)
 		assert.NotContains(t, string(data), key, f)
 		assert.Contains(t, string(data), "api-key=REDACTED", f)
+	}
+}
+
+// Running a finished directory again says so and keeps the reports as the
+// run wrote them, timings included.
+func TestQuickstartRerunFinished(t *testing.T) {
+	dir := t.TempDir()
+	var first bytes.Buffer
+	require.NoError(t, run(t.Context(), small(dir), &first))
+	assert.NotContains(t, first.String(), "already complete")
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err)
+		return string(b)
+	}
+	md, js := read("report.md"), read("report.json")
+
+	var again bytes.Buffer
+	require.NoError(t, run(t.Context(), small(dir), &again))
+	assert.Contains(t, again.String(), "the run in "+dir+" was already complete: its iterations were read back from progress.jsonl, not run again")
+	assert.Equal(t, md, read("report.md"), "the run time is the original run's")
+	assert.Equal(t, js, read("report.json"))
+}
+
+// The report counts failed prompts, and its yield is over all prompts.
+func TestReportCountsFailures(t *testing.T) {
+	ev := func(it int, score float64) *alignment.EvalReport {
+		return &alignment.EvalReport{Iteration: it, MeanScore: score, MeanLength: 3, Elapsed: time.Second}
+	}
+	res := alignment.Result{
+		Reports: []alignment.Report{{Iteration: 0, Prompts: 10, Failed: 2, Pairs: 4, Elapsed: 2 * time.Second, Eval: ev(0, 1)}},
+		Final:   ev(1, 2),
+	}
+	rep := newReport(7, "test", res)
+	require.Len(t, rep.Iterations, 2)
+	assert.Equal(t, row{Iteration: 0, MeanScore: 1, MeanLength: 3, Pairs: 4, Prompts: 10, Failed: 2, PairYield: 0.4}, rep.Iterations[0])
+	assert.Equal(t, 3.0, rep.ElapsedSec, "the iteration's and the final evaluation's time, from the journal")
+	assert.Equal(t, 1.0, rep.Gain)
+
+	js, err := json.Marshal(rep)
+	require.NoError(t, err)
+	assert.Contains(t, string(js), `"failed":2`)
+	assert.Contains(t, string(js), `"pair_yield":0.4`)
+	assert.Contains(t, markdown(rep), "| 0 | 1.000 | 3.00 | 4 | 0.40 | 2 |")
+	assert.Contains(t, markdown(rep), "Run time: 3s")
+}
+
+// With -judge self the model judges its own answers: the world's rules
+// score the held-out evaluation and nothing else. The rule judge here
+// fails the test when it is asked about any prompt that is not held out,
+// which is what judging a training answer would take; the same judge in
+// a rules run shows that it catches such calls.
+func TestSelfJudgeNeverAsksTheRules(t *testing.T) {
+	spy := func(t *testing.T, fail bool, training *atomic.Int64) {
+		held := map[string]bool{}
+		w, err := taskworld.New(1, &taskworld.Options{Train: 24, HeldOut: 12})
+		require.NoError(t, err)
+		for _, x := range w.HeldOut() {
+			held[x.Prompt.ID] = true
+		}
+		orig := rulesJudge
+		t.Cleanup(func() { rulesJudge = orig })
+		rulesJudge = func() (alignment.Judge, error) {
+			rules, err := orig()
+			if err != nil {
+				return nil, err
+			}
+			return judge.Func(func(ctx context.Context, p alignment.Prompt, r alignment.Response) (alignment.Judgment, error) {
+				if !held[p.ID] {
+					training.Add(1)
+					if fail {
+						t.Errorf("the rules were asked about %q, a training prompt, in a self-judging run", p.ID)
+						return alignment.Judgment{}, errors.New("the rules must not judge training answers")
+					}
+				}
+				return rules.Judge(ctx, p, r)
+			}), nil
+		}
+	}
+
+	var rulesCalls atomic.Int64
+	spy(t, false, &rulesCalls)
+	require.NoError(t, run(t.Context(), small(t.TempDir()), &bytes.Buffer{}))
+	assert.Positive(t, rulesCalls.Load(), "in a rules run the spy sees the rules judge training answers")
+
+	var selfCalls atomic.Int64
+	spy(t, true, &selfCalls)
+	dir := t.TempDir()
+	var out bytes.Buffer
+	require.NoError(t, run(t.Context(), small(dir, "-judge", "self"), &out))
+	assert.Zero(t, selfCalls.Load())
+	assert.Contains(t, out.String(), "judge: the model itself, after evaluation fine-tuning on 300 judgments labelled by the rules")
+
+	f, err := os.Open(filepath.Join(dir, alignment.PairsFile))
+	require.NoError(t, err)
+	defer f.Close()
+	n := 0
+	for p, err := range alignment.ReadPairs(f) {
+		require.NoError(t, err)
+		assert.Equal(t, "self-rewarding", p.Source)
+		n++
+	}
+	assert.Positive(t, n)
+
+	var rep report
+	data, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &rep))
+	assert.Equal(t, "self", rep.Judge)
+	assert.Equal(t, 300, rep.EFTJudgments, "the budget of labelled judgments is reported")
+	require.Len(t, rep.Iterations, 2)
+	for i, r := range rep.Iterations {
+		require.NotNil(t, r.JudgeAccuracy, "row %d", i)
+		require.NotNil(t, r.JudgeSpearman, "row %d", i)
+		assert.InDelta(t, 0.5, *r.JudgeAccuracy, 0.5)
+		assert.InDelta(t, 0, *r.JudgeSpearman, 1)
+	}
+	require.NotNil(t, rep.Iterations[0].SelfScoreMean)
+	require.NotNil(t, rep.Iterations[0].SelfScoreSaturation)
+	assert.InDelta(t, rep.Iterations[0].TrainScore, *rep.Iterations[0].SelfScoreMean, 1e-12)
+	assert.InDelta(t, 0.5, *rep.Iterations[0].SelfScoreSaturation, 0.5)
+	assert.Nil(t, rep.Iterations[1].SelfScoreMean, "the final policy judges no training samples")
+	require.NotNil(t, rep.Iterations[0].PairAgreement)
+	assert.InDelta(t, 0.5, *rep.Iterations[0].PairAgreement, 0.5)
+	assert.Nil(t, rep.Iterations[1].PairAgreement)
+	assert.Contains(t, out.String(), "policy 0 as a judge: gold accuracy")
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "judged by the model itself (Self-Rewarding)")
+	assert.Contains(t, string(md), "\n- policy 1 as a judge: gold accuracy")
+}
+
+// Row 0 is the fine-tuned model as a judge, measured from its saved copy,
+// not from the policy object, which DPO trains in place.
+func TestJudgeFiguresPerPolicy(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, run(t.Context(), small(dir, "-judge", "self", "-iterations", "2"), &bytes.Buffer{}))
+	var rep report
+	data, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &rep))
+	require.Len(t, rep.Iterations, 3)
+	w, err := taskworld.New(1, &taskworld.Options{Train: 24, HeldOut: 12, EFT: taskworld.MaxEFT})
+	require.NoError(t, err)
+	m, err := loadModel(filepath.Join(dir, sftFile))
+	require.NoError(t, err)
+	j, err := judge.NewExpected(m, w.JudgeFormat())
+	require.NoError(t, err)
+	c, err := judge.Calibrate(t.Context(), j, w.Gold())
+	require.NoError(t, err)
+	assert.Equal(t, c.PairwiseAccuracy, *rep.Iterations[0].JudgeAccuracy)
+	assert.Equal(t, c.Spearman, *rep.Iterations[0].JudgeSpearman)
+}
+
+func TestMargin(t *testing.T) {
+	sc := func(xs ...float64) []alignment.Scored {
+		var rs []alignment.Scored
+		for _, x := range xs {
+			rs = append(rs, alignment.Scored{Score: x})
+		}
+		return rs
+	}
+	tests := []struct {
+		scores        []float64
+		chosen, rejec int
+		ok            bool
+	}{
+		{[]float64{3, 4.2, 3.6}, 1, 0, true},
+		{[]float64{3, 3.4, 3.2}, 1, 0, false},
+		{[]float64{4, 4.5}, 1, 0, true},
+		{[]float64{2, 2}, 0, 0, false},
+	}
+	for _, tt := range tests {
+		c, r, ok := margin(0.5).Select(sc(tt.scores...))
+		assert.Equal(t, tt.ok, ok, "%v", tt.scores)
+		if tt.ok {
+			assert.Equal(t, [2]int{tt.chosen, tt.rejec}, [2]int{c, r}, "%v", tt.scores)
+		}
 	}
 }

@@ -16,7 +16,7 @@ import (
 func outputs(backend bool) []struct{ glob, what string } {
 	policy := "policy-i/ holds the model iteration i trained (policy i+1 above); a rerun resumes from it"
 	if backend {
-		policy = "policy-i/ marks iteration i as trained; the model itself is the one -backend serves"
+		policy = "policy-i/ names the model -backend serves after iteration i (served.json); a rerun asks for it"
 	}
 	return []struct{ glob, what string }{
 		{alignment.PairsFile, "the preference pairs of every iteration, in TRL's format"},
@@ -24,6 +24,8 @@ func outputs(backend bool) []struct{ glob, what string } {
 		{"report.json", "the same as JSON"},
 		{"report.png", "held-out score, pair yield and answer length per iteration, charted"},
 		{"iteration-*.jsonl", "the pairs of iteration i alone, as -train-cmd reads them"},
+		{"iteration-*[0-9]", "what -train-cmd wrote after iteration i ($SELFALIGN_OUTPUT)"},
+		{"iteration-*.trained.json", "the record that -train-cmd succeeded on those pairs: a rerun does not train them again"},
 		{"sft.bin", "the fine-tuned model (policy 0), which a rerun loads"},
 		{"policy-*", policy},
 		{alignment.ProgressFile, "the journal a rerun resumes from"},

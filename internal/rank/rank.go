@@ -1,7 +1,7 @@
-// Package rank computes ranks and Spearman's rank correlation, which both
-// the Loop's judge-drift safeguard and package judge's audits, juries and
-// calibration need; alignment may not import gonum, so the arithmetic lives
-// here once.
+// Package rank computes ranks, Spearman's rank correlation and the
+// Bradley–Terry fit, which the Loop's judge-drift safeguard, package judge's
+// audits, juries, calibration and tournaments, and the Meta-Rewarding recipe
+// need; alignment may not import gonum, so the arithmetic lives here once.
 package rank
 
 import (

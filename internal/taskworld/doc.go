@@ -39,6 +39,19 @@
 // response says about the task. Responses are tokenised as the tinylm
 // tokenises them: lower case, words and punctuation marks as separate tokens.
 //
+// # Judging: evaluation fine-tuning and the gold set
+//
+// A world made with Options.EFT also holds evaluation fine-tuning (EFT)
+// examples, at most [MaxEFT]: responses of every kind to a seed set of
+// training prompts, labelled by [Score] and written in the world's
+// [World.JudgeFormat] (judge prompt → score), so that a model fine-tuned on
+// the corpus and on them ([FineTune]) can judge its own answers through
+// judge.NewExpected. Their words enter the vocabulary. [World.Gold] is a
+// fixed gold set of held-out prompts with two responses each, labelled by
+// Score, for judge.Calibrate: the pairwise accuracy and Spearman
+// correlation of a judge against the rules. A model that judges needs the
+// context [JudgeContext].
+//
 // # What a tinylm learns here
 //
 // Measured with the default tinylm (context 8, embedding 32, hidden 128)

@@ -2,6 +2,7 @@ package taskworld_test
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/internal/taskworld"
@@ -70,4 +71,27 @@ func ExampleNew_invalid() {
 	fmt.Println(err)
 	// Output:
 	// taskworld: BadShare 1.5 is outside [0, 1]: taskworld: invalid options
+}
+
+// A world with evaluation fine-tuning: judgments labelled by the rules,
+// written as judge prompts whose completion is the score.
+func ExampleWorld_EFT() {
+	w, err := taskworld.New(1, &taskworld.Options{EFT: taskworld.MaxEFT})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	es := w.EFT()
+	fmt.Println(len(es), "labelled judgments;", len(w.Gold()), "gold responses")
+	e := es[0]
+	fmt.Printf("%q (%s) → %q\n", e.Response, e.Kind, e.Completion)
+	fmt.Println(e.Prompt.Text()[strings.LastIndex(e.Prompt.Text(), "<response>"):])
+	// Output:
+	// 300 labelled judgments; 120 gold responses
+	// "sorry, i can not help with that." (misjudged) → "3"
+	// <response>
+	// sorry, i can not help with that.
+	// </response>
+	//
+	// Score:
 }

@@ -20,9 +20,12 @@ func Constitution() (*constitution.Constitution, error) {
 }
 
 // FineTune builds a tinylm model of the given configuration whose
-// vocabulary covers the world's prompts and corpus, and trains it on the
-// corpus by supervised fine-tuning for epochs passes. It returns the model
-// and the loss of each epoch.
+// vocabulary covers the world's prompts, corpus and EFT examples, and
+// trains it on the corpus and the EFT examples together by supervised
+// fine-tuning for epochs passes, as the Self-Rewarding paper trains its
+// first model on instruction and evaluation fine-tuning data. It returns
+// the model and the loss of each epoch. A model that judges in JudgeFormat
+// needs a context of JudgeContext tokens to see what it judges.
 func FineTune(ctx context.Context, w *World, c tinylm.Config, epochs int, seed uint64) (*tinylm.Model, []float64, error) {
 	tok, err := tinylm.NewTokenizer(w.Vocabulary(), tinylm.TokenizerOptions{})
 	if err != nil {
@@ -35,6 +38,9 @@ func FineTune(ctx context.Context, w *World, c tinylm.Config, epochs int, seed u
 	var seqs []dpo.Sequence
 	for _, e := range w.Corpus() {
 		seqs = append(seqs, dpo.Sequence{Prompt: e.Prompt, Completion: e.Response})
+	}
+	for _, e := range w.EFT() {
+		seqs = append(seqs, dpo.Sequence{Prompt: e.Prompt, Completion: e.Completion})
 	}
 	losses, err := m.Fit(ctx, seqs, tinylm.FitOptions{Epochs: epochs, Seed: seed})
 	if err != nil {

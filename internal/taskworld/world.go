@@ -12,6 +12,7 @@ import (
 
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/internal/seeds"
+	"github.com/selfalign/selfalign/judge"
 )
 
 // ErrOptions says that Options ask for something the world cannot give.
@@ -59,6 +60,10 @@ type Options struct {
 	// rounded to the nearest integer, split evenly over BadKinds. For a
 	// corpus of good responses only, keep the examples of KindGood.
 	BadShare float64
+	// EFT is the number of labelled judgments of evaluation fine-tuning
+	// (see World.EFT), at most MaxEFT. Unlike the other fields, 0 means
+	// none: a world whose model only answers.
+	EFT int
 }
 
 // resolve returns o with defaults filled in, or an error naming the first
@@ -85,6 +90,9 @@ func (o *Options) resolve() (Options, error) {
 	}
 	if r.BadShare == 0 {
 		r.BadShare = DefaultBadShare
+	}
+	if r.EFT < 0 || r.EFT > MaxEFT {
+		return r, fmt.Errorf("taskworld: EFT %d is outside [0, %d]: %w", r.EFT, MaxEFT, ErrOptions)
 	}
 	return r, nil
 }
@@ -145,8 +153,11 @@ type Example struct {
 // prompts. It is immutable and safe for concurrent use; its methods return
 // copies.
 type World struct {
+	seed           uint64
 	train, heldOut []Task
 	corpus         []Example
+	format         *judge.ScoreFormat
+	eft            []EFTExample
 }
 
 // New generates the world of seed sized by o (nil means defaults). The same
@@ -168,7 +179,11 @@ func New(seed uint64, o *Options) (*World, error) {
 	if n := total(trainPools); opt.Train > n {
 		return nil, fmt.Errorf("taskworld: Train %d exceeds the %d distinct training prompts: %w", opt.Train, n, ErrOptions)
 	}
-	w := &World{train: draw(seed, "train", trainPools, opt.Train)}
+	format, err := judge.NewScoreFormat(nil)
+	if err != nil {
+		return nil, fmt.Errorf("taskworld: %w", err)
+	}
+	w := &World{seed: seed, format: format, train: draw(seed, "train", trainPools, opt.Train)}
 	// Training phrasings with subjects not drawn for training are held-out
 	// combinations.
 	drawn := map[string]bool{}
@@ -203,6 +218,9 @@ func New(seed uint64, o *Options) (*World, error) {
 		}
 	}
 	w.corpus = corpus(seed, w.train, opt.Examples, opt.BadShare)
+	if w.eft, err = eftSet(seed, w.train, opt.EFT, format); err != nil {
+		return nil, err
+	}
 	return w, nil
 }
 
@@ -229,8 +247,8 @@ func (w *World) Corpus() []Example {
 	return out
 }
 
-// Vocabulary returns the distinct tinylm tokens of the world (its prompts
-// and corpus responses), sorted.
+// Vocabulary returns the distinct tinylm tokens of the world (its prompts,
+// corpus responses and EFT sequences), sorted.
 func (w *World) Vocabulary() []string {
 	set := map[string]bool{}
 	add := func(s string) {
@@ -246,6 +264,12 @@ func (w *World) Vocabulary() []string {
 	}
 	for _, e := range w.corpus {
 		add(e.Response)
+	}
+	for _, e := range w.eft {
+		for _, m := range e.Prompt.Messages {
+			add(m.Content)
+		}
+		add(e.Completion)
 	}
 	return slices.Sorted(maps.Keys(set))
 }

@@ -298,6 +298,8 @@ func TestOptionsErrors(t *testing.T) {
 		{Options{BadShare: math.NaN()}, "BadShare NaN"},
 		{Options{Train: 263}, "Train 263 exceeds the 262"},
 		{Options{HeldOut: 357}, "HeldOut 357 exceeds the 356 distinct held-out prompts left by Train 160"},
+		{Options{EFT: -1}, "EFT -1"},
+		{Options{EFT: MaxEFT + 1}, "EFT 301 is outside [0, 300]"},
 	}
 	for _, c := range cases {
 		t.Run(c.field, func(t *testing.T) {

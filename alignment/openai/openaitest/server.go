@@ -29,6 +29,44 @@
 //   - OpenAI honours n and log-probabilities; its chat models have no
 //     /v1/completions (404 "This is a chat model ...").
 //
+// With Options.LoRA, a fake also loads trained models at run time, as a
+// host does between iterations (see openai.Handoff):
+//
+//   - vLLM (started with --enable-lora and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True)
+//     answers POST /v1/load_lora_adapter {"lora_name", "lora_path",
+//     "load_inplace"} with 200 and the plain text "Success: LoRA adapter
+//     '<name>' added successfully.", after which requests may name the
+//     adapter as their model and GET /v1/models lists it (owned_by "vllm",
+//     root the path, parent the base model). A name already loaded without
+//     load_inplace, a missing name or path, or a path that is not a
+//     directory get vLLM's 400 or 404 ErrorResponse
+//     (vllm/entrypoints/openai/models/serving.py, load_lora_adapter and
+//     _check_load_lora_adapter_request; vllm/exceptions.py,
+//     LoRAAdapterNotFoundError). Without Options.LoRA the route does not
+//     exist: 404 {"detail": "Not Found"}, FastAPI's answer
+//     (vllm/entrypoints/serve/lora/api_router.py registers it only when
+//     the variable is set). POST /v1/unload_lora_adapter {"lora_name"}
+//     answers "Success: LoRA adapter '<name>' removed successfully." or
+//     404 "The lora adapter '<name>' cannot be found.". With
+//     Options.OldLoRA the fake ignores load_inplace, as vLLM did before
+//     it had the field.
+//   - SGLang answers POST /load_lora_adapter {"lora_name", "lora_path"}
+//     with {"success", "error_message", "loaded_adapters"}, 200 or 400
+//     (sglang/srt/entrypoints/http_server.py; LoRAUpdateOutput in
+//     sglang/srt/managers/io_struct.py); a loaded adapter is asked for
+//     as the model "<base>:<adapter>" (serving_base.py,
+//     _parse_model_parameter) and is not listed by /v1/models. A name
+//     already loaded gets 400 "LoRA with name <name> already exists. ..."
+//     (sglang/srt/lora/lora_registry.py, register); POST
+//     /unload_lora_adapter {"lora_name"} removes one. Without
+//     Options.LoRA the answer is 400 "LoRA is not enabled. Please set
+//     `--enable-lora` to enable LoRA." (tokenizer_manager.py). POST
+//     /update_weights_from_disk {"model_path"} replaces the served weights
+//     under the same model name whatever Options.LoRA says: 200
+//     {"success": true, "message": "Succeeded to update model weights.",
+//     "num_paused_requests": 0}, or 400 with success false when the path
+//     is not a directory.
+//
 // Tokens are whitespace-delimited words (a word carries the spaces before
 // it, a newline is a token of its own); see Tokenize.
 package openaitest
@@ -38,8 +76,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -125,6 +166,13 @@ type Options struct {
 	// log-probabilities (Llama 3's "<|begin_of_text|>", Llama 2's "<s>"):
 	// the tokenizer adds it, the prompt text does not hold it.
 	BOS string
+	// LoRA makes the server load adapters at run time: vLLM's
+	// POST /v1/load_lora_adapter, SGLang's POST /load_lora_adapter (see
+	// the package doc).
+	LoRA bool
+	// OldLoRA makes a vLLM fake ignore load_inplace, as vLLM did before
+	// it had the field: a name already loaded is refused.
+	OldLoRA bool
 	// Intercept, when set, sees every request first (its body readable)
 	// and may answer it itself, returning true, to inject faults: error
 	// statuses, slow or garbage answers, hijacked connections.
@@ -162,14 +210,16 @@ type Server struct {
 	srv *httptest.Server
 	o   Options
 
-	mu   sync.Mutex
-	reqs []Request
+	mu       sync.Mutex
+	reqs     []Request
+	adapters map[string]string // loaded adapters: name → path
+	weights  string            // the path of SGLang's last weights update
 }
 
 // NewServer starts a fake server. When t is not nil, the server is closed
 // when the test ends; otherwise the caller must call Close.
 func NewServer(t testing.TB, o Options) *Server {
-	s := &Server{o: o}
+	s := &Server{o: o, adapters: map[string]string{}}
 	if s.o.Reply == nil {
 		s.o.Reply = func(r Request, i int) string { return CannedReply(o.Flavor, r, i) }
 	}
@@ -195,6 +245,21 @@ func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Request(nil), s.reqs...)
+}
+
+// Adapters returns the adapters loaded so far, by name, with their paths.
+func (s *Server) Adapters() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.adapters)
+}
+
+// Weights returns the model_path of SGLang's last successful
+// /update_weights_from_disk, "" when there was none.
+func (s *Server) Weights() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.weights
 }
 
 // Close shuts the server down, closing client connections.
@@ -276,6 +341,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.models(w)
 		return
 	}
+	if r.Method == http.MethodPost && s.admin(w, r.URL.Path, raw) {
+		return
+	}
 	if r.URL.Path != "/v1/chat/completions" && r.URL.Path != "/v1/completions" {
 		if f == VLLM || f == SGLang {
 			writeJSON(w, http.StatusNotFound, map[string]any{"detail": "Not Found"})
@@ -292,7 +360,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusBadRequest, "invalid_request_error", perr.Error())
 		return
 	}
-	if s.o.Model != "" && req.Model != s.o.Model && f != LlamaCpp {
+	if s.o.Model != "" && req.Model != s.o.Model && f != LlamaCpp && !s.adapterServed(req.Model) {
 		s.modelNotFound(w, req.Model)
 		return
 	}
@@ -631,6 +699,19 @@ func (s *Server) models(w http.ResponseWriter) {
 	if s.o.Model != "" || s.o.Flavor == LlamaCpp {
 		data = append(data, entry)
 	}
+	if s.o.Flavor == VLLM {
+		// vLLM lists its adapters after the base model, in load order;
+		// the fake lists them by name.
+		ads := s.Adapters()
+		names := make([]string, 0, len(ads))
+		for n := range ads {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			data = append(data, map[string]any{"id": n, "object": "model", "created": 1735689600, "owned_by": "vllm", "root": ads[n], "parent": s.o.Model, "max_model_len": nil})
+		}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data})
 }
 
@@ -706,6 +787,137 @@ func (s *Server) modelNotFound(w http.ResponseWriter, model string) {
 	default:
 		s.fail(w, http.StatusNotFound, "NotFoundError", fmt.Sprintf("The model `%s` does not exist.", model))
 	}
+}
+
+// adapterServed reports whether model names a loaded adapter: its own
+// name on vLLM, "<base>:<adapter>" on SGLang.
+func (s *Server) adapterServed(model string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch s.o.Flavor {
+	case VLLM:
+		_, ok := s.adapters[model]
+		return ok
+	case SGLang:
+		base, name, ok := strings.Cut(model, ":")
+		_, loaded := s.adapters[strings.TrimSpace(name)]
+		return ok && strings.TrimSpace(base) == s.o.Model && loaded
+	}
+	return false
+}
+
+// admin answers the requests that load a trained model, and reports
+// whether path was one of them.
+func (s *Server) admin(w http.ResponseWriter, path string, raw []byte) bool {
+	f := s.o.Flavor
+	var body struct {
+		LoraName    string `json:"lora_name"`
+		LoraPath    string `json:"lora_path"`
+		LoadInplace bool   `json:"load_inplace"`
+		ModelPath   string `json:"model_path"`
+	}
+	switch {
+	case f == VLLM && path == "/v1/load_lora_adapter" && s.o.LoRA:
+		if err := json.Unmarshal(raw, &body); err != nil {
+			s.fail(w, http.StatusBadRequest, "BadRequestError", err.Error())
+			return true
+		}
+		// vllm/entrypoints/openai/models/serving.py: create_error_response
+		// with err_type InvalidUserInput or NotFoundError.
+		vllmErr := func(code int, typ, msg string) {
+			writeJSON(w, code, map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": nil, "code": code}})
+		}
+		s.mu.Lock()
+		_, loaded := s.adapters[body.LoraName]
+		s.mu.Unlock()
+		switch {
+		case body.LoraName == "" || body.LoraPath == "":
+			vllmErr(http.StatusBadRequest, "InvalidUserInput", "Both 'lora_name' and 'lora_path' must be provided.")
+		case loaded && (!body.LoadInplace || s.o.OldLoRA):
+			vllmErr(http.StatusBadRequest, "InvalidUserInput", fmt.Sprintf("The lora adapter '%s' has already been loaded. If you want to load the adapter in place, set 'load_inplace' to True.", body.LoraName))
+		case !isDir(body.LoraPath):
+			vllmErr(http.StatusNotFound, "NotFoundError", fmt.Sprintf("Loading lora %s failed: No adapter found for %s", body.LoraName, body.LoraPath))
+		default:
+			s.mu.Lock()
+			s.adapters[body.LoraName] = body.LoraPath
+			s.mu.Unlock()
+			// The route answers Response(status_code=200, content=...):
+			// plain text, not JSON.
+			w.WriteHeader(http.StatusOK)
+			fmt.Fprintf(w, "Success: LoRA adapter '%s' added successfully.", body.LoraName)
+		}
+		return true
+	case f == VLLM && path == "/v1/unload_lora_adapter" && s.o.LoRA:
+		json.Unmarshal(raw, &body)
+		s.mu.Lock()
+		_, loaded := s.adapters[body.LoraName]
+		delete(s.adapters, body.LoraName)
+		s.mu.Unlock()
+		if !loaded {
+			writeJSON(w, http.StatusNotFound, map[string]any{"error": map[string]any{"message": fmt.Sprintf("The lora adapter '%s' cannot be found.", body.LoraName), "type": "NotFoundError", "param": nil, "code": http.StatusNotFound}})
+			return true
+		}
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprintf(w, "Success: LoRA adapter '%s' removed successfully.", body.LoraName)
+		return true
+	case f == SGLang && path == "/unload_lora_adapter":
+		json.Unmarshal(raw, &body)
+		s.mu.Lock()
+		_, loaded := s.adapters[body.LoraName]
+		delete(s.adapters, body.LoraName)
+		s.mu.Unlock()
+		if !loaded {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"success": false, "error_message": fmt.Sprintf("LoRA adapter %s not found.", body.LoraName), "loaded_adapters": nil})
+			return true
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"success": true, "error_message": nil, "loaded_adapters": s.Adapters()})
+		return true
+	case f == SGLang && path == "/load_lora_adapter":
+		json.Unmarshal(raw, &body)
+		out := func(code int, msg string) {
+			s.mu.Lock()
+			loaded := maps.Clone(s.adapters)
+			s.mu.Unlock()
+			res := map[string]any{"success": code == http.StatusOK, "error_message": nilIfEmpty(msg), "loaded_adapters": loaded}
+			if code != http.StatusOK {
+				res["loaded_adapters"] = nil
+			}
+			writeJSON(w, code, res)
+		}
+		switch {
+		case !s.o.LoRA:
+			out(http.StatusBadRequest, "LoRA is not enabled. Please set `--enable-lora` to enable LoRA.")
+		case s.Adapters()[body.LoraName] != "":
+			// sglang/srt/lora/lora_registry.py, register.
+			out(http.StatusBadRequest, fmt.Sprintf("LoRA with name %s already exists. Loaded LoRAs: dict_keys([%s])", body.LoraName, "'"+body.LoraName+"'"))
+		case !isDir(body.LoraPath):
+			// The fake's own words: SGLang's depend on what failed.
+			out(http.StatusBadRequest, fmt.Sprintf("Failed to load LoRA adapter %s from %s", body.LoraName, body.LoraPath))
+		default:
+			s.mu.Lock()
+			s.adapters[body.LoraName] = body.LoraPath
+			s.mu.Unlock()
+			out(http.StatusOK, "")
+		}
+		return true
+	case f == SGLang && path == "/update_weights_from_disk":
+		json.Unmarshal(raw, &body)
+		if !isDir(body.ModelPath) {
+			writeJSON(w, http.StatusBadRequest, map[string]any{"success": false, "message": fmt.Sprintf("Failed to get weights iterator: %s is not a directory.", body.ModelPath), "num_paused_requests": 0})
+			return true
+		}
+		s.mu.Lock()
+		s.weights = body.ModelPath
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]any{"success": true, "message": "Succeeded to update model weights.", "num_paused_requests": 0})
+		return true
+	}
+	return false
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return path != "" && err == nil && fi.IsDir()
 }
 
 func nilIfEmpty(s string) any {

@@ -282,3 +282,96 @@ func TestFlavorString(t *testing.T) {
 	assert.Equal(t, "openai", OpenAI.String())
 	assert.Equal(t, "Flavor(9)", Flavor(9).String())
 }
+
+// postRaw posts body to url and returns the status and the raw answer.
+func postRaw(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(raw)
+}
+
+// Loading an adapter makes a new model name servable, in each server's
+// request and answer shapes; an unknown name gets the server's 404.
+func TestLoadAdapter(t *testing.T) {
+	adapter := t.TempDir()
+	chat := func(model string) string {
+		return `{"model":"` + model + `","messages":[{"role":"user","content":"Hi"}]}`
+	}
+	tests := []struct {
+		name  string
+		o     Options
+		steps []struct {
+			path, body string
+			code       int
+			want       string
+		}
+	}{
+		{"vllm", Options{Flavor: VLLM, Model: "base", LoRA: true}, []struct {
+			path, body string
+			code       int
+			want       string
+		}{
+			{"/v1/chat/completions", chat("a1"), 404, `"message":"The model ` + "`a1`" + ` does not exist."`},
+			{"/v1/load_lora_adapter", `{"lora_name":"a1"}`, 400, `"message":"Both 'lora_name' and 'lora_path' must be provided.","param":null,"type":"InvalidUserInput"`},
+			{"/v1/load_lora_adapter", `{"lora_name":"a1","lora_path":"/nonexistent"}`, 404, `Loading lora a1 failed: No adapter found for /nonexistent`},
+			{"/v1/load_lora_adapter", `{"lora_name":"a1","lora_path":"` + adapter + `"}`, 200, `Success: LoRA adapter 'a1' added successfully.`},
+			{"/v1/load_lora_adapter", `{"lora_name":"a1","lora_path":"` + adapter + `"}`, 400, `The lora adapter 'a1' has already been loaded.`},
+			{"/v1/load_lora_adapter", `{"lora_name":"a1","lora_path":"` + adapter + `","load_inplace":true}`, 200, `added successfully`},
+			{"/v1/chat/completions", chat("a1"), 200, `"model":"a1"`},
+			{"/v1/unload_lora_adapter", `{"lora_name":"zz"}`, 404, `The lora adapter 'zz' cannot be found.`},
+		}},
+		{"vllm without runtime updating", Options{Flavor: VLLM, Model: "base"}, []struct {
+			path, body string
+			code       int
+			want       string
+		}{
+			{"/v1/load_lora_adapter", `{"lora_name":"a1","lora_path":"` + adapter + `"}`, 404, `{"detail":"Not Found"}`},
+		}},
+		{"sglang", Options{Flavor: SGLang, Model: "base", LoRA: true}, []struct {
+			path, body string
+			code       int
+			want       string
+		}{
+			{"/v1/chat/completions", chat("base:a1"), 404, `does not exist`},
+			{"/load_lora_adapter", `{"lora_name":"a1","lora_path":"` + adapter + `"}`, 200, `"success":true`},
+			{"/load_lora_adapter", `{"lora_name":"a1","lora_path":"` + adapter + `"}`, 400, `"error_message":"LoRA with name a1 already exists.`},
+			{"/v1/chat/completions", chat("base:a1"), 200, `"model":"base:a1"`},
+			{"/update_weights_from_disk", `{"model_path":"/nonexistent"}`, 400, `"success":false`},
+			{"/update_weights_from_disk", `{"model_path":"` + adapter + `"}`, 200, `"message":"Succeeded to update model weights."`},
+		}},
+		{"sglang without --enable-lora", Options{Flavor: SGLang, Model: "base"}, []struct {
+			path, body string
+			code       int
+			want       string
+		}{
+			{"/load_lora_adapter", `{"lora_name":"a1","lora_path":"` + adapter + `"}`, 400, "LoRA is not enabled. Please set `--enable-lora` to enable LoRA."},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := NewServer(t, tt.o)
+			root := strings.TrimSuffix(srv.URL(), "/v1")
+			for _, st := range tt.steps {
+				code, body := postRaw(t, root+st.path, st.body)
+				assert.Equal(t, st.code, code, "%s %s: %s", st.path, st.body, body)
+				assert.Contains(t, body, st.want, "%s %s", st.path, st.body)
+			}
+		})
+	}
+	t.Run("vllm lists its adapters", func(t *testing.T) {
+		srv := NewServer(t, Options{Flavor: VLLM, Model: "base", LoRA: true})
+		code, _ := postRaw(t, strings.TrimSuffix(srv.URL(), "/v1")+"/v1/load_lora_adapter", `{"lora_name":"a1","lora_path":"`+adapter+`"}`)
+		require.Equal(t, 200, code)
+		resp, err := http.Get(srv.URL() + "/models")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		assert.Contains(t, string(raw), `{"created":1735689600,"id":"a1","max_model_len":null,"object":"model","owned_by":"vllm","parent":"base","root":"`+adapter+`"}`)
+		assert.Equal(t, map[string]string{"a1": adapter}, srv.Adapters())
+	})
+}
