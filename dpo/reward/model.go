@@ -25,13 +25,17 @@ var (
 // Aspects.
 const AspectReward = "reward"
 
-// Defaults of Options.
+// Defaults of Options. The learning rate and L2 were chosen by measurement
+// on the task world of examples/rlaif (one round of soft-labelled pairs,
+// about 150): over seeds 1–8, held-out accuracy 0.898 against 0.834 with a
+// learning rate of 0.05 and L2 of 1e-3, and 0.892 over seeds 9–16, which
+// took no part in the choice.
 const (
 	DefaultDim          = 1 << 16
 	DefaultEpochs       = 40
 	DefaultBatchSize    = 32
-	DefaultLearningRate = 0.05
-	DefaultL2           = 1e-3
+	DefaultLearningRate = 0.01
+	DefaultL2           = 0.01
 	maxDim              = 1 << 24
 )
 
