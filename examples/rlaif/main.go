@@ -72,10 +72,10 @@ const (
 	output = `
   task world: P prompts, H held out; fine-tuned tinylm, loss A → B
       The world's sizes, and the supervised fine-tuning before any RL.
-  feedback: Q labelled pairs from P prompts
+  feedback: Q labelled pairs from P prompts, S with soft labels
       The feedback model compared the policy's answers to each training
-      prompt; Q pairs of the best and worst answer, each with its soft
-      label, train the reward model.
+      prompt; Q pairs of the best and worst answer train the reward model,
+      S of them labelled with a probability below 1 (Pair.Prob).
   reward model: held-out gold accuracy A, margin M (G pairs); B on best-and-worst pairs (W); train accuracy T
       The reward model's accuracy on the G pairs of answers to held-out
       prompts that the rules (the gold standard) score differently, and the
@@ -102,8 +102,11 @@ const (
 type Report struct {
 	Seed       uint64 `json:"seed"`
 	Iterations int    `json:"iterations"`
-	// FeedbackPairs is the number of pairs the reward model trained on.
+	// FeedbackPairs is the number of pairs the reward model trained on,
+	// and SoftLabels the number of them whose label (Pair.Prob) is
+	// strictly between 0 and 1.
 	FeedbackPairs int `json:"feedback_pairs"`
+	SoftLabels    int `json:"soft_labels"`
 	// RMAccuracy is the reward model's accuracy on held-out pairs ordered
 	// by the rules: every two answers to a held-out prompt that the rules
 	// score differently. RM holds all its metrics on them, under TRL's
@@ -172,7 +175,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	labelled := feedback.Pairs()
 	rep.FeedbackPairs = len(labelled)
-	fmt.Fprintf(stdout, "feedback: %d labelled pairs from %d prompts\n", len(labelled), len(kit.World.Train()))
+	for _, p := range labelled {
+		if p.Prob > 0 && p.Prob < 1 {
+			rep.SoftLabels++
+		}
+	}
+	fmt.Fprintf(stdout, "feedback: %d labelled pairs from %d prompts, %d with soft labels\n", len(labelled), len(kit.World.Train()), rep.SoftLabels)
 
 	// The reward model, trained on the labels and measured on held-out
 	// pairs that the rules order.

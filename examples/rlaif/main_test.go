@@ -29,7 +29,7 @@ func TestShortRun(t *testing.T) {
 	require.NoError(t, run(t.Context(), []string{"-short", "-out", dir, "-iterations", "2"}, &out))
 	text := out.String()
 	assert.Regexp(t, `task world: 32 prompts, 12 held out`, text)
-	assert.Regexp(t, `feedback: [1-9]\d* labelled pairs from 32 prompts`, text)
+	assert.Regexp(t, `feedback: [1-9]\d* labelled pairs from 32 prompts, [1-9]\d* with soft labels`, text)
 	assert.Regexp(t, `reward model: held-out gold accuracy \d\.\d{3}, margin -?\d+\.\d\d \([1-9]\d* pairs\); \d\.\d{3} on best-and-worst pairs \([1-9]\d*\); train accuracy \d\.\d{3}`, text)
 	for _, arm := range []string{"rl-cai", "rlvr"} {
 		assert.Regexp(t, arm+` iteration 0: held-out rule score \d\.\d\d before training\n`, text)
@@ -40,6 +40,7 @@ func TestShortRun(t *testing.T) {
 	r := readReport(t, dir)
 	assert.Equal(t, uint64(1), r.Seed)
 	assert.Positive(t, r.FeedbackPairs)
+	assert.Positive(t, r.SoftLabels, "the comparer's probabilities reach the pairs")
 	assert.Equal(t, r.RM.Accuracy, r.RMAccuracy)
 	assert.Positive(t, r.RMMaxMin.Pairs)
 	assert.GreaterOrEqual(t, r.RM.Pairs, r.RMMaxMin.Pairs, "the best-and-worst pairs are among all pairs")
