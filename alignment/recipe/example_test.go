@@ -88,8 +88,8 @@ func ExampleSelfRewarding() {
 // Meta-Rewarding on fakes: the response whose three judgments disagree
 // most has them ranked by the meta-judge, and the best judgment is paired
 // over the worst for the judge's own prompt. In a real run Judge is
-// judge.NewRubric on the policy, MetaJudge judge.NewMeta on it, and Rank
-// judge.BradleyTerry.
+// judge.NewRubric on the policy and MetaJudge judge.NewMeta on it, and the
+// default Rank is the paper's Elo fit.
 func ExampleMetaRewarding() {
 	policy := &alignmenttest.Script{Default: []string{"100 °C.", "Water boils at 100 °C at sea level.", "Hot."}}
 	judgeModel := &exampleJudge{scores: map[string][]float64{
