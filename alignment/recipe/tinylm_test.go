@@ -261,6 +261,12 @@ func abs(x float64) float64 {
 }
 
 func TestConstitutionalAITinyLM(t *testing.T) {
+	for _, form := range []recipe.SLForm{recipe.SLSupervised, recipe.SLPairs} {
+		t.Run(string(form), func(t *testing.T) { testConstitutionalAITinyLM(t, form) })
+	}
+}
+
+func testConstitutionalAITinyLM(t *testing.T, form recipe.SLForm) {
 	f := tinyWorld(t)
 	m := f.sft.Clone()
 	rec := &alignmenttest.Recorder{}
@@ -268,6 +274,7 @@ func TestConstitutionalAITinyLM(t *testing.T) {
 		Base:      alignment.Loop{Policy: m, Prompts: f.prompts(t, 16), Trainer: newDPO(t), Sink: rec, Seed: 1, Sampling: tinySampling},
 		Reviser:   resample{pol: f.sft.Clone(), rules: f.rules, n: 4},
 		SLTrainer: newDPO(t),
+		SLForm:    form,
 		Comparer:  judge.Pointwise{Judge: f.rules},
 	}
 	res, err := cai.Run(t.Context())
@@ -283,7 +290,24 @@ func TestConstitutionalAITinyLM(t *testing.T) {
 		assert.Equal(t, p.Chosen.Text, p.Chosen.Revisions[len(p.Chosen.Revisions)-1].Text)
 	}
 	assert.Equal(t, len(sl), res.SL.Reports[0].Pairs)
-	assert.Greater(t, margin(t, m, sl), margin(t, f.sft, sl), "the SL stage trained on its revisions")
+	if form == recipe.SLPairs {
+		assert.Greater(t, margin(t, m, sl), margin(t, f.sft, sl), "the SL stage trained on its revision pairs")
+		return
+	}
+	slPol, ok := res.SL.Policy.(*tinylm.Model)
+	require.True(t, ok)
+	assert.Greater(t, likelihood(t, slPol, sl), likelihood(t, f.sft, sl), "the SL stage fine-tuned on its revisions")
+}
+
+// likelihood is the mean log-probability of the pairs' chosen responses.
+func likelihood(t *testing.T, m *tinylm.Model, pairs []alignment.Pair) float64 {
+	var sum float64
+	for _, p := range pairs {
+		c, _, err := m.LogProb(t.Context(), p.Prompt, p.Chosen.Text)
+		require.NoError(t, err)
+		sum += c
+	}
+	return sum / float64(len(pairs))
 }
 
 func TestOnlineDPOTinyLMIsRepeatable(t *testing.T) {
