@@ -85,7 +85,12 @@ const (
       preferred one, T ties where it preferred neither (no pair). S scores the
       policy iteration N sampled from, before iteration N trained it.
   final policy: held-out rule score S, mean length L tokens
-      The policy after the last iteration's training.`
+      The policy after the last iteration's training.
+  correctness C (baseline B at the RL stage's start)
+      The capability suite: 5 × the share of right answers to the held-out
+      arithmetic and fact prompts; alignment must not lower it. The SL
+      stage's line shows it before → after that stage. A regression alarm,
+      listed after it, says it fell by more than 0.25 during the RL stage.`
 )
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
@@ -145,6 +150,10 @@ func runCAI(ctx context.Context, kit *taskworld.Kit, sz size, form recipe.SLForm
 	if err != nil {
 		return err
 	}
+	capability, err := taskworld.CapabilitySuite(world.HeldOut())
+	if err != nil {
+		return err
+	}
 	sampling := alignment.SampleOptions{Temperature: 1, MaxTokens: 20}
 	reviser, err := newReviser(model.Clone(), rules, sz.revisionDraws, sampling)
 	if err != nil {
@@ -167,7 +176,8 @@ func runCAI(ctx context.Context, kit *taskworld.Kit, sz size, form recipe.SLForm
 			Sampling:   sampling,
 			Seed:       seed,
 			Dir:        dir,
-			Eval:       &alignment.Evaluation{Prompts: taskworld.Prompts(world.HeldOut()), Judge: rules, Samples: 4},
+			Eval: &alignment.Evaluation{Prompts: taskworld.Prompts(world.HeldOut()), Judge: rules, Samples: 4,
+				Suites: []alignment.Suite{capability}},
 		},
 		Reviser:   reviser,
 		SLTrainer: slTrainer,
@@ -188,7 +198,11 @@ func runCAI(ctx context.Context, kit *taskworld.Kit, sz size, form recipe.SLForm
 		if form == recipe.SLPairs {
 			how = "DPO on the revision pairs"
 		}
-		fmt.Fprintf(stdout, "  held-out rule score %.2f → %.2f after %s\n", sl.Eval.MeanScore, res.SL.Final.MeanScore, how)
+		fmt.Fprintf(stdout, "  held-out rule score %.2f → %.2f after %s", sl.Eval.MeanScore, res.SL.Final.MeanScore, how)
+		for i, su := range res.SL.Final.Suites {
+			fmt.Fprintf(stdout, "; %s %.2f → %.2f", su.Name, sl.Eval.Suites[i].Score.Mean, su.Score.Mean)
+		}
+		fmt.Fprintln(stdout)
 	}
 	for _, r := range res.RL.Reports {
 		fmt.Fprintf(stdout, "RL iteration %d: %d prompts, %d pairs, %d ties", r.Iteration, r.Prompts, r.Pairs, r.Ties)
@@ -202,6 +216,14 @@ func runCAI(ctx context.Context, kit *taskworld.Kit, sz size, form recipe.SLForm
 	}
 	if f := res.RL.Final; f != nil {
 		fmt.Fprintf(stdout, "final policy: held-out rule score %.2f, mean length %.1f tokens\n", f.MeanScore, f.MeanLength)
+		for _, su := range f.Suites {
+			fmt.Fprintf(stdout, "  %s %.2f (baseline %.2f at the RL stage's start)\n", su.Name, su.Score.Mean, su.Baseline)
+		}
+		for _, a := range f.Alarms {
+			if a.Kind == alignment.AlarmRegression {
+				fmt.Fprintf(stdout, "  alarm: %s\n", a.Reason)
+			}
+		}
 	}
 	if dir != "" {
 		fmt.Fprintf(stdout, "pairs in %s/sl/%s and %s/rl/%s\n", dir, alignment.PairsFile, dir, alignment.PairsFile)

@@ -25,7 +25,7 @@ func TestShortRun(t *testing.T) {
 	assert.Regexp(t, `SL stage: 32 prompts, 64 answers, [1-9]\d* revision pairs`, text)
 	assert.Regexp(t, `RL iteration 0: 32 prompts, \d+ pairs, \d+ ties, held-out rule score \d\.\d\d before training\n`, text)
 	assert.Regexp(t, `RL iteration 1: 32 prompts, \d+ pairs`, text)
-	assert.Regexp(t, `final policy: held-out rule score \d\.\d\d, mean length \d+\.\d tokens`, text)
+	assert.Regexp(t, `final policy: held-out rule score \d\.\d\d, mean length \d+\.\d tokens\n  correctness \d\.\d\d \(baseline \d\.\d\d at the RL stage's start\)\n`, text)
 	assert.FileExists(t, filepath.Join(dir, "sl", alignment.PairsFile))
 	assert.FileExists(t, filepath.Join(dir, "rl", alignment.PairsFile))
 
@@ -45,7 +45,7 @@ func TestCompareSLForms(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, run(t.Context(), []string{"-short", "-sl", "compare", "-iterations", "1"}, &out))
 	text := out.String()
-	re := regexp.MustCompile(`SL form (sft|pairs)\nSL stage: 32 prompts, 64 answers, (\d+) revision pairs\n  held-out rule score (\d\.\d\d) → (\d\.\d\d) after (fine-tuning on the revisions|DPO on the revision pairs)\n`)
+	re := regexp.MustCompile(`SL form (sft|pairs)\nSL stage: 32 prompts, 64 answers, (\d+) revision pairs\n  held-out rule score (\d\.\d\d) → (\d\.\d\d) after (fine-tuning on the revisions|DPO on the revision pairs); correctness \d\.\d\d → \d\.\d\d\n`)
 	m := re.FindAllStringSubmatch(text, -1)
 	require.Len(t, m, 2, text)
 	assert.Equal(t, []string{"sft", "fine-tuning on the revisions"}, []string{m[0][1], m[0][5]})
