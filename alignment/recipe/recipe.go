@@ -23,7 +23,10 @@
 //     two samples, a pairwise AI judge, one training step at once,
 //     anchored to the initial model.
 //   - [SelfBoosting] (SynPO, Dong et al., 2024): an improver's rewrite of
-//     the current policy's answer over the initial policy's answer.
+//     the current policy's answer over the initial policy's answer; on
+//     request, the improver re-learned each iteration on gold data through
+//     alignment.SFTTrainer, a preference-gap filter and pairs accumulated
+//     across iterations.
 //   - [SPaR] (Cheng et al., 2024): a tree search of minimal corrections of
 //     an answer the judge fails; the passing correction over the failed
 //     answer for the actor, and the refiner's successful search trace for

@@ -379,6 +379,55 @@ func TestSelfBoostingTinyLM(t *testing.T) {
 	}
 }
 
+// TestSelfBoostingTinyLMFaithful runs SynPO's mechanisms on tinylm: an
+// improver re-learned each iteration on (the policy's answer → a gold
+// answer of the corpus), a gap filter by the rules, and pairs accumulated
+// across iterations.
+func TestSelfBoostingTinyLMFaithful(t *testing.T) {
+	f := tinyWorld(t)
+	var gold []alignment.Example
+	for _, e := range f.world.Corpus() {
+		if e.Kind == taskworld.KindGood && len(gold) < 16 {
+			gold = append(gold, alignment.Example{Prompt: e.Prompt, Completion: e.Response})
+		}
+	}
+	require.NotEmpty(t, gold)
+	rec := &alignmenttest.Recorder{}
+	var trained []int
+	tr := &countingTrainer{Trainer: newDPO(t), sizes: &trained}
+	s := recipe.SelfBoosting{
+		Base: alignment.Loop{Policy: f.sft.Clone(), Prompts: f.prompts(t, 16), Trainer: tr, Sink: rec, Seed: 1, Sampling: tinySampling, Iterations: 2},
+		NewImprover:     func() (alignment.Policy, error) { return f.sft.Clone(), nil },
+		ImproverTrainer: newDPO(t),
+		Gold:            gold,
+		GapJudge:        f.rules,
+		Accumulate:      true,
+		Initial:         f.sft.Clone(),
+	}
+	_, err := s.Run(t.Context())
+	require.NoError(t, err)
+	pairs := rec.Pairs()
+	require.NotEmpty(t, pairs)
+	for _, p := range pairs {
+		assert.True(t, p.Scored)
+		assert.Greater(t, p.ScoreChosen, p.ScoreRejected, "the gap filter keeps chosen above rejected")
+		assert.Equal(t, f.score(t, p.Prompt, p.Chosen), p.ScoreChosen)
+	}
+	require.Len(t, trained, 2)
+	assert.Equal(t, []int{len(rec.Pairs(alignmenttest.Iteration(0))), len(pairs)}, trained, "the second iteration trains on both iterations' pairs")
+}
+
+// countingTrainer records the number of pairs of each Train call.
+type countingTrainer struct {
+	*dpo.Trainer
+	sizes *[]int
+}
+
+func (c *countingTrainer) Train(ctx context.Context, pol alignment.Policy, pairs []alignment.Pair) (alignment.Policy, error) {
+	*c.sizes = append(*c.sizes, len(pairs))
+	return c.Trainer.Train(ctx, pol, pairs)
+}
+
 // recordingPolicy remembers what it wrote to each prompt.
 type recordingPolicy struct {
 	alignment.Policy
