@@ -396,7 +396,7 @@ func TestSelfBoostingTinyLMFaithful(t *testing.T) {
 	var trained []int
 	tr := &countingTrainer{Trainer: newDPO(t), sizes: &trained}
 	s := recipe.SelfBoosting{
-		Base: alignment.Loop{Policy: f.sft.Clone(), Prompts: f.prompts(t, 16), Trainer: tr, Sink: rec, Seed: 1, Sampling: tinySampling, Iterations: 2},
+		Base:            alignment.Loop{Policy: f.sft.Clone(), Prompts: f.prompts(t, 16), Trainer: tr, Sink: rec, Seed: 1, Sampling: tinySampling, Iterations: 2},
 		NewImprover:     func() (alignment.Policy, error) { return f.sft.Clone(), nil },
 		ImproverTrainer: newDPO(t),
 		Gold:            gold,
