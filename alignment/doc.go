@@ -163,12 +163,21 @@
 //   - extra pairs: Loop.Extra ran on an iteration's judged prompts and
 //     made fewer than MinExtraPairs (1) pairs in it — Meta-Rewarding's
 //     judge pairs, say, when every response's judgments agree — while the
-//     selected pairs still come, so the yield check cannot see it.
+//     selected pairs still come, so the yield check cannot see it;
+//   - regression: a capability suite of the evaluation
+//     (Evaluation.Suites: prompts with their own frozen judge, such as
+//     correctness of arithmetic and facts while the target suite
+//     rewards style) scores more than its MaxDrop (a twentieth of the
+//     scale) below its baseline, its score in the run's first
+//     evaluation (EvalReport.Suites). Careful alignment keeps general
+//     capabilities; this is the test that it did.
 //
 // A plateau ends the run — before the prompts of the iteration whose
 // evaluation showed it, or after the iteration whose yield collapsed —
 // with the alarm in Result.Stopped and a nil error: a planned stop is not
-// a failure. The other alarms only warn; an Observer that wants one of
+// a failure. So does a regression with Evaluation.StopOnRegression,
+// before the regressed policy is trained further. The other alarms only
+// warn; an Observer that wants one of
 // them to end the run cancels the run's context. With Loop.Dir, the
 // evaluations (sample texts included, once per iteration) and the
 // figures are kept in the progress journal, so a resumed run reports the

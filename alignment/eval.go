@@ -50,7 +50,48 @@ type Evaluation struct {
 	// Sampling holds the sampling options; nil means Loop.Sampling. The
 	// Loop sets N and Seed.
 	Sampling *SampleOptions
+	// Suites are capability suites: held-out prompts, each set with its
+	// own frozen judge, on which training must not lose what the policy
+	// could do at the start (regression testing). Prompts and Judge above
+	// are the target suite, which training should improve. Each suite is
+	// sampled and judged like the target suite (Samples, JudgeSamples,
+	// Sampling), with seeds derived from (Loop.Seed, "eval", "suite",
+	// Suite.Name, prompt ID), and its mean score is compared with its
+	// baseline, the mean score of the run's first evaluation (iteration
+	// 0): a fall below the baseline by more than Suite.MaxDrop raises an
+	// AlarmRegression (see EvalReport.Suites).
+	Suites []Suite
+	// StopOnRegression makes an AlarmRegression stop the run, as a
+	// plateau does (Result.Stopped), before the regressed policy is
+	// trained further; the run's policy is then the regressed one, and
+	// Result.Reports shows which iteration's was the last that held its
+	// baselines. False: the alarm is reported and the run goes on.
+	StopOnRegression bool
 }
+
+// Suite is a capability suite of an Evaluation: what training must not
+// degrade, such as the correctness of arithmetic and facts while the
+// target suite rewards style.
+type Suite struct {
+	// Name names the suite in reports and alarms. Required and unique
+	// within the Evaluation.
+	Name string
+	// Prompts are the suite's held-out prompts. Required; IDs must be
+	// unique within the suite.
+	Prompts []Prompt
+	// Judge scores the suite's samples; it must be frozen, like
+	// Evaluation.Judge. Required.
+	Judge Judge
+	// MaxDrop is the largest fall of the suite's mean score below its
+	// baseline that raises no alarm. 0 means DefaultMaxDrop of the judge's
+	// score range (Ranged; [0, 5] otherwise); a negative value turns the
+	// check off.
+	MaxDrop float64
+}
+
+// DefaultMaxDrop is the default Suite.MaxDrop, as a share of the suite
+// judge's score range.
+const DefaultMaxDrop = 0.05
 
 // EvalReport is the held-out evaluation of one policy: the one iteration
 // Iteration uses, or, as Result.Final, the one the run ended with. It is
@@ -98,9 +139,36 @@ type EvalReport struct {
 	// Results holds each held-out prompt's samples and figures, in the
 	// order of Evaluation.Prompts.
 	Results []EvalResult `json:"results"`
+	// Suites holds the evaluation of each capability suite
+	// (Evaluation.Suites), in their order; nil without suites.
+	Suites []SuiteReport `json:"suites,omitempty"`
 	// Alarms lists the alarms this evaluation raised: a plateau when the
-	// win rate is at or below Safeguards.PlateauWinRate.
+	// win rate is at or below Safeguards.PlateauWinRate, and a regression
+	// per capability suite that fell below its baseline by more than its
+	// MaxDrop.
 	Alarms []Alarm `json:"alarms,omitempty"`
+}
+
+// SuiteReport is the evaluation of one capability suite.
+type SuiteReport struct {
+	// Name is the suite's Name; Prompts its number of prompts.
+	Name    string `json:"name"`
+	Prompts int    `json:"prompts"`
+	// Score summarises the samples' scores, each the mean of the
+	// Evaluation's JudgeSamples calls, on the scale [ScoreLo, ScoreHi].
+	Score   Summary `json:"score"`
+	ScoreLo float64 `json:"score_lo"`
+	ScoreHi float64 `json:"score_hi"`
+	// Baseline is the suite's mean score in the run's first evaluation,
+	// carried from evaluation to evaluation (a resumed run reads it from
+	// the journal); the first evaluation, and one whose previous
+	// evaluation lacks the suite, is its own baseline. Change is
+	// Score.Mean − Baseline: negative is a regression.
+	Baseline float64 `json:"baseline"`
+	Change   float64 `json:"change"`
+	// Results holds each prompt's samples, in the order of Suite.Prompts;
+	// their WinRate is nil.
+	Results []EvalResult `json:"results"`
 }
 
 // EvalResult is the evaluation of one held-out prompt.
@@ -144,6 +212,22 @@ type evalRun struct {
 	samples, k int
 	sampling   SampleOptions
 	lo, hi     float64
+	suites     []suiteRun
+}
+
+// suiteRun is a Suite with its judge's range and MaxDrop resolved.
+type suiteRun struct {
+	Suite
+	lo, hi, maxDrop float64
+}
+
+// judgeRange returns j's score range: its own when it is Ranged, [0, 5]
+// otherwise.
+func judgeRange(j Judge) (lo, hi float64) {
+	if rg, ok := j.(Ranged); ok {
+		return rg.ScoreRange()
+	}
+	return 0, 5
 }
 
 func newEvalRun(l *Loop) (*evalRun, error) {
@@ -159,14 +243,37 @@ func newEvalRun(l *Loop) (*evalRun, error) {
 	case ev.Samples < 0 || ev.JudgeSamples < 0:
 		return nil, bad("Samples and JudgeSamples", "must not be negative")
 	}
-	seen := make(map[string]int, len(ev.Prompts))
-	for i, p := range ev.Prompts {
-		if j, ok := seen[p.ID]; ok {
-			return nil, bad("Prompts["+strconv.Itoa(i)+"]", fmt.Sprintf("repeats the ID %q of Loop.Eval.Prompts[%d]", p.ID, j))
-		}
-		seen[p.ID] = i
+	if err := uniqueIDs(ev.Prompts, "Prompts"); err != nil {
+		return nil, err
 	}
 	e := &evalRun{Evaluation: ev, samples: 2, k: 1, sampling: l.Sampling, lo: 0, hi: 5}
+	names := make(map[string]int, len(ev.Suites))
+	for i, su := range ev.Suites {
+		field := "Suites[" + strconv.Itoa(i) + "]"
+		j, dup := names[su.Name]
+		switch {
+		case su.Name == "":
+			return nil, bad(field+".Name", "is empty")
+		case dup:
+			return nil, bad(field+".Name", fmt.Sprintf("repeats the name %q of Loop.Eval.Suites[%d]", su.Name, j))
+		case su.Judge == nil:
+			return nil, bad(field+".Judge", "is nil")
+		case len(su.Prompts) == 0:
+			return nil, bad(field+".Prompts", "is empty")
+		case math.IsNaN(su.MaxDrop) || math.IsInf(su.MaxDrop, 0):
+			return nil, bad(field+".MaxDrop", fmt.Sprintf("is %v, want a finite number", su.MaxDrop))
+		}
+		names[su.Name] = i
+		if err := uniqueIDs(su.Prompts, field+".Prompts"); err != nil {
+			return nil, err
+		}
+		sr := suiteRun{Suite: su, maxDrop: su.MaxDrop}
+		sr.lo, sr.hi = judgeRange(su.Judge)
+		if sr.maxDrop == 0 {
+			sr.maxDrop = DefaultMaxDrop * (sr.hi - sr.lo)
+		}
+		e.suites = append(e.suites, sr)
+	}
 	if ev.Samples > 0 {
 		e.samples = ev.Samples
 	}
@@ -176,32 +283,108 @@ func newEvalRun(l *Loop) (*evalRun, error) {
 	if ev.Sampling != nil {
 		e.sampling = *ev.Sampling
 	}
-	if rg, ok := ev.Judge.(Ranged); ok {
-		e.lo, e.hi = rg.ScoreRange()
-	}
+	e.lo, e.hi = judgeRange(ev.Judge)
 	return e, nil
 }
 
+// uniqueIDs checks that no two of ps, the prompts of Loop.Eval's field
+// name, share an ID.
+func uniqueIDs(ps []Prompt, name string) error {
+	seen := make(map[string]int, len(ps))
+	for i, p := range ps {
+		if j, ok := seen[p.ID]; ok {
+			return fmt.Errorf("alignment: Loop.Eval.%s[%d] repeats the ID %q of Loop.Eval.%s[%d]: %w", name, i, p.ID, name, j, ErrInvalid)
+		}
+		seen[p.ID] = i
+	}
+	return nil
+}
+
 // evaluate samples pol on the held-out prompts, judges the samples and,
-// given the previous evaluation, computes the win rate over it. Any
-// permanent failure fails the evaluation: a partial held-out set would not
-// be comparable with the others.
+// given the previous evaluation, computes the win rate over it; then it
+// does the same for each capability suite and compares the suite with its
+// baseline. Any permanent failure fails the evaluation: a partial held-out
+// set would not be comparable with the others.
 func (r *run) evaluate(ctx context.Context, it int, pol Policy, prev *EvalReport) (*EvalReport, error) {
 	e := r.eval
 	t0 := time.Now()
 	n := len(e.Prompts)
 	r.emit(Event{Kind: EvaluationStarted, Iteration: it, Total: n})
-	fail := func(i int, what string, err error) error {
-		return fmt.Errorf("alignment: evaluating the policy of iteration %d on held-out prompt %q: %s: %w", it, e.Prompts[i].ID, what, err)
+	set := evalSet{prompts: e.Prompts, judge: e.Judge, lo: e.lo, hi: e.hi,
+		seed: func(id string) uint64 { return seeds.Derive(r.Seed, "eval", id) }}
+	out := &EvalReport{Iteration: it, Prompts: n, ScoreLo: e.lo, ScoreHi: e.hi}
+	var err error
+	out.Results, out.Score, out.Length, out.Saturation, out.Diversity, out.Retries, err = r.scoreSet(ctx, it, pol, set)
+	if err != nil {
+		return nil, err
 	}
-	id := func(i int) string { return e.Prompts[i].ID }
-	promptSeed := func(i int) uint64 { return seeds.Derive(r.Seed, "eval", e.Prompts[i].ID) }
+	out.Judgments = n * e.samples * e.k
+	out.MeanScore, out.MeanLength = out.Score.Mean, out.Length.Mean
+	if prev != nil {
+		more, err := r.winRate(ctx, it, out, prev)
+		out.Retries += more
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, su := range e.suites {
+		set := evalSet{name: su.Name, prompts: su.Prompts, judge: su.Judge, lo: su.lo, hi: su.hi,
+			seed: func(id string) uint64 { return seeds.Derive(r.Seed, "eval", "suite", su.Name, id) }}
+		rep := SuiteReport{Name: su.Name, Prompts: len(su.Prompts), ScoreLo: su.lo, ScoreHi: su.hi}
+		var retries int
+		rep.Results, rep.Score, _, _, _, retries, err = r.scoreSet(ctx, it, pol, set)
+		out.Retries += retries
+		if err != nil {
+			return nil, err
+		}
+		out.Judgments += len(su.Prompts) * e.samples * e.k
+		rep.Baseline = rep.Score.Mean
+		if prev != nil {
+			for _, p := range prev.Suites {
+				if p.Name == su.Name {
+					rep.Baseline = p.Baseline
+				}
+			}
+		}
+		rep.Change = rep.Score.Mean - rep.Baseline
+		out.Suites = append(out.Suites, rep)
+	}
+	out.Alarms = append(r.evalAlarms(out), r.regressions(out)...)
+	out.Elapsed = time.Since(t0)
+	return out, nil
+}
+
+// evalSet is a set of held-out prompts with the judge that scores their
+// samples: the target suite (name "") or a capability suite.
+type evalSet struct {
+	name    string
+	prompts []Prompt
+	judge   Judge
+	lo, hi  float64
+	seed    func(promptID string) uint64
+}
+
+// scoreSet samples pol on the set's prompts and judges the samples. It
+// returns each prompt's result, the summaries of the samples' scores and
+// lengths, the share of scores in the top bin, the diversity, and the
+// retries of its calls.
+func (r *run) scoreSet(ctx context.Context, it int, pol Policy, set evalSet) (res []EvalResult, score, length Summary, saturation float64, div Diversity, retries int, err error) {
+	e := r.eval
+	n := len(set.prompts)
+	of := ""
+	if set.name != "" {
+		of = fmt.Sprintf(" of suite %q", set.name)
+	}
+	fail := func(i int, what string, err error) error {
+		return fmt.Errorf("alignment: evaluating the policy of iteration %d on held-out prompt %q%s: %s: %w", it, set.prompts[i].ID, of, what, err)
+	}
+	id := func(i int) string { return set.prompts[i].ID }
 
 	samples := make([][]Response, n)
-	retries, err := r.callAll(ctx, it, n, id, func(ctx context.Context, i int) error {
+	retries, err = r.callAll(ctx, it, n, id, func(ctx context.Context, i int) error {
 		o := e.sampling
-		o.N, o.Seed = e.samples, promptSeed(i)
-		rs, err := SampleN(ctx, pol, e.Prompts[i], o)
+		o.N, o.Seed = e.samples, set.seed(id(i))
+		rs, err := SampleN(ctx, pol, set.prompts[i], o)
 		if err != nil {
 			return fail(i, "sampling", err)
 		}
@@ -209,15 +392,15 @@ func (r *run) evaluate(ctx context.Context, it int, pol Policy, prev *EvalReport
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return
 	}
 
 	per := e.samples * e.k
 	raw := make([]float64, n*per)
 	more, err := r.callAll(ctx, it, n*per, func(c int) string { return id(c / per) }, func(ctx context.Context, c int) error {
 		i, s := c/per, c%per/e.k
-		ctx = WithSeed(ctx, seeds.Derive(promptSeed(i), "judge", strconv.Itoa(c%per)))
-		j, err := e.Judge.Judge(ctx, e.Prompts[i], samples[i][s])
+		ctx = WithSeed(ctx, seeds.Derive(set.seed(id(i)), "judge", strconv.Itoa(c%per)))
+		j, err := set.judge.Judge(ctx, set.prompts[i], samples[i][s])
 		if err != nil {
 			return fail(i, "judging", err)
 		}
@@ -229,24 +412,24 @@ func (r *run) evaluate(ctx context.Context, it int, pol Policy, prev *EvalReport
 	})
 	retries += more
 	if err != nil {
-		return nil, err
+		return
 	}
 
-	out := &EvalReport{Iteration: it, Prompts: n, ScoreLo: e.lo, ScoreHi: e.hi, Judgments: n * per, Results: make([]EvalResult, n)}
+	res = make([]EvalResult, n)
 	top := 0
-	for i, p := range e.Prompts {
-		res := &out.Results[i]
+	for i, p := range set.prompts {
+		res := &res[i]
 		res.PromptID = p.ID
 		res.Samples = make([]EvalSample, len(samples[i]))
 		for s, rsp := range samples[i] {
-			score := 0.0
-			for _, v := range raw[i*per+s*e.k : i*per+(s+1)*e.k] {
-				score += v / float64(e.k)
+			v := 0.0
+			for _, x := range raw[i*per+s*e.k : i*per+(s+1)*e.k] {
+				v += x / float64(e.k)
 			}
-			res.Samples[s] = EvalSample{Text: rsp.Text, Tokens: rsp.Tokens, Score: score}
-			out.Score.Add(score)
-			out.Length.Add(float64(rsp.Length()))
-			if scoreBin(score, e.lo, e.hi) == HistogramBins-1 {
+			res.Samples[s] = EvalSample{Text: rsp.Text, Tokens: rsp.Tokens, Score: v}
+			score.Add(v)
+			length.Add(float64(rsp.Length()))
+			if scoreBin(v, set.lo, set.hi) == HistogramBins-1 {
 				top++
 			}
 		}
@@ -258,23 +441,28 @@ func (r *run) evaluate(ctx context.Context, it int, pol Policy, prev *EvalReport
 			res.Distinct2 = ptr(f.d2)
 		}
 		res.Duplicates = f.dup
-		out.Diversity.add(f)
+		div.add(f)
 	}
-	out.MeanScore, out.MeanLength = out.Score.Mean, out.Length.Mean
-	if out.Score.N > 0 {
-		out.Saturation = float64(top) / float64(out.Score.N)
+	if score.N > 0 {
+		saturation = float64(top) / float64(score.N)
 	}
-	if prev != nil {
-		more, err := r.winRate(ctx, it, out, prev)
-		retries += more
-		if err != nil {
-			return nil, err
+	return res, score, length, saturation, div, retries, nil
+}
+
+// regressions returns an AlarmRegression for each capability suite of ev
+// whose mean score fell below its baseline by more than its MaxDrop.
+func (r *run) regressions(ev *EvalReport) []Alarm {
+	var out []Alarm
+	for i, rep := range ev.Suites {
+		su := r.eval.suites[i]
+		if su.maxDrop < 0 || -rep.Change <= su.maxDrop {
+			continue
 		}
+		out = append(out, Alarm{Kind: AlarmRegression, Signal: "suite_change", Iteration: ev.Iteration, Value: rep.Change, Threshold: -su.maxDrop,
+			Reason: fmt.Sprintf("the policy of iteration %d scores %.3g on capability suite %q, %.3g below its baseline %.3g of the run's first evaluation, a fall above %.3g",
+				ev.Iteration, rep.Score.Mean, rep.Name, -rep.Change, rep.Baseline, su.maxDrop)})
 	}
-	out.Retries = retries
-	out.Alarms = r.evalAlarms(out)
-	out.Elapsed = time.Since(t0)
-	return out, nil
+	return out
 }
 
 // winRate sets the win rates of ev over prev, position by position for

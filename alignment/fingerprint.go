@@ -80,6 +80,11 @@ func (r *run) fingerprints() map[string]string {
 	if e := r.eval; e != nil {
 		parts["eval"] = fmt.Sprintf("prompts %s, judge %s, comparer %s, %d samples, %d judge samples, sampling %s",
 			promptsDigest(e.Prompts), FingerprintOf(e.Judge), FingerprintOf(e.Comparer), e.samples, e.k, samplingPrint(e.sampling))
+		// Only with suites, so that directories made before suites existed
+		// keep their fingerprint.
+		for _, su := range e.suites {
+			parts["eval"] += fmt.Sprintf("; suite %q: prompts %s, judge %s, max drop %v", su.Name, promptsDigest(su.Prompts), FingerprintOf(su.Judge), su.maxDrop)
+		}
 	}
 	return parts
 }

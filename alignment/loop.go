@@ -154,8 +154,9 @@ type Result struct {
 	// before evaluating the final policy). Restored reports keep the
 	// earlier run's timings.
 	Restored int
-	// Stopped is the plateau alarm that ended the run before its last
-	// iteration, or nil. A planned stop is not a failure: Run returns a
+	// Stopped is the plateau alarm (or, with
+	// Evaluation.StopOnRegression, the regression alarm) that ended the
+	// run before its last iteration, or nil. A planned stop is not a failure: Run returns a
 	// nil error with it, and running the directory again stops at the
 	// same point (unless the check that raised the alarm is now off, in
 	// which case the run goes on).

@@ -134,6 +134,10 @@ const (
 	// AlarmExtraPairs: Loop.Extra ran on judged prompts and made fewer
 	// pairs than MinExtraPairs (by default none) in an iteration.
 	AlarmExtraPairs AlarmKind = "extra-pairs"
+	// AlarmRegression: a capability suite of the held-out evaluation
+	// (Evaluation.Suites) fell below its baseline by more than its
+	// MaxDrop; it stops the run with Evaluation.StopOnRegression.
+	AlarmRegression AlarmKind = "regression"
 )
 
 // Alarm is a safeguard check that failed: which, on what figure, by how
@@ -143,7 +147,8 @@ type Alarm struct {
 	Kind AlarmKind `json:"kind"`
 	// Signal names the figure checked: "win_rate", "yield", "spearman",
 	// "mean_abs_diff", "length_ratio", "score_change", "saturation",
-	// "distinct_2", "duplicates" or "extra_pairs".
+	// "distinct_2", "duplicates", "extra_pairs" or "suite_change" (the
+	// Reason names the suite).
 	Signal string `json:"signal"`
 	// Iteration is the iteration whose figures (or whose opening
 	// evaluation) raised the alarm.
@@ -378,12 +383,17 @@ func (r *run) evalAlarms(ev *EvalReport) []Alarm {
 			ev.Iteration, *ev.WinRate, ev.Compared, bound, t)}}
 }
 
-// plateau returns the first plateau alarm of alarms whose check is on, or
-// nil. Alarms restored from the output directory were raised under the
-// thresholds of an earlier run; turning a check off lets the run go on.
+// plateau returns the first alarm of alarms that stops the run — a
+// plateau whose check is on, or a regression with
+// Evaluation.StopOnRegression — or nil. Alarms restored from the output
+// directory were raised under the thresholds of an earlier run; turning a
+// check off lets the run go on.
 func (r *run) plateau(alarms []Alarm) *Alarm {
 	for i, a := range alarms {
 		if a.Kind == AlarmPlateau && (a.Signal == "yield" && r.limits.yield >= 0 || a.Signal == "win_rate" && r.limits.winRate >= 0) {
+			return &alarms[i]
+		}
+		if a.Kind == AlarmRegression && r.eval != nil && r.eval.StopOnRegression {
 			return &alarms[i]
 		}
 	}

@@ -48,6 +48,10 @@
 // then runs epochs of shuffled minibatches, accumulating the gradient of the
 // mean loss through Model.AccumulateGrad and stepping Adam with global-norm
 // gradient clipping. It keeps a Report of the loss and metrics of each epoch.
+// It also implements alignment.SFTTrainer: TrainSFT fine-tunes a Model on
+// (prompt, completion) examples by per-token cross-entropy with the same
+// optimiser settings, the supervised stage of SL-CAI and of SynPO's
+// improver.
 //
 // # Group policy gradients
 //

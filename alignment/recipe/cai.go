@@ -16,6 +16,22 @@ const (
 	SourceRLCAI = "rl-cai"
 )
 
+// SLForm names how the supervised stage of ConstitutionalAI trains on its
+// revisions.
+type SLForm string
+
+// Forms of the supervised stage.
+const (
+	// SLSupervised fine-tunes the policy on the final revisions, as Bai et
+	// al. (2022, §3) do: SLTrainer must be an alignment.SFTTrainer
+	// (dpo.Trainer is). The default.
+	SLSupervised SLForm = "sft"
+	// SLPairs trains the policy on the revision ≻ original pairs with
+	// SLTrainer's Train (a DPO-style departure from the paper, kept to
+	// compare the two).
+	SLPairs SLForm = "pairs"
+)
+
 // ConstitutionalAI is the recipe of Constitutional AI (Bai et al., 2022) in
 // two stages on one Loop each.
 //
@@ -34,8 +50,16 @@ const (
 // changed. Identical pairs from samples that happened to be equal are
 // written once.
 //
-// Between the stages, SLTrainer (optional) trains the policy on the
-// revision pairs. The reinforcement stage (RL-CAI) then samples two
+// Between the stages, SLTrainer (optional) trains the policy on the SL
+// stage's data, in the form SLForm names. By default (SLSupervised) it
+// fine-tunes the policy on the final revisions — each SL pair's chosen
+// response — as Bai et al. (2022, §3.1) fine-tune on revisions; the
+// pairs are still what the Sink receives. Departures from the paper: a
+// revision that left the text unchanged makes no pair and so is not
+// trained on (it is the policy's own sample), and the revisions of one
+// run of the SL stage are trained on once, after the stage, rather than
+// on a mix with helpfulness data. SLPairs instead trains on the revision
+// pairs with Train. The reinforcement stage (RL-CAI) then samples two
 // responses per prompt from that policy and has the Comparer, which asks a
 // feedback model under a sampled principle, label them; the preferred one
 // is chosen, ties (position-inconsistent verdicts) are dropped (Source
@@ -58,9 +82,14 @@ type ConstitutionalAI struct {
 	// Reviser critiques and revises responses in the SL stage
 	// (constitution.Reviser). Required.
 	Reviser alignment.Refiner
-	// SLTrainer, if set, trains the policy on the SL pairs before the RL
-	// stage; with Dir it must be a Checkpointer.
+	// SLTrainer, if set, trains the policy on the SL stage's data before
+	// the RL stage, in the form SLForm names; with Dir it must be a
+	// Checkpointer.
 	SLTrainer alignment.Trainer
+	// SLForm is how SLTrainer trains: SLSupervised (the default, "") on
+	// the final revisions through alignment.SFTTrainer, or SLPairs on the
+	// revision pairs.
+	SLForm SLForm
 	// Comparer labels the RL stage's pairs (constitution.Comparer).
 	// Required.
 	Comparer alignment.Comparer
@@ -87,6 +116,20 @@ func (c *ConstitutionalAI) SLLoop() (*alignment.Loop, error) {
 	l.Refiner = c.Reviser
 	l.Selector = alignment.NoPair{} // the pairs come from Extra; the responses go unjudged
 	l.Trainer = c.SLTrainer
+	switch c.SLForm {
+	case SLPairs:
+	case "", SLSupervised:
+		if c.SLTrainer != nil {
+			sft, ok := c.SLTrainer.(alignment.SFTTrainer)
+			if !ok {
+				return nil, fmt.Errorf("recipe: ConstitutionalAI: SLTrainer of type %T is not an alignment.SFTTrainer, which SLForm %q needs; set SLForm to %q to train on the revision pairs: %w",
+					c.SLTrainer, SLSupervised, SLPairs, alignment.ErrInvalid)
+			}
+			l.Trainer = newRevisionSFT(sft, c.SLTrainer)
+		}
+	default:
+		return nil, fmt.Errorf("recipe: ConstitutionalAI: SLForm is %q, want %q or %q: %w", c.SLForm, SLSupervised, SLPairs, alignment.ErrInvalid)
+	}
 	l.Iterations = 1
 	l.Samples = cmp.Or(c.SLSamples, 2)
 	l.JudgeSamples = 1
@@ -191,4 +234,41 @@ func revisionPairs(ref alignment.Refiner, source string) func(ctx context.Contex
 		}
 		return out, nil
 	}
+}
+
+// revisionSFT is the SL stage's Trainer in the SLSupervised form: it
+// fine-tunes on the chosen response of each pair, the final revision.
+type revisionSFT struct {
+	sft   alignment.SFTTrainer
+	inner alignment.Trainer
+}
+
+// revisionSFTCheckpointer is a revisionSFT whose trainer saves and loads
+// policies, which a run with Dir needs.
+type revisionSFTCheckpointer struct {
+	revisionSFT
+	alignment.Checkpointer
+}
+
+func newRevisionSFT(sft alignment.SFTTrainer, inner alignment.Trainer) alignment.Trainer {
+	r := revisionSFT{sft: sft, inner: inner}
+	if c, ok := inner.(alignment.Checkpointer); ok {
+		return revisionSFTCheckpointer{r, c}
+	}
+	return r
+}
+
+// Train fine-tunes pol on the pairs' revisions.
+func (r revisionSFT) Train(ctx context.Context, pol alignment.Policy, pairs []alignment.Pair) (alignment.Policy, error) {
+	ex := make([]alignment.Example, len(pairs))
+	for i, p := range pairs {
+		ex[i] = alignment.Example{Prompt: p.Prompt, Completion: p.Chosen.Text}
+	}
+	return r.sft.TrainSFT(ctx, pol, ex)
+}
+
+// Fingerprint names the form with the trainer, so that a run resumed in
+// the other form is refused.
+func (r revisionSFT) Fingerprint() string {
+	return "sft(" + alignment.FingerprintOf(r.inner) + ")"
 }

@@ -7,10 +7,11 @@
 // is never silently overridden; knobs with recipe defaults (Samples,
 // JudgeSamples, Iterations, Source) take Base's value when it is set.
 //
-//   - [ConstitutionalAI] (Bai et al., 2022): an SL stage that pairs each
-//     revision by a Refiner (constitution.Reviser) over the original, and
-//     an RL stage whose pairs a principle-based Comparer labels; optional
-//     training between them.
+//   - [ConstitutionalAI] (Bai et al., 2022): an SL stage that revises
+//     responses by a Refiner (constitution.Reviser) and fine-tunes on the
+//     final revisions (or, as an option, trains on revision ≻ original
+//     pairs), and an RL stage whose pairs a principle-based Comparer
+//     labels.
 //   - [SelfRewarding] (Yuan et al., 2024): the policy judges its own four
 //     samples through a rubric, three judgments averaged, best against
 //     worst, iterated with the Trainer.
@@ -22,7 +23,10 @@
 //     two samples, a pairwise AI judge, one training step at once,
 //     anchored to the initial model.
 //   - [SelfBoosting] (SynPO, Dong et al., 2024): an improver's rewrite of
-//     the current policy's answer over the initial policy's answer.
+//     the current policy's answer over the initial policy's answer; on
+//     request, the improver re-learned each iteration on gold data through
+//     alignment.SFTTrainer, a preference-gap filter and pairs accumulated
+//     across iterations.
 //   - [SPaR] (Cheng et al., 2024): a tree search of minimal corrections of
 //     an answer the judge fails; the passing correction over the failed
 //     answer for the actor, and the refiner's successful search trace for

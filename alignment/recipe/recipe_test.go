@@ -125,6 +125,7 @@ func TestConstitutionalAIKnownPairs(t *testing.T) {
 				Base:      alignment.Loop{Policy: newRcpPolicy(0, texts), Prompts: rcpSource(t, "a", "b"), Sink: rec, Seed: 3},
 				Reviser:   reviser,
 				SLTrainer: slTrainer,
+				SLForm:    recipe.SLPairs,
 				Comparer:  cmp,
 			}
 			res, err := cai.Run(t.Context())
@@ -150,6 +151,75 @@ func TestConstitutionalAIKnownPairs(t *testing.T) {
 				assert.Equal(t, 4, counter.asked, "every revised response goes through the Reviser's Pair")
 			}
 		})
+	}
+}
+
+// sftRecorder is an rcpTrainer that also fine-tunes: it records the
+// examples of every TrainSFT call.
+type sftRecorder struct {
+	rcpTrainer
+	examples [][]alignment.Example
+}
+
+func (t *sftRecorder) TrainSFT(ctx context.Context, pol alignment.Policy, ex []alignment.Example) (alignment.Policy, error) {
+	t.mu.Lock()
+	t.examples = append(t.examples, slices.Clone(ex))
+	t.mu.Unlock()
+	return pol, nil
+}
+
+// TestConstitutionalAISLStageIsSupervised: Bai et al. fine-tune on the
+// final revisions; pairs are the option, and a trainer without the
+// capability is refused by name rather than silently trained on pairs.
+func TestConstitutionalAISLStageIsSupervised(t *testing.T) {
+	texts := func(int, string) []string { return []string{"rude draft", "wrong draft"} }
+	rewrites := alignmenttest.Rewrites{"rude draft": "polite revision", "wrong draft": "correct revision"}
+	for _, tt := range []struct {
+		form            recipe.SLForm
+		sftCalls, calls int
+	}{
+		{"", 1, 0},
+		{recipe.SLSupervised, 1, 0},
+		{recipe.SLPairs, 0, 1},
+	} {
+		t.Run(string(tt.form), func(t *testing.T) {
+			tr := &sftRecorder{rcpTrainer: rcpTrainer{texts: texts}}
+			cai := recipe.ConstitutionalAI{
+				Base:      alignment.Loop{Policy: newRcpPolicy(0, texts), Prompts: rcpSource(t, "a"), Seed: 3},
+				Reviser:   rewrites,
+				SLTrainer: tr,
+				SLForm:    tt.form,
+				Comparer:  alignmenttest.Scores{"rude draft": 1, "wrong draft": 0},
+			}
+			_, err := cai.Run(t.Context())
+			require.NoError(t, err)
+			require.Len(t, tr.examples, tt.sftCalls)
+			require.Len(t, tr.calls, tt.calls)
+			if tt.sftCalls > 0 {
+				got := []string{}
+				for _, e := range tr.examples[0] {
+					assert.Equal(t, "a", e.Prompt.ID)
+					got = append(got, e.Completion)
+				}
+				assert.ElementsMatch(t, []string{"polite revision", "correct revision"}, got, "the final revisions are the targets")
+			}
+		})
+	}
+	for _, tt := range []struct {
+		form recipe.SLForm
+		tr   alignment.Trainer
+		want string
+	}{
+		{"", &rcpTrainer{texts: texts}, "not an alignment.SFTTrainer"},
+		{"rl", &sftRecorder{}, `SLForm is "rl"`},
+	} {
+		cai := recipe.ConstitutionalAI{
+			Base:    alignment.Loop{Policy: newRcpPolicy(0, texts), Prompts: rcpSource(t, "a")},
+			Reviser: rewrites, SLTrainer: tt.tr, SLForm: tt.form, Comparer: alignmenttest.Scores{},
+		}
+		_, err := cai.SLLoop()
+		require.ErrorIs(t, err, alignment.ErrInvalid)
+		assert.ErrorContains(t, err, tt.want)
 	}
 }
 

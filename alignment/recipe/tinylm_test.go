@@ -261,6 +261,12 @@ func abs(x float64) float64 {
 }
 
 func TestConstitutionalAITinyLM(t *testing.T) {
+	for _, form := range []recipe.SLForm{recipe.SLSupervised, recipe.SLPairs} {
+		t.Run(string(form), func(t *testing.T) { testConstitutionalAITinyLM(t, form) })
+	}
+}
+
+func testConstitutionalAITinyLM(t *testing.T, form recipe.SLForm) {
 	f := tinyWorld(t)
 	m := f.sft.Clone()
 	rec := &alignmenttest.Recorder{}
@@ -268,6 +274,7 @@ func TestConstitutionalAITinyLM(t *testing.T) {
 		Base:      alignment.Loop{Policy: m, Prompts: f.prompts(t, 16), Trainer: newDPO(t), Sink: rec, Seed: 1, Sampling: tinySampling},
 		Reviser:   resample{pol: f.sft.Clone(), rules: f.rules, n: 4},
 		SLTrainer: newDPO(t),
+		SLForm:    form,
 		Comparer:  judge.Pointwise{Judge: f.rules},
 	}
 	res, err := cai.Run(t.Context())
@@ -283,7 +290,24 @@ func TestConstitutionalAITinyLM(t *testing.T) {
 		assert.Equal(t, p.Chosen.Text, p.Chosen.Revisions[len(p.Chosen.Revisions)-1].Text)
 	}
 	assert.Equal(t, len(sl), res.SL.Reports[0].Pairs)
-	assert.Greater(t, margin(t, m, sl), margin(t, f.sft, sl), "the SL stage trained on its revisions")
+	if form == recipe.SLPairs {
+		assert.Greater(t, margin(t, m, sl), margin(t, f.sft, sl), "the SL stage trained on its revision pairs")
+		return
+	}
+	slPol, ok := res.SL.Policy.(*tinylm.Model)
+	require.True(t, ok)
+	assert.Greater(t, likelihood(t, slPol, sl), likelihood(t, f.sft, sl), "the SL stage fine-tuned on its revisions")
+}
+
+// likelihood is the mean log-probability of the pairs' chosen responses.
+func likelihood(t *testing.T, m *tinylm.Model, pairs []alignment.Pair) float64 {
+	var sum float64
+	for _, p := range pairs {
+		c, _, err := m.LogProb(t.Context(), p.Prompt, p.Chosen.Text)
+		require.NoError(t, err)
+		sum += c
+	}
+	return sum / float64(len(pairs))
 }
 
 func TestOnlineDPOTinyLMIsRepeatable(t *testing.T) {
@@ -353,6 +377,55 @@ func TestSelfBoostingTinyLM(t *testing.T) {
 		assert.True(t, initial.wrote(p.Prompt.ID, p.Rejected.Text), "rejected %q is the initial model's", p.Rejected.Text)
 		assert.NotEqual(t, p.Chosen.Text, p.Rejected.Text)
 	}
+}
+
+// TestSelfBoostingTinyLMFaithful runs SynPO's mechanisms on tinylm: an
+// improver re-learned each iteration on (the policy's answer → a gold
+// answer of the corpus), a gap filter by the rules, and pairs accumulated
+// across iterations.
+func TestSelfBoostingTinyLMFaithful(t *testing.T) {
+	f := tinyWorld(t)
+	var gold []alignment.Example
+	for _, e := range f.world.Corpus() {
+		if e.Kind == taskworld.KindGood && len(gold) < 16 {
+			gold = append(gold, alignment.Example{Prompt: e.Prompt, Completion: e.Response})
+		}
+	}
+	require.NotEmpty(t, gold)
+	rec := &alignmenttest.Recorder{}
+	var trained []int
+	tr := &countingTrainer{Trainer: newDPO(t), sizes: &trained}
+	s := recipe.SelfBoosting{
+		Base:            alignment.Loop{Policy: f.sft.Clone(), Prompts: f.prompts(t, 16), Trainer: tr, Sink: rec, Seed: 1, Sampling: tinySampling, Iterations: 2},
+		NewImprover:     func() (alignment.Policy, error) { return f.sft.Clone(), nil },
+		ImproverTrainer: newDPO(t),
+		Gold:            gold,
+		GapJudge:        f.rules,
+		Accumulate:      true,
+		Initial:         f.sft.Clone(),
+	}
+	_, err := s.Run(t.Context())
+	require.NoError(t, err)
+	pairs := rec.Pairs()
+	require.NotEmpty(t, pairs)
+	for _, p := range pairs {
+		assert.True(t, p.Scored)
+		assert.Greater(t, p.ScoreChosen, p.ScoreRejected, "the gap filter keeps chosen above rejected")
+		assert.Equal(t, f.score(t, p.Prompt, p.Chosen), p.ScoreChosen)
+	}
+	require.Len(t, trained, 2)
+	assert.Equal(t, []int{len(rec.Pairs(alignmenttest.Iteration(0))), len(pairs)}, trained, "the second iteration trains on both iterations' pairs")
+}
+
+// countingTrainer records the number of pairs of each Train call.
+type countingTrainer struct {
+	*dpo.Trainer
+	sizes *[]int
+}
+
+func (c *countingTrainer) Train(ctx context.Context, pol alignment.Policy, pairs []alignment.Pair) (alignment.Policy, error) {
+	*c.sizes = append(*c.sizes, len(pairs))
+	return c.Trainer.Train(ctx, pol, pairs)
 }
 
 // recordingPolicy remembers what it wrote to each prompt.
