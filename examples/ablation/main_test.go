@@ -291,6 +291,30 @@ func TestJudging(t *testing.T) {
 	assert.Empty(t, judging(sums[2:]))
 }
 
+// The judge builder measures the policy of the iteration the Loop
+// announced, and nothing before the first: a Loop with a directory builds
+// a judge of the first policy to fingerprint it.
+func TestJudgeAccuracyBuilder(t *testing.T) {
+	w, err := taskworld.New(1, &taskworld.Options{Train: 24, HeldOut: 12, Examples: 100, EFT: 30})
+	require.NoError(t, err)
+	sft, _, err := taskworld.FineTune(t.Context(), w, tinylm.Config{Seed: 1, Context: taskworld.JudgeContext, Embed: 8, Hidden: 16}, 1, 1)
+	require.NoError(t, err)
+	tr := trial{World: w, SFT: sft}
+	var acc judgeAccuracy
+	builds := 0
+	b := acc.builder(t.Context(), tr, func(alignment.Policy) (alignment.Judge, error) { builds++; return nil, nil })
+	_, err = b(sft)
+	require.NoError(t, err)
+	assert.Empty(t, acc.acc, "a build before the first iteration is not measured")
+	acc.observe(alignment.Event{Kind: alignment.IterationStarted, Iteration: 2})
+	acc.observe(alignment.Event{Kind: alignment.IterationDone, Iteration: 3})
+	_, err = b(sft)
+	require.NoError(t, err)
+	assert.Equal(t, 2, builds)
+	require.Len(t, acc.acc, 1)
+	assert.Contains(t, acc.acc, 2)
+}
+
 func TestCheckPoints(t *testing.T) {
 	nan := math.NaN()
 	tests := []struct {

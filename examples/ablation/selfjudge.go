@@ -50,8 +50,10 @@ func selfArms() []arm {
 // judge format): the same instrument for every arm, whatever judges its
 // pairs.
 type judgeAccuracy struct {
-	mu  sync.Mutex
-	acc map[int]float64
+	mu      sync.Mutex
+	acc     map[int]float64
+	current int  // the iteration the Loop announced last
+	started bool // whether it announced any
 }
 
 // measure records pol's accuracy as the judge of iteration it.
@@ -73,17 +75,32 @@ func (j *judgeAccuracy) measure(ctx context.Context, t trial, it int, pol alignm
 	return nil
 }
 
-// builder wraps a judge builder so that it measures each iteration's
-// policy as a judge first: the Loop builds the judge once per iteration,
-// at its start, in order.
+// builder wraps a judge builder so that it first measures the policy of
+// each iteration as a judge. The Loop builds the judge at the start of
+// each iteration, from that iteration's policy, right after announcing
+// the iteration to its Observer (observe); a build before any iteration,
+// as a Loop with a directory makes to fingerprint its judge, is not
+// measured.
 func (j *judgeAccuracy) builder(ctx context.Context, t trial, build func(alignment.Policy) (alignment.Judge, error)) func(alignment.Policy) (alignment.Judge, error) {
-	it := 0
 	return func(pol alignment.Policy) (alignment.Judge, error) {
-		if err := j.measure(ctx, t, it, pol); err != nil {
-			return nil, err
+		j.mu.Lock()
+		it, started := j.current, j.started
+		j.mu.Unlock()
+		if started {
+			if err := j.measure(ctx, t, it, pol); err != nil {
+				return nil, err
+			}
 		}
-		it++
 		return build(pol)
+	}
+}
+
+// observe is the Observer that tells builder which iteration starts.
+func (j *judgeAccuracy) observe(e alignment.Event) {
+	if e.Kind == alignment.IterationStarted {
+		j.mu.Lock()
+		j.current, j.started = e.Iteration, true
+		j.mu.Unlock()
 	}
 }
 
@@ -117,6 +134,7 @@ func selfRewarding(mixed bool) func(context.Context, trial) ([]point, error) {
 			base.Trainer = newEFTMixer(base.Trainer, t)
 		}
 		var acc judgeAccuracy
+		base.Observer = alignment.ObserverFunc(acc.observe)
 		sr := recipe.SelfRewarding{Base: base, Judge: acc.builder(ctx, t, func(pol alignment.Policy) (alignment.Judge, error) {
 			return judge.NewExpected(pol, t.World.JudgeFormat())
 		})}
@@ -179,6 +197,7 @@ func metaRewarding(ctx context.Context, t trial) ([]point, error) {
 	base.JudgeSamples = metaJudgments
 	format := t.World.JudgeFormat()
 	var acc judgeAccuracy
+	base.Observer = alignment.ObserverFunc(acc.observe)
 	mr := recipe.MetaRewarding{
 		Base: base,
 		Judge: acc.builder(ctx, t, func(pol alignment.Policy) (alignment.Judge, error) {

@@ -41,6 +41,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/alignment/recipe"
@@ -144,7 +145,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	counts := tally{}
 	format, gold := world.JudgeFormat(), world.Gold()
-	var measured []float64 // by the iterations this run ran, in order
+	// The Loop builds the judge at the start of each iteration it runs,
+	// from that iteration's policy, right after announcing the iteration
+	// (and, with -dir, once before any, to fingerprint it): the moment to
+	// measure the policy as a judge.
+	var (
+		mu       sync.Mutex
+		current  = -1 // the iteration the Loop announced last
+		measured = map[int]float64{}
+	)
 	measure := func(pol alignment.Policy) (float64, error) {
 		e, err := judge.NewExpected(pol, format)
 		if err != nil {
@@ -166,16 +175,24 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			Dir:          *dir,
 			Eval:         &alignment.Evaluation{Prompts: taskworld.Prompts(world.HeldOut()), Judge: rules, Samples: 4},
 			Sink:         counts,
+			Observer: alignment.ObserverFunc(func(e alignment.Event) {
+				if e.Kind == alignment.IterationStarted {
+					mu.Lock()
+					current = e.Iteration
+					mu.Unlock()
+				}
+			}),
 		},
-		// The Loop builds the judge at the start of each iteration it runs,
-		// in order, from that iteration's policy: the moment to measure
-		// the policy as a judge.
 		Judge: func(pol alignment.Policy) (alignment.Judge, error) {
-			a, err := measure(pol)
-			if err != nil {
-				return nil, fmt.Errorf("measuring a policy as a judge: %w", err)
+			mu.Lock()
+			defer mu.Unlock()
+			if current >= 0 {
+				a, err := measure(pol)
+				if err != nil {
+					return nil, fmt.Errorf("measuring policy %d as a judge: %w", current, err)
+				}
+				measured[current] = a
 			}
-			measured = append(measured, a)
 			return taskworld.NewVerdictJudge(pol, format)
 		},
 		MetaJudge: func(pol alignment.Policy) (recipe.JudgmentComparer, error) {
@@ -199,16 +216,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	for i, r := range res.Reports {
+	for _, r := range res.Reports {
 		fmt.Fprintf(stdout, "iteration %d: %d prompts, %d actor pairs (chosen %.1f tokens, rejected %.1f), %d judge pairs",
 			r.Iteration, r.Prompts, counts[kind{r.Iteration, recipe.SourceMetaRewarding}], r.ChosenLength.Mean, r.RejectedLength.Mean,
 			counts[kind{r.Iteration, recipe.SourceMetaJudge}])
 		if r.Eval != nil {
 			fmt.Fprintf(stdout, ", held-out rule score %.2f before training", r.Eval.MeanScore)
 		}
-		// The iterations this run ran follow the ones it restored.
-		if k := i - res.Restored; k >= 0 && k < len(measured) {
-			fmt.Fprintf(stdout, ", gold judge accuracy %.3f", measured[k])
+		if a, ok := measured[r.Iteration]; ok {
+			fmt.Fprintf(stdout, ", gold judge accuracy %.3f", a)
 		}
 		fmt.Fprintln(stdout)
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -52,6 +53,11 @@ func TestShortRun(t *testing.T) {
 		assert.NotEqual(t, p.Chosen.Text, p.Rejected.Text)
 	}
 	assert.Positive(t, judgePairs)
+
+	// A directory changes nothing of the run, its accuracies included.
+	var memory bytes.Buffer
+	require.NoError(t, run(t.Context(), slices.Delete(slices.Clone(args), 3, 5), &memory))
+	assert.Equal(t, memory.String(), strings.TrimSuffix(text, "pairs in "+dir+"/"+alignment.PairsFile+"\n"))
 
 	var again bytes.Buffer
 	require.NoError(t, run(t.Context(), args, &again))
