@@ -41,15 +41,17 @@ const (
 )
 
 // allArms returns every configuration of the comparison, in table order.
+// The on-policy arm is the verifier the self-judging arms are measured
+// against: the same loop with the world's rules as its judge.
 func allArms() []arm {
-	return []arm{
+	return append([]arm{
 		{armOnPolicy, "iterative DPO: each iteration samples the current policy; rule judge; max/min pairs", onPolicy(alignment.MaxMin{}, nil)},
 		{armOffline, "offline DPO: the same passes all sampled from the fine-tuned policy, trained in the same chunks against it as a fixed reference", offline},
 		{armLength, fmt.Sprintf("on-policy with length-controlled pairs (LengthControlled, ρ = %.2g)", lengthRho), onPolicy(alignment.LengthControlled{Rho: lengthRho}, nil)},
 		{armOnline, fmt.Sprintf("iterative DPO refreshed after each of %d batches per pass (recipe.OnlineDPO with a moving reference and several steps per batch: not OAIF)", onlineBatches), onlineDPO},
 		{armNoisy, fmt.Sprintf("on-policy judged by one noisy rule judge (each check wrong with p = %.2g)", flipRate), onPolicy(nil, func() (alignment.Judge, error) { return newNoisy("noisy"), nil })},
 		{armJury, fmt.Sprintf("on-policy judged by a judge.Jury of %d independent noisy rule judges (mean)", jurors), onPolicy(nil, newJury)},
-	}
+	}, selfArms()...)
 }
 
 // loop returns the Loop settings every arm shares: the training prompts,
@@ -94,7 +96,8 @@ func (t trial) trainer(ref dpo.Model) (*dpo.Trainer, error) {
 
 // onPolicy is iterative DPO: each iteration samples the policy the last
 // one trained. A nil selector means MaxMin and a nil judge the exact rule
-// judge.
+// judge. The last policy is measured as a judge too, though none of its
+// judgments trains it.
 func onPolicy(sel alignment.Selector, newJudge func() (alignment.Judge, error)) func(context.Context, trial) ([]point, error) {
 	return func(ctx context.Context, t trial) ([]point, error) {
 		l, err := t.loop(t.Model)
@@ -107,11 +110,8 @@ func onPolicy(sel alignment.Selector, newJudge func() (alignment.Judge, error)) 
 				return nil, err
 			}
 		}
-		res, err := l.Run(ctx)
-		if err != nil {
-			return nil, err
-		}
-		return loopPoints(res, t.Budget.Iterations)
+		var acc judgeAccuracy
+		return runRecipe(ctx, t, &acc, l.Run)
 	}
 }
 

@@ -65,6 +65,11 @@ type point struct {
 	// WinRateSE is WinRate's standard error over the held-out prompts
 	// (alignment.EvalReport.WinRateSE).
 	WinRateSE *float64 `json:"win_rate_se,omitempty"`
+	// JudgeAccuracy is the policy's pairwise accuracy as a judge
+	// (judge.Expected in the EFT judge format) on the world's gold set
+	// (judge.Calibrate): for the fine-tuned model, the last policy, and
+	// every policy of an arm whose model judges itself.
+	JudgeAccuracy *float64 `json:"judge_accuracy,omitempty"`
 	// Pairs is the number of pairs this policy's iteration trained the next
 	// policy on; none for the last policy.
 	Pairs int `json:"pairs"`
@@ -86,7 +91,12 @@ type setup struct {
 
 // compare runs every arm on every seed: one world and one fine-tuned model
 // per seed, shared by all its arms, each arm on its own copy, up to
-// parallel arms at once. It returns results[arm][seed].
+// parallel arms at once. It returns results[arm][seed]. The world holds
+// the evaluation fine-tuning examples (taskworld.MaxEFT labelled
+// judgments) and the model M1 is fine-tuned on them and on their
+// meta-judge comparisons (taskworld.FineTuneMeta), with the context of a
+// judge (taskworld.JudgeContext), so that every arm starts from a model
+// that answers, judges and meta-judges, whether the arm uses that or not.
 func compare(ctx context.Context, s setup, arms []arm, seedList []uint64, parallel int, log func(format string, a ...any)) ([][]trialResult, error) {
 	rules, err := taskworld.Constitution()
 	if err != nil {
@@ -102,12 +112,17 @@ func compare(ctx context.Context, s setup, arms []arm, seedList []uint64, parall
 		if err != nil {
 			return nil, err
 		}
-		sft, losses, err := taskworld.FineTune(ctx, world, tinylm.Config{Seed: seed}, s.SFTEpochs, seed)
+		sft, losses, err := taskworld.FineTuneMeta(ctx, world, tinylm.Config{Seed: seed, Context: taskworld.JudgeContext}, s.SFTEpochs, seed)
 		if err != nil {
 			return nil, fmt.Errorf("seed %d: fine-tuning: %w", seed, err)
 		}
-		log("seed %d: %d training prompts, %d held-out; fine-tuned %d epochs, loss %.2f → %.2f (%s)",
-			seed, len(world.Train()), len(world.HeldOut()), len(losses), losses[0], losses[len(losses)-1], since(t0))
+		var m1 judgeAccuracy
+		if err := m1.measure(ctx, trial{World: world}, 0, sft); err != nil {
+			return nil, fmt.Errorf("seed %d: %w", seed, err)
+		}
+		m1Acc := m1.acc[0]
+		log("seed %d: %d training prompts, %d held-out; fine-tuned %d epochs, loss %.2f → %.2f; as a judge, gold accuracy %.3f (%s)",
+			seed, len(world.Train()), len(world.HeldOut()), len(losses), losses[0], losses[len(losses)-1], m1Acc, since(t0))
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(parallel)
 		for a, arm := range arms {
@@ -120,6 +135,7 @@ func compare(ctx context.Context, s setup, arms []arm, seedList []uint64, parall
 				if err := checkPoints(pts, s.Budget.Iterations); err != nil {
 					return fmt.Errorf("arm %s, seed %d: %w", arm.Name, seed, err)
 				}
+				pts[0].JudgeAccuracy = &m1Acc
 				results[a][si] = trialResult{Seed: seed, Points: pts}
 				last := pts[len(pts)-1]
 				log("seed %d: %-18s held-out %.2f → %.2f, length %.1f (%s)", seed, arm.Name, pts[0].Score, last.Score, last.Length, since(t1))

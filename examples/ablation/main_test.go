@@ -26,7 +26,8 @@ func TestFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-seeds", "0"}, "-seeds is 0"},
+		{[]string{"-seeds", "0-x"}, `-seeds: item 1, "0-x", is not a range`},
+		{[]string{"-seeds", "1,,2"}, `-seeds: item 2, "", is not a seed`},
 		{[]string{"-iterations", "0"}, "-iterations is 0"},
 		{[]string{"-concurrency", "0"}, "-concurrency is 0"},
 		{[]string{"-out", ""}, "-out is empty"},
@@ -47,14 +48,15 @@ func TestFlags(t *testing.T) {
 
 func TestShortDefaults(t *testing.T) {
 	tests := []struct {
-		args              []string
-		seeds, iterations int
-		arms              int
+		args       []string
+		seeds      []uint64
+		iterations int
+		arms       int
 	}{
-		{nil, 3, 5, 6},
-		{[]string{"-short"}, 1, 2, 6},
-		{[]string{"-short", "-iterations", "3", "-seeds", "2"}, 2, 3, 6},
-		{[]string{"-arms", "offline,on-policy"}, 3, 5, 2},
+		{nil, []uint64{1, 2, 3, 4, 5, 6, 7, 8}, 5, 9},
+		{[]string{"-short"}, []uint64{1}, 2, 9},
+		{[]string{"-short", "-iterations", "3", "-seeds", "2"}, []uint64{2}, 3, 9},
+		{[]string{"-arms", "offline,on-policy", "-seeds", "3,9-10"}, []uint64{3, 9, 10}, 5, 2},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -112,7 +114,20 @@ func TestShortRun(t *testing.T) {
 	on1.Pairs, off1.Pairs = 0, 0
 	assert.Equal(t, on1, off1, "both arms train iteration 1 on the fine-tuned model's pairs")
 
-	require.Len(t, rep.Findings, 5)
+	for _, a := range rep.Arms {
+		switch a.Name {
+		case armOnPolicy, armSelf, armMeta, armMixed:
+			// The first and the last policy are measured as judges, and
+			// every policy of the arms whose model judges itself.
+			for i, p := range a.Runs[0].Points {
+				if i == 0 || i == 2 || a.Name != armOnPolicy {
+					require.NotNil(t, p.JudgeAccuracy, "%s iteration %d", a.Name, i)
+					assert.True(t, *p.JudgeAccuracy >= 0 && *p.JudgeAccuracy <= 1)
+				}
+			}
+		}
+	}
+	require.Len(t, rep.Findings, 9)
 	for _, f := range rep.Findings {
 		assert.Contains(t, text, "- "+f+"\n")
 	}
@@ -159,7 +174,7 @@ func TestFindings(t *testing.T) {
 	got := findings(sums)
 	require.Len(t, got, 3)
 	// on-policy leads by 0.6 and 0.4 at iteration 3: +0.50, sd √0.02.
-	assert.Equal(t, "on-policy vs offline: on-policy beats offline by +0.50 at iteration 3 (sd 0.14 over seeds; ahead on 2 of 2)", got[0])
+	assert.Equal(t, "on-policy vs offline: on-policy beats offline by +0.50 at iteration 3 (sd 0.14 over seeds; ahead on 2 of 2; sign test p = 0.5)", got[0])
 	assert.Contains(t, got[1], "held-out score gain per iteration +1.10, +0.10, +0.00")
 	assert.Contains(t, got[1], "win rate over the previous policy 0.80, 0.55, 0.50")
 	assert.Contains(t, got[1], "iteration 1 makes 92% of the gain of 3, and from iteration 2 on each adds under a tenth of iteration 1's")
@@ -178,6 +193,126 @@ func TestVersus(t *testing.T) {
 	assert.Equal(t, "A trails B by -0.10 at iteration 2; the gap was widest at iteration 1 (-0.50)", versus(sums[0], sums[1], "A", "B"))
 	assert.Equal(t, "B beats A by +0.10 at iteration 2; the gap was widest at iteration 1 (+0.50)", versus(sums[1], sums[0], "B", "A"))
 	assert.Equal(t, "A ties with A' at iteration 2 (+0.00)", versus(sums[0], sums[0], "A", "A'"))
+}
+
+func TestParseSeeds(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []uint64
+		err  string
+	}{
+		{"1-8", []uint64{1, 2, 3, 4, 5, 6, 7, 8}, ""},
+		{"5", []uint64{5}, ""},
+		{" 3 , 1-2,10 ", []uint64{3, 1, 2, 10}, ""},
+		{"0", []uint64{0}, ""},
+		{"18446744073709551615", []uint64{18446744073709551615}, ""},
+		{"", nil, `item 1, "", is not a seed`},
+		{"1,x", nil, `item 2, "x", is not a seed`},
+		{"4-2", nil, `item 1, "4-2", is not a range a-b with a ≤ b`},
+		{"1-3,2", nil, `item 2, "2", repeats seed 2`},
+		{"-1", nil, `item 1, "-1", is not a seed`},
+		{"1-1001", nil, "more than 1000 seeds"},
+		{"0-18446744073709551615", nil, "more than 1000 seeds"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseSeeds(tt.in)
+			if tt.err != "" {
+				assert.ErrorContains(t, err, tt.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+	assert.Equal(t, "1-8,10,12-13", formatSeeds([]uint64{1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 13}))
+}
+
+func FuzzParseSeeds(f *testing.F) {
+	for _, s := range []string{"1-8", "3,1-2", "4-2", "1,1", "18446744073709551615", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := parseSeeds(s)
+		if err != nil {
+			return
+		}
+		require.NotEmpty(t, got)
+		require.LessOrEqual(t, len(got), maxSeeds)
+		again, err := parseSeeds(formatSeeds(got))
+		require.NoError(t, err, "a parsed list reads back")
+		seen := map[uint64]bool{}
+		for _, x := range got {
+			require.False(t, seen[x], "seed %d twice", x)
+			seen[x] = true
+		}
+		assert.ElementsMatch(t, got, again)
+	})
+}
+
+// The sign test's p-values are those of the exact binomial test
+// (R: binom.test(k, n)$p.value).
+func TestSignTest(t *testing.T) {
+	tests := []struct {
+		wins, losses int
+		p            float64
+	}{
+		{8, 0, 0.0078125},
+		{0, 8, 0.0078125},
+		{7, 1, 0.0703125},
+		{6, 2, 0.2890625},
+		{4, 4, 1},
+		{2, 0, 0.5},
+		{0, 0, 1},
+		{10, 2, 0.0385742},
+	}
+	for _, tt := range tests {
+		assert.InDelta(t, tt.p, signTest(tt.wins, tt.losses), 1e-6, "%d-%d", tt.wins, tt.losses)
+	}
+}
+
+// Judge accuracy is read for the arms that have it on every seed, from
+// the fine-tuned model to the last iteration.
+func TestJudging(t *testing.T) {
+	withAcc := func(rs []trialResult, acc ...[2]float64) []trialResult {
+		for s := range rs {
+			a, b := acc[s][0], acc[s][1]
+			rs[s].Points[0].JudgeAccuracy = &a
+			rs[s].Points[len(rs[s].Points)-1].JudgeAccuracy = &b
+		}
+		return rs
+	}
+	sums := summarise([]arm{{Name: armSelf}, {Name: armMeta}, {Name: armOffline}}, [][]trialResult{
+		withAcc(results([][]float64{{3, 4}, {3, 4}}, 7, nil), [2]float64{0.9, 0.8}, [2]float64{0.9, 0.95}),
+		withAcc(results([][]float64{{3, 4}, {3, 4}}, 7, nil), [2]float64{0.9, 0.92}, [2]float64{0.8, 0.9}),
+		results([][]float64{{3, 4}, {3, 4}}, 7, nil),
+	})
+	assert.Equal(t, "the policy as a judge (gold pairwise accuracy of judge.Expected, M1 → last iteration): self-rewarding 0.900 → 0.875 (rose on 1 of 2); meta-rewarding 0.850 → 0.910 (rose on 2 of 2)", judging(sums))
+	assert.Empty(t, judging(sums[2:]))
+}
+
+// The judge builder measures the policy of the iteration the Loop
+// announced, and nothing before the first: a Loop with a directory builds
+// a judge of the first policy to fingerprint it.
+func TestJudgeAccuracyBuilder(t *testing.T) {
+	w, err := taskworld.New(1, &taskworld.Options{Train: 24, HeldOut: 12, Examples: 100, EFT: 30})
+	require.NoError(t, err)
+	sft, _, err := taskworld.FineTune(t.Context(), w, tinylm.Config{Seed: 1, Context: taskworld.JudgeContext, Embed: 8, Hidden: 16}, 1, 1)
+	require.NoError(t, err)
+	tr := trial{World: w, SFT: sft}
+	var acc judgeAccuracy
+	builds := 0
+	b := acc.builder(t.Context(), tr, func(alignment.Policy) (alignment.Judge, error) { builds++; return nil, nil })
+	_, err = b(sft)
+	require.NoError(t, err)
+	assert.Empty(t, acc.acc, "a build before the first iteration is not measured")
+	acc.observe(alignment.Event{Kind: alignment.IterationStarted, Iteration: 2})
+	acc.observe(alignment.Event{Kind: alignment.IterationDone, Iteration: 3})
+	_, err = b(sft)
+	require.NoError(t, err)
+	assert.Equal(t, 2, builds)
+	require.Len(t, acc.acc, 1)
+	assert.Contains(t, acc.acc, 2)
 }
 
 func TestCheckPoints(t *testing.T) {

@@ -140,6 +140,21 @@ func findings(arms []summary) []string {
 			out = append(out, "frequent refresh vs iterative: "+versus(*o, *on, "frequent refresh", "iterative"))
 		}
 	}
+	self := find(armSelf)
+	if self != nil && on != nil {
+		out = append(out, "self-rewarding vs verifier: "+versus(*self, *on, "the self-judging policy", "the rule verifier's"))
+	}
+	if self != nil {
+		if m := find(armMeta); m != nil {
+			out = append(out, "meta-rewarding vs self-rewarding: "+versus(*m, *self, "meta-rewarding", "self-rewarding"))
+		}
+		if x := find(armMixed); x != nil {
+			out = append(out, "EFT mixed back vs self-rewarding: "+versus(*x, *self, "EFT mixed back", "self-rewarding"))
+		}
+	}
+	if s := judging(arms); s != "" {
+		out = append(out, s)
+	}
 	if j, n := find(armJury), find(armNoisy); j != nil && n != nil {
 		s := "jury vs one noisy judge: " + versus(*j, *n, "the jury", "one noisy judge")
 		if on != nil {
@@ -153,7 +168,8 @@ func findings(arms []summary) []string {
 
 // versus compares arm a with arm b seed by seed: the mean and spread of
 // the paired differences of the held-out score at the last iteration, how
-// many seeds a leads on, and the largest gap along the way.
+// many seeds a leads on, the two-sided sign test of those leads, and the
+// largest gap along the way.
 func versus(a, b summary, an, bn string) string {
 	k := len(a.Iterations) - 1
 	diff := func(i int) stat {
@@ -164,10 +180,13 @@ func versus(a, b summary, an, bn string) string {
 		return newStat(ds)
 	}
 	d := diff(k)
-	lead := 0
+	lead, behind := 0, 0
 	for s := range a.Runs {
-		if a.Runs[s].Points[k].Score > b.Runs[s].Points[k].Score {
+		switch x, y := a.Runs[s].Points[k].Score, b.Runs[s].Points[k].Score; {
+		case x > y:
 			lead++
+		case x < y:
+			behind++
 		}
 	}
 	var s string
@@ -180,7 +199,7 @@ func versus(a, b summary, an, bn string) string {
 		s = fmt.Sprintf("%s trails %s by %+.2f at iteration %d", an, bn, d.Mean, k)
 	}
 	if d.N > 1 {
-		s += fmt.Sprintf(" (sd %.2f over seeds; ahead on %d of %d)", d.SD, lead, d.N)
+		s += fmt.Sprintf(" (sd %.2f over seeds; ahead on %d of %d; sign test p = %.2g)", d.SD, lead, d.N, signTest(lead, behind))
 	}
 	best, bestI := 0.0, 0
 	for i := 1; i <= k; i++ {
@@ -192,6 +211,58 @@ func versus(a, b summary, an, bn string) string {
 		s += fmt.Sprintf("; the gap was widest at iteration %d (%+.2f)", bestI, best)
 	}
 	return s
+}
+
+// signTest is the two-sided exact sign test of wins against losses (ties
+// left out): the probability, were either arm as likely to lead on each
+// seed, of a split at least as uneven. With no wins nor losses it is 1.
+func signTest(wins, losses int) float64 {
+	n := wins + losses
+	k := max(wins, losses)
+	// P(X ≥ k) for X ~ Binomial(n, 1/2), summed in logs for large n.
+	tail := 0.0
+	for i := k; i <= n; i++ {
+		lg := lgamma(n+1) - lgamma(i+1) - lgamma(n-i+1) - float64(n)*math.Ln2
+		tail += math.Exp(lg)
+	}
+	return min(1, 2*tail)
+}
+
+func lgamma(x int) float64 {
+	v, _ := math.Lgamma(float64(x))
+	return v
+}
+
+// judging reads how each arm's policy does as a judge: its gold pairwise
+// accuracy at the fine-tuned model (M1) and at the last iteration, mean
+// over seeds, and on how many seeds it rose. Arms without the figures are
+// left out.
+func judging(arms []summary) string {
+	var parts []string
+	for _, a := range arms {
+		k := len(a.Iterations) - 1
+		var first, last []float64
+		rose := 0
+		for _, r := range a.Runs {
+			p0, pk := r.Points[0].JudgeAccuracy, r.Points[k].JudgeAccuracy
+			if p0 == nil || pk == nil {
+				break
+			}
+			first, last = append(first, *p0), append(last, *pk)
+			if *pk > *p0 {
+				rose++
+			}
+		}
+		if len(first) != len(a.Runs) || len(first) == 0 {
+			continue
+		}
+		f, l := newStat(first), newStat(last)
+		parts = append(parts, fmt.Sprintf("%s %.3f → %.3f (rose on %d of %d)", a.Name, f.Mean, l.Mean, rose, len(first)))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "the policy as a judge (gold pairwise accuracy of judge.Expected, M1 → last iteration): " + strings.Join(parts, "; ")
 }
 
 // plateau reads where iterations stop paying: the score gain and the

@@ -1,45 +1,53 @@
 // Metarewarding runs Meta-Rewarding (Wu et al., 2024) offline with
-// recipe.MetaRewarding: the embedded tiny language model, fine-tuned on
-// the built-in task world, samples answers; a judge scores each answer
-// three times; the shortest of the top answers is preferred to the longest
-// of the bottom ones (length control ρ); for the answer whose three
-// judgments disagree most, a meta-judge compares the judgments, a
-// Bradley–Terry fit (judge.BradleyTerry) ranks them, and the best judgment
-// is preferred to the worst as a judge-training pair; DPO trains on both
-// kinds of pair. A held-out evaluation scores every policy with the world's
-// rule constitution.
+// recipe.MetaRewarding on the embedded tiny language model, which answers,
+// judges its answers and meta-judges its judgments. The model M1 is
+// fine-tuned on the built-in task world's corpus, on evaluation
+// fine-tuning (EFT) judgments labelled by the world's rules (at most
+// taskworld.MaxEFT, the only labels of the run), and on comparisons of
+// judgments made from those same labels (taskworld.FineTuneMeta). Each
+// iteration the policy samples answers; it judges each answer three times
+// by sampling a verdict at temperature 0.7 (taskworld.VerdictJudge); the
+// shortest of the top answers is preferred to the longest of the bottom
+// ones (length control ρ); for the answer whose three verdicts disagree
+// most, the policy as meta-judge compares every two verdicts
+// (taskworld.MetaJudge), a Bradley–Terry fit (judge.BradleyTerry) ranks
+// them, and the best verdict is preferred to the worst as a judge-training
+// pair; DPO trains the one model on both kinds of pair. A held-out
+// evaluation scores every policy with the world's rules, which never judge
+// a training answer, and each policy is measured as a judge on the world's
+// gold set (judge.Calibrate).
 //
 //	go run ./examples/metarewarding                 # full size
 //	go run ./examples/metarewarding -short          # seconds, as CI runs it
 //	go run ./examples/metarewarding -rho 0 -dir out # no length window; pairs in out/, resumable
 //
-// A tiny model cannot grade answers, so the judge and the meta-judge are
-// rule-based here: a judgment checks a seeded sample of three of the five
-// rules (so that judgments of one answer vary, as a sampled model judge's
-// do) and writes what it found; the meta-judge trusts the judgment whose
-// score is nearer the full rule score. With a capable model,
-// judge.NewRubric and judge.NewMeta over the policy take these places, and
-// their judge pairs train the model as a judge.
+// Where this departs from the paper, and why: a judgment is a verdict, the
+// score the model writes after "Score:", with no chain-of-thought
+// (tinylm's EFT format is the score alone, and its window of
+// taskworld.JudgeContext tokens holds the response and little more); the
+// meta-judge answers "A" or "B" and is read by the log-probabilities of
+// the two answers in both presentation orders, averaged, rather than by
+// a sampled explanation and the paper's position-weighted battle matrix;
+// its skill comes from meta-EFT comparisons made from the EFT labels,
+// where the paper's Llama-3-8B-Instruct meta-judges zero-shot; verdicts
+// are drawn from the model's distribution restricted to the scale's
+// scores, as a constrained decoder would, so none is unreadable.
 package main
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
-	"strings"
+	"sync"
 
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/alignment/recipe"
-	"github.com/selfalign/selfalign/constitution"
 	"github.com/selfalign/selfalign/dpo"
 	"github.com/selfalign/selfalign/dpo/tinylm"
 	"github.com/selfalign/selfalign/internal/cli"
-	"github.com/selfalign/selfalign/internal/seeds"
 	"github.com/selfalign/selfalign/internal/taskworld"
 	"github.com/selfalign/selfalign/judge"
 )
@@ -61,28 +69,32 @@ type size struct {
 }
 
 var (
-	full  = size{world: taskworld.Options{}, model: tinylm.Config{}, sftEpochs: 10}
-	short = size{world: taskworld.Options{Train: 32, HeldOut: 12, Examples: 200}, model: tinylm.Config{Embed: 16, Hidden: 64}, sftEpochs: 8}
+	full  = size{world: taskworld.Options{EFT: taskworld.MaxEFT}, model: tinylm.Config{Context: taskworld.JudgeContext}, sftEpochs: 10}
+	short = size{world: taskworld.Options{Train: 32, HeldOut: 12, Examples: 200, EFT: 60}, model: tinylm.Config{Embed: 16, Hidden: 64, Context: taskworld.JudgeContext}, sftEpochs: 8}
 )
 
-// checked is the number of rules one judgment checks.
-const checked = 3
+// judgments is k, the verdicts sampled per answer, and so the judgments
+// the meta-judge ranks.
+const judgments = 3
 
 // about says what the program does, and output what its lines mean.
 const (
-	about  = "Metarewarding runs Meta-Rewarding on the embedded tiny model: each iteration, DPO on actor pairs (answers, length-controlled) and judge pairs (judgments, ranked by a meta-judge)."
+	about  = "Metarewarding runs Meta-Rewarding on the embedded tiny model, which judges and meta-judges itself: each iteration, DPO on actor pairs (answers, length-controlled) and judge pairs (judgments, ranked by a meta-judge)."
 	output = `
-  task world: P prompts, H held out; fine-tuned tinylm, loss A → B
-      The world's sizes, and the supervised fine-tuning before any DPO.
-  iteration N: P prompts, A actor pairs (chosen C tokens, rejected R), J judge pairs, held-out rule score S before training
+  task world: P prompts, H held out, E EFT judgments; fine-tuned tinylm, loss A → B
+      The world's sizes, the labelled judgments the model learns to judge
+      and meta-judge from, and the supervised fine-tuning before any DPO.
+  iteration N: P prompts, A actor pairs (chosen C tokens, rejected R), J judge pairs, held-out rule score S before training, gold judge accuracy G
       A actor pairs prefer a short top-scored answer to a long bottom-scored
       one (C and R: their mean lengths); a prompt whose answers all scored
-      alike makes none. J judge pairs prefer the judgment the meta-judge
-      ranked best to the one it ranked worst, for the answer whose judgments
+      alike makes none. J judge pairs prefer the verdict the meta-judge
+      ranked best to the one it ranked worst, for the answer whose verdicts
       disagreed most: none after -judge-iterations, nor when they agree.
       S is the rule judge's score (0-5, on held-out prompts never trained on)
-      of the policy iteration N sampled from, before iteration N trained it.
-  final policy: held-out rule score S, mean length L tokens
+      of the policy iteration N sampled from, before iteration N trained it;
+      G that policy's pairwise accuracy as a judge (its expected score) on
+      the world's gold set, left out for iterations a resumed run restored.
+  final policy: held-out rule score S, mean length L tokens, gold judge accuracy G
       The policy after the last iteration's training.`
 )
 
@@ -106,12 +118,22 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		sz = short
 	}
 
-	kit, err := taskworld.NewKit(ctx, *seed, &sz.world, sz.model, sz.sftEpochs)
+	world, err := taskworld.New(*seed, &sz.world)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, kit)
-	world, rules, model := kit.World, kit.Rules, kit.Model
+	rules, err := taskworld.Constitution()
+	if err != nil {
+		return err
+	}
+	cfg := sz.model
+	cfg.Seed = *seed
+	model, losses, err := taskworld.FineTuneMeta(ctx, world, cfg, sz.sftEpochs, *seed)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "task world: %d prompts, %d held out, %d EFT judgments; fine-tuned tinylm, loss %.2f → %.2f\n",
+		len(world.Train()), len(world.HeldOut()), len(world.EFT()), losses[0], losses[len(losses)-1])
 
 	prompts, err := alignment.NewSliceSource(taskworld.Prompts(world.Train()))
 	if err != nil {
@@ -122,24 +144,61 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	counts := tally{}
-	sampled := sampledRules{rules: taskworld.Rules()}
-	meta := ruleMeta{rules: rules}
+	format, gold := world.JudgeFormat(), world.Gold()
+	// The Loop builds the judge at the start of each iteration it runs,
+	// from that iteration's policy, right after announcing the iteration
+	// (and, with -dir, once before any, to fingerprint it): the moment to
+	// measure the policy as a judge.
+	var (
+		mu       sync.Mutex
+		current  = -1 // the iteration the Loop announced last
+		measured = map[int]float64{}
+	)
+	measure := func(pol alignment.Policy) (float64, error) {
+		e, err := judge.NewExpected(pol, format)
+		if err != nil {
+			return 0, err
+		}
+		c, err := judge.Calibrate(ctx, e, gold)
+		return c.PairwiseAccuracy, err
+	}
 	mr := recipe.MetaRewarding{
 		Base: alignment.Loop{
-			Policy:     model,
-			Prompts:    prompts,
-			Trainer:    trainer,
-			Iterations: *iterations,
-			Samples:    8,
-			Sampling:   alignment.SampleOptions{Temperature: 1, MaxTokens: 20},
-			Seed:       *seed,
-			Dir:        *dir,
-			Eval:       &alignment.Evaluation{Prompts: taskworld.Prompts(world.HeldOut()), Judge: rules, Samples: 4},
-			Sink:       counts,
+			Policy:       model,
+			Prompts:      prompts,
+			Trainer:      trainer,
+			Iterations:   *iterations,
+			Samples:      8,
+			JudgeSamples: judgments,
+			Sampling:     alignment.SampleOptions{Temperature: 1, MaxTokens: 20},
+			Seed:         *seed,
+			Dir:          *dir,
+			Eval:         &alignment.Evaluation{Prompts: taskworld.Prompts(world.HeldOut()), Judge: rules, Samples: 4},
+			Sink:         counts,
+			Observer: alignment.ObserverFunc(func(e alignment.Event) {
+				if e.Kind == alignment.IterationStarted {
+					mu.Lock()
+					current = e.Iteration
+					mu.Unlock()
+				}
+			}),
 		},
-		Judge:       func(alignment.Policy) (alignment.Judge, error) { return sampled, nil },
-		MetaJudge:   func(alignment.Policy) (recipe.JudgmentComparer, error) { return meta, nil },
-		JudgePrompt: judgePrompt,
+		Judge: func(pol alignment.Policy) (alignment.Judge, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if current >= 0 {
+				a, err := measure(pol)
+				if err != nil {
+					return nil, fmt.Errorf("measuring policy %d as a judge: %w", current, err)
+				}
+				measured[current] = a
+			}
+			return taskworld.NewVerdictJudge(pol, format)
+		},
+		MetaJudge: func(pol alignment.Policy) (recipe.JudgmentComparer, error) {
+			return taskworld.NewMetaJudge(pol, format)
+		},
+		JudgePrompt: format.Prompt,
 		Rho:         *rho,
 		Rank: func(wins [][]float64) ([]float64, error) {
 			return judge.BradleyTerry(wins, 0.5)
@@ -164,13 +223,20 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if r.Eval != nil {
 			fmt.Fprintf(stdout, ", held-out rule score %.2f before training", r.Eval.MeanScore)
 		}
+		if a, ok := measured[r.Iteration]; ok {
+			fmt.Fprintf(stdout, ", gold judge accuracy %.3f", a)
+		}
 		fmt.Fprintln(stdout)
 	}
 	if res.Stopped != nil {
 		fmt.Fprintf(stdout, "stopped early: %s\n", res.Stopped.Reason)
 	}
 	if f := res.Final; f != nil {
-		fmt.Fprintf(stdout, "final policy: held-out rule score %.2f, mean length %.1f tokens\n", f.MeanScore, f.MeanLength)
+		a, err := measure(res.Policy)
+		if err != nil {
+			return fmt.Errorf("measuring the final policy as a judge: %w", err)
+		}
+		fmt.Fprintf(stdout, "final policy: held-out rule score %.2f, mean length %.1f tokens, gold judge accuracy %.3f\n", f.MeanScore, f.MeanLength, a)
 	}
 	if *dir != "" {
 		fmt.Fprintf(stdout, "pairs in %s/%s\n", *dir, alignment.PairsFile)
@@ -211,70 +277,4 @@ func countFile(path string) (tally, error) {
 		t[kind{p.Iteration, p.Source}]++
 	}
 	return t, nil
-}
-
-// judgePrompt is the prompt a model judge would be asked about r: the
-// prompt of judge-training pairs.
-func judgePrompt(p alignment.Prompt, r alignment.Response) alignment.Prompt {
-	return alignment.NewPrompt("judge:"+p.ID, "grade the reply. request: "+p.Text()+" reply: "+r.Text)
-}
-
-// sampledRules is a judge that checks a seeded sample of the rules, so
-// that its judgments of one answer vary as a sampled model judge's do,
-// and writes what it found, ending with its score.
-type sampledRules struct{ rules []taskworld.Rule }
-
-var _ alignment.Judge = sampledRules{}
-
-// Judge implements alignment.Judge.
-func (s sampledRules) Judge(ctx context.Context, p alignment.Prompt, r alignment.Response) (alignment.Judgment, error) {
-	if err := ctx.Err(); err != nil {
-		return alignment.Judgment{}, err
-	}
-	seed, ok := alignment.SeedFrom(ctx)
-	if !ok {
-		seed = seeds.Derive(0, p.ID, r.Text)
-	}
-	var b strings.Builder
-	pass := 0
-	for _, i := range seeds.Rand(seed).Perm(len(s.rules))[:checked] {
-		ok := s.rules[i].Check(p, r)
-		if ok {
-			pass++
-		}
-		fmt.Fprintf(&b, "%s: %s. ", s.rules[i].ID, map[bool]string{true: "yes", false: "no"}[ok])
-	}
-	score := float64(taskworld.MaxScore*pass) / checked
-	b.WriteString("Score: " + strconv.FormatFloat(score, 'f', 2, 64))
-	return alignment.Judgment{Score: score, Rationale: b.String()}, nil
-}
-
-// ruleMeta is a meta-judge that trusts the judgment whose score is nearer
-// the full rule score of the answer.
-type ruleMeta struct{ rules *constitution.Constitution }
-
-var _ recipe.JudgmentComparer = ruleMeta{}
-
-// CompareJudgments implements recipe.JudgmentComparer.
-func (m ruleMeta) CompareJudgments(ctx context.Context, p alignment.Prompt, r alignment.Response, a, b string) (alignment.Comparison, error) {
-	truth, err := m.rules.Judge(ctx, p, r)
-	if err != nil {
-		return alignment.Comparison{}, err
-	}
-	sa, err := judge.ParseScore(a, 0, taskworld.MaxScore)
-	if err != nil {
-		return alignment.Comparison{}, err
-	}
-	sb, err := judge.ParseScore(b, 0, taskworld.MaxScore)
-	if err != nil {
-		return alignment.Comparison{}, err
-	}
-	da, db := math.Abs(sa-truth.Score), math.Abs(sb-truth.Score)
-	switch {
-	case da < db:
-		return alignment.Comparison{ProbA: 1}, nil
-	case da > db:
-		return alignment.Comparison{ProbA: 0}, nil
-	}
-	return alignment.Comparison{ProbA: 0.5}, nil
 }

@@ -3,6 +3,7 @@ package taskworld
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/selfalign/selfalign/constitution"
 	"github.com/selfalign/selfalign/dpo"
@@ -27,7 +28,21 @@ func Constitution() (*constitution.Constitution, error) {
 // the model and the loss of each epoch. A model that judges in JudgeFormat
 // needs a context of JudgeContext tokens to see what it judges.
 func FineTune(ctx context.Context, w *World, c tinylm.Config, epochs int, seed uint64) (*tinylm.Model, []float64, error) {
-	tok, err := tinylm.NewTokenizer(w.Vocabulary(), tinylm.TokenizerOptions{})
+	return fineTune(ctx, w, c, epochs, seed, nil)
+}
+
+// fineTune is FineTune with extra sequences trained on after the world's
+// and their words added to the vocabulary.
+func fineTune(ctx context.Context, w *World, c tinylm.Config, epochs int, seed uint64, extra []dpo.Sequence) (*tinylm.Model, []float64, error) {
+	vocab := w.Vocabulary()
+	for _, e := range extra {
+		for _, m := range e.Prompt.Messages {
+			vocab = append(vocab, split(m.Content)...)
+		}
+		vocab = append(vocab, split(e.Completion)...)
+	}
+	slices.Sort(vocab)
+	tok, err := tinylm.NewTokenizer(slices.Compact(vocab), tinylm.TokenizerOptions{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("taskworld: %w", err)
 	}
@@ -42,6 +57,7 @@ func FineTune(ctx context.Context, w *World, c tinylm.Config, epochs int, seed u
 	for _, e := range w.EFT() {
 		seqs = append(seqs, dpo.Sequence{Prompt: e.Prompt, Completion: e.Completion})
 	}
+	seqs = append(seqs, extra...)
 	losses, err := m.Fit(ctx, seqs, tinylm.FitOptions{Epochs: epochs, Seed: seed})
 	if err != nil {
 		return nil, nil, fmt.Errorf("taskworld: fine-tuning: %w", err)
