@@ -1,10 +1,13 @@
 package alignment_test
 
 import (
+	"cmp"
 	"context"
+	"math"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/alignment/alignmenttest"
+	"github.com/selfalign/selfalign/internal/seeds"
 )
 
 // constJudge scores by text length: no allocation, no latency.
@@ -20,53 +24,151 @@ var constJudge = alignmenttest.JudgeFunc(func(ctx context.Context, p alignment.P
 	return alignment.Judgment{Score: float64(len(r.Text) % 6)}, nil
 })
 
-// BenchmarkLoopLatency measures how close the Loop comes to the ideal
-// bound when every call waits a fixed latency: 500 prompts × N=4 × k=3 at
-// concurrency 64, 5 ms per call. The ideal wall time is
-// calls × latency ÷ concurrency; the metric wall/ideal is the figure of
-// merit (target ≤ 1.05).
+// BenchmarkLoopLatency measures how close the Loop comes to keeping its
+// call slots busy when every call waits a latency: 500 prompts × N=4 × k=3
+// (6500 calls), at concurrency 64 and 256, with every call taking 5 ms, or
+// a latency drawn from a log-normal distribution (median 5 ms, p99 50 ms)
+// seeded by the call's own seed, so that each call takes the same time in
+// every run whatever the scheduling.
+//
+// Every round runs the Loop and then the same latencies with no Loop
+// ("timers alone": as many goroutines as call slots, each taking the next
+// latency of the run's calls, in an order fixed by their seeds, and
+// waiting it), so that both see the same machine. The metrics are
+// wall/ideal and timers-alone/ideal, where ideal is the sum of the
+// latencies ÷ concurrency, and their ratio wall/timers-alone, the figure
+// of merit: the share of the slots the Loop leaves idle beyond what the
+// timers and the packing of the calls already cost.
 func BenchmarkLoopLatency(b *testing.B) {
 	const (
-		prompts     = 500
-		n, k        = 4, 3
-		concurrency = 64
-		latency     = 5 * time.Millisecond
+		prompts = 500
+		n, k    = 4, 3
+		median  = 5 * time.Millisecond
 	)
-	calls := prompts * (1 + n*k)
-	ideal := time.Duration(calls) * latency / concurrency
-	var total time.Duration
-	for b.Loop() {
-		faults := &alignmenttest.Faults{Delay: latency}
-		loop := alignment.Loop{Policy: faults.Policy(seedPolicy()), Judge: faults.Judge(constJudge), Prompts: genSource{prompts},
-			Samples: n, JudgeSamples: k, Concurrency: concurrency}
-		start := time.Now()
-		if _, err := loop.Run(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		total += time.Since(start)
-		if faults.Calls() != calls {
-			b.Fatalf("made %d calls, want %d", faults.Calls(), calls)
+	// σ of the log-normal whose p99 is 10× its median: z(0.99) = 2.3263.
+	sigma := math.Log(10) / 2.3263
+	for _, d := range []struct {
+		name    string
+		latency func(seed uint64) time.Duration
+	}{
+		{"fixed", func(uint64) time.Duration { return median }},
+		{"lognormal", func(seed uint64) time.Duration {
+			return time.Duration(float64(median) * math.Exp(sigma*seeds.Rand(seed).NormFloat64()))
+		}},
+	} {
+		for _, concurrency := range []int{64, 256} {
+			b.Run(d.name+"/concurrency="+strconv.Itoa(concurrency), func(b *testing.B) {
+				calls := prompts * (1 + n*k)
+				var wall, timers, ideal time.Duration
+				for b.Loop() {
+					lat := &latencies{latency: d.latency}
+					loop := alignment.Loop{Policy: lat.policy(seedPolicy()), Judge: lat.judge(constJudge), Prompts: genSource{prompts},
+						Samples: n, JudgeSamples: k, Concurrency: concurrency}
+					start := time.Now()
+					if _, err := loop.Run(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+					wall += time.Since(start)
+					if len(lat.drawn) != calls {
+						b.Fatalf("made %d calls, want %d", len(lat.drawn), calls)
+					}
+					ideal += lat.sum() / time.Duration(concurrency)
+					timers += lat.timersAlone(concurrency)
+				}
+				b.ReportMetric(float64(wall)/float64(ideal), "wall/ideal")
+				b.ReportMetric(float64(timers)/float64(ideal), "timers-alone/ideal")
+				b.ReportMetric(float64(wall)/float64(timers), "wall/timers-alone")
+			})
 		}
 	}
-	b.ReportMetric(float64(total)/float64(b.N)/float64(ideal), "wall/ideal")
-	b.ReportMetric(float64(timerFloor(concurrency, (calls+concurrency-1)/concurrency, latency))/float64(ideal), "timers-alone/ideal")
 }
 
-// timerFloor is the wall time of workers goroutines each sleeping rounds
-// times for latency: what the machine's timers alone cost, with no Loop.
-// On a loaded machine it is well above the ideal bound too.
-func timerFloor(workers, rounds int, latency time.Duration) time.Duration {
+// latencies makes the calls of the policy and judge it wraps wait a
+// latency drawn from the call's seed, and records what each call drew.
+type latencies struct {
+	latency func(seed uint64) time.Duration
+	mu      sync.Mutex
+	drawn   []drawn
+}
+
+type drawn struct {
+	seed    uint64
+	latency time.Duration
+}
+
+// wait waits the latency of the call seeded seed, or until ctx is done.
+func (l *latencies) wait(ctx context.Context, seed uint64) error {
+	d := l.latency(seed)
+	l.mu.Lock()
+	l.drawn = append(l.drawn, drawn{seed, d})
+	l.mu.Unlock()
+	t := time.NewTimer(d)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (l *latencies) policy(p alignment.Policy) alignment.Policy { return latencyPolicy{l, p} }
+
+func (l *latencies) judge(j alignment.Judge) alignment.Judge { return latencyJudge{l, j} }
+
+// latencyPolicy waits the latency of each call's seed, then calls Policy.
+type latencyPolicy struct {
+	l *latencies
+	alignment.Policy
+}
+
+func (p latencyPolicy) Generate(ctx context.Context, q alignment.Prompt, o alignment.SampleOptions) ([]alignment.Response, error) {
+	if err := p.l.wait(ctx, o.Seed); err != nil {
+		return nil, err
+	}
+	return p.Policy.Generate(ctx, q, o)
+}
+
+// latencyJudge waits the latency of each call's seed, then calls Judge.
+type latencyJudge struct {
+	l *latencies
+	j alignment.Judge
+}
+
+func (j latencyJudge) Judge(ctx context.Context, q alignment.Prompt, r alignment.Response) (alignment.Judgment, error) {
+	seed, _ := alignment.SeedFrom(ctx)
+	if err := j.l.wait(ctx, seed); err != nil {
+		return alignment.Judgment{}, err
+	}
+	return j.j.Judge(ctx, q, r)
+}
+
+// sum is the total latency of the calls made.
+func (l *latencies) sum() time.Duration {
+	var s time.Duration
+	for _, d := range l.drawn {
+		s += d.latency
+	}
+	return s
+}
+
+// timersAlone returns the wall time of workers goroutines taking the
+// latencies drawn, in the order of their seeds, from a shared counter and
+// waiting each on a timer: what the machine's timers and the packing of
+// the calls into the slots cost, with no Loop and no order between calls.
+func (l *latencies) timersAlone(workers int) time.Duration {
+	ds := slices.Clone(l.drawn)
+	slices.SortFunc(ds, func(a, b drawn) int { return cmp.Compare(a.seed, b.seed) })
+	var next atomic.Int64
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range rounds {
-				t := time.NewTimer(latency)
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(len(ds)); i = next.Add(1) - 1 {
+				t := time.NewTimer(ds[i].latency)
 				<-t.C
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return time.Since(start)
