@@ -474,7 +474,7 @@ func (l *Loop) newRun() (*run, error) {
 		return nil, err
 	}
 	r.limits = l.Safeguards.resolve(r.lo, r.hi)
-	r.slots = newSlots(r.concurrency)
+	r.slots = newSlots()
 	return r, nil
 }
 
@@ -742,7 +742,7 @@ func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, 
 	var rs []Response
 	t0 := time.Now()
 	var retries int
-	retries, res.err = r.callIn(ctx, laneFirst, it, p.ID, func(ctx context.Context) (err error) {
+	retries, res.err = r.callIn(ctx, laneFirst, index, it, p.ID, func(ctx context.Context) (err error) {
 		rs, err = SampleN(ctx, pol, p, o)
 		return err
 	})
@@ -872,7 +872,7 @@ func (x *Item) Call(ctx context.Context, f func(ctx context.Context) error, labe
 	if x.run == nil {
 		return f(WithSeed(ctx, seed))
 	}
-	retries, err := x.run.call(ctx, x.Iteration, x.Prompt.ID, func(ctx context.Context) error {
+	retries, err := x.run.callIn(ctx, laneRest, x.res.index, x.Iteration, x.Prompt.ID, func(ctx context.Context) error {
 		return f(WithSeed(ctx, seed))
 	})
 	atomic.AddInt32(&x.res.retries, int32(retries))
@@ -977,14 +977,8 @@ func (r *run) fanOut(ctx context.Context, res *item, n int, done *int32, f func(
 	calls := make([]attempt, n)
 	for i := range calls {
 		a := &calls[i]
-		a.ctx, a.f, a.i, a.fan = cctx, f, i, fo
-		if r.slots.submit(cctx, a) != nil {
-			// Never queued: this call and the ones after it are skipped.
-			for range n - i {
-				fo.skip()
-			}
-			break
-		}
+		a.ctx, a.f, a.i, a.fan, a.key = cctx, f, i, fo, res.index
+		r.slots.submit(a)
 	}
 	<-fo.finished
 	if fo.err == nil && ctx.Err() != nil {
@@ -1005,14 +999,15 @@ func gaveUp(ctx context.Context, err error) bool {
 // call runs one backend call under the run's concurrency limit, retrying
 // transient failures, and returns the number of retries.
 func (r *run) call(ctx context.Context, it int, promptID string, f func(ctx context.Context) error) (retries int, err error) {
-	return r.callIn(ctx, laneRest, it, promptID, f)
+	return r.callIn(ctx, laneRest, 0, it, promptID, f)
 }
 
-// callIn is call with the calls queued in lane.
-func (r *run) callIn(ctx context.Context, lane, it int, promptID string, f func(ctx context.Context) error) (retries int, err error) {
+// callIn is call with the call queued in lane, as a call of the prompt
+// with index key in its pass.
+func (r *run) callIn(ctx context.Context, lane, key, it int, promptID string, f func(ctx context.Context) error) (retries int, err error) {
 	g := func(ctx context.Context, _ int) error { return f(ctx) }
 	for a := 0; ; a++ {
-		err = r.slots.do(ctx, lane, g)
+		err = r.slots.do(ctx, lane, key, g)
 		if !r.retry.again(ctx, a, err) {
 			return retries, err
 		}

@@ -13,14 +13,21 @@ import (
 // call is woken afterwards, to read its outcome, and a fan-out's only when
 // its last call is done.
 //
-// Sampling calls wait in a queue of their own that workers serve first:
-// each unlocks its prompt's refine and judge calls, so the slots stay
-// busy and the run ends on a queue of judge calls to share out rather
-// than on a prompt still sampling while slots idle.
+// The queue is served in an order that keeps the slots busy to the end:
+// sampling calls first, as each unlocks its prompt's judge calls, then
+// the calls of the earliest prompt. A prompt whose sampling was slow gets
+// its judge calls started ahead of those of later prompts, so the run
+// does not end waiting on it, and neither does the writer, which takes
+// prompts in order.
 type slots struct {
-	first, rest chan *attempt
-	quit        chan struct{}
-	workers     sync.WaitGroup
+	mu    sync.Mutex
+	queue queue
+	seq   uint64
+	// ready holds a token per queued attempt; its elements take no
+	// memory, so it can be deep enough never to block.
+	ready   chan struct{}
+	quit    chan struct{}
+	workers sync.WaitGroup
 }
 
 // Lanes of the queue: first is served before rest.
@@ -45,15 +52,15 @@ type attempt struct {
 	i     int
 	tries int // attempts made before this one
 	lane  int
+	key   int    // the prompt's index in its pass: earlier is served first
+	seq   uint64 // arrival order, among equal lanes and keys
 	state atomic.Int32
 	fan   *fan
 	done  chan error
 }
 
-func newSlots(concurrency int) *slots {
-	// Deep enough that a fan-out rarely waits to queue its calls; a full
-	// queue only makes submitters wait their turn.
-	return &slots{first: make(chan *attempt, 4*concurrency), rest: make(chan *attempt, 16*concurrency), quit: make(chan struct{})}
+func newSlots() *slots {
+	return &slots{ready: make(chan struct{}, 1<<30), quit: make(chan struct{})}
 }
 
 // start starts n workers running r's calls; stop ends them once they are
@@ -72,17 +79,14 @@ func (s *slots) start(r *run, n int) (stop func()) {
 func (s *slots) work(r *run) {
 	defer s.workers.Done()
 	for {
-		var a *attempt
 		select {
-		case a = <-s.first:
-		default:
-			select {
-			case a = <-s.first:
-			case a = <-s.rest:
-			case <-s.quit:
-				return
-			}
+		case <-s.ready:
+		case <-s.quit:
+			return
 		}
+		s.mu.Lock()
+		a := s.queue.pop()
+		s.mu.Unlock()
 		if !a.state.CompareAndSwap(queued, running) {
 			continue // abandoned
 		}
@@ -105,33 +109,22 @@ func (s *slots) work(r *run) {
 	}
 }
 
-// submit queues a, or returns ctx's error if ctx ends first.
-func (s *slots) submit(ctx context.Context, a *attempt) error {
+// submit queues a.
+func (s *slots) submit(a *attempt) {
 	a.state.Store(queued)
-	lane := s.rest
-	if a.lane == laneFirst {
-		lane = s.first
-	}
-	select {
-	case lane <- a:
-		return nil
-	default:
-	}
-	select {
-	case lane <- a:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	s.mu.Lock()
+	a.seq = s.seq
+	s.seq++
+	s.queue.push(a)
+	s.mu.Unlock()
+	s.ready <- struct{}{}
 }
 
 // do runs one attempt of f in a slot and returns its error. When ctx ends
 // before a worker takes it, do returns ctx's error without running f.
-func (s *slots) do(ctx context.Context, lane int, f func(ctx context.Context, i int) error) error {
-	a := &attempt{ctx: ctx, f: f, lane: lane, done: make(chan error, 1)}
-	if err := s.submit(ctx, a); err != nil {
-		return err
-	}
+func (s *slots) do(ctx context.Context, lane, key int, f func(ctx context.Context, i int) error) error {
+	a := &attempt{ctx: ctx, f: f, lane: lane, key: key, done: make(chan error, 1)}
+	s.submit(a)
 	select {
 	case err := <-a.done:
 		return err
@@ -141,6 +134,56 @@ func (s *slots) do(ctx context.Context, lane int, f func(ctx context.Context, i 
 		}
 		return <-a.done
 	}
+}
+
+// queue is a binary heap of attempts, the next to serve at the root.
+type queue []*attempt
+
+func (q queue) before(i, j int) bool {
+	a, b := q[i], q[j]
+	if a.lane != b.lane {
+		return a.lane > b.lane
+	}
+	if a.key != b.key {
+		return a.key < b.key
+	}
+	return a.seq < b.seq
+}
+
+func (q *queue) push(a *attempt) {
+	*q = append(*q, a)
+	h := *q
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h.before(i, p) {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func (q *queue) pop() *attempt {
+	h := *q
+	top, n := h[0], len(h)-1
+	h[0], h[n] = h[n], nil
+	h = h[:n]
+	for i := 0; ; {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && h.before(c+1, c) {
+			c++
+		}
+		if !h.before(c, i) {
+			break
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
+	*q = h
+	return top
 }
 
 // fan is one fanOut: n calls of f, each retried, whose outcomes the
@@ -175,9 +218,7 @@ func (fo *fan) attempted(a *attempt, err error) {
 			return
 		}
 		a.tries++
-		if err := r.slots.submit(fo.ctx, a); err != nil {
-			fo.settle(err)
-		}
+		r.slots.submit(a)
 	}()
 }
 
