@@ -92,7 +92,9 @@ type Loop struct {
 	// Sampling holds the sampling options; the Loop sets N and Seed.
 	Sampling SampleOptions
 	// Concurrency bounds the backend calls in flight (policy, refiner, judge
-	// and comparer calls together); default 8.
+	// and comparer calls together); default 8. Calls waiting for a slot
+	// are served sampling calls first, as each opens its prompt's other
+	// calls, then the calls of the earliest prompt.
 	Concurrency int
 	// Seed is the run's seed. The randomness of each prompt derives from
 	// (Seed, iteration, prompt ID) alone, so a run's pairs do not depend on
