@@ -28,8 +28,10 @@ var constJudge = alignmenttest.JudgeFunc(func(ctx context.Context, p alignment.P
 // call slots busy when every call waits a latency: 500 prompts × N=4 × k=3
 // (6500 calls), at concurrency 64 and 256, with every call taking 5 ms, or
 // a latency drawn from a log-normal distribution (median 5 ms, p99 50 ms)
-// seeded by the call's own seed, so that each call takes the same time in
-// every run whatever the scheduling.
+// seeded by the call's own seed, so that each call takes the same time
+// whatever the scheduling. Each round runs with its own Loop.Seed, so
+// that the log-normal figures average over as many draws as rounds: where
+// the few longest calls fall decides much of one draw's wall time.
 //
 // Every round runs the Loop and then the same latencies with no Loop
 // ("timers alone": as many goroutines as call slots, each taking the next
@@ -38,7 +40,10 @@ var constJudge = alignmenttest.JudgeFunc(func(ctx context.Context, p alignment.P
 // wall/ideal and timers-alone/ideal, where ideal is the sum of the
 // latencies ÷ concurrency, and their ratio wall/timers-alone, the figure
 // of merit: the share of the slots the Loop leaves idle beyond what the
-// timers and the packing of the calls already cost.
+// timers and the packing of the calls already cost. With long tails that
+// packing depends on where the longest calls fall in the order, so
+// wall/replay, against the timers taking the calls in the order the Loop
+// started them, separates the slots left idle from that luck.
 func BenchmarkLoopLatency(b *testing.B) {
 	const (
 		prompts = 500
@@ -59,11 +64,11 @@ func BenchmarkLoopLatency(b *testing.B) {
 		for _, concurrency := range []int{64, 256} {
 			b.Run(d.name+"/concurrency="+strconv.Itoa(concurrency), func(b *testing.B) {
 				calls := prompts * (1 + n*k)
-				var wall, timers, ideal time.Duration
-				for b.Loop() {
+				var wall, timers, replay, ideal time.Duration
+				for round := uint64(0); b.Loop(); round++ {
 					lat := &latencies{latency: d.latency}
 					loop := alignment.Loop{Policy: lat.policy(seedPolicy()), Judge: lat.judge(constJudge), Prompts: genSource{prompts},
-						Samples: n, JudgeSamples: k, Concurrency: concurrency}
+						Samples: n, JudgeSamples: k, Concurrency: concurrency, Seed: round}
 					start := time.Now()
 					if _, err := loop.Run(context.Background()); err != nil {
 						b.Fatal(err)
@@ -73,11 +78,13 @@ func BenchmarkLoopLatency(b *testing.B) {
 						b.Fatalf("made %d calls, want %d", len(lat.drawn), calls)
 					}
 					ideal += lat.sum() / time.Duration(concurrency)
-					timers += lat.timersAlone(concurrency)
+					timers += lat.timersAlone(concurrency, true)
+					replay += lat.timersAlone(concurrency, false)
 				}
 				b.ReportMetric(float64(wall)/float64(ideal), "wall/ideal")
 				b.ReportMetric(float64(timers)/float64(ideal), "timers-alone/ideal")
 				b.ReportMetric(float64(wall)/float64(timers), "wall/timers-alone")
+				b.ReportMetric(float64(wall)/float64(replay), "wall/replay")
 			})
 		}
 	}
@@ -153,12 +160,18 @@ func (l *latencies) sum() time.Duration {
 }
 
 // timersAlone returns the wall time of workers goroutines taking the
-// latencies drawn, in the order of their seeds, from a shared counter and
-// waiting each on a timer: what the machine's timers and the packing of
-// the calls into the slots cost, with no Loop and no order between calls.
-func (l *latencies) timersAlone(workers int) time.Duration {
+// latencies drawn from a shared counter and waiting each on a timer: what
+// the machine's timers and the packing of the calls into the slots cost,
+// with no Loop and no order between calls. The latencies are taken in the
+// order of their seeds, one the Loop has no part in, or, unless bySeed, in
+// the order the Loop started the calls (a replay), which leaves out the
+// luck of where the longest calls fall and keeps only the slots the Loop
+// left idle and its own cost.
+func (l *latencies) timersAlone(workers int, bySeed bool) time.Duration {
 	ds := slices.Clone(l.drawn)
-	slices.SortFunc(ds, func(a, b drawn) int { return cmp.Compare(a.seed, b.seed) })
+	if bySeed {
+		slices.SortFunc(ds, func(a, b drawn) int { return cmp.Compare(a.seed, b.seed) })
+	}
 	var next atomic.Int64
 	start := time.Now()
 	var wg sync.WaitGroup
