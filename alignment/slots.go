@@ -211,8 +211,8 @@ func (fo *fan) attempted(a *attempt, err error) {
 		return
 	}
 	atomic.AddInt32(&fo.res.retries, 1)
-	r.emit(Event{Kind: CallRetried, Iteration: int(fo.res.iteration), PromptID: fo.res.prompt.ID, Err: err})
-	go func() {
+	go func() { // off the worker, which goes on to its next call
+		r.emit(Event{Kind: CallRetried, Iteration: int(fo.res.iteration), PromptID: fo.res.prompt.ID, Err: err})
 		if err := r.retry.backoff(fo.ctx, a.tries); err != nil {
 			fo.settle(err)
 			return
