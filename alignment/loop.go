@@ -92,7 +92,9 @@ type Loop struct {
 	// Sampling holds the sampling options; the Loop sets N and Seed.
 	Sampling SampleOptions
 	// Concurrency bounds the backend calls in flight (policy, refiner, judge
-	// and comparer calls together); default 8.
+	// and comparer calls together); default 8. Calls waiting for a slot
+	// are served sampling calls first, as each opens its prompt's other
+	// calls, then the calls of the earliest prompt.
 	Concurrency int
 	// Seed is the run's seed. The randomness of each prompt derives from
 	// (Seed, iteration, prompt ID) alone, so a run's pairs do not depend on
@@ -174,6 +176,7 @@ func (l *Loop) Run(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	defer r.slots.start(r, r.concurrency)()
 	res := Result{Policy: l.Policy}
 	st, err := openState(ctx, r)
 	if err != nil {
@@ -376,7 +379,7 @@ type run struct {
 	judge                               judging // Loop.Judge's, when there is no SelfJudge
 	groups                              bool    // the Trainer is a GroupTrainer: keep each prompt's scored responses
 	lo, hi                              float64
-	calls                               chan struct{}
+	slots                               *slots
 	observe                             sync.Mutex
 	eval                                *evalRun
 	limits                              thresholds
@@ -474,7 +477,7 @@ func (l *Loop) newRun() (*run, error) {
 		return nil, err
 	}
 	r.limits = l.Safeguards.resolve(r.lo, r.hi)
-	r.calls = make(chan struct{}, r.concurrency)
+	r.slots = newSlots()
 	return r, nil
 }
 
@@ -742,7 +745,7 @@ func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, 
 	var rs []Response
 	t0 := time.Now()
 	var retries int
-	retries, res.err = r.call(ctx, it, p.ID, func(ctx context.Context) (err error) {
+	retries, res.err = r.callIn(ctx, laneFirst, index, it, p.ID, func(ctx context.Context) (err error) {
 		rs, err = SampleN(ctx, pol, p, o)
 		return err
 	})
@@ -872,7 +875,7 @@ func (x *Item) Call(ctx context.Context, f func(ctx context.Context) error, labe
 	if x.run == nil {
 		return f(WithSeed(ctx, seed))
 	}
-	retries, err := x.run.call(ctx, x.Iteration, x.Prompt.ID, func(ctx context.Context) error {
+	retries, err := x.run.callIn(ctx, laneRest, x.res.index, x.Iteration, x.Prompt.ID, func(ctx context.Context) error {
 		return f(WithSeed(ctx, seed))
 	})
 	atomic.AddInt32(&x.res.retries, int32(retries))
@@ -964,55 +967,29 @@ func pairIndex(c, n int) (a, b int) {
 
 // fanOut runs f(0..n−1), each as one retried call, concurrently up to the
 // run's call limit, adds the number that succeeded to *done, and returns the
-// first permanent error, which cancels the calls still running.
+// first permanent error, which cancels the calls not yet run. It returns
+// once every call has settled.
 func (r *run) fanOut(ctx context.Context, res *item, n int, done *int32, f func(ctx context.Context, i int) error) error {
-	var (
-		mu       sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
-	)
+	if n == 0 {
+		return context.Cause(ctx) // nil unless ctx ended
+	}
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	one := func(i int) {
-		retries, err := r.call(cctx, int(res.iteration), res.prompt.ID, func(ctx context.Context) error { return f(ctx, i) })
-		mu.Lock()
-		defer mu.Unlock()
-		res.retries += int32(retries)
-		if gaveUp(cctx, err) {
-			res.exhausted++
-		}
-		if err == nil {
-			*done++
-		} else if firstErr == nil {
-			firstErr = err
-			cancel()
-		}
+	fo := &fan{r: r, res: res, ctx: cctx, cancel: cancel, f: f, done: done, finished: make(chan struct{})}
+	fo.left.Store(int32(n))
+	calls := make([]attempt, n)
+	for i := range calls {
+		a := &calls[i]
+		a.ctx, a.f, a.i, a.fan, a.key = cctx, f, i, fo, res.index
+		r.slots.submit(a)
 	}
-	// No more workers than call slots: more would only wait on the
-	// semaphore. Workers pull the next call from a shared counter, and this
-	// goroutine is one of them, so a run with one slot fans out inline.
-	var next atomic.Int32
-	work := func() {
-		for i := int(next.Add(1)) - 1; i < n && cctx.Err() == nil; i = int(next.Add(1)) - 1 {
-			one(i)
-		}
-	}
-	workers := min(n, r.concurrency)
-	wg.Add(max(workers-1, 0))
-	for range workers - 1 {
-		go func() {
-			defer wg.Done()
-			work()
-		}()
-	}
-	work()
-	wg.Wait()
-	if firstErr == nil && ctx.Err() != nil {
-		// The workers stopped before running every call: what they return
-		// is partial and must not pass for the item's result.
+	<-fo.finished
+	if fo.err == nil && ctx.Err() != nil {
+		// The calls stopped before all ran: what they return is partial
+		// and must not pass for the item's result.
 		return context.Cause(ctx)
 	}
-	return firstErr
+	return fo.err
 }
 
 // gaveUp reports whether err, the outcome of a call made under ctx, is a
@@ -1025,23 +1002,24 @@ func gaveUp(ctx context.Context, err error) bool {
 // call runs one backend call under the run's concurrency limit, retrying
 // transient failures, and returns the number of retries.
 func (r *run) call(ctx context.Context, it int, promptID string, f func(ctx context.Context) error) (retries int, err error) {
-	err = r.retry.Do(ctx, func(ctx context.Context) error {
-		select {
-		case r.calls <- struct{}{}:
-		default: // all slots busy: wait for one, or for the end
-			select {
-			case r.calls <- struct{}{}:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+	return r.callIn(ctx, laneRest, 0, it, promptID, f)
+}
+
+// callIn is call with the call queued in lane, as a call of the prompt
+// with index key in its pass.
+func (r *run) callIn(ctx context.Context, lane, key, it int, promptID string, f func(ctx context.Context) error) (retries int, err error) {
+	g := func(ctx context.Context, _ int) error { return f(ctx) }
+	for a := 0; ; a++ {
+		err = r.slots.do(ctx, lane, key, g)
+		if !r.retry.again(ctx, a, err) {
+			return retries, err
 		}
-		defer func() { <-r.calls }()
-		return f(ctx)
-	}, func(err error) {
 		retries++
 		r.emit(Event{Kind: CallRetried, Iteration: it, PromptID: promptID, Err: err})
-	})
-	return retries, err
+		if err := r.retry.backoff(ctx, a); err != nil {
+			return retries, err
+		}
+	}
 }
 
 // writer consumes items in prompt order: it writes their pairs, keeps the

@@ -1,10 +1,13 @@
 package alignment_test
 
 import (
+	"cmp"
 	"context"
+	"math"
 	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/alignment/alignmenttest"
+	"github.com/selfalign/selfalign/internal/seeds"
 )
 
 // constJudge scores by text length: no allocation, no latency.
@@ -20,53 +24,171 @@ var constJudge = alignmenttest.JudgeFunc(func(ctx context.Context, p alignment.P
 	return alignment.Judgment{Score: float64(len(r.Text) % 6)}, nil
 })
 
-// BenchmarkLoopLatency measures how close the Loop comes to the ideal
-// bound when every call waits a fixed latency: 500 prompts × N=4 × k=3 at
-// concurrency 64, 5 ms per call. The ideal wall time is
-// calls × latency ÷ concurrency; the metric wall/ideal is the figure of
-// merit (target ≤ 1.05).
+// BenchmarkLoopLatency measures how close the Loop comes to keeping its
+// call slots busy when every call waits a latency: 500 prompts × N=4 × k=3
+// (6500 calls), at concurrency 64 and 256, with every call taking 5 ms, or
+// a latency drawn from a log-normal distribution (median 5 ms, p99 50 ms)
+// seeded by the call's own seed, so that each call takes the same time
+// whatever the scheduling. Each round runs with its own Loop.Seed, so
+// that the log-normal figures average over as many draws as rounds: where
+// the few longest calls fall decides much of one draw's wall time.
+//
+// Every round runs the Loop and then the same latencies with no Loop
+// ("timers alone": as many goroutines as call slots, each taking the next
+// latency of the run's calls, in an order fixed by their seeds, and
+// waiting it), so that both see the same machine. The metrics are
+// wall/ideal and timers-alone/ideal, where ideal is the sum of the
+// latencies ÷ concurrency, and their ratio wall/timers-alone, the figure
+// of merit: the share of the slots the Loop leaves idle beyond what the
+// timers and the packing of the calls already cost. With long tails that
+// packing depends on where the longest calls fall in the order, so
+// wall/replay, against the timers taking the calls in the order the Loop
+// started them, separates the slots left idle from that luck.
 func BenchmarkLoopLatency(b *testing.B) {
 	const (
-		prompts     = 500
-		n, k        = 4, 3
-		concurrency = 64
-		latency     = 5 * time.Millisecond
+		prompts = 500
+		n, k    = 4, 3
+		median  = 5 * time.Millisecond
 	)
-	calls := prompts * (1 + n*k)
-	ideal := time.Duration(calls) * latency / concurrency
-	var total time.Duration
-	for b.Loop() {
-		faults := &alignmenttest.Faults{Delay: latency}
-		loop := alignment.Loop{Policy: faults.Policy(seedPolicy()), Judge: faults.Judge(constJudge), Prompts: genSource{prompts},
-			Samples: n, JudgeSamples: k, Concurrency: concurrency}
-		start := time.Now()
-		if _, err := loop.Run(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		total += time.Since(start)
-		if faults.Calls() != calls {
-			b.Fatalf("made %d calls, want %d", faults.Calls(), calls)
+	// σ of the log-normal whose p99 is 10× its median: z(0.99) = 2.3263.
+	sigma := math.Log(10) / 2.3263
+	for _, d := range []struct {
+		name    string
+		latency func(seed uint64) time.Duration
+	}{
+		{"fixed", func(uint64) time.Duration { return median }},
+		{"lognormal", func(seed uint64) time.Duration {
+			// Box-Muller on two uniforms from the seed: no allocation in
+			// the call, whose cost the timers alone would not pay.
+			u1 := (float64(seeds.Derive(seed, "u1")>>11) + 0.5) / (1 << 53)
+			u2 := float64(seeds.Derive(seed, "u2")>>11) / (1 << 53)
+			z := math.Sqrt(-2*math.Log(u1)) * math.Cos(2*math.Pi*u2)
+			return time.Duration(float64(median) * math.Exp(sigma*z))
+		}},
+	} {
+		for _, concurrency := range []int{64, 256} {
+			b.Run(d.name+"/concurrency="+strconv.Itoa(concurrency), func(b *testing.B) {
+				calls := prompts * (1 + n*k)
+				var wall, timers, replay, ideal time.Duration
+				for round := uint64(0); b.Loop(); round++ {
+					lat := &latencies{latency: d.latency, drawn: make([]drawn, calls)}
+					loop := alignment.Loop{Policy: lat.policy(seedPolicy()), Judge: lat.judge(constJudge), Prompts: genSource{prompts},
+						Samples: n, JudgeSamples: k, Concurrency: concurrency, Seed: round}
+					start := time.Now()
+					if _, err := loop.Run(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+					wall += time.Since(start)
+					if n := lat.made.Load(); n != int64(calls) {
+						b.Fatalf("made %d calls, want %d", n, calls)
+					}
+					ideal += lat.sum() / time.Duration(concurrency)
+					timers += lat.timersAlone(concurrency, true)
+					replay += lat.timersAlone(concurrency, false)
+				}
+				b.ReportMetric(float64(wall)/float64(ideal), "wall/ideal")
+				b.ReportMetric(float64(timers)/float64(ideal), "timers-alone/ideal")
+				b.ReportMetric(float64(wall)/float64(timers), "wall/timers-alone")
+				b.ReportMetric(float64(wall)/float64(replay), "wall/replay")
+			})
 		}
 	}
-	b.ReportMetric(float64(total)/float64(b.N)/float64(ideal), "wall/ideal")
-	b.ReportMetric(float64(timerFloor(concurrency, (calls+concurrency-1)/concurrency, latency))/float64(ideal), "timers-alone/ideal")
 }
 
-// timerFloor is the wall time of workers goroutines each sleeping rounds
-// times for latency: what the machine's timers alone cost, with no Loop.
-// On a loaded machine it is well above the ideal bound too.
-func timerFloor(workers, rounds int, latency time.Duration) time.Duration {
+// latencies makes the calls of the policy and judge it wraps wait a
+// latency drawn from the call's seed, and records what each call drew,
+// in the order the calls started, in drawn, which must have room for
+// every call.
+type latencies struct {
+	latency func(seed uint64) time.Duration
+	made    atomic.Int64
+	drawn   []drawn
+}
+
+type drawn struct {
+	seed    uint64
+	latency time.Duration
+}
+
+// wait waits the latency of the call seeded seed, or until ctx is done.
+func (l *latencies) wait(ctx context.Context, seed uint64) error {
+	d := l.latency(seed)
+	if i := l.made.Add(1) - 1; i < int64(len(l.drawn)) {
+		l.drawn[i] = drawn{seed, d}
+	}
+	t := time.NewTimer(d)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (l *latencies) policy(p alignment.Policy) alignment.Policy { return latencyPolicy{l, p} }
+
+func (l *latencies) judge(j alignment.Judge) alignment.Judge { return latencyJudge{l, j} }
+
+// latencyPolicy waits the latency of each call's seed, then calls Policy.
+type latencyPolicy struct {
+	l *latencies
+	alignment.Policy
+}
+
+func (p latencyPolicy) Generate(ctx context.Context, q alignment.Prompt, o alignment.SampleOptions) ([]alignment.Response, error) {
+	if err := p.l.wait(ctx, o.Seed); err != nil {
+		return nil, err
+	}
+	return p.Policy.Generate(ctx, q, o)
+}
+
+// latencyJudge waits the latency of each call's seed, then calls Judge.
+type latencyJudge struct {
+	l *latencies
+	j alignment.Judge
+}
+
+func (j latencyJudge) Judge(ctx context.Context, q alignment.Prompt, r alignment.Response) (alignment.Judgment, error) {
+	seed, _ := alignment.SeedFrom(ctx)
+	if err := j.l.wait(ctx, seed); err != nil {
+		return alignment.Judgment{}, err
+	}
+	return j.j.Judge(ctx, q, r)
+}
+
+// sum is the total latency of the calls made.
+func (l *latencies) sum() time.Duration {
+	var s time.Duration
+	for _, d := range l.drawn {
+		s += d.latency
+	}
+	return s
+}
+
+// timersAlone returns the wall time of workers goroutines taking the
+// latencies drawn from a shared counter and waiting each on a timer: what
+// the machine's timers and the packing of the calls into the slots cost,
+// with no Loop and no order between calls. The latencies are taken in the
+// order of their seeds, one the Loop has no part in, or, unless bySeed, in
+// the order the Loop started the calls (a replay), which leaves out the
+// luck of where the longest calls fall and keeps only the slots the Loop
+// left idle and its own cost.
+func (l *latencies) timersAlone(workers int, bySeed bool) time.Duration {
+	ds := slices.Clone(l.drawn)
+	if bySeed {
+		slices.SortFunc(ds, func(a, b drawn) int { return cmp.Compare(a.seed, b.seed) })
+	}
+	var next atomic.Int64
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range rounds {
-				t := time.NewTimer(latency)
+		wg.Go(func() {
+			for i := next.Add(1) - 1; i < int64(len(ds)); i = next.Add(1) - 1 {
+				t := time.NewTimer(ds[i].latency)
 				<-t.C
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	return time.Since(start)

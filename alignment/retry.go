@@ -17,8 +17,10 @@ type Retry struct {
 	// further retry up to MaxDelay. Defaults 100ms and 10s.
 	BaseDelay time.Duration
 	MaxDelay  time.Duration
-	// CallTimeout bounds each call; a call that runs past it is a transient
-	// failure. Zero means no bound beyond the run's context.
+	// CallTimeout bounds each call from when it starts: in a Loop, the
+	// wait for a slot under Loop.Concurrency does not count. A call that
+	// runs past it is a transient failure. Zero means no bound beyond the
+	// run's context.
 	CallTimeout time.Duration
 }
 
@@ -57,21 +59,36 @@ func (r Retry) Do(ctx context.Context, call func(ctx context.Context) error, onR
 	r = r.withDefaults()
 	for a := 0; ; a++ {
 		err := r.once(ctx, call)
-		if err == nil || a+1 >= r.Attempts || !IsTransient(ctx, err) {
+		if !r.again(ctx, a, err) {
 			return err
 		}
 		if onRetry != nil {
 			onRetry(err)
 		}
-		d := min(r.BaseDelay<<min(a, 30), r.MaxDelay)
-		d = time.Duration(float64(d) * (0.5 + rand.Float64()/2))
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := r.backoff(ctx, a); err != nil {
+			return err
 		}
+	}
+}
+
+// again reports whether attempt a (from 0), which returned err, is to be
+// retried. r must have its defaults.
+func (r Retry) again(ctx context.Context, a int, err error) bool {
+	return err != nil && a+1 < r.Attempts && IsTransient(ctx, err)
+}
+
+// backoff waits before the retry of attempt a (from 0), and returns
+// ctx's error if ctx ends first. r must have its defaults.
+func (r Retry) backoff(ctx context.Context, a int) error {
+	d := min(r.BaseDelay<<min(a, 30), r.MaxDelay)
+	d = time.Duration(float64(d) * (0.5 + rand.Float64()/2))
+	t := time.NewTimer(d)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
