@@ -261,7 +261,7 @@ func TestLoopDirRefusesDamagedPairs(t *testing.T) {
 	}{
 		{"bytes overwritten", func(data []byte) int {
 			at := len(data) / 3
-			copy(data[at:], "XXXX")
+			copy(data[at:], "####")
 			return at
 		}},
 		{"a line replaced by NULs", func(data []byte) int {
