@@ -43,7 +43,8 @@ type Loop struct {
 	// SelfJudge, if set, makes the judge of each iteration from that
 	// iteration's policy, as Self-Rewarding does; it takes precedence over
 	// Judge. It is called once at the start of every iteration, from the
-	// goroutine that called Run. An error, or a nil Judge (a nil pointer
+	// goroutine that called Run, and, with Dir, once more on Policy before
+	// the first, to record the judge's fingerprint. An error, or a nil Judge (a nil pointer
 	// inside the interface included), stops the run at once with an error
 	// wrapping ErrInvalid that names the iteration. A judge it makes that
 	// is Ranged is held to its range as Judge is.

@@ -31,10 +31,24 @@ type Selector interface {
 // response, rejected the lowest; when they score the same the prompt yields
 // no pair. Among equal scores the earlier response wins both roles, which
 // keeps selection independent of anything but the order of sampling.
-type MaxMin struct{}
+type MaxMin struct {
+	// MinGap, when positive, also drops a prompt whose best and worst
+	// responses score less than MinGap apart: for a soft judge (an
+	// expected score, say), whose nearly equal scores are ties it cannot
+	// tell apart. Zero drops exact ties only.
+	MinGap float64
+}
+
+// Fingerprint implements Fingerprinter: MaxMin with its MinGap, when set.
+func (m MaxMin) Fingerprint() string {
+	if m.MinGap == 0 {
+		return "alignment.MaxMin"
+	}
+	return "alignment.MaxMin min_gap=" + strconv.FormatFloat(m.MinGap, 'g', -1, 64)
+}
 
 // Select implements Selector.
-func (MaxMin) Select(rs []Scored) (chosen, rejected int, ok bool) {
+func (m MaxMin) Select(rs []Scored) (chosen, rejected int, ok bool) {
 	if len(rs) < 2 {
 		return 0, 0, false
 	}
@@ -46,7 +60,8 @@ func (MaxMin) Select(rs []Scored) (chosen, rejected int, ok bool) {
 			rejected = i
 		}
 	}
-	return chosen, rejected, rs[chosen].Score > rs[rejected].Score
+	gap := rs[chosen].Score - rs[rejected].Score
+	return chosen, rejected, gap > 0 && gap >= m.MinGap
 }
 
 // LengthControlled is the Meta-Rewarding selector (Wu et al., 2024): with

@@ -41,3 +41,37 @@ func TestSampleOptionsClone(t *testing.T) {
 	assert.Nil(t, alignment.SampleOptions{}.Clone().Stop, "nil stays nil")
 	assert.Nil(t, alignment.SampleOptions{}.Clone().Extra)
 }
+
+// MaxMin's MinGap drops a prompt whose best and worst answers a soft judge
+// scores less than the gap apart, as MaxMin drops ties.
+func TestMaxMinMinGap(t *testing.T) {
+	sc := func(xs ...float64) []alignment.Scored {
+		var rs []alignment.Scored
+		for _, x := range xs {
+			rs = append(rs, alignment.Scored{Score: x})
+		}
+		return rs
+	}
+	tests := []struct {
+		scores        []float64
+		chosen, rejec int
+		ok            bool
+	}{
+		{[]float64{3, 4.2, 3.6}, 1, 0, true},
+		{[]float64{3, 3.4, 3.2}, 1, 0, false},
+		{[]float64{4, 4.5}, 1, 0, true},
+		{[]float64{2, 2}, 0, 0, false},
+	}
+	for _, tt := range tests {
+		c, r, ok := alignment.MaxMin{MinGap: 0.5}.Select(sc(tt.scores...))
+		assert.Equal(t, tt.ok, ok, "%v", tt.scores)
+		if tt.ok {
+			assert.Equal(t, [2]int{tt.chosen, tt.rejec}, [2]int{c, r}, "%v", tt.scores)
+		}
+	}
+}
+
+func TestMaxMinFingerprint(t *testing.T) {
+	assert.Equal(t, "alignment.MaxMin", alignment.MaxMin{}.Fingerprint(), "unchanged for the default")
+	assert.Equal(t, "alignment.MaxMin min_gap=0.5", alignment.MaxMin{MinGap: 0.5}.Fingerprint())
+}

@@ -129,7 +129,7 @@ func selfRewarding(mixed bool) func(context.Context, trial) ([]point, error) {
 		if err != nil {
 			return nil, err
 		}
-		base.JudgeSamples, base.Selector = 1, margin(selfMargin)
+		base.JudgeSamples, base.Selector = 1, alignment.MaxMin{MinGap: selfMargin}
 		if mixed {
 			base.Trainer = newEFTMixer(base.Trainer, t)
 		}
@@ -222,15 +222,4 @@ func runRecipe(ctx context.Context, t trial, acc *judgeAccuracy, run func(contex
 		return nil, err
 	}
 	return pts, acc.fill(ctx, t, pts, res.Policy)
-}
-
-// margin is MaxMin for a soft judge, as the quickstart has it: it also
-// drops a prompt whose best and worst answers score less than the margin
-// apart, as MaxMin drops ties.
-type margin float64
-
-// Select implements alignment.Selector.
-func (m margin) Select(rs []alignment.Scored) (chosen, rejected int, ok bool) {
-	chosen, rejected, ok = alignment.MaxMin{}.Select(rs)
-	return chosen, rejected, ok && rs[chosen].Score-rs[rejected].Score >= float64(m)
 }

@@ -264,7 +264,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			// The tiny model of each iteration judges its own answers,
 			// once each: its verdict is an expectation, not a sample.
 			loop.JudgeSamples = 1
-			loop.Selector = margin(selfMargin)
+			loop.Selector = alignment.MaxMin{MinGap: selfMargin}
 		}
 		sr := recipe.SelfRewarding{Base: *loop, Judge: selfJudge}
 		if loop, err = sr.Loop(); err != nil {

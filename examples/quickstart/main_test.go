@@ -589,30 +589,3 @@ func TestJudgeFiguresPerPolicy(t *testing.T) {
 	assert.Equal(t, c.PairwiseAccuracy, *rep.Iterations[0].JudgeAccuracy)
 	assert.Equal(t, c.Spearman, *rep.Iterations[0].JudgeSpearman)
 }
-
-func TestMargin(t *testing.T) {
-	sc := func(xs ...float64) []alignment.Scored {
-		var rs []alignment.Scored
-		for _, x := range xs {
-			rs = append(rs, alignment.Scored{Score: x})
-		}
-		return rs
-	}
-	tests := []struct {
-		scores        []float64
-		chosen, rejec int
-		ok            bool
-	}{
-		{[]float64{3, 4.2, 3.6}, 1, 0, true},
-		{[]float64{3, 3.4, 3.2}, 1, 0, false},
-		{[]float64{4, 4.5}, 1, 0, true},
-		{[]float64{2, 2}, 0, 0, false},
-	}
-	for _, tt := range tests {
-		c, r, ok := margin(0.5).Select(sc(tt.scores...))
-		assert.Equal(t, tt.ok, ok, "%v", tt.scores)
-		if tt.ok {
-			assert.Equal(t, [2]int{tt.chosen, tt.rejec}, [2]int{c, r}, "%v", tt.scores)
-		}
-	}
-}

@@ -28,16 +28,6 @@ var rulesJudge = func() (alignment.Judge, error) { return taskworld.Constitution
 // to 0.67 on average (a margin of 1 gave 0.60).
 const selfMargin = 0.5
 
-// margin is MaxMin for a soft judge: it also drops a prompt whose best and
-// worst answers score less than the margin apart, as MaxMin drops ties.
-type margin float64
-
-// Select implements alignment.Selector.
-func (m margin) Select(rs []alignment.Scored) (chosen, rejected int, ok bool) {
-	chosen, rejected, ok = alignment.MaxMin{}.Select(rs)
-	return chosen, rejected, ok && rs[chosen].Score-rs[rejected].Score >= float64(m)
-}
-
 // judgeFigures measures each row's policy as a judge on the world's gold
 // set: the fine-tuned model (dir/sft.bin) for row 0, and for row i the
 // policy trained by iteration i-1, which the run saved in dir (the
