@@ -19,9 +19,11 @@ type Group struct {
 // gives a Trainer that is also a GroupTrainer every judged prompt's scored
 // responses, as Groups, in place of the pairs its Selector would make, so
 // that no score is lost to pair selection (the pairs are still written to
-// the sinks). Groups are kept in memory for the iteration, so a Loop with
-// Dir refuses a GroupTrainer: it could not resume them. Lacking it, the
-// Loop trains on pairs through Train.
+// the sinks). Without Loop.Dir the groups are kept in memory for the
+// iteration; with it they are journaled to Dir/groups.jsonl beside the
+// pairs, and TrainGroups gets the groups read back from it, so that a run
+// resumed after a crash trains on exactly the groups of an uninterrupted
+// one. Lacking it, the Loop trains on pairs through Train.
 //
 // TrainGroups is called from one goroutine at a time. It returns promptly
 // with ctx's error once ctx is done. It must not modify groups or anything

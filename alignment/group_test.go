@@ -2,9 +2,19 @@ package alignment_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -67,13 +77,214 @@ func TestLoopGivesGroupsToGroupTrainer(t *testing.T) {
 	assert.NotEmpty(t, rec.Pairs(), "the pairs are still written to the sinks")
 }
 
-// The groups live in memory only, so a run that must resume cannot take a
-// GroupTrainer yet.
-func TestLoopGroupTrainerWithDir(t *testing.T) {
-	loop := alignment.Loop{Policy: seedPolicy(), Prompts: genSource{2}, Judge: digitJudge, Trainer: &groupRecorder{}, Dir: t.TempDir()}
-	_, err := loop.Run(t.Context())
-	assert.ErrorIs(t, err, alignment.ErrInvalid)
-	assert.ErrorContains(t, err, "is a GroupTrainer")
+// groupBump is a GroupTrainer and Checkpointer standing in for GRPO: the
+// next policy's version depends on every text, score and aspect of the
+// groups it was given, and it records them.
+type groupBump struct {
+	bumpTrainer
+	mu     sync.Mutex
+	groups [][]alignment.Group
+}
+
+func (g *groupBump) TrainGroups(ctx context.Context, pol alignment.Policy, groups []alignment.Group) (alignment.Policy, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	g.groups = append(g.groups, groups)
+	g.mu.Unlock()
+	h := fnv.New64a()
+	for _, gr := range groups {
+		fmt.Fprintf(h, "%d %s|", gr.Iteration, gr.Prompt.ID)
+		for _, s := range gr.Responses {
+			fmt.Fprintf(h, "%s %s %v|", s.Response.Text, s.Unrefined.Text, s.Score)
+			for _, j := range s.Judgments {
+				fmt.Fprintf(h, "%v %v %v %s|", j.Score, j.Aspects["len"], j.Aspects["floor"], j.Rationale)
+			}
+		}
+	}
+	return newVersioned(pol.(*versioned).version*31 + int(h.Sum64()%97) + 1), nil
+}
+
+func (g *groupBump) trained() [][]alignment.Group {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.groups)
+}
+
+// aspectJudge is digitJudge with aspects (one of them -Inf for some
+// responses, which JSON cannot hold as a number) and a rationale; it
+// fails every call about prompt p4.
+var aspectJudge = alignmenttest.JudgeFunc(func(ctx context.Context, p alignment.Prompt, r alignment.Response) (alignment.Judgment, error) {
+	if p.ID == "p4" {
+		return alignment.Judgment{}, errors.New("no verdict on p4")
+	}
+	j, err := digitJudge(ctx, p, r)
+	j.Aspects = map[string]float64{"len": float64(len(r.Text)) / 3, "floor": j.Score - 1}
+	if j.Score < 1 {
+		j.Aspects["floor"] = math.Inf(-1)
+	}
+	j.Rationale = "it says \"" + r.Text + "\""
+	return j, err
+})
+
+// evenReviser revises the responses whose text has an even length.
+var evenReviser = alignmenttest.RefinerFunc(func(ctx context.Context, p alignment.Prompt, r alignment.Response) (alignment.Response, error) {
+	if len(r.Text)%2 == 0 {
+		r.Revisions = []alignment.Revision{{Refiner: "even", Text: r.Text + " 4"}}
+		r.Text += " 4"
+	}
+	return r, nil
+})
+
+func groupLoop(dir string, tr alignment.Trainer) *alignment.Loop {
+	return &alignment.Loop{Policy: newVersioned(1), Prompts: genSource{60}, Judge: aspectJudge, JudgeSamples: 2,
+		Refiner: evenReviser, Trainer: tr, Dir: dir, Iterations: 3, Seed: 11, Concurrency: 4, FailureBudget: 0.5}
+}
+
+// A run with Dir journals the groups to groups.jsonl and trains on them
+// read back, so that a run stopped at any point — in the middle of an
+// iteration's prompts, or after them and before its training — and run
+// again gives the trainer exactly the groups of an uninterrupted run (the
+// same as a run without Dir gets), and writes the same files.
+func TestLoopGroupTrainerDirResumes(t *testing.T) {
+	mem := &groupBump{}
+	_, err := groupLoop("", mem).Run(t.Context())
+	require.NoError(t, err)
+
+	ref := t.TempDir()
+	refTr := &groupBump{}
+	want, err := groupLoop(ref, refTr).Run(t.Context())
+	require.NoError(t, err)
+	require.Len(t, refTr.trained(), 3)
+	assert.Equal(t, mem.trained(), refTr.trained(), "the groups read back are those a run without Dir keeps in memory")
+	for it, groups := range refTr.trained() {
+		assert.Len(t, groups, 59, "iteration %d: every prompt but the failed one", it)
+	}
+
+	for _, stop := range []struct {
+		name string
+		// start returns a run's context, which ends where the run must
+		// stop, and the Observer that ends it.
+		start func(ctx context.Context, stops int) (context.Context, context.CancelFunc, alignment.Observer)
+	}{
+		{"mid-prompts", func(ctx context.Context, _ int) (context.Context, context.CancelFunc, alignment.Observer) {
+			ctx, cancel := context.WithTimeout(ctx, 60*time.Millisecond)
+			return ctx, cancel, nil
+		}},
+		{"before training", func(ctx context.Context, stops int) (context.Context, context.CancelFunc, alignment.Observer) {
+			// The first run stops as it starts training iteration 0; the
+			// others train the iteration whose groups the last one wrote,
+			// then stop at the next.
+			ctx, cancel := context.WithCancel(ctx)
+			seen := 0
+			return ctx, cancel, alignment.ObserverFunc(func(e alignment.Event) {
+				if e.Kind == alignment.TrainingStarted {
+					if seen++; seen == min(stops+1, 2) {
+						cancel()
+					}
+				}
+			})
+		}},
+	} {
+		t.Run(stop.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var got [][]alignment.Group
+			var res alignment.Result
+			stops := 0
+			for ; stops < 50; stops++ {
+				tr := &groupBump{}
+				l := groupLoop(dir, tr)
+				l.Judge = (&alignmenttest.Faults{Delay: time.Millisecond}).Judge(aspectJudge)
+				ctx, cancel, obs := stop.start(t.Context(), stops)
+				l.Observer = obs
+				res, err = l.Run(ctx)
+				cancel()
+				got = append(got, tr.trained()...)
+				if err == nil {
+					break
+				}
+				require.ErrorIs(t, err, ctx.Err())
+			}
+			require.NoError(t, err)
+			assert.Greater(t, stops, 2)
+			assert.Equal(t, refTr.trained(), got, "the trainer got the same groups, in the same calls")
+			assert.Equal(t, want.Policy.(*versioned).version, res.Policy.(*versioned).version)
+			for _, f := range []string{alignment.PairsFile, alignment.GroupsFile} {
+				assert.Equal(t, string(readFile(t, filepath.Join(ref, f))), string(readFile(t, filepath.Join(dir, f))), f)
+			}
+			for i := range want.Reports {
+				assert.Equal(t, stripTimes(want.Reports[i]), stripTimes(res.Reports[i]))
+			}
+		})
+	}
+}
+
+// Bytes of groups.jsonl changed, cut or removed after the run wrote them
+// are refused on resume, with the damaged byte range named as for
+// pairs.jsonl, whether the run there finished or was interrupted.
+func TestLoopDirRefusesDamagedGroups(t *testing.T) {
+	damages := []struct {
+		name   string
+		damage func(t *testing.T, path string) (at int, want string)
+	}{
+		{"bytes overwritten", func(t *testing.T, path string) (int, string) {
+			data := readFile(t, path)
+			at := len(data) / 2
+			copy(data[at:], "####")
+			require.NoError(t, os.WriteFile(path, data, 0o644))
+			return at, ""
+		}},
+		{"cut short", func(t *testing.T, path string) (int, string) {
+			data := readFile(t, path)
+			require.NoError(t, os.WriteFile(path, data[:len(data)/2], 0o644))
+			return -1, fmt.Sprintf("%s has %d bytes, but progress.jsonl records", path, len(data)/2)
+		}},
+		{"removed", func(t *testing.T, path string) (int, string) {
+			require.NoError(t, os.Remove(path))
+			return -1, path + " is missing, but progress.jsonl records"
+		}},
+	}
+	for _, finished := range []bool{true, false} {
+		for _, d := range damages {
+			t.Run(fmt.Sprintf("%s/finished=%v", d.name, finished), func(t *testing.T) {
+				dir := t.TempDir()
+				loop := func() *alignment.Loop {
+					l := groupLoop(dir, &groupBump{})
+					l.Iterations = 2
+					return l
+				}
+				if finished {
+					_, err := loop().Run(t.Context())
+					require.NoError(t, err)
+				} else {
+					ctx, cancel := context.WithCancel(t.Context())
+					l := loop()
+					l.Observer = alignment.ObserverFunc(func(e alignment.Event) {
+						if e.Kind == alignment.ItemDone && e.Iteration == 1 && e.Done == 30 {
+							cancel()
+						}
+					})
+					_, err := l.Run(ctx)
+					require.ErrorIs(t, err, context.Canceled)
+				}
+				path := filepath.Join(dir, alignment.GroupsFile)
+				at, want := d.damage(t, path)
+
+				_, err := loop().Run(t.Context())
+				require.ErrorIs(t, err, alignment.ErrNotResumable)
+				if at < 0 {
+					assert.ErrorContains(t, err, want)
+					return
+				}
+				m := regexp.MustCompile(regexp.QuoteMeta(path) + `: bytes (\d+) to (\d+) do not match the checksum progress.jsonl:(\d+) records`).FindStringSubmatch(err.Error())
+				require.NotNil(t, m, err.Error())
+				from, _ := strconv.Atoi(m[1])
+				to, _ := strconv.Atoi(m[2])
+				assert.True(t, from <= at && at < to, "the damage at byte %d lies in the range named, %d to %d", at, from, to)
+			})
+		}
+	}
 }
 
 // A Comparer's probabilities reach the pairs as soft labels: Pair.Prob is

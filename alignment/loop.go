@@ -115,14 +115,16 @@ type Loop struct {
 	// Dir, if set, is the run's output directory: pairs go to
 	// Dir/pairs.jsonl, progress to Dir/progress.jsonl and trained policies to
 	// Dir/policy-<iteration>/ (through the Trainer, which must then be a
-	// Checkpointer). A run started on a directory that holds an interrupted
+	// Checkpointer); with a GroupTrainer, the scored groups go to
+	// Dir/groups.jsonl (see ReadGroups), and each iteration trains on the
+	// pairs or groups read back from the directory. A run started on a directory that holds an interrupted
 	// run with the same parts resumes it, and one that holds a finished run
 	// reads its reports back (Result.Restored); raising Iterations
 	// continues a finished run. The directory is refused, with
 	// ErrNotResumable naming what differs, when a part's fingerprint
 	// (see Fingerprinter) is not the one recorded there, when Iterations
-	// is below the iterations it holds, and when pairs.jsonl was changed
-	// after the run wrote it.
+	// is below the iterations it holds, and when pairs.jsonl or
+	// groups.jsonl was changed after the run wrote it.
 	Dir string
 	// Source labels the pairs (Pair.Source); default "loop".
 	Source string
@@ -457,12 +459,7 @@ func (l *Loop) newRun() (*run, error) {
 	} else if r.judge.ranged {
 		r.lo, r.hi = r.judge.lo, r.judge.hi
 	}
-	if _, ok := r.trainer.(GroupTrainer); ok {
-		if l.Dir != "" {
-			return nil, bad("Trainer", fmt.Sprintf("(%T) is a GroupTrainer, whose scored groups the Loop keeps in memory only, so a run with Dir could not resume them: run it without Dir", r.trainer))
-		}
-		r.groups = true
-	}
+	_, r.groups = r.trainer.(GroupTrainer)
 	if l.Dir != "" && r.trainer != nil {
 		if _, ok := r.trainer.(Checkpointer); !ok {
 			return nil, bad("Trainer", "is not a Checkpointer, which a run with Dir needs to save each iteration's policy")
@@ -687,18 +684,25 @@ func (r *run) pass(ctx context.Context, w *writer, pol Policy, judge judging, fi
 	return stop
 }
 
-// finishGenerated reads back an iteration's pairs from the output directory
-// for training, adding the time it takes to rep.Elapsed. A run with Dir
-// always trains on what it wrote, so a resumed run trains on exactly the
-// pairs an uninterrupted one would.
+// finishGenerated reads back an iteration's pairs (or, for a GroupTrainer,
+// its groups) from the output directory for training, adding the time it
+// takes to rep.Elapsed. A run with Dir always trains on what it wrote, so
+// a resumed run trains on exactly the pairs or groups an uninterrupted
+// one would.
 func (r *run) finishGenerated(ctx context.Context, it int, st *state, rep Report) (Report, trainData, error) {
 	if r.trainer == nil {
 		return rep, trainData{}, nil
 	}
 	t0 := time.Now()
-	pairs, err := st.readPairs(ctx, it)
+	var data trainData
+	var err error
+	if r.groups {
+		data.groups, err = st.readGroups(ctx, it)
+	} else {
+		data.pairs, err = st.readPairs(ctx, it)
+	}
 	rep.Elapsed += time.Since(t0)
-	return rep, trainData{pairs: pairs}, err
+	return rep, data, err
 }
 
 // trainData is what an iteration gives its Trainer: its pairs, and for a
@@ -1061,13 +1065,18 @@ func (w *writer) handle(ctx context.Context, res item) error {
 	if w.retrying && (w.retried >= len(rep.Failures) || rep.Failures[w.retried].PromptID != res.prompt.ID) {
 		return fmt.Errorf("alignment: iteration %d: retried prompt %q out of the order of its failures: %w", w.it, res.prompt.ID, ErrNotResumable)
 	}
+	if res.err == nil && res.group != nil {
+		g := Group{Prompt: res.prompt, Responses: res.group, Iteration: w.it}
+		if w.collect {
+			w.groups = append(w.groups, g)
+		} else if err := w.st.writeGroup(&g); err != nil {
+			return err
+		}
+	}
 	if res.err == nil && len(res.pairs) > 0 {
 		if err := w.write(ctx, res.pairs); err != nil {
 			return err
 		}
-	}
-	if res.err == nil && res.group != nil {
-		w.groups = append(w.groups, Group{Prompt: res.prompt, Responses: res.group, Iteration: w.it})
 	}
 	if !w.retrying {
 		rep.Prompts++

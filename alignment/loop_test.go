@@ -554,12 +554,16 @@ func TestReportSummary(t *testing.T) {
 }
 
 // childDirEnv names the output directory of a Loop run by this test binary
-// as a child process, for TestLoopResumesAfterSIGKILL.
-const childDirEnv = "SELFALIGN_LOOP_CHILD_DIR"
+// as a child process, for TestLoopResumesAfterSIGKILL; childGroupsEnv,
+// when set, makes its Trainer a GroupTrainer.
+const (
+	childDirEnv    = "SELFALIGN_LOOP_CHILD_DIR"
+	childGroupsEnv = "SELFALIGN_LOOP_CHILD_GROUPS"
+)
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(childDirEnv); dir != "" {
-		loop := killLoop(dir)
+		loop := killLoop(dir, os.Getenv(childGroupsEnv) != "")
 		loop.Judge = (&alignmenttest.Faults{Delay: time.Millisecond}).Judge(digitJudge)
 		if _, err := loop.Run(context.Background()); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -570,9 +574,13 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func killLoop(dir string) *alignment.Loop {
+func killLoop(dir string, groups bool) *alignment.Loop {
+	var tr alignment.Trainer = &bumpTrainer{}
+	if groups {
+		tr = &groupBump{}
+	}
 	return &alignment.Loop{Policy: newVersioned(1), Judge: digitJudge, Prompts: genSource{200}, Iterations: 2,
-		Trainer: &bumpTrainer{}, Dir: dir, Concurrency: 16, Seed: 99, JudgeSamples: 2,
+		Trainer: tr, Dir: dir, Concurrency: 16, Seed: 99, JudgeSamples: 2,
 		Eval:       &alignment.Evaluation{Prompts: heldOut(20), Judge: digitJudge, Samples: 2},
 		Safeguards: alignment.Safeguards{PlateauWinRate: -1, Reference: digitJudge, Probes: gradeProbes()}}
 }
@@ -580,13 +588,20 @@ func killLoop(dir string) *alignment.Loop {
 // TestLoopResumesAfterSIGKILL kills a child process running a Loop at
 // several moments, in the middle of writes, trainings and checkpoints, and
 // starts it again each time on the same directory. The file it ends with
-// must equal, byte for byte, that of an uninterrupted run.
+// must equal, byte for byte, that of an uninterrupted run; so must the
+// groups file when the Trainer is a GroupTrainer, and the final policy,
+// which the final evaluation measures, depends on the groups it trained on.
 func TestLoopResumesAfterSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts child processes")
 	}
+	t.Run("pairs", func(t *testing.T) { testResumesAfterSIGKILL(t, false) })
+	t.Run("groups", func(t *testing.T) { testResumesAfterSIGKILL(t, true) })
+}
+
+func testResumesAfterSIGKILL(t *testing.T, groups bool) {
 	ref := t.TempDir()
-	wantRes, err := killLoop(ref).Run(t.Context())
+	wantRes, err := killLoop(ref, groups).Run(t.Context())
 	require.NoError(t, err)
 	want, err := os.ReadFile(filepath.Join(ref, alignment.PairsFile))
 	require.NoError(t, err)
@@ -597,6 +612,9 @@ func TestLoopResumesAfterSIGKILL(t *testing.T) {
 		require.Less(t, attempt, 60, "the run never finished")
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), childDirEnv+"="+dir)
+		if groups {
+			cmd.Env = append(cmd.Env, childGroupsEnv+"=1")
+		}
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		require.NoError(t, cmd.Start())
@@ -620,8 +638,12 @@ func TestLoopResumesAfterSIGKILL(t *testing.T) {
 				n++
 			}
 			assert.Equal(t, strings.Count(string(want), "\n"), n)
+			if groups {
+				assert.Equal(t, string(readFile(t, filepath.Join(ref, alignment.GroupsFile))), string(readFile(t, filepath.Join(dir, alignment.GroupsFile))),
+					"the resumed run wrote exactly the uninterrupted run's groups")
+			}
 			// The journal restores the reports, evaluations included.
-			res, err := killLoop(dir).Run(t.Context())
+			res, err := killLoop(dir, groups).Run(t.Context())
 			require.NoError(t, err)
 			wantReps, wantFinal := stripResult(wantRes)
 			gotReps, gotFinal := stripResult(res)

@@ -21,6 +21,9 @@ import (
 const (
 	PairsFile    = "pairs.jsonl"
 	ProgressFile = "progress.jsonl"
+	// GroupsFile holds the scored groups of a run whose Trainer is a
+	// GroupTrainer; see ReadGroups for its format.
+	GroupsFile = "groups.jsonl"
 )
 
 // state keeps a run's progress in its output directory, so that a run
@@ -51,6 +54,15 @@ const (
 // policy), and the other records carry their report without the
 // evaluation, so the samples are not repeated at every checkpoint.
 //
+// A run whose Trainer is a GroupTrainer keeps groups.jsonl the same way,
+// beside pairs.jsonl: each judged prompt's group is appended when its
+// pairs are, both files are flushed before a record is written, and every
+// record holds groups.jsonl's offsets and checksum too, with the same
+// rules on resume (truncated to the last recorded offset, checked against
+// every record). An iteration trains on the groups read back from the
+// file, so a resumed run trains on exactly the groups of an uninterrupted
+// one.
+//
 // Without a directory every method is a no-op.
 type state struct {
 	r         *run
@@ -63,6 +75,11 @@ type state struct {
 	pairs     *JSONL
 	journal   *os.File
 	start     int64 // offset of pairs.jsonl where the current iteration's pairs begin
+
+	// With a GroupTrainer, groups.jsonl and the offset where the current
+	// iteration's groups begin.
+	groups      *groupLog
+	groupsStart int64
 
 	// The CRC-32C of pairs.jsonl's first crcOff bytes, and a handle that
 	// reads back what was written since, to extend it.
@@ -96,6 +113,11 @@ type record struct {
 	CRC    uint32  `json:"crc32c,omitempty"`
 	Report *Report `json:"report,omitempty"`
 
+	// The same positions in groups.jsonl, with a GroupTrainer.
+	GroupsStart  int64  `json:"groups_start,omitempty"`
+	GroupsOffset int64  `json:"groups_offset,omitempty"`
+	GroupsCRC    uint32 `json:"groups_crc32c,omitempty"`
+
 	// An opened record's measures.
 	Eval  *EvalReport `json:"eval,omitempty"`
 	Drift *Drift      `json:"drift,omitempty"`
@@ -121,7 +143,7 @@ func openState(ctx context.Context, r *run) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	var offset int64
+	var offset, groupsOffset int64
 	var prog []record
 	for _, rec := range recs[1:] {
 		if rec.Kind == "opened" {
@@ -132,7 +154,7 @@ func openState(ctx context.Context, r *run) (*state, error) {
 	}
 	if len(prog) > 0 {
 		last := prog[len(prog)-1]
-		offset = last.Offset
+		offset, groupsOffset = last.Offset, last.GroupsOffset
 		for _, rec := range prog {
 			if rec.Kind == "done" && rec.Report != nil {
 				rep := *rec.Report
@@ -143,9 +165,9 @@ func openState(ctx context.Context, r *run) (*state, error) {
 		st.iteration = last.Iteration
 		if last.Kind == "done" {
 			st.iteration++
-			st.start = offset
+			st.start, st.groupsStart = offset, groupsOffset
 		} else {
-			st.resume, st.start = &last, last.Start
+			st.resume, st.start, st.groupsStart = &last, last.Start, last.GroupsStart
 		}
 		if n := len(st.reports); n > r.iterations || st.resume != nil && st.resume.Iteration >= r.iterations {
 			st.close()
@@ -165,16 +187,22 @@ func openState(ctx context.Context, r *run) (*state, error) {
 		}
 	}
 	path := filepath.Join(st.dir, PairsFile)
-	if fi, err := os.Stat(path); err == nil && fi.Size() < offset {
-		st.close()
-		return nil, fmt.Errorf("alignment: %s has %d bytes, but %s records %d written: %w", path, fi.Size(), ProgressFile, offset, ErrNotResumable)
-	} else if errors.Is(err, fs.ErrNotExist) && offset > 0 {
-		st.close()
-		return nil, fmt.Errorf("alignment: %s is missing, but %s records %d bytes written: %w", path, ProgressFile, offset, ErrNotResumable)
-	}
-	if err := st.verify(path, prog); err != nil {
+	st.crc, err = verify(path, offset, prog, func(rec *record) (int64, uint32) { return rec.Offset, rec.CRC })
+	if err != nil {
 		st.close()
 		return nil, err
+	}
+	st.crcOff = offset
+	if r.groups {
+		gpath := filepath.Join(st.dir, GroupsFile)
+		crc, err := verify(gpath, groupsOffset, prog, func(rec *record) (int64, uint32) { return rec.GroupsOffset, rec.GroupsCRC })
+		if err == nil {
+			st.groups, err = openGroupLog(gpath, groupsOffset, crc)
+		}
+		if err != nil {
+			st.close()
+			return nil, err
+		}
 	}
 	if offset == 0 {
 		st.pairs, err = CreateJSONL(path, nil)
@@ -262,32 +290,38 @@ func (st *state) openJournal(header record) ([]record, error) {
 	return recs, nil
 }
 
-// verify checks pairs.jsonl against the checksums of the progress records
-// prog, in order, and leaves st ready to extend the checksum of the
-// records' last offset.
-func (st *state) verify(path string, prog []record) error {
-	if len(prog) == 0 {
-		return nil
+// verify checks the file at path (pairs.jsonl or groups.jsonl), of which
+// the progress records prog, in order, record offset bytes written, against
+// the checksums the records hold; pos gives a record's offset and
+// checksum in the file. It returns the checksum of the first offset bytes.
+func verify(path string, offset int64, prog []record, pos func(*record) (int64, uint32)) (uint32, error) {
+	if fi, err := os.Stat(path); err == nil && fi.Size() < offset {
+		return 0, fmt.Errorf("alignment: %s has %d bytes, but %s records %d written: %w", path, fi.Size(), ProgressFile, offset, ErrNotResumable)
+	} else if errors.Is(err, fs.ErrNotExist) && offset > 0 {
+		return 0, fmt.Errorf("alignment: %s is missing, but %s records %d bytes written: %w", path, ProgressFile, offset, ErrNotResumable)
+	}
+	if offset == 0 {
+		return 0, nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("alignment: checking %s: %w", path, err)
+		return 0, fmt.Errorf("alignment: checking %s: %w", path, err)
 	}
 	defer f.Close()
 	var crc uint32
 	var off int64
-	for _, rec := range prog {
-		if crc, err = extendCRC(crc, f, off, rec.Offset); err != nil {
-			return fmt.Errorf("alignment: checking %s: %w", path, err)
+	for i := range prog {
+		to, want := pos(&prog[i])
+		if crc, err = extendCRC(crc, f, off, to); err != nil {
+			return 0, fmt.Errorf("alignment: checking %s: %w", path, err)
 		}
-		if crc != rec.CRC {
-			return fmt.Errorf("alignment: %s: bytes %d to %d do not match the checksum %s:%d records for them: the file was changed after the run wrote it (restore it, or start the run in a new directory): %w",
-				path, off, rec.Offset, ProgressFile, rec.line, ErrNotResumable)
+		if crc != want {
+			return 0, fmt.Errorf("alignment: %s: bytes %d to %d do not match the checksum %s:%d records for them: the file was changed after the run wrote it (restore it, or start the run in a new directory): %w",
+				path, off, to, ProgressFile, prog[i].line, ErrNotResumable)
 		}
-		off = rec.Offset
+		off = to
 	}
-	st.crc, st.crcOff = crc, off
-	return nil
+	return crc, nil
 }
 
 // sum returns the CRC-32C of pairs.jsonl up to its current offset,
@@ -371,6 +405,9 @@ func (rec *record) check(prev []record, line int) error {
 	if rec.Iteration < 0 || rec.Next < 0 || rec.Start < 0 || rec.Offset < rec.Start {
 		return fmt.Errorf("impossible position: iteration %d, next %d, bytes %d to %d", rec.Iteration, rec.Next, rec.Start, rec.Offset)
 	}
+	if rec.GroupsStart < 0 || rec.GroupsOffset < rec.GroupsStart {
+		return fmt.Errorf("impossible position: bytes %d to %d of %s", rec.GroupsStart, rec.GroupsOffset, GroupsFile)
+	}
 	if n := len(prev); n > 0 && rec.Iteration < prev[n-1].Iteration {
 		return fmt.Errorf("record goes back to iteration %d after iteration %d", rec.Iteration, prev[n-1].Iteration)
 	}
@@ -381,6 +418,9 @@ func (rec *record) check(prev []record, line int) error {
 		if prev[i].Kind != "opened" {
 			if rec.Offset < prev[i].Offset {
 				return fmt.Errorf("record goes back to byte %d of %s after byte %d", rec.Offset, PairsFile, prev[i].Offset)
+			}
+			if rec.GroupsOffset < prev[i].GroupsOffset {
+				return fmt.Errorf("record goes back to byte %d of %s after byte %d", rec.GroupsOffset, GroupsFile, prev[i].GroupsOffset)
 			}
 			break
 		}
@@ -400,6 +440,9 @@ func (st *state) resumePoint(it int, lo, hi float64) (resumed, int) {
 	}
 	if st.pairs != nil {
 		st.start = st.pairs.Offset()
+	}
+	if st.groups != nil {
+		st.groupsStart = st.groups.offset
 	}
 	rep := Report{Iteration: it, ScoreLo: lo, ScoreHi: hi, Histogram: make([]int, HistogramBins)}
 	st.attach(&rep)
@@ -452,10 +495,23 @@ func (st *state) write(ctx context.Context, pairs []Pair) error {
 	return st.pairs.Write(ctx, pairs)
 }
 
-// flush makes the written pairs durable.
+// writeGroup appends g to groups.jsonl.
+func (st *state) writeGroup(g *Group) error {
+	if st.groups == nil {
+		return nil
+	}
+	return st.groups.write(g)
+}
+
+// flush makes the written pairs and groups durable.
 func (st *state) flush(ctx context.Context) error {
 	if st.pairs == nil {
 		return nil
+	}
+	if st.groups != nil {
+		if err := st.groups.flush(); err != nil {
+			return err
+		}
 	}
 	return st.pairs.Flush(ctx)
 }
@@ -474,7 +530,16 @@ func (st *state) progress(it, next int, lastID string, rep *Report, complete boo
 	if err != nil {
 		return err
 	}
-	return st.append(record{Kind: kind, Iteration: it, Next: next, LastID: lastID, Start: st.start, Offset: st.pairs.Offset(), CRC: crc, Report: withoutEval(rep)})
+	return st.append(st.groupsAt(record{Kind: kind, Iteration: it, Next: next, LastID: lastID, Start: st.start, Offset: st.pairs.Offset(), CRC: crc, Report: withoutEval(rep)}))
+}
+
+// groupsAt returns rec with the current positions in groups.jsonl, if the
+// run keeps one.
+func (st *state) groupsAt(rec record) record {
+	if st.groups != nil {
+		rec.GroupsStart, rec.GroupsOffset, rec.GroupsCRC = st.groupsStart, st.groups.offset, st.groups.crc
+	}
+	return rec
 }
 
 // withoutEval returns a copy of rep without its evaluation, which its
@@ -499,7 +564,10 @@ func (st *state) iterationDone(rep *Report) error {
 	}
 	off := st.pairs.Offset()
 	st.start = off
-	return st.append(record{Kind: "done", Iteration: rep.Iteration, Start: off, Offset: off, CRC: crc, Report: withoutEval(rep)})
+	if st.groups != nil {
+		st.groupsStart = st.groups.offset
+	}
+	return st.append(st.groupsAt(record{Kind: "done", Iteration: rep.Iteration, Start: off, Offset: off, CRC: crc, Report: withoutEval(rep)}))
 }
 
 func (st *state) policyPath(it int) string {
@@ -558,9 +626,22 @@ func (st *state) readPairs(ctx context.Context, it int) ([]Pair, error) {
 	return pairs, nil
 }
 
+// readGroups reads back the groups of iteration it, which the run wrote
+// between st.groupsStart and the current offset of groups.jsonl.
+func (st *state) readGroups(ctx context.Context, it int) ([]Group, error) {
+	groups, err := st.groups.read(ctx, st.groupsStart, st.groups.offset)
+	if err != nil {
+		return nil, fmt.Errorf("alignment: reading back the groups of iteration %d: %w", it, err)
+	}
+	return groups, nil
+}
+
 func (st *state) close() {
 	if st.pairs != nil {
 		st.pairs.Close()
+	}
+	if st.groups != nil {
+		st.groups.close()
 	}
 	if st.reader != nil {
 		st.reader.Close()
