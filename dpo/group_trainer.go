@@ -60,14 +60,27 @@ type GroupTrainerOptions struct {
 // run can resume after training.
 //
 // Each call computes every completion's reward, skips the groups that carry
-// no signal, computes the log-probabilities of the remaining completions
-// under the policy as it is (the sampling policy of the importance ratio)
-// and under the reference, and the advantages of each group; it then runs
-// the configured epochs of shuffled batches of groups: the policy's
+// no signal, and computes the advantages of each group; it then runs the
+// configured epochs of shuffled batches of groups: the policy's
 // log-probabilities, the loss and its derivatives,
 // Model.AccumulateGrad with them as scales (fused for a FusedAccumulator),
 // global-norm clipping and an Adam step, as Trainer does. Every call starts
 // a fresh optimiser.
+//
+// The importance ratio needs each completion's log-probability under the
+// policy as it was at the start of the call (the sampling policy), and
+// the KL term its log-probability under the reference. Like TRL's
+// GRPOTrainer, the trainer makes only the forward passes whose results it
+// uses: the completions of the first step take their sampling
+// log-probabilities from that step's own forward pass (the policy has not
+// changed yet), so that with one step per call (BatchSize at least the
+// number of groups, one epoch) no extra pass is made; those of later steps
+// are computed before the first. A fixed Reference is run only when the
+// loss reads its log-probabilities: not for GRPO with β = 0 (TRL's default,
+// for which TRL loads no reference model) nor RLOO without KL. A loss other
+// than GRPO and RLOO, and RLOO with a fixed Reference (whose advantages
+// read both), get every log-probability before the first step. The
+// numbers are the same either way.
 //
 // A group of fewer than two completions, or whose rewards are all equal,
 // has advantage zero for every completion under GRPO and under RLOO without
@@ -318,7 +331,24 @@ func (t *GroupTrainer) fit(ctx context.Context, m Model, groups []alignment.Grou
 		return nil
 	}
 	rep.Completions = len(seqs)
-	gs, err := t.prepare(ctx, m, groups, spans, seqs, rewards)
+	n := len(spans)
+	bs := min(t.o.BatchSize, n)
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	rng := seeds.Rand(t.o.Seed)
+	// The first epoch's order is drawn now: its first batch is trained on
+	// before any update, so its sampling log-probabilities are those of
+	// the step's own forward pass, and prepare leaves them out.
+	rng.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
+	first := make([]bool, n)
+	if t.lazyFirst() {
+		for _, k := range order[:bs] {
+			first[k] = true
+		}
+	}
+	gs, err := t.prepare(ctx, m, groups, spans, seqs, rewards, first)
 	if err != nil {
 		return err
 	}
@@ -341,13 +371,6 @@ func (t *GroupTrainer) fit(ctx context.Context, m Model, groups []alignment.Grou
 		return err
 	}
 
-	n := len(spans)
-	bs := min(t.o.BatchSize, n)
-	order := make([]int, n)
-	for i := range order {
-		order[i] = i
-	}
-	rng := seeds.Rand(t.o.Seed)
 	var (
 		bseqs []Sequence
 		bgs   []GroupSeq
@@ -355,7 +378,9 @@ func (t *GroupTrainer) fit(ctx context.Context, m Model, groups []alignment.Grou
 		dLogP []float64
 	)
 	for e := range t.o.Epochs {
-		rng.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
+		if e > 0 {
+			rng.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
+		}
 		var ep GroupEpoch
 		done := 0
 		for s := 0; s < n; s += bs {
@@ -382,6 +407,9 @@ func (t *GroupTrainer) fit(ctx context.Context, m Model, groups []alignment.Grou
 						return nil, t.seqError(groups, spans, bidx[j], err)
 					}
 					bgs[j].LogP, bgs[j].Len = logps[j], lens[j]
+				}
+				if rep.Steps == 0 && first[order[0]] {
+					t.onPolicy(spans, order[:bs], gs, bgs)
 				}
 				loss = t.o.Loss.Eval(bgs, dLogP)
 				if !finite(loss) {
@@ -425,32 +453,55 @@ func (t *GroupTrainer) fit(ctx context.Context, m Model, groups []alignment.Grou
 	return nil
 }
 
-// prepare computes the sampling policy's and the reference's
-// log-probabilities of every trained completion, checks them, and returns
-// the completions as the loss sees them, with their advantages.
-func (t *GroupTrainer) prepare(ctx context.Context, m Model, groups []alignment.Group, spans []groupSpan, seqs []Sequence, rewards []float64) ([]GroupSeq, error) {
+// prepare returns the trained completions as the loss sees them, with
+// their advantages. It computes the sampling policy's log-probabilities
+// of the completions of the groups not in first (the first step's groups
+// when lazyFirst holds, which onPolicy completes) and, when the loss
+// reads them, the fixed reference's of every completion, and checks them.
+//
+// Without a fixed Reference, the reference is the policy at the start of
+// the call, whose log-probabilities are the sampling ones. A loss that
+// does not read RefLogP (GRPO with β = 0, TRL's default, RLOO without KL)
+// gets the sampling log-probabilities there too, and no reference forward
+// pass is made, as TRL loads no reference model when β = 0.
+func (t *GroupTrainer) prepare(ctx context.Context, m Model, groups []alignment.Group, spans []groupSpan, seqs []Sequence, rewards []float64, first []bool) ([]GroupSeq, error) {
 	chunk := 4 * t.o.BatchSize
-	old, lens, err := logProbs(ctx, m, seqs, chunk, "policy")
+	var later []int // the completions not in the first step
+	for k, sp := range spans {
+		if !first[k] {
+			for i := sp.start; i < sp.end; i++ {
+				later = append(later, i)
+			}
+		}
+	}
+	sub := make([]Sequence, len(later))
+	for j, i := range later {
+		sub[j] = seqs[i]
+	}
+	old, lens, err := logProbs(ctx, m, sub, chunk, "policy")
 	if err != nil {
 		return nil, err
 	}
-	ref := old
-	if t.o.Reference != nil {
-		if ref, _, err = logProbs(ctx, t.o.Reference, seqs, chunk, "reference"); err != nil {
-			return nil, err
-		}
-	}
 	gs := make([]GroupSeq, len(seqs))
-	for i := range gs {
-		if err := checkLogP(old[i], lens[i]); err != nil {
+	for j, i := range later {
+		if err := checkLogP(old[j], lens[j]); err != nil {
 			return nil, t.seqError(groups, spans, i, err)
 		}
-		if err := checkLogP(ref[i], 1); err != nil {
-			ge := t.seqError(groups, spans, i, err).(*GroupError)
-			ge.Field = "RefLogP"
-			return nil, ge
+		gs[i] = GroupSeq{LogP: old[j], OldLogP: old[j], RefLogP: old[j], Len: lens[j]}
+	}
+	if t.o.Reference != nil && readsRef(t.o.Loss) {
+		ref, _, err := logProbs(ctx, t.o.Reference, seqs, chunk, "reference")
+		if err != nil {
+			return nil, err
 		}
-		gs[i] = GroupSeq{LogP: old[i], OldLogP: old[i], RefLogP: ref[i], Len: lens[i]}
+		for i := range gs {
+			if err := checkLogP(ref[i], 1); err != nil {
+				ge := t.seqError(groups, spans, i, err).(*GroupError)
+				ge.Field = "RefLogP"
+				return nil, ge
+			}
+			gs[i].RefLogP = ref[i]
+		}
 	}
 	adv := make([]float64, len(seqs))
 	for _, sp := range spans {
@@ -464,6 +515,59 @@ func (t *GroupTrainer) prepare(ctx context.Context, m Model, groups []alignment.
 		}
 	}
 	return gs, nil
+}
+
+// lazyFirst reports whether the first step's completions may take their
+// sampling log-probabilities from that step's forward pass: when the
+// advantages do not depend on them. GRPO's advantages depend on the
+// rewards alone; RLOO's on the KL shaping term OldLogP − RefLogP too,
+// which is 0 without a fixed Reference (the reference is then the
+// sampling policy). Another loss may read anything, so it gets them all
+// beforehand.
+func (t *GroupTrainer) lazyFirst() bool {
+	switch l := t.o.Loss.(type) {
+	case GRPO:
+		return true
+	case RLOO:
+		return l.beta() == 0 || t.o.Reference == nil
+	}
+	return false
+}
+
+// onPolicy completes the completions of the first step's groups, the
+// spans indexed by ks, in the step's batch bgs, which holds their
+// log-probabilities from the step's forward pass, and in gs, for the
+// later epochs: the policy has not changed since the groups were sampled,
+// so these are also the sampling log-probabilities (and, without a fixed
+// reference the loss reads, the reference's), as TRL takes the detached
+// current log-probabilities when generation and optimisation steps align.
+func (t *GroupTrainer) onPolicy(spans []groupSpan, ks []int, gs, bgs []GroupSeq) {
+	fixedRef := t.o.Reference != nil && readsRef(t.o.Loss)
+	j := 0
+	for _, k := range ks {
+		sp := spans[k]
+		for i := sp.start; i < sp.end; i++ {
+			b := &bgs[j]
+			b.OldLogP = b.LogP
+			if !fixedRef {
+				b.RefLogP = b.LogP
+			}
+			gs[i].LogP, gs[i].OldLogP, gs[i].RefLogP, gs[i].Len = b.LogP, b.OldLogP, b.RefLogP, b.Len
+			j++
+		}
+	}
+}
+
+// readsRef reports whether loss reads GroupSeq.RefLogP: GRPO and RLOO
+// only with a KL coefficient, any other loss always.
+func readsRef(loss GroupLoss) bool {
+	switch l := loss.(type) {
+	case GRPO:
+		return l.Beta != 0
+	case RLOO:
+		return l.beta() != 0
+	}
+	return true
 }
 
 // seqError returns a *GroupError for flat completion i, with the field

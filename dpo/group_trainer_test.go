@@ -7,6 +7,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -212,7 +213,7 @@ func TestGroupTrainerRejectsBadLogProbs(t *testing.T) {
 		{"positive", &faulty{Model: withBad(), badCompletion: "bad one", badLogP: 0.5, badLen: 2}, dpo.GroupTrainerOptions{}, "LogP", "≤ 0"},
 		{"NaN", &faulty{Model: withBad(), badCompletion: "bad one", badLogP: math.NaN(), badLen: 2}, dpo.GroupTrainerOptions{}, "LogP", "finite"},
 		{"no tokens", &faulty{Model: withBad(), badCompletion: "bad one", badLogP: -1, badLen: 0}, dpo.GroupTrainerOptions{}, "Len", "≥ 1"},
-		{"reference", withBad(), dpo.GroupTrainerOptions{Reference: &faulty{Model: withBad(), badCompletion: "bad one", badLogP: math.Inf(-1), badLen: 2}}, "RefLogP", "finite"},
+		{"reference", withBad(), dpo.GroupTrainerOptions{Loss: dpo.GRPO{Beta: 0.04}, Reference: &faulty{Model: withBad(), badCompletion: "bad one", badLogP: math.Inf(-1), badLen: 2}}, "RefLogP", "finite"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := newGroupTrainer(t, &c.o).TrainGroups(t.Context(), c.m, groups)
@@ -387,4 +388,99 @@ func TestGroupTrainerTrainsOnPairs(t *testing.T) {
 
 	_, err = tr.Train(t.Context(), &alignmenttestPolicy{}, pairs)
 	assert.ErrorIs(t, err, dpo.ErrUnsupported)
+}
+
+// opaque hides which loss it is, so that the GroupTrainer computes every
+// log-probability before the first step, as it does for a loss of
+// another package.
+type opaque struct{ dpo.GroupLoss }
+
+// counted counts the sequences its Model scores with LogProbs.
+type counted struct {
+	dpo.Model
+	seqs int
+}
+
+func (c *counted) LogProbs(ctx context.Context, seqs []dpo.Sequence) ([]float64, []int, error) {
+	c.seqs += len(seqs)
+	return c.Model.LogProbs(ctx, seqs)
+}
+
+// A GroupTrainer makes no forward pass whose result it does not use: the
+// reference's only when the loss reads it (not for GRPO with β = 0, TRL's
+// default, nor RLOO without KL), and the sampling policy's only for the
+// completions trained after the first step, the first step's forward pass
+// giving those of its own completions. Here 4 groups of 4 completions.
+func TestGroupTrainerForwardPasses(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		loss        dpo.GroupLoss
+		batch       int
+		policy, ref int // sequences scored by each
+	}{
+		{"GRPO beta=0, one step", dpo.GRPO{}, 4, 16, 0},
+		{"GRPO beta=0.04, one step", dpo.GRPO{Beta: 0.04}, 4, 16, 16},
+		{"GRPO beta=0, four steps", dpo.GRPO{}, 1, 12 + 16, 0},
+		{"RLOO without KL", dpo.RLOO{NoKL: true}, 4, 16, 0},
+		// RLOO's advantages read the sampling and the fixed reference's
+		// log-probabilities: all are computed first.
+		{"RLOO", dpo.RLOO{}, 4, 16 + 16, 16},
+		{"another loss", opaque{dpo.GRPO{}}, 4, 16 + 16, 16},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := &counted{Model: newTabular(completions...)}
+			ref := &counted{Model: newTabular(completions...)}
+			tr := newGroupTrainer(t, &dpo.GroupTrainerOptions{Loss: c.loss, BatchSize: c.batch, Reference: ref})
+			rep, err := tr.FitGroups(t.Context(), m, rewardFirst(4))
+			require.NoError(t, err)
+			assert.Equal(t, 4/c.batch, rep.Steps)
+			assert.Equal(t, c.policy, m.seqs, "sequences the policy scored")
+			assert.Equal(t, c.ref, ref.seqs, "sequences the reference scored")
+		})
+	}
+}
+
+// Taking the first step's sampling log-probabilities from its own forward
+// pass changes no number: training ends with exactly the parameters of
+// the path that computes them all beforehand, for every loss, with or
+// without a fixed reference, in one step or several, over several epochs,
+// on tinylm.
+func TestGroupTrainerOnPolicyFirstStepExact(t *testing.T) {
+	tok, err := tinylm.NewTokenizer([]string{"question 0 1 2 3 4 5 ? " + strings.Join(completions, " ")}, tinylm.TokenizerOptions{})
+	require.NoError(t, err)
+	base, err := tinylm.New(tok, tinylm.Config{Seed: 3})
+	require.NoError(t, err)
+	groups := []alignment.Group{
+		scoredGroup(0, completions, 1, 0, 0.5, 0),
+		scoredGroup(1, completions, 0, 2, 0, 1),
+		scoredGroup(2, completions, 3, 1, 0, 0.25),
+		scoredGroup(3, completions, 0, 0, 1, 0),
+	}
+	for _, loss := range []dpo.GroupLoss{dpo.GRPO{}, dpo.GRPO{Beta: 0.04, Aggregation: dpo.SequenceMean}, dpo.RLOO{}, dpo.RLOO{NoKL: true}} {
+		for _, fixedRef := range []bool{false, true} {
+			for _, batch := range []int{1, 4} {
+				t.Run(fmt.Sprintf("%#v/ref=%v/batch=%d", loss, fixedRef, batch), func(t *testing.T) {
+					train := func(l dpo.GroupLoss) []float32 {
+						m := base.Clone()
+						o := &dpo.GroupTrainerOptions{Loss: l, BatchSize: batch, Epochs: 2, LearningRate: 0.05, Seed: 7}
+						if fixedRef {
+							o.Reference = base.Clone()
+						}
+						tr, err := dpo.NewGroupTrainer(o, nil)
+						require.NoError(t, err)
+						_, err = tr.FitGroups(t.Context(), m, groups)
+						require.NoError(t, err)
+						var out []float32
+						for _, p := range m.Params() {
+							out = append(out, p.Value...)
+						}
+						return out
+					}
+					want := train(opaque{loss})
+					assert.NotEqual(t, train(opaque{dpo.GRPO{Beta: 1}}), want, "the parameters tell losses apart")
+					assert.Equal(t, want, train(loss))
+				})
+			}
+		}
+	}
 }
