@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -99,9 +100,10 @@ type GroupTrainer struct {
 }
 
 var (
-	_ alignment.GroupTrainer = (*GroupTrainer)(nil)
-	_ alignment.Trainer      = (*GroupTrainer)(nil)
-	_ alignment.Checkpointer = (*GroupTrainer)(nil)
+	_ alignment.GroupTrainer  = (*GroupTrainer)(nil)
+	_ alignment.Trainer       = (*GroupTrainer)(nil)
+	_ alignment.Checkpointer  = (*GroupTrainer)(nil)
+	_ alignment.Fingerprinter = (*GroupTrainer)(nil)
 )
 
 // NewGroupTrainer returns a GroupTrainer with the options o (nil means all
@@ -289,6 +291,23 @@ func (t *GroupTrainer) SaveCheckpoint(ctx context.Context, pol alignment.Policy,
 // does, with the load function given to NewGroupTrainer.
 func (t *GroupTrainer) LoadCheckpoint(ctx context.Context, dir string) (alignment.Policy, error) {
 	return loadCheckpoint(ctx, t.load, dir)
+}
+
+// Fingerprint implements alignment.Fingerprinter, so that a Loop run
+// resumed with another loss, schedule, optimiser, seed, reference or
+// reward weighting is refused rather than continued with different
+// training: the options with defaults applied, the Reference by its own
+// fingerprint (or its type), the aspect weights in key order.
+func (t *GroupTrainer) Fingerprint() string {
+	o := t.o
+	ref := alignment.FingerprintOf(o.Reference)
+	o.Reference, o.AspectWeights = nil, nil
+	w := make([]string, len(t.aspects))
+	for i, a := range t.aspects {
+		w[i] = fmt.Sprintf("%q:%v", a, t.o.AspectWeights[a])
+	}
+	return fmt.Sprintf("dpo.GroupTrainer %T%+v epochs=%d batch=%d lr=%v adam=%+v clip=%v seed=%d reference=%s aspects={%s}",
+		o.Loss, o.Loss, o.Epochs, o.BatchSize, o.LearningRate, o.Adam, o.ClipNorm, o.Seed, ref, strings.Join(w, ","))
 }
 
 // groupSpan locates one trained group in the flat list of completions.

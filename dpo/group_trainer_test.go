@@ -484,3 +484,26 @@ func TestGroupTrainerOnPolicyFirstStepExact(t *testing.T) {
 		}
 	}
 }
+
+// A GroupTrainer states its options as its fingerprint, so a Loop
+// directory trained with one setting refuses to continue with another.
+func TestGroupTrainerFingerprint(t *testing.T) {
+	base := newGroupTrainer(t, nil).Fingerprint()
+	assert.Equal(t, base, newGroupTrainer(t, &dpo.GroupTrainerOptions{}).Fingerprint(), "defaults are the zero options")
+	for name, o := range map[string]*dpo.GroupTrainerOptions{
+		"loss":      {Loss: dpo.RLOO{}},
+		"beta":      {Loss: dpo.GRPO{Beta: 0.04}},
+		"lr":        {LearningRate: 1e-2},
+		"epochs":    {Epochs: 3},
+		"batch":     {BatchSize: 64},
+		"seed":      {Seed: 9},
+		"reference": {Reference: newTabular(completions...)},
+		"aspects":   {AspectWeights: map[string]float64{"helpful": 1}},
+	} {
+		assert.NotEqual(t, base, newGroupTrainer(t, o).Fingerprint(), name)
+	}
+	a := newGroupTrainer(t, &dpo.GroupTrainerOptions{AspectWeights: map[string]float64{"b": 2, "a": 1}}).Fingerprint()
+	assert.Contains(t, a, `aspects={"a":1,"b":2}`)
+	assert.NotEqual(t, a, newGroupTrainer(t, &dpo.GroupTrainerOptions{AspectWeights: map[string]float64{"b": 1, "a": 2}}).Fingerprint())
+	assert.Contains(t, newGroupTrainer(t, &dpo.GroupTrainerOptions{Loss: dpo.GRPO{Beta: 0.04}}).Fingerprint(), "Beta:0.04")
+}
