@@ -1,12 +1,18 @@
 package reward
 
 import (
+	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"hash/crc32"
 	"io"
 	"math"
+	"os"
+
+	"github.com/selfalign/selfalign/internal/atomicfile"
 )
 
 // Checkpoint format, all integers little-endian, as tinylm's:
@@ -127,4 +133,44 @@ func Load(r io.Reader) (*Model, error) {
 		m.w[i], prev = v, i
 	}
 	return m, nil
+}
+
+// SaveFile writes the model to the file at path as Save does, atomically:
+// a crash leaves either the file as it was or the whole checkpoint, as a
+// Loop's policy checkpoints are written.
+func (m *Model) SaveFile(path string) error {
+	if err := atomicfile.Write(path, m.Save); err != nil {
+		return fmt.Errorf("reward: save %s: %w", path, err)
+	}
+	return nil
+}
+
+// LoadFile reads the checkpoint at path that SaveFile (or Save) wrote. Its
+// errors name path; a damaged file's wrap ErrCheckpoint, as Load's do.
+func LoadFile(path string) (*Model, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("reward: load: %w", err)
+	}
+	defer f.Close()
+	m, err := Load(bufio.NewReader(f))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+// Fingerprint implements alignment.Fingerprinter: the SHA-256 of the
+// model's checkpoint, its options and weights. A Loop with Dir records its
+// judge's fingerprint, so a run judged by a reward model resumes only with
+// that very model (loaded with LoadFile, say), and one resumed with a
+// model trained again on other pairs, or with other options, is refused
+// with alignment.ErrNotResumable naming the judge.
+func (m *Model) Fingerprint() string {
+	h := sha256.New()
+	if err := m.Save(h); err != nil {
+		// A hash takes every write; nothing else can fail.
+		return "reward.Model (unreadable)"
+	}
+	return "reward.Model sha256:" + hex.EncodeToString(h.Sum(nil))
 }

@@ -49,6 +49,24 @@
 // in the judgment's Aspects under [AspectReward], for a trainer that wants
 // it unsquashed (dpo.GroupTrainerOptions.AspectWeights).
 //
+// # Saving and resuming
+//
+// A Model saves and loads as the policy does: [Model.Save] and [Load]
+// write and read a checksummed checkpoint, and [Model.SaveFile] and
+// [LoadFile] do it atomically to a file. Its [Model.Fingerprint] is a
+// digest of that checkpoint, so a Loop with Dir that a reward model
+// judges resumes only with the same model: save it once trained, and on
+// resume load it instead of training it again.
+//
+// A Model is not an alignment.Trainer, nor trained by the Loop it judges.
+// A Trainer turns an iteration's pairs into the next policy, and the
+// reward model is no policy; and a Loop's pairs are chosen by its judge's
+// scores, so training the judging reward model on them would train it on
+// its own verdicts. It is trained on preference labels from another source
+// (a feedback model's comparisons, human labels), then fixed while the
+// policy is trained against it, as in RL-CAI; to refresh it, label the
+// new policy's samples in a separate Loop with that source and Fit again.
+//
 // # RL-CAI
 //
 // The reinforcement stage of Constitutional AI in its paper form is three
@@ -58,10 +76,16 @@
 //	//    a feedback model) writes one pair per prompt, Prob its soft label.
 //	var labels alignment.MemorySink
 //	(&alignment.Loop{Policy: pol, Prompts: src, Comparer: cmp, Sink: &labels}).Run(ctx)
-//	// 2. The preference model.
-//	rm, _ := reward.New(nil)
-//	rm.Fit(ctx, labels.Pairs())
-//	// 3. RL against it: GRPO on every prompt's scored group.
-//	gt, _ := dpo.NewGroupTrainer(nil, nil)
-//	(&alignment.Loop{Policy: pol, Prompts: src, Judge: rm, Trainer: gt, Iterations: n}).Run(ctx)
+//	// 2. The preference model, trained once and saved; a resumed run
+//	//    loads it.
+//	rm, err := reward.LoadFile(rmPath)
+//	if errors.Is(err, fs.ErrNotExist) {
+//		rm, _ = reward.New(nil)
+//		rm.Fit(ctx, labels.Pairs())
+//		rm.SaveFile(rmPath)
+//	}
+//	// 3. RL against it: GRPO on every prompt's scored group, in an output
+//	//    directory that survives crashes.
+//	gt, _ := dpo.NewGroupTrainer(nil, dpo.LoadFunc(tinylm.Load))
+//	(&alignment.Loop{Policy: pol, Prompts: src, Judge: rm, Trainer: gt, Iterations: n, Dir: dir}).Run(ctx)
 package reward

@@ -3,6 +3,8 @@ package reward_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/dpo/reward"
@@ -42,4 +44,42 @@ func Example() {
 	// Output:
 	// held-out accuracy 100%
 	// polite scores higher: true
+}
+
+// A trained reward model is saved once and loaded by a resumed run, which
+// then judges exactly as the first run did; a Loop with Dir checks this
+// through the fingerprint.
+func ExampleLoadFile() {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "reward")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	rm, err := reward.New(&reward.Options{Seed: 1})
+	if err != nil {
+		panic(err)
+	}
+	_, err = rm.Fit(ctx, []alignment.Pair{{Prompt: alignment.NewPrompt("1", "hello!"),
+		Chosen: alignment.Response{Text: "hello to you!"}, Rejected: alignment.Response{Text: "ugh, go away."}}})
+	if err != nil {
+		panic(err)
+	}
+	path := filepath.Join(dir, "reward.bin")
+	if err := rm.SaveFile(path); err != nil {
+		panic(err)
+	}
+
+	loaded, err := reward.LoadFile(path)
+	if err != nil {
+		panic(err)
+	}
+	p, r := alignment.NewPrompt("2", "good morning!"), alignment.Response{Text: "good morning to you!"}
+	before, _ := rm.Judge(ctx, p, r)
+	after, _ := loaded.Judge(ctx, p, r)
+	fmt.Println("same score:", before.Score == after.Score)
+	fmt.Println("same fingerprint:", rm.Fingerprint() == loaded.Fingerprint())
+	// Output:
+	// same score: true
+	// same fingerprint: true
 }

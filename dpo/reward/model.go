@@ -103,7 +103,8 @@ func (o *Options) resolve() (Options, error) {
 }
 
 // Model is a Bradley–Terry reward model over hashed features of (prompt,
-// response). It implements alignment.Judge and alignment.Ranged.
+// response). It implements alignment.Judge, alignment.Ranged and
+// alignment.Fingerprinter.
 //
 // A Model is safe for concurrent use: Reward, Judge and Evaluate may run
 // from many goroutines, and Fit waits for them (and they for it).
@@ -115,8 +116,9 @@ type Model struct {
 }
 
 var (
-	_ alignment.Judge  = (*Model)(nil)
-	_ alignment.Ranged = (*Model)(nil)
+	_ alignment.Judge         = (*Model)(nil)
+	_ alignment.Ranged        = (*Model)(nil)
+	_ alignment.Fingerprinter = (*Model)(nil)
 )
 
 // New returns an untrained Model (every reward 0) with the options o (nil

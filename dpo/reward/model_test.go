@@ -5,7 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -318,4 +322,76 @@ func FuzzLoad(f *testing.F) {
 		require.NoError(t, got.Save(&again))
 		require.Equal(t, data, again.Bytes(), "a checkpoint that loads saves back to the same bytes")
 	})
+}
+
+// A model saved to a file and loaded back judges every response exactly
+// as before, and has the same fingerprint; a model trained otherwise has
+// another.
+func TestSaveFileLoadFile(t *testing.T) {
+	m, err := New(&Options{Dim: 1 << 12, Seed: 3})
+	require.NoError(t, err)
+	untrained := m.Fingerprint()
+	_, err = m.Fit(t.Context(), toyPairs())
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "reward.bin")
+	require.NoError(t, m.SaveFile(path))
+	got, err := LoadFile(path)
+	require.NoError(t, err)
+	for _, p := range toyPairs() {
+		for _, r := range []string{p.Chosen.Text, p.Rejected.Text, "something else entirely", ""} {
+			want, err := m.Judge(t.Context(), p.Prompt, alignment.Response{Text: r})
+			require.NoError(t, err)
+			have, err := got.Judge(t.Context(), p.Prompt, alignment.Response{Text: r})
+			require.NoError(t, err)
+			assert.Equal(t, want, have, "prompt %s, response %q", p.Prompt.ID, r)
+		}
+	}
+	assert.Equal(t, m.Fingerprint(), got.Fingerprint())
+	assert.True(t, strings.HasPrefix(m.Fingerprint(), "reward.Model sha256:"), m.Fingerprint())
+	assert.NotEqual(t, untrained, m.Fingerprint(), "training changes the fingerprint")
+	other, err := New(&Options{Dim: 1 << 12, Seed: 4})
+	require.NoError(t, err)
+	_, err = other.Fit(t.Context(), toyPairs()[:5])
+	require.NoError(t, err)
+	assert.NotEqual(t, m.Fingerprint(), other.Fingerprint(), "other pairs, another model")
+	again, err := New(&Options{Dim: 1 << 12, Seed: 3})
+	require.NoError(t, err)
+	_, err = again.Fit(t.Context(), toyPairs())
+	require.NoError(t, err)
+	assert.Equal(t, m.Fingerprint(), again.Fingerprint(), "the same training gives the same model")
+}
+
+// A damaged or missing file is a clear error naming it, as is a save
+// that fails.
+func TestLoadFileErrors(t *testing.T) {
+	m, err := New(&Options{Dim: 64})
+	require.NoError(t, err)
+	_, err = m.Fit(t.Context(), toyPairs())
+	require.NoError(t, err)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "reward.bin")
+	require.NoError(t, m.SaveFile(path))
+	good, err := os.ReadFile(path)
+	require.NoError(t, err)
+
+	_, err = LoadFile(filepath.Join(dir, "missing.bin"))
+	assert.ErrorIs(t, err, fs.ErrNotExist)
+	for name, tc := range map[string]struct {
+		data []byte
+		want string
+	}{
+		"a flipped byte": {func() []byte { c := bytes.Clone(good); c[len(c)/2] ^= 0x10; return c }(), "checksum mismatch"},
+		"cut short":      {good[:len(good)-7], "checksum mismatch"},
+		"empty":          {nil, "checkpoint truncated at 0 bytes"},
+		"another file":   {[]byte("{\"prompt\": \"not a model\"}\n0123456789012345678901234567890123456789012345678901234567890"), "not a reward model checkpoint"},
+	} {
+		bad := filepath.Join(dir, "bad.bin")
+		require.NoError(t, os.WriteFile(bad, tc.data, 0o644))
+		_, err := LoadFile(bad)
+		require.ErrorIs(t, err, ErrCheckpoint, name)
+		assert.ErrorContains(t, err, bad+": reward: load: "+tc.want, name)
+	}
+
+	err = m.SaveFile(filepath.Join(dir, "no such dir", "reward.bin"))
+	assert.ErrorContains(t, err, "reward: save "+filepath.Join(dir, "no such dir", "reward.bin"))
 }
