@@ -313,3 +313,58 @@ func TestLoopComparerSoftLabels(t *testing.T) {
 		assert.InDelta(t, 0.8, p.ScoreChosen, 1e-12)
 	}
 }
+
+// Whatever a damaged journal and groups file hold, resuming a group run
+// either refuses with ErrNotResumable or finishes with exactly the groups
+// file, and the policy, of an undamaged run: a damaged group is never
+// trained on.
+func FuzzGroupsJournal(f *testing.F) {
+	loop := func(dir string) *alignment.Loop {
+		return &alignment.Loop{Policy: newVersioned(1), Judge: aspectJudge, Prompts: genSource{6}, Iterations: 2,
+			Trainer: &groupBump{}, Dir: dir, Seed: 3, FailureBudget: 0.5}
+	}
+	clean := f.TempDir()
+	wantRes, err := loop(clean).Run(context.Background())
+	require.NoError(f, err)
+	journal := string(readFile(f, filepath.Join(clean, alignment.ProgressFile)))
+	pairs := readFile(f, filepath.Join(clean, alignment.PairsFile))
+	want := readFile(f, filepath.Join(clean, alignment.GroupsFile))
+	lines := strings.SplitAfter(journal, "\n")
+	half := strings.Join(lines[:len(lines)/2], "")
+	intact := uint32(len(want))
+	f.Add(journal, intact, byte(0))
+	f.Add(half, intact, byte(0))
+	f.Add(journal, uint32(len(want)/2), byte('#'))
+	f.Add(half, uint32(len(want)/5), byte('1'))
+	f.Add(journal, uint32(len(want)-1), byte(' '))
+	f.Add(lines[0]+`{"kind":"progress","iteration":0,"next":3,"groups_offset":99999,"report":{"iteration":0,"prompts":3}}`+"\n", intact, byte(0))
+	f.Add(lines[0]+`{"kind":"progress","iteration":0,"groups_start":9,"groups_offset":2}`+"\n", intact, byte(0))
+	f.Fuzz(func(t *testing.T, data string, at uint32, b byte) {
+		dir := t.TempDir()
+		groups := slices.Clone(want)
+		if int64(at) < int64(len(groups)) {
+			groups[at] = b
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(dir, alignment.ProgressFile), []byte(data), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, alignment.PairsFile), pairs, 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, alignment.GroupsFile), groups, 0o644))
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		res, err := loop(dir).Run(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				t.Fatalf("resuming from journal %q hung", data)
+			}
+			if !errors.Is(err, alignment.ErrNotResumable) {
+				t.Fatalf("a bad journal gave %v, want an error wrapping ErrNotResumable", err)
+			}
+			return
+		}
+		if got := readFile(t, filepath.Join(dir, alignment.GroupsFile)); string(got) != string(want) {
+			t.Fatalf("resuming from journal %q with byte %d set to %q wrote\n%s\nwant\n%s", data, at, b, got, want)
+		}
+		if res.Policy.(*versioned).version != wantRes.Policy.(*versioned).version {
+			t.Fatalf("resuming from journal %q with byte %d set to %q trained another policy", data, at, b)
+		}
+	})
+}
