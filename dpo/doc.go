@@ -64,4 +64,7 @@
 // above. Rewards are the judges' scores or a weighted sum of their aspects;
 // a group of one or of equal rewards is skipped and counted, and a NaN or
 // infinite reward is a *GroupError naming the group, prompt and response.
+// Like TRL's GRPOTrainer it makes only the forward passes whose results it
+// reads: with one step per call and β = 0 (GRPO's default and TRL's), none
+// but the step's own.
 package dpo
