@@ -209,12 +209,16 @@
 // same settings, it finishes with exactly the file an uninterrupted run
 // writes: no pair lost, none duplicated, no torn line. Other sinks receive
 // the pairs of prompts that are run again after the interruption a second
-// time; only the directory's file is exactly-once.
+// time; only the directory's file is exactly-once. With a [GroupTrainer]
+// the directory also keeps groups.jsonl, every judged prompt's scored
+// responses (see [ReadGroups]), under the same rules, and each iteration
+// trains on the groups read back from it, so a resumed run trains on
+// exactly the groups of an uninterrupted one.
 //
 // The journal records the fingerprint of every part of the run (see
-// [Fingerprinter]) and a CRC-32C of pairs.jsonl at every checkpoint: a run
-// with other parts, with fewer iterations than the directory holds, or on
-// a pairs.jsonl changed since it was written is refused with
+// [Fingerprinter]) and a CRC-32C of pairs.jsonl (and groups.jsonl) at every
+// checkpoint: a run with other parts, with fewer iterations than the
+// directory holds, or on a file changed since it was written is refused with
 // [ErrNotResumable] saying what differs. A finished directory run again
 // returns its reports (Result.Restored); a larger Loop.Iterations
 // continues it. Prompts that failed permanently are retried once at the
