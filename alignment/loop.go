@@ -117,10 +117,10 @@ type Loop struct {
 	// Dir/policy-<iteration>/ (through the Trainer, which must then be a
 	// Checkpointer); with a GroupTrainer, the scored groups go to
 	// Dir/groups.jsonl (see ReadGroups), and each iteration trains on the
-	// pairs or groups read back from the directory. A run started on a directory that holds an interrupted
-	// run with the same parts resumes it, and one that holds a finished run
-	// reads its reports back (Result.Restored); raising Iterations
-	// continues a finished run. The directory is refused, with
+	// pairs or groups read back from the directory. A run started on a
+	// directory that holds an interrupted run with the same parts resumes
+	// it, and one that holds a finished run reads its reports back
+	// (Result.Restored); raising Iterations continues a finished run. The directory is refused, with
 	// ErrNotResumable naming what differs, when a part's fingerprint
 	// (see Fingerprinter) is not the one recorded there, when Iterations
 	// is below the iterations it holds, and when pairs.jsonl or
