@@ -17,9 +17,9 @@ import (
 	"github.com/selfalign/selfalign/internal/atomicfile"
 )
 
-// The groups file of a run's output directory, Dir/groups.jsonl, holds
-// one JSON object a line for every judged prompt of a run whose Trainer
-// is a GroupTrainer, in the order the pairs are written:
+// ReadGroups returns an iterator over the groups of a groups file, as a
+// Loop with Dir and a GroupTrainer writes them to Dir/groups.jsonl: one
+// JSON object a line for every judged prompt, in the order of the pairs,
 //
 //	{"prompt": {"id": ..., "messages": [...]}, "iteration": 0,
 //	 "responses": [{"text": ..., "score": 3.5, "judgments": [...], ...}, ...]}
@@ -28,15 +28,14 @@ import (
 // "finish_reason", "tokens", "logprob", "has_logprob", "token_logprobs",
 // "revisions"), its "score", its "judgments" ("score", "aspects",
 // "rationale", "samples", "unparsed") and, when the Refiner changed it,
-// the "unrefined" response; fields at their zero value are left out.
+// the "unrefined" response; fields other than "text" and the scores are
+// left out at their zero value.
 // Numbers are written as encoding/json writes them, so they read back
 // exactly; a number that is not finite (a judge's NaN aspect, a
 // log-probability of -Inf) is written as the string "NaN", "+Inf" or
-// "-Inf", so that the file says what the trainer would have seen.
-
-// ReadGroups returns an iterator over the groups of a groups file, as a
-// Loop with Dir and a GroupTrainer writes them to Dir/groups.jsonl. A
-// line that is not a group, an unknown field and a last line without its
+// "-Inf", so that the file holds what the trainer would have seen.
+//
+// A line that is not a group, an unknown field and a last line without its
 // newline end the iteration with a *LineError (wrapping ErrInvalid, or
 // ErrTorn for the last line). Blank lines are skipped.
 func ReadGroups(r io.Reader) iter.Seq2[Group, error] {
@@ -347,9 +346,9 @@ func (l *groupLog) read(ctx context.Context, from, to int64) ([]Group, error) {
 		if err != nil {
 			var le *LineError
 			if errors.As(err, &le) {
-				return nil, fmt.Errorf("alignment: %s: byte %d: %w", l.path, from+le.Offset, err)
+				return nil, fmt.Errorf("%s, the line at byte %d: %w", l.path, from+le.Offset, le.Err)
 			}
-			return nil, fmt.Errorf("alignment: %s: %w", l.path, err)
+			return nil, fmt.Errorf("%s: %w", l.path, err)
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
