@@ -168,8 +168,10 @@ func TestLoopGroupTrainerDirResumes(t *testing.T) {
 		// stop, and the Observer that ends it.
 		start func(ctx context.Context, stops int) (context.Context, context.CancelFunc, alignment.Observer)
 	}{
-		{"mid-prompts", func(ctx context.Context, _ int) (context.Context, context.CancelFunc, alignment.Observer) {
-			ctx, cancel := context.WithTimeout(ctx, 60*time.Millisecond)
+		{"mid-prompts", func(ctx context.Context, stops int) (context.Context, context.CancelFunc, alignment.Observer) {
+			// Each run lives a little longer than the one before, so that
+			// even a slow machine finishes.
+			ctx, cancel := context.WithTimeout(ctx, time.Duration(60+20*stops)*time.Millisecond)
 			return ctx, cancel, nil
 		}},
 		{"before training", func(ctx context.Context, stops int) (context.Context, context.CancelFunc, alignment.Observer) {
