@@ -176,9 +176,11 @@
 // evaluation showed it, or after the iteration whose yield collapsed —
 // with the alarm in Result.Stopped and a nil error: a planned stop is not
 // a failure. So does a regression with Evaluation.StopOnRegression,
-// before the regressed policy is trained further. The other alarms only
-// warn; an Observer that wants one of
-// them to end the run cancels the run's context. With Loop.Dir, the
+// before the regressed policy is trained further. With
+// Evaluation.KeepBest, a run, stopped or not, returns the best of the
+// policies it evaluated that held their baselines (Result.Best) rather
+// than its last. The other alarms only warn; an Observer that wants one
+// of them to end the run cancels the run's context. With Loop.Dir, the
 // evaluations (sample texts included, once per iteration) and the
 // figures are kept in the progress journal, so a resumed run reports the
 // same figures and the same stop as an uninterrupted one.

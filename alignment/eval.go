@@ -67,6 +67,22 @@ type Evaluation struct {
 	// Result.Reports shows which iteration's was the last that held its
 	// baselines. False: the alarm is reported and the run goes on.
 	StopOnRegression bool
+	// KeepBest makes the run end with the best policy it evaluated rather
+	// than its last: Result.Policy is then the policy of the evaluation
+	// with the highest target MeanScore among those that raised no
+	// AlarmRegression (the earliest on a tie), and Result.Best is that
+	// evaluation; Result.Final stays the evaluation of the last policy.
+	// Iteration 0's evaluation is its suites' baseline, so it is always
+	// eligible; were none eligible, the run would keep its last policy,
+	// with Best = Final. A Trainer may train a policy in place, so with a
+	// Trainer KeepBest keeps the best policy as a checkpoint and the
+	// Trainer must be a Checkpointer: with Loop.Dir, the policy of
+	// iteration i > 0 is the directory's policy-<i−1>/, and a resumed run
+	// makes the same choice from the journaled evaluations; the policy of
+	// iteration 0, and without Dir every policy that training would change,
+	// is saved, when it is the best so far, in a temporary directory that
+	// Run removes before it returns.
+	KeepBest bool
 }
 
 // Suite is a capability suite of an Evaluation: what training must not
@@ -245,6 +261,9 @@ func newEvalRun(l *Loop) (*evalRun, error) {
 	}
 	if err := uniqueIDs(ev.Prompts, "Prompts"); err != nil {
 		return nil, err
+	}
+	if _, ok := l.Trainer.(Checkpointer); ev.KeepBest && l.Trainer != nil && !ok {
+		return nil, bad("KeepBest", fmt.Sprintf("is set, but Loop.Trainer (%T) is not a Checkpointer, which keeping the best policy needs while training changes it", l.Trainer))
 	}
 	e := &evalRun{Evaluation: ev, samples: 2, k: 1, sampling: l.Sampling, lo: 0, hi: 5}
 	names := make(map[string]int, len(ev.Suites))

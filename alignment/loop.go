@@ -145,13 +145,18 @@ type Result struct {
 	// Reports holds one Report per finished iteration, in order.
 	Reports []Report
 	// Policy is the policy the run ended with: the last trained one, or
-	// Loop.Policy without a Trainer.
+	// Loop.Policy without a Trainer; with Evaluation.KeepBest, the policy
+	// of Best.
 	Policy Policy
-	// Final is the held-out evaluation of Policy, the policy the run ended
-	// with; nil without Loop.Eval or when the run failed. Its Iteration is
-	// len(Reports). Running a finished output directory again returns the
-	// same Final.
+	// Final is the held-out evaluation of the run's last policy (Policy,
+	// unless Evaluation.KeepBest kept an earlier one); nil without
+	// Loop.Eval or when the run failed. Its Iteration is len(Reports).
+	// Running a finished output directory again returns the same Final.
 	Final *EvalReport
+	// Best is, with Evaluation.KeepBest, the evaluation of the policy the
+	// run kept (one of the Reports' Eval, or Final); nil otherwise or when
+	// the run failed.
+	Best *EvalReport
 	// Restored is the number of Reports, from the first, that were read
 	// back from Loop.Dir: iterations an earlier run of the directory
 	// finished. Restored == len(Reports) says this run had no iteration
@@ -186,7 +191,13 @@ func (l *Loop) Run(ctx context.Context) (Result, error) {
 		return res, err
 	}
 	defer st.close()
+	defer r.removeKept()
 	res.Reports, res.Restored = st.reports, len(st.reports)
+	for _, rep := range res.Reports {
+		if err := r.keep(ctx, rep.Eval, nil, false, st); err != nil {
+			return res, err
+		}
+	}
 	if st.policyDir != "" {
 		res.Policy, err = r.trainer.(Checkpointer).LoadCheckpoint(ctx, st.policyDir)
 		if err != nil {
@@ -212,6 +223,9 @@ func (l *Loop) Run(ctx context.Context) (Result, error) {
 			return res, err
 		}
 		if err := r.open(ctx, it, res.Policy, judge.j, st, &rs.Report, lastEval(res.Reports)); err != nil {
+			return res, err
+		}
+		if err := r.keep(ctx, rs.Eval, res.Policy, true, st); err != nil {
 			return res, err
 		}
 		if rs.Eval != nil {
@@ -243,6 +257,9 @@ func (l *Loop) Run(ctx context.Context) (Result, error) {
 		if res.Final, err = r.finalEval(ctx, len(res.Reports), res.Policy, st, lastEval(res.Reports)); err != nil {
 			return res, err
 		}
+	}
+	if err := r.keepBest(ctx, &res, st); err != nil {
+		return res, err
 	}
 	if res.Stopped != nil {
 		r.emit(Event{Kind: RunStopped, Iteration: len(res.Reports), Alarm: res.Stopped})
@@ -387,6 +404,7 @@ type run struct {
 	eval                                *evalRun
 	limits                              thresholds
 	reference                           []float64 // the reference judge's probe scores, once computed
+	kept                                keeper    // the best policy so far, with Evaluation.KeepBest
 }
 
 func (l *Loop) newRun() (*run, error) {

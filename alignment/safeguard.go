@@ -136,7 +136,8 @@ const (
 	AlarmExtraPairs AlarmKind = "extra-pairs"
 	// AlarmRegression: a capability suite of the held-out evaluation
 	// (Evaluation.Suites) fell below its baseline by more than its
-	// MaxDrop; it stops the run with Evaluation.StopOnRegression.
+	// MaxDrop; it stops the run with Evaluation.StopOnRegression, and
+	// Evaluation.KeepBest never keeps the policy that raised it.
 	AlarmRegression AlarmKind = "regression"
 )
 

@@ -51,7 +51,7 @@ func allArms() []arm {
 		{armOnline, fmt.Sprintf("iterative DPO refreshed after each of %d batches per pass (recipe.OnlineDPO with a moving reference and several steps per batch: not OAIF)", onlineBatches), onlineDPO},
 		{armNoisy, fmt.Sprintf("on-policy judged by one noisy rule judge (each check wrong with p = %.2g)", flipRate), onPolicy(nil, func() (alignment.Judge, error) { return newNoisy("noisy"), nil })},
 		{armJury, fmt.Sprintf("on-policy judged by a judge.Jury of %d independent noisy rule judges (mean)", jurors), onPolicy(nil, newJury)},
-	}, selfArms()...)
+	}, append(selfArms(), recipeArms()...)...)
 }
 
 // loop returns the Loop settings every arm shares: the training prompts,
@@ -67,6 +67,10 @@ func (t trial) loop(pol alignment.Policy) (alignment.Loop, error) {
 	if err != nil {
 		return alignment.Loop{}, err
 	}
+	capability, err := taskworld.CapabilitySuite(t.World.HeldOut())
+	if err != nil {
+		return alignment.Loop{}, err
+	}
 	b := t.Budget
 	return alignment.Loop{
 		Policy:      pol,
@@ -77,7 +81,8 @@ func (t trial) loop(pol alignment.Policy) (alignment.Loop, error) {
 		Sampling:    alignment.SampleOptions{Temperature: b.Temperature, MaxTokens: b.MaxTokens},
 		Concurrency: b.Concurrency,
 		Seed:        t.Seed,
-		Eval:        &alignment.Evaluation{Prompts: taskworld.Prompts(t.World.HeldOut()), Judge: t.Rules, Samples: b.EvalSamples},
+		Eval: &alignment.Evaluation{Prompts: taskworld.Prompts(t.World.HeldOut()), Judge: t.Rules, Samples: b.EvalSamples,
+			Suites: []alignment.Suite{capability}},
 		// Every arm runs its whole budget, so that the curve shows where
 		// training stops paying rather than stopping there; the report
 		// says where the plateau rule would have stopped.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -73,6 +74,14 @@ type point struct {
 	// Pairs is the number of pairs this policy's iteration trained the next
 	// policy on; none for the last policy.
 	Pairs int `json:"pairs"`
+	// Capability is the policy's mean score (0–5) on the capability suite
+	// (taskworld.CapabilitySuite: correctness of the held-out sums and
+	// facts); Regressed says its evaluation raised a regression alarm.
+	Capability *float64 `json:"capability,omitempty"`
+	Regressed  bool     `json:"regressed,omitempty"`
+	// Kept is, on the last point of an arm that runs with
+	// Evaluation.KeepBest, what that kept.
+	Kept *kept `json:"kept,omitempty"`
 }
 
 // trialResult is one arm's points on one seed.
@@ -159,7 +168,7 @@ func checkPoints(pts []point, iterations int) error {
 		if p.Iteration != i {
 			return fmt.Errorf("evaluation %d is of iteration %d", i, p.Iteration)
 		}
-		if !finite(p.Score) || !finite(p.Length) || (p.WinRate != nil && !finite(*p.WinRate)) {
+		if !finite(p.Score) || !finite(p.Length) || (p.WinRate != nil && !finite(*p.WinRate)) || (p.Capability != nil && !finite(*p.Capability)) {
 			return fmt.Errorf("evaluation of iteration %d is not finite: %+v", i, p)
 		}
 	}
@@ -188,7 +197,14 @@ func loopPoints(res alignment.Result, iterations int) ([]point, error) {
 }
 
 func evalPoint(e alignment.EvalReport, pairs int) point {
-	return point{Iteration: e.Iteration, Score: e.MeanScore, Length: e.MeanLength, WinRate: e.WinRate, WinRateSE: e.WinRateSE, Pairs: pairs}
+	p := point{Iteration: e.Iteration, Score: e.MeanScore, Length: e.MeanLength, WinRate: e.WinRate, WinRateSE: e.WinRateSE, Pairs: pairs}
+	for _, s := range e.Suites {
+		if s.Name == taskworld.SuiteCorrectness {
+			p.Capability = &s.Score.Mean
+		}
+	}
+	p.Regressed = slices.ContainsFunc(e.Alarms, func(a alignment.Alarm) bool { return a.Kind == alignment.AlarmRegression })
+	return p
 }
 
 // stat is a mean and a sample standard deviation over seeds; SD is 0 for a

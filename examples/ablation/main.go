@@ -23,7 +23,19 @@
 //   - and, as they are cheap here: frequent-refresh DPO (recipe.OnlineDPO
 //     with a moving reference and several steps per batch, so not OAIF)
 //     against iterative DPO, and one noisy judge against a judge.Jury of
-//     three.
+//     three;
+//   - recipes that keep their paper's mechanism: SPaR (refinement ≻
+//     original pairs from a tree search of the model's own one-token
+//     edits of a failing answer; judged by the rules, as the on-policy
+//     arm, and by the policy's own sampled verdicts, as in the paper), and
+//     Constitutional AI with its supervised stage as fine-tuning on the
+//     revisions (Bai et al.) or as DPO on revision ≻ draft pairs;
+//   - regression testing: every arm's evaluation holds the capability
+//     suite (correctness of the held-out sums and facts), and the findings
+//     say per arm how it moved and on how many seeds the run raised a
+//     regression alarm; the self-rewarding arm runs with
+//     Evaluation.KeepBest, and the findings say what its kept policy
+//     scores against its last, on fresh samples.
 //
 // Every arm runs on the same task world, the same seeds and the same
 // budget: the same passes over the same training prompts, the same samples
@@ -39,8 +51,8 @@
 // from the figures, each comparison of two arms as paired differences
 // over seeds with their sd, the seeds each arm leads on and an exact sign
 // test, and writes report.json and report.png into the output directory.
-// Nothing is resumed: the default run (9 arms, 8 seeds, 5 iterations)
-// takes about three minutes of one core.
+// Nothing is resumed: the default run (every arm, 8 seeds, 5
+// iterations) takes about ten minutes of one core.
 //
 //	go run ./examples/ablation                    # seeds 1-8, 5 iterations, into ./ablation-out
 //	go run ./examples/ablation -seeds 1-12 -arms on-policy,offline

@@ -155,6 +155,7 @@ func findings(arms []summary) []string {
 	if s := judging(arms); s != "" {
 		out = append(out, s)
 	}
+	out = append(out, recipeFindings(arms, find)...)
 	if j, n := find(armJury), find(armNoisy); j != nil && n != nil {
 		s := "jury vs one noisy judge: " + versus(*j, *n, "the jury", "one noisy judge")
 		if on != nil {
@@ -172,23 +173,7 @@ func findings(arms []summary) []string {
 // largest gap along the way.
 func versus(a, b summary, an, bn string) string {
 	k := len(a.Iterations) - 1
-	diff := func(i int) stat {
-		var ds []float64
-		for s := range a.Runs {
-			ds = append(ds, a.Runs[s].Points[i].Score-b.Runs[s].Points[i].Score)
-		}
-		return newStat(ds)
-	}
-	d := diff(k)
-	lead, behind := 0, 0
-	for s := range a.Runs {
-		switch x, y := a.Runs[s].Points[k].Score, b.Runs[s].Points[k].Score; {
-		case x > y:
-			lead++
-		case x < y:
-			behind++
-		}
-	}
+	d, lead, behind := paired(a, b, k)
 	var s string
 	switch {
 	case math.Abs(d.Mean) < 0.005: // what %.2f shows as ±0.00
@@ -203,14 +188,31 @@ func versus(a, b summary, an, bn string) string {
 	}
 	best, bestI := 0.0, 0
 	for i := 1; i <= k; i++ {
-		if m := diff(i).Mean; math.Abs(m) > math.Abs(best) {
-			best, bestI = m, i
+		if m, _, _ := paired(a, b, i); math.Abs(m.Mean) > math.Abs(best) {
+			best, bestI = m.Mean, i
 		}
 	}
 	if bestI != k && bestI > 0 {
 		s += fmt.Sprintf("; the gap was widest at iteration %d (%+.2f)", bestI, best)
 	}
 	return s
+}
+
+// paired returns the paired differences of the held-out scores of arms a
+// and b at iteration i over seeds, and the seeds a leads and trails on.
+func paired(a, b summary, i int) (d stat, lead, behind int) {
+	var ds []float64
+	for s := range a.Runs {
+		x, y := a.Runs[s].Points[i].Score, b.Runs[s].Points[i].Score
+		ds = append(ds, x-y)
+		switch {
+		case x > y:
+			lead++
+		case x < y:
+			behind++
+		}
+	}
+	return newStat(ds), lead, behind
 }
 
 // signTest is the two-sided exact sign test of wins against losses (ties

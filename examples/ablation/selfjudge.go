@@ -132,6 +132,10 @@ func selfRewarding(mixed bool) func(context.Context, trial) ([]point, error) {
 		base.JudgeSamples, base.Selector = 1, alignment.MaxMin{MinGap: selfMargin}
 		if mixed {
 			base.Trainer = newEFTMixer(base.Trainer, t)
+		} else {
+			// The arm that declines shows what keeping the best policy
+			// does; it trains the same policies either way.
+			base.Eval.KeepBest = true
 		}
 		var acc judgeAccuracy
 		base.Observer = alignment.ObserverFunc(acc.observe)
@@ -221,5 +225,14 @@ func runRecipe(ctx context.Context, t trial, acc *judgeAccuracy, run func(contex
 	if err != nil {
 		return nil, err
 	}
-	return pts, acc.fill(ctx, t, pts, res.Policy)
+	last := res.Policy
+	if res.Best != nil {
+		// With Evaluation.KeepBest the run returns the kept policy; the
+		// trainers train t.Model in place, so that is the last one.
+		last = t.Model
+		if pts[len(pts)-1].Kept, err = keptOf(ctx, t, res, last); err != nil {
+			return nil, err
+		}
+	}
+	return pts, acc.fill(ctx, t, pts, last)
 }

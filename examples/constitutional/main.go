@@ -15,9 +15,10 @@
 //	go run ./examples/constitutional -sl compare    # SL-CAI by fine-tuning and by revision pairs, side by side
 //
 // A tiny model cannot write critiques, so the two model roles are played
-// by the rule constitution here: the reviser replaces an answer that fails
-// some rule by the best of a few fresh samples when the rules score one
-// higher (recording the failed rules as the revision's principle), and the
+// by the rule constitution here: the reviser (taskworld.Reviser) replaces
+// an answer that fails some rule by the best of a few fresh samples when
+// the rules score one higher (recording the failed rules as the
+// revision's principle), and the
 // feedback model prefers the answer that passes more rules. With a capable
 // model, constitution.NewReviser and constitution.NewComparer over it take
 // these places unchanged.
@@ -33,14 +34,11 @@ import (
 
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/alignment/recipe"
-	"github.com/selfalign/selfalign/constitution"
 	"github.com/selfalign/selfalign/dpo"
 	"github.com/selfalign/selfalign/dpo/tinylm"
 	"github.com/selfalign/selfalign/internal/cli"
-	"github.com/selfalign/selfalign/internal/seeds"
 	"github.com/selfalign/selfalign/internal/taskworld"
 	"github.com/selfalign/selfalign/judge"
-	"github.com/selfalign/selfalign/sampler"
 )
 
 func main() {
@@ -155,7 +153,7 @@ func runCAI(ctx context.Context, kit *taskworld.Kit, sz size, form recipe.SLForm
 		return err
 	}
 	sampling := alignment.SampleOptions{Temperature: 1, MaxTokens: 20}
-	reviser, err := newReviser(model.Clone(), rules, sz.revisionDraws, sampling)
+	reviser, err := taskworld.NewReviser(model.Clone(), rules, sz.revisionDraws, sampling)
 	if err != nil {
 		return err
 	}
@@ -235,41 +233,4 @@ func runCAI(ctx context.Context, kit *taskworld.Kit, sz size, form recipe.SLForm
 // run in a directory can resume after training.
 func newTrainer(seed uint64) (*dpo.Trainer, error) {
 	return dpo.NewTrainer(&dpo.TrainerOptions{Epochs: 2, LearningRate: 3e-3, Seed: seed}, dpo.LoadFunc(tinylm.Load))
-}
-
-// reviser stands for constitution.Reviser on a model that can critique:
-// an answer that fails a rule is replaced by the best of n fresh samples
-// (sampler.BestOfN judged by the rules) when that one scores higher.
-type reviser struct {
-	best     *sampler.BestOfN
-	rules    *constitution.Constitution
-	sampling alignment.SampleOptions
-}
-
-var _ alignment.Refiner = reviser{}
-
-func newReviser(pol alignment.Policy, rules *constitution.Constitution, n int, o alignment.SampleOptions) (reviser, error) {
-	b, err := sampler.NewBestOfN(pol, rules, n)
-	return reviser{best: b, rules: rules, sampling: o}, err
-}
-
-// Refine implements alignment.Refiner.
-func (v reviser) Refine(ctx context.Context, p alignment.Prompt, r alignment.Response) (alignment.Response, error) {
-	cur, err := v.rules.Judge(ctx, p, r)
-	if err != nil || cur.Score >= taskworld.MaxScore {
-		return r, err
-	}
-	o := v.sampling
-	if s, ok := alignment.SeedFrom(ctx); ok {
-		o.Seed = seeds.Derive(s, "revise")
-	}
-	best, _, err := v.best.Draw(ctx, p, o)
-	if err != nil || best.Score <= cur.Score {
-		return r, err
-	}
-	out := best.Response.Clone()
-	out.Source = "reviser"
-	out.Revisions = append(append([]alignment.Revision(nil), r.Revisions...),
-		alignment.Revision{Refiner: "reviser", Principle: cur.Rationale, Text: out.Text})
-	return out, nil
 }
