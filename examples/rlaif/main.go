@@ -15,10 +15,11 @@
 //	go run ./examples/rlaif -seed 2 -out /tmp/rlaif
 //
 // A tiny model cannot answer a multiple-choice question, so the feedback
-// model is played here by the rules: it prefers the answer that passes more
-// of them, with the probability σ(difference in rules passed), soft as a
-// feedback model's option log-probabilities are. With a capable model,
-// constitution.NewComparer over it takes its place unchanged.
+// model is played here by the rules (taskworld.Feedback): it prefers the
+// answer that passes more of them, with the probability σ(difference in
+// rules passed), soft as a feedback model's option log-probabilities are.
+// With a capable model, constitution.NewComparer over it takes its place
+// unchanged.
 package main
 
 import (
@@ -33,7 +34,6 @@ import (
 	"time"
 
 	"github.com/selfalign/selfalign/alignment"
-	"github.com/selfalign/selfalign/constitution"
 	"github.com/selfalign/selfalign/dpo"
 	"github.com/selfalign/selfalign/dpo/reward"
 	"github.com/selfalign/selfalign/dpo/tinylm"
@@ -161,19 +161,15 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	// Feedback: one round of the policy's answers to the training prompts,
 	// compared pairwise by the feedback model.
+	sampling := alignment.SampleOptions{Temperature: temperature, MaxTokens: maxTokens}
+	labelled, err := taskworld.FeedbackPairs(ctx, kit.Model, taskworld.Prompts(kit.World.Train()), kit.Rules, sz.samples, sampling, *seed)
+	if err != nil {
+		return err
+	}
 	train, err := alignment.NewSliceSource(taskworld.Prompts(kit.World.Train()))
 	if err != nil {
 		return err
 	}
-	sampling := alignment.SampleOptions{Temperature: temperature, MaxTokens: maxTokens}
-	var feedback alignment.MemorySink
-	if _, err := (&alignment.Loop{
-		Policy: kit.Model, Prompts: train, Comparer: feedbackModel{kit.Rules},
-		Sink: &feedback, Iterations: 1, Samples: sz.samples, Sampling: sampling, Seed: *seed, Source: "rl-cai",
-	}).Run(ctx); err != nil {
-		return fmt.Errorf("feedback: %w", err)
-	}
-	labelled := feedback.Pairs()
 	rep.FeedbackPairs = len(labelled)
 	for _, p := range labelled {
 		if p.Prob > 0 && p.Prob < 1 {
@@ -192,7 +188,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("reward model: %w", err)
 	}
-	gold, maxMin, err := goldPairs(ctx, kit, sz.evalSamples, sampling, *seed)
+	gold, maxMin, err := taskworld.GoldPairs(ctx, kit.Model, kit.World, kit.Rules, sz.evalSamples, sampling, *seed^0x601d)
 	if err != nil {
 		return err
 	}
@@ -264,67 +260,4 @@ func runArm(ctx context.Context, name string, kit *taskworld.Kit, judge alignmen
 		a.MeanLength = append(a.MeanLength, f.MeanLength)
 	}
 	return a, nil
-}
-
-// goldPairs returns pairs of the kit's model's answers to the held-out
-// prompts, n per prompt, ordered by the rules (the gold standard): every
-// two answers of different rule scores, and, as a subset, the best and the
-// worst of each prompt (the pair the Loop's MaxMin selector makes), ties
-// dropped.
-func goldPairs(ctx context.Context, kit *taskworld.Kit, n int, sampling alignment.SampleOptions, seed uint64) (all, maxMin []alignment.Pair, err error) {
-	held, err := alignment.NewSliceSource(taskworld.Prompts(kit.World.HeldOut()))
-	if err != nil {
-		return nil, nil, err
-	}
-	var sink alignment.MemorySink
-	if _, err := (&alignment.Loop{
-		Policy: kit.Model, Prompts: held, Judge: kit.Rules, Sink: &sink, Selector: alignment.NoPair{},
-		Extra: func(_ context.Context, x *alignment.Item, rs []alignment.Scored) ([]alignment.Pair, error) {
-			var out []alignment.Pair
-			hi, lo, ok := alignment.MaxMin{}.Select(rs)
-			for i := range rs {
-				for j := range rs {
-					if rs[i].Score > rs[j].Score {
-						src := "gold"
-						if ok && i == hi && j == lo {
-							src = "gold-maxmin"
-						}
-						out = append(out, alignment.Pair{Prompt: x.Prompt, Chosen: rs[i].Response, Rejected: rs[j].Response,
-							ScoreChosen: rs[i].Score, ScoreRejected: rs[j].Score, Scored: true, Source: src})
-					}
-				}
-			}
-			return out, nil
-		},
-		Iterations: 1, Samples: n, Sampling: sampling, Seed: seed ^ 0x601d, Source: "gold",
-	}).Run(ctx); err != nil {
-		return nil, nil, fmt.Errorf("gold pairs: %w", err)
-	}
-	all = sink.Pairs()
-	for _, p := range all {
-		if p.Source == "gold-maxmin" {
-			maxMin = append(maxMin, p)
-		}
-	}
-	return all, maxMin, nil
-}
-
-// feedbackModel stands for constitution.Comparer on a feedback model that
-// can answer multiple choice: it prefers the answer that passes more
-// rules, with probability σ(difference), a soft label.
-type feedbackModel struct{ rules *constitution.Constitution }
-
-var _ alignment.Comparer = feedbackModel{}
-
-// Compare implements alignment.Comparer.
-func (f feedbackModel) Compare(ctx context.Context, p alignment.Prompt, a, b alignment.Response) (alignment.Comparison, error) {
-	ja, err := f.rules.Judge(ctx, p, a)
-	if err != nil {
-		return alignment.Comparison{}, err
-	}
-	jb, err := f.rules.Judge(ctx, p, b)
-	if err != nil {
-		return alignment.Comparison{}, err
-	}
-	return alignment.Comparison{ProbA: 1 / (1 + math.Exp(jb.Score-ja.Score))}, nil
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/selfalign/selfalign/alignment/alignmenttest"
 	"github.com/selfalign/selfalign/internal/taskworld"
 )
 
@@ -72,14 +71,6 @@ func TestFlags(t *testing.T) {
 		err := run(t.Context(), strings.Fields(args), &out)
 		require.Error(t, err, args)
 		assert.Contains(t, err.Error()+out.String(), want)
-	}
-}
-
-func TestFeedbackModelConforms(t *testing.T) {
-	rules, err := taskworld.Constitution()
-	require.NoError(t, err)
-	if err := alignmenttest.TestComparer(t.Context(), feedbackModel{rules}); err != nil {
-		t.Error(err)
 	}
 }
 
