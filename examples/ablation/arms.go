@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 
 	"github.com/selfalign/selfalign/alignment"
@@ -51,7 +52,7 @@ func allArms() []arm {
 		{armOnline, fmt.Sprintf("iterative DPO refreshed after each of %d batches per pass (recipe.OnlineDPO with a moving reference and several steps per batch: not OAIF)", onlineBatches), onlineDPO},
 		{armNoisy, fmt.Sprintf("on-policy judged by one noisy rule judge (each check wrong with p = %.2g)", flipRate), onPolicy(nil, func() (alignment.Judge, error) { return newNoisy("noisy"), nil })},
 		{armJury, fmt.Sprintf("on-policy judged by a judge.Jury of %d independent noisy rule judges (mean)", jurors), onPolicy(nil, newJury)},
-	}, append(selfArms(), recipeArms()...)...)
+	}, slices.Concat(selfArms(), recipeArms(), rlArms())...)
 }
 
 // loop returns the Loop settings every arm shares: the training prompts,

@@ -82,6 +82,11 @@ type point struct {
 	// Kept is, on the last point of an arm that runs with
 	// Evaluation.KeepBest, what that kept.
 	Kept *kept `json:"kept,omitempty"`
+	// RMAccuracy is, on the last point of an arm whose judge is a reward
+	// model, that model's pairwise accuracy on held-out gold pairs: two
+	// answers to a held-out prompt that the world's rules score
+	// differently.
+	RMAccuracy *float64 `json:"rm_accuracy,omitempty"`
 }
 
 // trialResult is one arm's points on one seed.
@@ -168,7 +173,8 @@ func checkPoints(pts []point, iterations int) error {
 		if p.Iteration != i {
 			return fmt.Errorf("evaluation %d is of iteration %d", i, p.Iteration)
 		}
-		if !finite(p.Score) || !finite(p.Length) || (p.WinRate != nil && !finite(*p.WinRate)) || (p.Capability != nil && !finite(*p.Capability)) {
+		if !finite(p.Score) || !finite(p.Length) || (p.WinRate != nil && !finite(*p.WinRate)) || (p.Capability != nil && !finite(*p.Capability)) ||
+			(p.RMAccuracy != nil && !finite(*p.RMAccuracy)) {
 			return fmt.Errorf("evaluation of iteration %d is not finite: %+v", i, p)
 		}
 	}

@@ -80,7 +80,7 @@ func TestShortRun(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, run(t.Context(), []string{"-short", "-out", dir, "-concurrency", "2"}, &out))
 	text := out.String()
-	assert.Contains(t, text, "| arm | 0 (SFT) | 1 | 2 | final length | pairs |")
+	assert.Contains(t, text, "| arm | 0 (SFT) | 1 | 2 | final length | pairs | RM gold acc. |")
 	for _, a := range allArms() {
 		assert.Contains(t, text, "| "+a.Name+" |")
 	}
@@ -102,6 +102,21 @@ func TestShortRun(t *testing.T) {
 			require.NotNil(t, p.Capability, "%s iteration %d: the capability suite is evaluated", a.Name, p.Iteration)
 		}
 		assert.Equal(t, a.Name == armSelf, a.Runs[0].Points[2].Kept != nil, "%s: only self-rewarding keeps the best policy", a.Name)
+		switch a.Name {
+		case armRMGRPO, armGRPOVer, armRLOOVer:
+			p0, p2 := a.Runs[0].Points[0], a.Runs[0].Points[2]
+			assert.False(t, p0.Score == p2.Score && p0.Length == p2.Length, "%s: training on the groups changed the policy", a.Name)
+		}
+		if a.Name == armRMGRPO {
+			// The reward model, trained on soft labels of the fine-tuned
+			// model's answers, orders held-out answers better than chance.
+			acc := a.Runs[0].Points[2].RMAccuracy
+			require.NotNil(t, acc, "the reward model's accuracy is on its arm's last point")
+			assert.Greater(t, *acc, 0.5)
+			assert.LessOrEqual(t, *acc, 1.0)
+		} else {
+			assert.Nil(t, a.Runs[0].Points[2].RMAccuracy, "%s has no reward model", a.Name)
+		}
 		for _, it := range a.Iterations {
 			assert.True(t, it.Score.Mean >= 0 && it.Score.Mean <= taskworld.MaxScore, "%s iteration %d: %v", a.Name, it.Iteration, it.Score)
 			assert.Positive(t, it.Length.Mean)
@@ -136,7 +151,11 @@ func TestShortRun(t *testing.T) {
 			}
 		}
 	}
-	require.Len(t, rep.Findings, 14)
+	require.Len(t, rep.Findings, 18)
+	assert.Contains(t, text, "- reward model (rm-grpo): held-out gold pairwise accuracy 0.")
+	for _, name := range []string{armRMGRPO, armGRPOVer, armRLOOVer} {
+		assert.Contains(t, text, "- "+name+" vs on-policy DPO: ")
+	}
 	for _, f := range rep.Findings {
 		assert.Contains(t, text, "- "+f+"\n")
 	}
@@ -192,6 +211,46 @@ func TestFindings(t *testing.T) {
 	assert.Equal(t, "length control: at iteration 3, length -2.0 tokens (8.0 → 6.0), held-out score -0.10 (4.20 → 4.10) against max/min pairs", got[2])
 
 	assert.Empty(t, findings(sums[1:2]), "no sentence without the arms it compares")
+}
+
+// The reinforcement-learning arms are compared with on-policy DPO, and the
+// reward model's accuracy is read over seeds, on every seed or not at all.
+func TestRLFindings(t *testing.T) {
+	withRM := func(rs []trialResult, acc ...float64) []trialResult {
+		for s := range rs {
+			rs[s].Points[len(rs[s].Points)-1].RMAccuracy = &acc[s]
+		}
+		return rs
+	}
+	sums := summarise([]arm{{Name: armOnPolicy}, {Name: armRMGRPO}, {Name: armRLOOVer}}, [][]trialResult{
+		results([][]float64{{3, 4, 4.2}, {3, 4, 4.0}}, 7, nil),
+		withRM(results([][]float64{{3, 3.8, 3.9}, {3, 3.9, 4.1}}, 9, nil), 0.8, 0.9),
+		results([][]float64{{3, 4, 4.2}, {3, 4, 4.0}}, 7, nil),
+	})
+	find := func(name string) *summary {
+		for i := range sums {
+			if sums[i].Name == name {
+				return &sums[i]
+			}
+		}
+		return nil
+	}
+	got := rlFindings(find)
+	require.Len(t, got, 3)
+	// rm-grpo: -0.3 and +0.1 at iteration 2, mean -0.10, sd √0.08.
+	assert.Equal(t, "rm-grpo vs on-policy DPO: RL-CAI (reward model + GRPO) trails iterative DPO by -0.10 at iteration 2 (sd 0.28 over seeds; ahead on 1 of 2; sign test p = 1); the gap was widest at iteration 1 (-0.15); held-out gain +1.00 against +1.10", got[0])
+	assert.Equal(t, "rloo-verifier vs on-policy DPO: RLOO on the rules ties with iterative DPO at iteration 2 (+0.00) (sd 0.00 over seeds; ahead on 0 of 2; sign test p = 1); held-out gain +1.10 against +1.10", got[1])
+	assert.Equal(t, "reward model (rm-grpo): held-out gold pairwise accuracy 0.850 (sd 0.071, range 0.800–0.900 over 2 seeds: 0.800, 0.900)", got[2])
+
+	rep := report{Seeds: []uint64{1, 2}, Arms: sums}
+	tab := table(rep)
+	assert.Contains(t, tab, "| rm-grpo | 3.00 ± 0.00 | 3.85 ± 0.07 | 4.00 ± 0.14 | 9.0 ± 0.0 | 20 | 0.850 ± 0.071 |\n")
+	assert.Contains(t, tab, "| on-policy | 3.00 ± 0.00 | 4.00 ± 0.00 | 4.10 ± 0.14 | 7.0 ± 0.0 | 20 | – |\n")
+
+	sums[1].Runs[1].Points[2].RMAccuracy = nil
+	assert.Len(t, rlFindings(find), 2, "no accuracy unless every seed has one")
+	assert.NotContains(t, table(rep), "RM gold acc.", "nor a column")
+	assert.Empty(t, rlFindings(func(string) *summary { return nil }))
 }
 
 func TestVersus(t *testing.T) {

@@ -82,8 +82,15 @@ func table(rep report) string {
 			fmt.Fprintf(&b, " %d |", i)
 		}
 	}
-	b.WriteString(" final length | pairs |\n|---|")
-	b.WriteString(strings.Repeat("---:|", iters+2))
+	b.WriteString(" final length | pairs |")
+	extra := 2
+	rm := slices.ContainsFunc(rep.Arms, func(a summary) bool { return rmStat(a) != nil })
+	if rm {
+		b.WriteString(" RM gold acc. |")
+		extra++
+	}
+	b.WriteString("\n|---|")
+	b.WriteString(strings.Repeat("---:|", iters+extra))
 	b.WriteString("\n")
 	for _, a := range rep.Arms {
 		fmt.Fprintf(&b, "| %s |", a.Name)
@@ -91,7 +98,15 @@ func table(rep report) string {
 			fmt.Fprintf(&b, " %s |", it.Score.format(2, len(rep.Seeds)))
 		}
 		last := a.Iterations[len(a.Iterations)-1]
-		fmt.Fprintf(&b, " %s | %.0f |\n", last.Length.format(1, len(rep.Seeds)), a.Pairs)
+		fmt.Fprintf(&b, " %s | %.0f |", last.Length.format(1, len(rep.Seeds)), a.Pairs)
+		if rm {
+			if st := rmStat(a); st != nil {
+				fmt.Fprintf(&b, " %s |", st.format(3, len(rep.Seeds)))
+			} else {
+				b.WriteString(" – |")
+			}
+		}
+		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "\nHeld-out score: the exact rule judge's mean (0–5) over %d samples of each of %d held-out prompts, after each iteration (0 is the fine-tuned model); ",
 		rep.Budget.EvalSamples, rep.World.HeldOut)
@@ -100,7 +115,14 @@ func table(rep report) string {
 	} else {
 		b.WriteString("one seed. ")
 	}
-	b.WriteString("Final length: mean tokens of the last policy's held-out answers. Pairs: all pairs trained on, per seed.\n")
+	b.WriteString("Final length: mean tokens of the last policy's held-out answers. Pairs: all pairs trained on, per seed.")
+	if slices.ContainsFunc(rep.Arms, func(a summary) bool { return isRL(a.Name) }) {
+		b.WriteString(" The reinforcement-learning arms train on every judged prompt's samples instead; their pairs are the ones the Loop selected all the same.")
+	}
+	if rm {
+		b.WriteString(" RM gold acc.: the reward model's pairwise accuracy on held-out pairs the rules order.")
+	}
+	b.WriteString("\n")
 	return b.String()
 }
 
@@ -156,6 +178,7 @@ func findings(arms []summary) []string {
 		out = append(out, s)
 	}
 	out = append(out, recipeFindings(arms, find)...)
+	out = append(out, rlFindings(find)...)
 	if j, n := find(armJury), find(armNoisy); j != nil && n != nil {
 		s := "jury vs one noisy judge: " + versus(*j, *n, "the jury", "one noisy judge")
 		if on != nil {
