@@ -35,7 +35,13 @@
 //     say per arm how it moved and on how many seeds the run raised a
 //     regression alarm; the self-rewarding arm runs with
 //     Evaluation.KeepBest, and the findings say what its kept policy
-//     scores against its last, on fresh samples.
+//     scores against its last, on fresh samples;
+//   - reinforcement learning instead of DPO, on each iteration's scored
+//     groups of samples (dpo.GroupTrainer): RL-CAI, GRPO against a reward
+//     model (dpo/reward) trained on soft-labelled pairs of the fine-tuned
+//     policy's first-iteration answers, whose held-out gold accuracy the
+//     table shows, and GRPO and RLOO with the world's rules as the reward
+//     (RL from verifiable rewards), each against the on-policy arm.
 //
 // Every arm runs on the same task world, the same seeds and the same
 // budget: the same passes over the same training prompts, the same samples
