@@ -33,6 +33,12 @@ const (
 	// answer (at taskworld.VerdictTemperature), and so the judgments the
 	// meta-judge ranks.
 	metaJudgments = 3
+	// metaMinGap is recipe.MetaRewarding.MinGap, in Elo points: judge
+	// pairs only from rankings in which the meta-judge prefers the best
+	// verdict to the worst by at least this much. The tiny meta-judge's
+	// near-ties are noise, and the paper's rule (any difference) trained
+	// the judge on them.
+	metaMinGap = 100
 )
 
 // selfArms returns the arms whose model judges its own answers; the
@@ -40,7 +46,7 @@ const (
 func selfArms() []arm {
 	return []arm{
 		{armSelf, fmt.Sprintf("recipe.SelfRewarding: the policy judges its own answers (judge.Expected in the EFT judge format); max/min pairs %.1f points apart", selfMargin), selfRewarding(false)},
-		{armMeta, fmt.Sprintf("recipe.MetaRewarding: %d sampled verdicts per answer (T = %.1f); the policy meta-judges the verdicts and DPO also trains on judge pairs", metaJudgments, taskworld.VerdictTemperature), metaRewarding},
+		{armMeta, fmt.Sprintf("recipe.MetaRewarding: %d sampled verdicts per answer (T = %.1f); the policy meta-judges the verdicts and DPO also trains on judge pairs at least %d Elo points apart", metaJudgments, taskworld.VerdictTemperature, metaMinGap), metaRewarding},
 		{armMixed, "self-rewarding with the EFT judgments mixed back: after each iteration's DPO, one epoch of supervised fine-tuning on them, against judge–policy co-evolution", selfRewarding(true)},
 	}
 }
@@ -192,7 +198,8 @@ func (m *eftMixer) Train(ctx context.Context, pol alignment.Policy, pairs []alig
 // mean (max/min, shorter first among equals), and the meta-judge, the
 // same policy, ranks the verdicts of the answer they disagree on most;
 // the best is preferred to the worst as a judge-training pair, every
-// iteration.
+// iteration, when the meta-judge's ranking sets them at least metaMinGap
+// Elo points apart.
 func metaRewarding(ctx context.Context, t trial) ([]point, error) {
 	base, err := t.loop(t.Model)
 	if err != nil {
@@ -211,6 +218,7 @@ func metaRewarding(ctx context.Context, t trial) ([]point, error) {
 			return taskworld.NewMetaJudge(pol, format)
 		},
 		JudgePrompt: format.Prompt,
+		MinGap:      metaMinGap,
 	}
 	return runRecipe(ctx, t, &acc, mr.Run)
 }
