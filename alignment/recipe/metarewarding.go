@@ -74,13 +74,15 @@ type JudgePrompter interface {
 // into strengths, by default the paper's Elo fit (maximum likelihood,
 // with 0.5 pseudo-wins per ordered pair so that a judgment that won every
 // comparison has a finite rating, as judge.Elo(wins, 0.5) computes it),
-// and the strongest judgment is chosen over the weakest (Source "meta-judge"),
-// without scores (Pair.Scored false: strengths are not on the judge's
-// scale, and a pairs file's score columns hold only judge scores),
-// for the judge prompt that produced them (JudgePrompt, or the judge's own
-// Prompt method). No judge pair is made when every response's judgments
-// agree on the score, when the strengths all tie, or when the two texts are
-// equal; an iteration that makes none at all raises the extra-pairs alarm
+// and the strongest judgment is chosen over the weakest (Source
+// "meta-judge") when it is stronger by at least MinGap (by any amount
+// by default, as in the paper), without scores (Pair.Scored false:
+// strengths are not on the judge's scale, and a pairs file's score columns
+// hold only judge scores), for the judge prompt that produced them
+// (JudgePrompt, or the judge's own Prompt method). No judge pair is made
+// when every response's judgments agree on the score, when the strengths
+// all tie or differ by less than MinGap, or when the two texts are equal;
+// an iteration that makes none at all raises the extra-pairs alarm
 // (alignment.AlarmExtraPairs; Report.ExtraPairs is 0). The judgments of
 // a response agree more often the fewer there are and the less noisy
 // each is: a judge that averages several samples of its own before
@@ -135,6 +137,16 @@ type MetaRewarding struct {
 	// JudgeIterations is the number of iterations, from the first, that
 	// make judge pairs; 0 means every iteration.
 	JudgeIterations int
+	// MinGap is the least difference of strength, in Rank's units (Elo
+	// points with the default Rank), between the strongest and the
+	// weakest judgment for a judge pair to be made. 0 is the paper's
+	// rule, any strict difference. A positive MinGap is a deliberate,
+	// optional departure from Wu et al. (2024): a near-tie of the
+	// meta-judge's ranking is a judge pair of full weight, so a small or
+	// noisy meta-judge that barely prefers one judgment trains the judge
+	// on its noise; MinGap drops those pairs and keeps the ones the
+	// meta-judge is decided about. It must be finite and at least 0.
+	MinGap float64
 }
 
 // Loop returns the configured Loop. The error wraps ErrInvalid and names
@@ -160,6 +172,8 @@ func (m *MetaRewarding) Loop() (*alignment.Loop, error) {
 		return nil, bad(fmt.Sprintf("Rho is %v, want a value in [0, 0.5)", m.Rho))
 	case m.JudgeIterations < 0:
 		return nil, bad(fmt.Sprintf("JudgeIterations is %d, want 0 (every iteration) or more", m.JudgeIterations))
+	case !(m.MinGap >= 0 && m.MinGap <= math.MaxFloat64):
+		return nil, bad(fmt.Sprintf("MinGap is %v, want a finite value of 0 or more", m.MinGap))
 	}
 	if m.JudgePrompt == nil {
 		j, err := build("MetaRewarding.Judge", m.Judge, b.Policy)
@@ -296,7 +310,7 @@ func (m *MetaRewarding) judgePair(ctx context.Context, x *alignment.Item, mj Jud
 			worst = i
 		}
 	}
-	if !(strength[best] > strength[worst]) || texts[best] == texts[worst] {
+	if gap := strength[best] - strength[worst]; !(gap > 0 && gap >= m.MinGap) || texts[best] == texts[worst] {
 		return nil, nil
 	}
 	var jp alignment.Prompt

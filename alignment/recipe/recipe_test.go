@@ -443,6 +443,51 @@ func TestMetaRewardingRankAndNoSpread(t *testing.T) {
 	assert.Contains(t, res.Reports[0].Failures[0].Err, "strength NaN for judgment 1")
 }
 
+// TestMetaRewardingMinGap: a judge pair is made only when the strongest
+// judgment beats the weakest by at least MinGap. The nearest meta-judge
+// ranks the judgments 5 > 4 > 3 (truth 5); Rank turns each judgment's wins
+// into a strength of gap/2 per win, so the best is exactly gap above the
+// worst.
+func TestMetaRewardingMinGap(t *testing.T) {
+	texts := func(int, string) []string { return []string{"a", "b"} }
+	actor := brief{"q", "a", "b", "meta-rewarding", 0}
+	judgePair := brief{"judge:q", `About "a". Score: 5`, `About "a". Score: 3`, "meta-judge", 0}
+	for _, tt := range []struct {
+		name        string
+		gap, minGap float64
+		want        []brief
+	}{
+		{"paper: any difference", 1, 0, []brief{actor, judgePair}},
+		{"below the gap", 99, 100, []brief{actor}},
+		{"at the gap", 100, 100, []brief{actor, judgePair}},
+		{"above the gap", 150, 100, []brief{actor, judgePair}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			mj := &metaJudge{calls: map[string]int{}, scripts: map[string][3]float64{"a": {3, 5, 4}, "b": {1, 1, 1}}}
+			rec := &alignmenttest.Recorder{}
+			m := recipe.MetaRewarding{
+				Base:      alignment.Loop{Policy: newRcpPolicy(0, texts), Prompts: rcpSource(t, "q"), Sink: rec, Iterations: 1, Samples: 2},
+				Judge:     func(alignment.Policy) (alignment.Judge, error) { return mj, nil },
+				MetaJudge: func(alignment.Policy) (recipe.JudgmentComparer, error) { return &nearest{truth: 5}, nil },
+				Rank: func(wins [][]float64) ([]float64, error) {
+					s := make([]float64, len(wins))
+					for i, row := range wins {
+						for _, w := range row {
+							s[i] += w * tt.gap / 2
+						}
+					}
+					return s, nil
+				},
+				MinGap: tt.minGap,
+			}
+			res, err := m.Run(t.Context())
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, briefs(rec.Pairs()))
+			assert.Equal(t, len(tt.want)-1, res.Reports[0].ExtraPairs)
+		})
+	}
+}
+
 // biasedMeta is a soft meta-judge that prefers the judgment whose score
 // is nearer the truth only slightly (0.2 in log-odds per point) and the
 // judgment shown first strongly: P(first better) = σ(q_first − q_second +
@@ -655,6 +700,10 @@ func TestRecipesRejectBadSettings(t *testing.T) {
 		"MetaRewarding: MetaJudge is nil":                 (&recipe.MetaRewarding{Base: base, Judge: selfJudge}).Loop,
 		"MetaRewarding: JudgePrompt is nil and the judge": (&recipe.MetaRewarding{Base: base, Judge: selfJudge, MetaJudge: meta}).Loop,
 		"MetaRewarding: Rho is 0.5": (&recipe.MetaRewarding{Base: base, Judge: selfJudge, MetaJudge: meta, Rho: 0.5,
+			JudgePrompt: func(p alignment.Prompt, r alignment.Response) alignment.Prompt { return p }}).Loop,
+		"MetaRewarding: MinGap is -1": (&recipe.MetaRewarding{Base: base, Judge: selfJudge, MetaJudge: meta, MinGap: -1,
+			JudgePrompt: func(p alignment.Prompt, r alignment.Response) alignment.Prompt { return p }}).Loop,
+		"MetaRewarding: MinGap is NaN": (&recipe.MetaRewarding{Base: base, Judge: selfJudge, MetaJudge: meta, MinGap: math.NaN(),
 			JudgePrompt: func(p alignment.Prompt, r alignment.Response) alignment.Prompt { return p }}).Loop,
 		"MetaRewarding: Base.JudgeSamples is 1": (&recipe.MetaRewarding{Base: alignment.Loop{Policy: pol, Prompts: src, JudgeSamples: 1},
 			Judge: selfJudge, MetaJudge: meta}).Loop,

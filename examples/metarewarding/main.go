@@ -10,9 +10,10 @@
 // shortest of the top answers is preferred to the longest of the bottom
 // ones (length control ρ); for the answer whose three verdicts disagree
 // most, the policy as meta-judge compares every two verdicts
-// (taskworld.MetaJudge), a Bradley–Terry fit (judge.BradleyTerry) ranks
-// them, and the best verdict is preferred to the worst as a judge-training
-// pair; DPO trains the one model on both kinds of pair. A held-out
+// (taskworld.MetaJudge), the paper's Elo fit (judge.Elo) ranks them, and
+// the best verdict is preferred to the worst as a judge-training pair when
+// its rating is at least -min-gap Elo points higher; DPO trains the one
+// model on both kinds of pair. A held-out
 // evaluation scores every policy with the world's rules, which never judge
 // a training answer, and each policy is measured as a judge on the world's
 // gold set (judge.Calibrate).
@@ -20,6 +21,7 @@
 //	go run ./examples/metarewarding                 # full size
 //	go run ./examples/metarewarding -short          # seconds, as CI runs it
 //	go run ./examples/metarewarding -rho 0 -dir out # no length window; pairs in out/, resumable
+//	go run ./examples/metarewarding -min-gap 0      # the paper's rule: any Elo difference
 //
 // Where this departs from the paper, and why: a judgment is a verdict, the
 // score the model writes after "Score:", with no chain-of-thought
@@ -31,7 +33,11 @@
 // its skill comes from meta-EFT comparisons made from the EFT labels,
 // where the paper's Llama-3-8B-Instruct meta-judges zero-shot; verdicts
 // are drawn from the model's distribution restricted to the scale's
-// scores, as a constrained decoder would, so none is unreadable.
+// scores, as a constrained decoder would, so none is unreadable; and a
+// judge pair needs the best verdict rated -min-gap Elo points (100 by
+// default, recipe.MetaRewarding.MinGap) above the worst, where the paper
+// takes any difference: the tiny meta-judge's near-ties are noise, and
+// judge pairs made from them train the judge on it.
 package main
 
 import (
@@ -77,6 +83,11 @@ var (
 // the meta-judge ranks.
 const judgments = 3
 
+// minGap is the default of -min-gap, recipe.MetaRewarding.MinGap in Elo
+// points: the least rating difference of the best and the worst verdict
+// for a judge pair, so that the meta-judge's near-ties make none.
+const minGap = 100
+
 // about says what the program does, and output what its lines mean.
 const (
 	about  = "Metarewarding runs Meta-Rewarding on the embedded tiny model, which judges and meta-judges itself: each iteration, DPO on actor pairs (answers, length-controlled) and judge pairs (judgments, ranked by a meta-judge)."
@@ -89,7 +100,8 @@ const (
       one (C and R: their mean lengths); a prompt whose answers all scored
       alike makes none. J judge pairs prefer the verdict the meta-judge
       ranked best to the one it ranked worst, for the answer whose verdicts
-      disagreed most: none after -judge-iterations, nor when they agree.
+      disagreed most: none after -judge-iterations, nor when they agree or
+      their Elo ratings are less than -min-gap apart.
       S is the rule judge's score (0-5, on held-out prompts never trained on)
       of the policy iteration N sampled from, before iteration N trained it;
       G that policy's pairwise accuracy as a judge (its expected score) on
@@ -105,6 +117,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	iterations := fs.Int("iterations", 3, "Meta-Rewarding iterations")
 	judgeIterations := fs.Int("judge-iterations", 2, "iterations, from the first, that make judge-training pairs (0: all)")
 	rho := fs.Float64("rho", 0.2, "length-control window ρ in [0, 0.5)")
+	gap := fs.Float64("min-gap", minGap, "least Elo difference of the best and the worst verdict for a judge pair (0: any, the paper's rule)")
 	dir := fs.String("dir", "", "output directory for pairs and checkpoints (resumable); empty keeps everything in memory")
 	if ok, err := cli.Parse(fs, args); !ok {
 		return err
@@ -198,11 +211,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		MetaJudge: func(pol alignment.Policy) (recipe.JudgmentComparer, error) {
 			return taskworld.NewMetaJudge(pol, format)
 		},
-		JudgePrompt: format.Prompt,
-		Rho:         *rho,
-		Rank: func(wins [][]float64) ([]float64, error) {
-			return judge.BradleyTerry(wins, 0.5)
-		},
+		JudgePrompt:     format.Prompt,
+		Rho:             *rho,
+		MinGap:          *gap,
 		JudgeIterations: *judgeIterations,
 	}
 	res, err := mr.Run(ctx)

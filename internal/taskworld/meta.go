@@ -97,28 +97,92 @@ type MetaEFTExample struct {
 }
 
 // MetaEFT returns one comparison per EFT example, in the EFT examples'
-// order: two distinct scores of JudgeFormat at different distances from
-// the example's label, drawn uniformly and shown in a seeded order. Its
-// labels come from the EFT labels: it spends nothing of the MaxEFT budget.
+// order: two scores of JudgeFormat at different distances from the
+// example's label, the nearer one the better. Its labels come from the EFT
+// labels: it spends nothing of the MaxEFT budget.
+//
+// The comparisons are balanced over the whole set, so that only the
+// distance to the label tells the better verdict: each score wins about as
+// often as it loses, each pair of scores goes either way about equally
+// often where the labels allow it, each score is shown first about as
+// often as second, and "A" is the answer about half the time. Scores drawn
+// uniformly would not be: the labels are mostly high, so a high score would
+// win most of its comparisons and 0 almost none, and a meta-judge would
+// learn which score values win rather than which verdict is right. Each
+// comparison is the one, among all the example allows, that leaves the set
+// least unbalanced (the sum of the squared differences of the counts
+// above), drawn at random, by the world's seed, among equals.
 func (w *World) MetaEFT() []MetaEFTExample {
 	r := seeds.Rand(seeds.Derive(w.seed, "meta-eft"))
 	scores := w.format.Scores()
+	n := len(scores)
+	// net[s] is the wins less the losses of score s, shown[s] its showings
+	// first less its showings second, pair[s][t] the wins of s over t less
+	// those of t over s, and answer the "A" answers less the "B" ones.
+	net, shown := make([]int, n), make([]int, n)
+	pair := make([][]int, n)
+	for i := range pair {
+		pair[i] = make([]int, n)
+	}
+	answer := 0
+	// cost is the growth of the squared imbalances if score win beats
+	// score lose with win shown first (first) or second.
+	sq := func(d, by int) int { return (d+by)*(d+by) - d*d }
+	cost := func(win, lose int, first bool) int {
+		pos, ans := 1, 1
+		if !first {
+			pos, ans = -1, -1
+		}
+		return sq(net[win], 1) + sq(net[lose], -1) + sq(pair[win][lose], 1) + sq(pair[lose][win], -1) +
+			sq(shown[win], pos) + sq(shown[lose], -pos) + sq(answer, ans)
+	}
+	type choice struct {
+		win, lose int
+		first     bool
+	}
 	out := make([]MetaEFTExample, 0, len(w.eft))
 	for _, e := range w.EFT() {
-		var a, b float64
-		for {
-			a, b = scores[r.IntN(len(scores))], scores[r.IntN(len(scores))]
-			if math.Abs(a-e.Score) != math.Abs(b-e.Score) {
-				break
+		var best []choice
+		least := math.MaxInt
+		for i := range n {
+			for j := range n {
+				if math.Abs(scores[i]-e.Score) >= math.Abs(scores[j]-e.Score) {
+					continue // i must be strictly nearer the label than j
+				}
+				for _, first := range []bool{true, false} {
+					c := cost(i, j, first)
+					if c < least {
+						least, best = c, best[:0]
+					}
+					if c == least {
+						best = append(best, choice{i, j, first})
+					}
+				}
 			}
 		}
-		completion := metaA
-		if math.Abs(b-e.Score) < math.Abs(a-e.Score) {
-			completion = metaB
+		if len(best) == 0 {
+			// A format of fewer than two scores has no comparison to make.
+			continue
+		}
+		c := best[r.IntN(len(best))]
+		net[c.win]++
+		net[c.lose]--
+		pair[c.win][c.lose]++
+		pair[c.lose][c.win]--
+		a, b, completion := c.win, c.lose, metaA
+		if !c.first {
+			a, b, completion = c.lose, c.win, metaB
+		}
+		shown[a]++
+		shown[b]--
+		if c.first {
+			answer++
+		} else {
+			answer--
 		}
 		// Both scores are the format's, so Completion cannot fail.
-		ta, _ := w.format.Completion(a)
-		tb, _ := w.format.Completion(b)
+		ta, _ := w.format.Completion(scores[a])
+		tb, _ := w.format.Completion(scores[b])
 		// Both are scores of the format, so MetaPrompt cannot fail.
 		q, _ := MetaPrompt(w.format, e.Task, alignment.Response{Text: e.Response}, ta, tb)
 		out = append(out, MetaEFTExample{EFT: e, A: ta, B: tb, Completion: completion, Prompt: q})

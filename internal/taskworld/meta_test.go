@@ -66,6 +66,57 @@ func TestMetaEFT(t *testing.T) {
 	assert.Equal(t, meta, again.MetaEFT(), "the same seed gives the same comparisons")
 }
 
+// The meta-EFT comparisons teach distance to the label, not score values:
+// across a world's set each score wins about half the comparisons it is in
+// and is shown first about half the times, although the EFT labels are
+// mostly 3 and 5, so that scores drawn uniformly would have 3 and 4 win
+// about three quarters of theirs and 0 almost none.
+func TestMetaEFTScoresBalanced(t *testing.T) {
+	// The tolerance is 0.1 of a rate, for every score in at least minShown
+	// comparisons. The set cannot be balanced exactly, since a label allows
+	// only some comparisons (score 0 beats another only when the label is
+	// 1 or 2), but MetaEFT keeps each score's wins and losses, and its
+	// showings first and second, within a few of each other: a difference
+	// of 4 at 20 showings is a rate of 0.6. Uniform draws are off by 0.25
+	// to 0.48 for several scores, far outside. Scores in fewer comparisons
+	// give rates too coarse to test and are skipped; at least 5 of the 6
+	// scores must be tested.
+	const (
+		tolerance = 0.1
+		minShown  = 20
+	)
+	for seed := uint64(1); seed <= 8; seed++ {
+		w, err := New(seed, &Options{EFT: MaxEFT})
+		require.NoError(t, err)
+		wins, first, shown := map[float64]int{}, map[float64]int{}, map[float64]int{}
+		for _, m := range w.MetaEFT() {
+			a, err := strconv.ParseFloat(m.A, 64)
+			require.NoError(t, err)
+			b, err := strconv.ParseFloat(m.B, 64)
+			require.NoError(t, err)
+			shown[a]++
+			shown[b]++
+			first[a]++
+			if m.Completion == metaA {
+				wins[a]++
+			} else {
+				wins[b]++
+			}
+		}
+		tested := 0
+		for _, s := range w.JudgeFormat().Scores() {
+			n := float64(shown[s])
+			if n < minShown {
+				continue
+			}
+			tested++
+			assert.InDelta(t, 0.5, float64(wins[s])/n, tolerance, "seed %d: score %v wins %d of %d comparisons", seed, s, wins[s], shown[s])
+			assert.InDelta(t, 0.5, float64(first[s])/n, tolerance, "seed %d: score %v is shown first %d of %d times", seed, s, first[s], shown[s])
+		}
+		assert.GreaterOrEqual(t, tested, 5, "seed %d: scores in at least %d comparisons", seed, minShown)
+	}
+}
+
 // The meta-judge prompt shows verdicts bare, so it takes only scores of the
 // format: model text that is not a verdict is refused, and text inside the
 // response stays inside its fence.
