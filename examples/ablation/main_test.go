@@ -140,7 +140,7 @@ func TestShortRun(t *testing.T) {
 
 	for _, a := range rep.Arms {
 		switch a.Name {
-		case armOnPolicy, armSelf, armMeta, armMixed:
+		case armOnPolicy, armSelf, armMeta, armMixed, armAnchor:
 			// The first and the last policy are measured as judges, and
 			// every policy of the arms whose model judges itself.
 			for i, p := range a.Runs[0].Points {
@@ -151,7 +151,7 @@ func TestShortRun(t *testing.T) {
 			}
 		}
 	}
-	require.Len(t, rep.Findings, 18)
+	require.Len(t, rep.Findings, 19)
 	assert.Contains(t, text, "- reward model (rm-grpo): held-out gold pairwise accuracy 0.")
 	for _, name := range []string{armRMGRPO, armGRPOVer, armRLOOVer} {
 		assert.Contains(t, text, "- "+name+" vs on-policy DPO: ")

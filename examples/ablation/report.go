@@ -173,6 +173,9 @@ func findings(arms []summary) []string {
 		if x := find(armMixed); x != nil {
 			out = append(out, "EFT mixed back vs self-rewarding: "+versus(*x, *self, "EFT mixed back", "self-rewarding"))
 		}
+		if x := find(armAnchor); x != nil {
+			out = append(out, "frozen judge anchor vs self-rewarding: "+versus(*x, *self, "the frozen M1 judge", "self-rewarding"))
+		}
 	}
 	if s := judging(arms); s != "" {
 		out = append(out, s)

@@ -17,9 +17,10 @@ import (
 
 // Names of the arms whose model judges itself.
 const (
-	armSelf  = "self-rewarding"
-	armMeta  = "meta-rewarding"
-	armMixed = "eft-mixed"
+	armSelf   = "self-rewarding"
+	armMeta   = "meta-rewarding"
+	armMixed  = "eft-mixed"
+	armAnchor = "frozen-judge"
 )
 
 // Settings of the self-judging arms.
@@ -48,9 +49,10 @@ const (
 // verifier they are measured against is the on-policy arm.
 func selfArms() []arm {
 	return []arm{
-		{armSelf, fmt.Sprintf("recipe.SelfRewarding: the policy judges its own answers (judge.Expected in the EFT judge format); max/min pairs %.1f points apart", selfMargin), selfRewarding(false)},
+		{armSelf, fmt.Sprintf("recipe.SelfRewarding: the policy judges its own answers (judge.Expected in the EFT judge format); max/min pairs %.1f points apart", selfMargin), selfRewarding(plainSelf)},
 		{armMeta, fmt.Sprintf("recipe.MetaRewarding: %d sampled verdicts per answer (T = %.1f); the policy meta-judges the verdicts and DPO also trains on judge pairs", metaJudgments, taskworld.VerdictTemperature), metaRewarding},
-		{armMixed, "self-rewarding with the EFT judgments mixed back: after each iteration's DPO, one epoch of supervised fine-tuning on them, against judge–policy co-evolution", selfRewarding(true)},
+		{armMixed, "self-rewarding with the EFT judgments mixed back: after each iteration's DPO, one epoch of supervised fine-tuning on them, against judge–policy co-evolution", selfRewarding(mixEFT)},
+		{armAnchor, "self-rewarding with a frozen EFT judge anchor: M1, the fine-tuned model, judges every iteration's answers while the policy trains", selfRewarding(frozenJudge)},
 	}
 }
 
@@ -128,27 +130,47 @@ func (j *judgeAccuracy) fill(ctx context.Context, t trial, pts []point, last ali
 	return nil
 }
 
+// selfVariant is what a self-judging arm changes in Self-Rewarding.
+type selfVariant int
+
+const (
+	// plainSelf is the recipe as the quickstart runs it, with KeepBest.
+	plainSelf selfVariant = iota
+	// mixEFT trains with eftMixer.
+	mixEFT
+	// frozenJudge judges every iteration with M1, the fine-tuned model:
+	// the judge anchor against judge–policy co-evolution. The policy is
+	// still measured as a judge, though it judges nothing.
+	frozenJudge
+)
+
 // selfRewarding is Self-Rewarding as the quickstart's -judge self runs it:
 // each iteration's policy judges its answers once each, by the expected
-// score under its distribution over the score tokens. With mixed, the
-// trainer is eftMixer.
-func selfRewarding(mixed bool) func(context.Context, trial) ([]point, error) {
+// score under its distribution over the score tokens; v says what the
+// arm changes.
+func selfRewarding(v selfVariant) func(context.Context, trial) ([]point, error) {
 	return func(ctx context.Context, t trial) ([]point, error) {
 		base, err := t.loop(t.Model)
 		if err != nil {
 			return nil, err
 		}
 		base.JudgeSamples, base.Selector = 1, alignment.MaxMin{MinGap: selfMargin}
-		if mixed {
-			base.Trainer = newEFTMixer(base.Trainer, t)
-		} else {
+		switch v {
+		case plainSelf:
 			// The arm that declines shows what keeping the best policy
 			// does; it trains the same policies either way.
 			base.Eval.KeepBest = true
+		case mixEFT:
+			base.Trainer = newEFTMixer(base.Trainer, t)
 		}
 		var acc judgeAccuracy
 		base.Observer = alignment.ObserverFunc(acc.observe)
 		sr := recipe.SelfRewarding{Base: base, Judge: acc.builder(ctx, t, func(pol alignment.Policy) (alignment.Judge, error) {
+			if v == frozenJudge {
+				// t.SFT is shared by the seed's arms, read-only: judging
+				// only reads it.
+				pol = t.SFT
+			}
 			return judge.NewExpected(pol, t.World.JudgeFormat())
 		})}
 		return runRecipe(ctx, t, &acc, sr.Run)
