@@ -29,8 +29,10 @@ func TestWritePNG(t *testing.T) {
 	if err := WritePNG(&buf, 400, 300, panels()...); err != nil {
 		t.Fatal(err)
 	}
-	if p := os.Getenv("CHART_PNG"); p != "" {
-		os.WriteFile(p, buf.Bytes(), 0o644)
+	if p := os.Getenv("CHART_PNG"); p != "" { // to look at the panels
+		if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	img, format, err := image.Decode(&buf)
 	if err != nil {
