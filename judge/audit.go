@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 
 	"golang.org/x/sync/errgroup"
-	"gonum.org/v1/gonum/stat"
 
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/internal/seeds"
@@ -250,7 +249,7 @@ func Audit(ctx context.Context, j alignment.Judge, c alignment.Comparer, items [
 				scores = append(scores, v.Score)
 				lengths = append(lengths, float64(x.length))
 				if len(v.Samples) >= 2 {
-					variances = append(variances, stat.Variance(v.Samples, nil))
+					variances = append(variances, variance(v.Samples))
 				}
 				if x.self {
 					selfScores = append(selfScores, v.Score)
@@ -302,15 +301,15 @@ func Audit(ctx context.Context, j alignment.Judge, c alignment.Comparer, items [
 	}
 	if rep.PaddedScored = len(gains); rep.PaddedScored > 0 {
 		rep.PaddedScoreWinRate = padWins / float64(rep.PaddedScored)
-		rep.PaddedGain = stat.Mean(gains, nil)
+		rep.PaddedGain = mean(gains)
 	}
 	rep.SelfN, rep.OtherN = len(selfScores), len(otherScores)
 	if rep.SelfN > 0 && rep.OtherN > 0 {
-		rep.SelfMean, rep.OtherMean = stat.Mean(selfScores, nil), stat.Mean(otherScores, nil)
+		rep.SelfMean, rep.OtherMean = mean(selfScores), mean(otherScores)
 		rep.SelfPreference = rep.SelfMean - rep.OtherMean
 	}
 	if rep.Sampled = len(variances); rep.Sampled > 0 {
-		rep.SampleVariance = stat.Mean(variances, nil)
+		rep.SampleVariance = mean(variances)
 	}
 	if rep.Comparisons > 0 {
 		rep.FirstPosition = first / float64(rep.Comparisons)

@@ -3,10 +3,44 @@ package judge
 import (
 	"math"
 
-	"gonum.org/v1/gonum/stat"
-
 	"github.com/selfalign/selfalign/internal/rank"
 )
+
+// The statistics here are the package's own so that hosts and the examples
+// do not compile gonum for a mean and a variance; the tests check them
+// against gonum's stat package, which stays a test-only dependency.
+
+// mean is the arithmetic mean of xs, as gonum's stat.Mean(xs, nil); it is
+// 0 for no values rather than NaN.
+func mean(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := 0.0
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+// variance is the unbiased sample variance of xs, Σ(x − mean)²/(n − 1),
+// by the corrected two-pass algorithm gonum's stat.Variance uses (Chan,
+// Golub and LeVeque, 1983, eq. 1.7): the second term removes the rounding
+// error of the mean. It is 0 for fewer than two values rather than NaN.
+func variance(xs []float64) float64 {
+	n := float64(len(xs))
+	if n < 2 {
+		return 0
+	}
+	m := mean(xs)
+	var ss, comp float64
+	for _, x := range xs {
+		d := x - m
+		ss += d * d
+		comp += d
+	}
+	return (ss - comp*comp/n) / (n - 1)
+}
 
 // spearman is Spearman's rank correlation (internal/rank), 0 where it is
 // undefined (fewer than two points, or a constant side) rather than NaN.
@@ -100,13 +134,9 @@ func krippendorffInterval(ratings [][]float64) float64 {
 	}
 	n := float64(len(all))
 	do /= n
-	// Σ over ordered pairs of (x_i − x_j)² is 2n·Σ(x_i − mean)².
-	mean := stat.Mean(all, nil)
-	ss := 0.0
-	for _, x := range all {
-		ss += (x - mean) * (x - mean)
-	}
-	de := 2 * ss / (n - 1)
+	// Σ over ordered pairs of (x_i − x_j)² is 2n·Σ(x_i − mean)², so D_e
+	// is twice the sample variance.
+	de := 2 * variance(all)
 	if de == 0 {
 		return 1
 	}

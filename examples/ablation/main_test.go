@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"image"
 	"image/png"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -166,7 +168,34 @@ func TestShortRun(t *testing.T) {
 	defer f.Close()
 	img, err := png.Decode(f)
 	require.NoError(t, err)
-	assert.Greater(t, img.Bounds().Dx(), 500)
+	assert.Equal(t, image.Rect(0, 0, 2*panelWidth, panelHeight), img.Bounds(), "two panels: score and length")
+}
+
+// The chart of a report over seeds decodes as two panels, and a report it
+// cannot draw is an error naming the panel, not a panic.
+func TestChart(t *testing.T) {
+	arms := []arm{{Name: armOnPolicy}, {Name: armOffline}}
+	rep := report{Seeds: []uint64{1, 2}}
+	rep.Arms = summarise(arms, [][]trialResult{
+		results([][]float64{{3.1, 4.0, 4.3}, {3.3, 4.1, 4.3}}, 7, nil),
+		results([][]float64{{3.1, 4.0, 4.0}, {3.3, 4.1, 3.9}}, 11, nil),
+	})
+	var buf bytes.Buffer
+	require.NoError(t, drawChart(rep, &buf))
+	if p := os.Getenv("ABLATION_PNG"); p != "" {
+		require.NoError(t, os.WriteFile(p, buf.Bytes(), 0o644))
+	}
+	img, format, err := image.Decode(&buf)
+	require.NoError(t, err)
+	assert.Equal(t, "png", format)
+	assert.Equal(t, image.Rect(0, 0, 2*panelWidth, panelHeight), img.Bounds())
+
+	rep.Arms[1].Iterations[2].Length.Mean = math.NaN()
+	err = drawChart(rep, io.Discard)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Held-out answer length")
+	assert.Contains(t, err.Error(), `"offline"`)
+	assert.Error(t, drawChart(report{Seeds: []uint64{1}}, io.Discard), "a report without arms has nothing to draw")
 }
 
 // results builds one arm's trial results from per-seed score curves, with

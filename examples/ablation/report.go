@@ -10,15 +10,9 @@ import (
 	"strings"
 	"sync"
 
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
-
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/internal/atomicfile"
+	"github.com/selfalign/selfalign/internal/chart"
 	"github.com/selfalign/selfalign/internal/taskworld"
 )
 
@@ -65,7 +59,7 @@ func writeReports(dir string, rep report) error {
 	if err := atomicfile.WriteBytes(filepath.Join(dir, "report.json"), append(js, '\n')); err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(dir, "report.png"), func(w io.Writer) error { return chart(rep, w) })
+	return atomicfile.Write(filepath.Join(dir, "report.png"), func(w io.Writer) error { return drawChart(rep, w) })
 }
 
 // table renders the comparison as a Markdown table, which also reads well
@@ -361,92 +355,43 @@ func plateau(a summary) string {
 	return s + "; the plateau safeguard (the win rate's lower 95% bound ≤ 0.5) would stop the run: " + strings.Join(per, ", ")
 }
 
-// chart draws two panels: the held-out score per iteration, with the
+// Panel size of report.png in pixels; the image is two panels wide.
+const panelWidth, panelHeight = 560, 380
+
+// drawChart draws two panels: the held-out score per iteration, with the
 // seeds' standard deviation as error bars, and the held-out answers' mean
-// length; one line per arm.
-func chart(rep report, w io.Writer) error {
-	panels := []struct {
+// length; one line per arm, named in the length panel's legend.
+func drawChart(rep report, w io.Writer) error {
+	specs := []struct {
 		title, y string
 		value    func(iterSummary) stat
 	}{
 		{"Held-out rule-judge score", "mean score (0–5)", func(it iterSummary) stat { return it.Score }},
 		{"Held-out answer length", "mean tokens", func(it iterSummary) stat { return it.Length }},
 	}
-	plots := [][]*plot.Plot{make([]*plot.Plot, len(panels))}
-	for pi, pn := range panels {
-		p := plot.New()
-		p.Title.Text = pn.title
+	var panels []chart.Panel
+	for pi, sp := range specs {
+		p := chart.Panel{Title: sp.title, XLabel: "iteration", YLabel: sp.y, IntegerX: true, Legend: pi == 1}
 		if len(rep.Seeds) > 1 {
-			p.Title.Text += fmt.Sprintf(" (mean ± sd over %d seeds)", len(rep.Seeds))
+			p.Title += fmt.Sprintf(" (mean ± sd, %d seeds)", len(rep.Seeds))
 		}
-		p.X.Label.Text = "iteration"
-		p.Y.Label.Text = pn.y
-		p.X.Tick.Marker = integerTicks{}
-		// The legend sits in the length panel's top left, which the
-		// lines leave empty.
-		p.Legend.Top, p.Legend.Left = true, true
-		p.Legend.XOffs, p.Legend.YOffs = vg.Millimeter*4, -vg.Millimeter*2
-		p.Add(plotter.NewGrid())
 		for ai, a := range rep.Arms {
 			// Arms are spread a little along x so their error bars do not
 			// hide each other.
 			shift := (float64(ai) - float64(len(rep.Arms)-1)/2) * 0.04
-			var pts errorXYs
+			s := chart.Series{Name: a.Name}
 			for _, it := range a.Iterations {
-				st := pn.value(it)
-				pts.XYs = append(pts.XYs, plotter.XY{X: float64(it.Iteration) + shift, Y: st.Mean})
-				pts.YErrors = append(pts.YErrors, struct{ Low, High float64 }{st.SD, st.SD})
-			}
-			line, points, err := plotter.NewLinePoints(pts.XYs)
-			if err != nil {
-				return err
-			}
-			line.Color = plotutil.Color(ai)
-			line.Width = vg.Points(1.5)
-			points.Color, points.Shape = line.Color, plotutil.Shape(ai)
-			p.Add(line, points)
-			if len(rep.Seeds) > 1 {
-				bars, err := plotter.NewYErrorBars(pts)
-				if err != nil {
-					return err
+				st := sp.value(it)
+				s.X, s.Y = append(s.X, float64(it.Iteration)+shift), append(s.Y, st.Mean)
+				if len(rep.Seeds) > 1 {
+					s.Err = append(s.Err, st.SD)
 				}
-				bars.Color = line.Color
-				p.Add(bars)
 			}
-			if pi == 1 {
-				p.Legend.Add(a.Name, line, points)
-			}
+			p.Series = append(p.Series, s)
 		}
-		plots[0][pi] = p
+		panels = append(panels, p)
 	}
-	img := vgimg.New(vg.Points(1000), vg.Points(380))
-	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 1, Cols: len(panels), PadX: vg.Millimeter * 4, PadTop: vg.Millimeter * 2,
-		PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	canvases := plot.Align(plots, tiles, dc)
-	for i := range panels {
-		plots[0][i].Draw(canvases[0][i])
-	}
-	_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(w)
-	return err
-}
-
-// errorXYs is points with vertical error bars, as plotter.NewYErrorBars
-// takes them.
-type errorXYs struct {
-	plotter.XYs
-	plotter.YErrors
-}
-
-// integerTicks puts a tick at every whole iteration.
-type integerTicks struct{}
-
-func (integerTicks) Ticks(lo, hi float64) []plot.Tick {
-	var ts []plot.Tick
-	for x := int(math.Ceil(lo)); float64(x) <= hi; x++ {
-		ts = append(ts, plot.Tick{Value: float64(x), Label: fmt.Sprint(x)})
-	}
-	return ts
+	return chart.WritePNG(w, panelWidth, panelHeight, panels...)
 }
 
 // syncLog serialises the progress lines of arms running at once.

@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"image/png"
+	"image"
+	_ "image/png"
+	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -185,12 +188,36 @@ func TestQuickstartOutputs(t *testing.T) {
 	assert.Contains(t, string(md), "| iteration | held-out score")
 	assert.Contains(t, string(md), "judged by the task world's rules (on-policy DPO with a rule verifier)")
 
-	img, err := os.Open(filepath.Join(dir, "report.png"))
+	// Three panels: score, pair yield and length; no judge panel.
+	assertPNG(t, dir, 3)
+}
+
+// assertPNG checks that dir's report.png decodes, as a PNG of the given
+// number of panels.
+func assertPNG(t *testing.T, dir string, panels int) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, "report.png"))
 	require.NoError(t, err)
-	defer img.Close()
-	cfg, err := png.DecodeConfig(img)
+	defer f.Close()
+	img, format, err := image.Decode(f)
 	require.NoError(t, err)
-	assert.Greater(t, cfg.Width, 600)
+	assert.Equal(t, "png", format)
+	assert.Equal(t, image.Rect(0, 0, panels*panelWidth, panelHeight), img.Bounds())
+}
+
+// A report the chart cannot draw is an error naming the panel, not a
+// panic nor a chart of NaN.
+func TestChartBadInput(t *testing.T) {
+	nan := math.NaN()
+	err := drawChart(report{Iterations: []row{{Iteration: 0, MeanScore: 2, Prompts: 3, PairYield: 1}, {Iteration: 1, MeanScore: nan}}}, io.Discard)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "Held-out judge score")
+	assert.Contains(t, err.Error(), "NaN")
+	acc := nan
+	err = drawChart(report{Iterations: []row{{Iteration: 0, MeanScore: 2, JudgeAccuracy: &acc}}}, io.Discard)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "The policy as a judge")
+	assert.Error(t, drawChart(report{}, io.Discard), "a report without iterations has nothing to draw")
 }
 
 func TestQuickstartResumes(t *testing.T) {
@@ -566,6 +593,8 @@ func TestSelfJudgeNeverAsksTheRules(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(md), "judged by the model itself (Self-Rewarding)")
 	assert.Contains(t, string(md), "\n- policy 1 as a judge: gold accuracy")
+	// Four panels: the judge figures per iteration are the fourth.
+	assertPNG(t, dir, 4)
 }
 
 // Row 0 is the fine-tuned model as a judge, measured from its saved copy,

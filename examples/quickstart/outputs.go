@@ -22,7 +22,7 @@ func outputs(backend bool) []struct{ glob, what string } {
 		{alignment.PairsFile, "the preference pairs of every iteration, in TRL's format"},
 		{"report.md", "the table above, with the seed, the backend and the run time"},
 		{"report.json", "the same as JSON"},
-		{"report.png", "held-out score, pair yield and answer length per iteration, charted"},
+		{"report.png", "held-out score, pair yield, answer length and, with -judge self, the policy's figures as a judge per iteration, charted"},
 		{"iteration-*.jsonl", "the pairs of iteration i alone, as -train-cmd reads them"},
 		{"iteration-*[0-9]", "what -train-cmd wrote after iteration i ($SELFALIGN_OUTPUT)"},
 		{"iteration-*.trained.json", "the record that -train-cmd succeeded on those pairs: a rerun does not train them again"},

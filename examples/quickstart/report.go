@@ -4,20 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"image/color"
 	"io"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
-
 	"github.com/selfalign/selfalign/alignment"
 	"github.com/selfalign/selfalign/internal/atomicfile"
+	"github.com/selfalign/selfalign/internal/chart"
 )
 
 // row is one line of the report: the policy after Iteration DPO
@@ -122,7 +116,7 @@ func writeReports(dir string, rep report) error {
 	if err := atomicfile.WriteBytes(filepath.Join(dir, "report.md"), []byte(markdown(rep))); err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(dir, "report.png"), func(w io.Writer) error { return chart(rep, w) })
+	return atomicfile.Write(filepath.Join(dir, "report.png"), func(w io.Writer) error { return drawChart(rep, w) })
 }
 
 // table renders the rows as a Markdown table, which also reads well on a
@@ -162,69 +156,66 @@ func judgeName(j string) string {
 	return "the task world's rules (on-policy DPO with a rule verifier)"
 }
 
-// chart draws three panels side by side: held-out score, pair yield and
-// response length per iteration.
-func chart(rep report, w io.Writer) error {
-	panels := []struct {
-		title, y string
-		value    func(row) (float64, bool)
+// Panel size of report.png in pixels; the image is one panel wide per
+// panel drawn.
+const panelWidth, panelHeight = 420, 360
+
+// drawChart draws report.png's panels side by side: held-out score, pair yield
+// and response length per iteration and, when the policy judged (-judge
+// self), its figures as a judge: pairwise accuracy and Spearman
+// correlation on the gold set and the share of its own training samples it
+// scores at 4.5 or more. A panel with no figure in any row is left out.
+func drawChart(rep report, w io.Writer) error {
+	type line struct {
+		name  string
+		value func(row) *float64
+	}
+	val := func(f func(row) float64) func(row) *float64 { return func(r row) *float64 { v := f(r); return &v } }
+	specs := []struct {
+		p     chart.Panel
+		lines []line
 	}{
-		{"Held-out judge score", "mean score (0–5)", func(r row) (float64, bool) { return r.MeanScore, true }},
-		{"Pair yield", "pairs per training prompt", func(r row) (float64, bool) { return r.PairYield, r.Prompts > 0 }},
-		{"Response length", "mean words", func(r row) (float64, bool) { return r.MeanLength, true }},
+		{chart.Panel{Title: "Held-out judge score", YLabel: "mean score (0–5)", YMin: 0, YMax: 5},
+			[]line{{"held-out score", val(func(r row) float64 { return r.MeanScore })}}},
+		{chart.Panel{Title: "Pair yield", YLabel: "pairs per training prompt"},
+			[]line{{"pair yield", func(r row) *float64 {
+				if r.Prompts == 0 {
+					return nil
+				}
+				return &r.PairYield
+			}}}},
+		{chart.Panel{Title: "Response length", YLabel: "mean words"},
+			[]line{{"length", val(func(r row) float64 { return r.MeanLength })}}},
+		{chart.Panel{Title: "The policy as a judge", YLabel: "accuracy, correlation, share", YMin: 0, YMax: 1, Legend: true},
+			[]line{
+				{"gold pairwise accuracy", func(r row) *float64 { return r.JudgeAccuracy }},
+				{"gold Spearman", func(r row) *float64 { return r.JudgeSpearman }},
+				{"self-score saturation", func(r row) *float64 { return r.SelfScoreSaturation }},
+			}},
 	}
-	plots := [][]*plot.Plot{make([]*plot.Plot, len(panels))}
-	for i, pn := range panels {
-		p := plot.New()
-		p.Title.Text = pn.title
-		p.X.Label.Text = "iteration"
-		p.Y.Label.Text = pn.y
-		p.X.Tick.Marker = integerTicks{}
-		var xys plotter.XYs
-		for _, r := range rep.Iterations {
-			if v, ok := pn.value(r); ok {
-				xys = append(xys, plotter.XY{X: float64(r.Iteration), Y: v})
+	var panels []chart.Panel
+	for _, sp := range specs {
+		p := sp.p
+		p.XLabel, p.IntegerX = "iteration", true
+		for _, l := range sp.lines {
+			s := chart.Series{Name: l.name}
+			for _, r := range rep.Iterations {
+				if v := l.value(r); v != nil {
+					s.X, s.Y = append(s.X, float64(r.Iteration)), append(s.Y, *v)
+					if *v < 0 && p.YMax == 1 {
+						p.YMin = -1 // a negative correlation
+					}
+				}
+			}
+			if len(s.X) > 0 {
+				p.Series = append(p.Series, s)
 			}
 		}
-		if len(xys) > 0 {
-			line, points, err := plotter.NewLinePoints(xys)
-			if err != nil {
-				return err
-			}
-			line.Color = color.RGBA{R: 31, G: 119, B: 180, A: 255}
-			line.Width = vg.Points(2)
-			points.Color = line.Color
-			points.Shape = draw.CircleGlyph{}
-			p.Add(line, points, plotter.NewGrid())
-		}
-		if i == 0 {
-			p.Y.Min, p.Y.Max = 0, 5
-		}
-		plots[0][i] = p
-	}
-	img := vgimg.New(vg.Points(900), vg.Points(300))
-	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 1, Cols: len(panels), PadX: vg.Millimeter * 4, PadTop: vg.Millimeter * 2,
-		PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
-	canvases := plot.Align(plots, tiles, dc)
-	for i := range panels {
-		plots[0][i].Draw(canvases[0][i])
-	}
-	_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(w)
-	return err
-}
-
-// integerTicks puts a tick at every whole iteration.
-type integerTicks struct{}
-
-func (integerTicks) Ticks(lo, hi float64) []plot.Tick {
-	var ts []plot.Tick
-	for x := int(lo); float64(x) <= hi; x++ {
-		if float64(x) >= lo {
-			ts = append(ts, plot.Tick{Value: float64(x), Label: fmt.Sprint(x)})
+		if len(p.Series) > 0 {
+			panels = append(panels, p)
 		}
 	}
-	return ts
+	return chart.WritePNG(w, panelWidth, panelHeight, panels...)
 }
 
 // rulePass fills each row's RulePass: every held-out sample of its policy
