@@ -635,21 +635,25 @@ func (w *writer) retry(ctx context.Context, pol Policy, judge judging) error {
 	})
 }
 
-// pass runs prompts through process with up to twice the call limit in
-// flight, and hands the results to w in the order feed sends them, their
-// indices counted from first. feed sends the prompts in order and stops
+// pass runs prompts through process with up to four times the call
+// limit in flight, and hands the results to w in the order feed sends
+// them, their indices counted from first. The window is that wide so that
+// one prompt whose calls are slow holds up neither the slots nor the
+// prompts after it: with twice the limit, long-tailed latencies filled
+// the window behind such a prompt and left slots idle (BenchmarkLoopLatency,
+// log-normal at 64 in flight). feed sends the prompts in order and stops
 // when send returns false (the pass is stopping); its error stops the
 // pass. pass returns the reason the pass stopped early, or nil.
 func (r *run) pass(ctx context.Context, w *writer, pol Policy, judge judging, first int, feed func(ctx context.Context, send func(Prompt) bool) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	window := make(chan struct{}, 2*r.concurrency+16)
+	window := make(chan struct{}, 4*r.concurrency+16)
 	results := make(chan item, cap(window))
 	var produceErr error
 	go func() {
 		defer close(results)
 		var g errgroup.Group
-		g.SetLimit(2 * r.concurrency)
+		g.SetLimit(4 * r.concurrency)
 		defer g.Wait()
 		index := first
 		err := feed(ctx, func(p Prompt) bool {
