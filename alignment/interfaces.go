@@ -3,7 +3,9 @@ package alignment
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
+	"strconv"
 )
 
 // Errors of the alignment package and of the contracts it defines.
@@ -178,16 +180,45 @@ type Sized interface {
 
 type seedKey struct{}
 
+// seedCtx is the context WithSeed returns: one allocation holding both
+// the context it wraps and the seed, where context.WithValue would make
+// two (its node and the seed boxed in an interface). Its Value gives
+// the node itself for seedKey, which a pointer holds without allocating.
+type seedCtx struct {
+	context.Context
+	seed uint64
+}
+
+func (c *seedCtx) Value(key any) any {
+	if key == (seedKey{}) {
+		return c
+	}
+	return c.Context.Value(key)
+}
+
+func (c *seedCtx) String() string {
+	parent := fmt.Sprintf("%T", c.Context)
+	if s, ok := c.Context.(fmt.Stringer); ok {
+		parent = s.String()
+	}
+	return parent + ".WithSeed(" + strconv.FormatUint(c.seed, 10) + ")"
+}
+
 // WithSeed returns a context that carries seed for the randomness of one
 // call. The Loop sets it on every Judge and Refiner call, derived from
 // (run seed, iteration, prompt ID, response, sample index), so that judges
 // and refiners that sample a model are repeatable at any concurrency.
 func WithSeed(ctx context.Context, seed uint64) context.Context {
-	return context.WithValue(ctx, seedKey{}, seed)
+	if ctx == nil {
+		panic("alignment: WithSeed of a nil parent context")
+	}
+	return &seedCtx{ctx, seed}
 }
 
 // SeedFrom returns the seed set by WithSeed, if any.
 func SeedFrom(ctx context.Context) (uint64, bool) {
-	s, ok := ctx.Value(seedKey{}).(uint64)
-	return s, ok
+	if c, ok := ctx.Value(seedKey{}).(*seedCtx); ok {
+		return c.seed, true
+	}
+	return 0, false
 }

@@ -635,21 +635,25 @@ func (w *writer) retry(ctx context.Context, pol Policy, judge judging) error {
 	})
 }
 
-// pass runs prompts through process with up to twice the call limit in
-// flight, and hands the results to w in the order feed sends them, their
-// indices counted from first. feed sends the prompts in order and stops
+// pass runs prompts through process with up to four times the call
+// limit in flight, and hands the results to w in the order feed sends
+// them, their indices counted from first. The window is that wide so that
+// one prompt whose calls are slow holds up neither the slots nor the
+// prompts after it: with twice the limit, long-tailed latencies filled
+// the window behind such a prompt and left slots idle (BenchmarkLoopLatency,
+// log-normal at 64 in flight). feed sends the prompts in order and stops
 // when send returns false (the pass is stopping); its error stops the
 // pass. pass returns the reason the pass stopped early, or nil.
 func (r *run) pass(ctx context.Context, w *writer, pol Policy, judge judging, first int, feed func(ctx context.Context, send func(Prompt) bool) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	window := make(chan struct{}, 2*r.concurrency+16)
+	window := make(chan struct{}, 4*r.concurrency+16)
 	results := make(chan item, cap(window))
 	var produceErr error
 	go func() {
 		defer close(results)
 		var g errgroup.Group
-		g.SetLimit(2 * r.concurrency)
+		g.SetLimit(4 * r.concurrency)
 		defer g.Wait()
 		index := first
 		err := feed(ctx, func(p Prompt) bool {
@@ -788,8 +792,7 @@ func (r *run) process(ctx context.Context, it, index int, p Prompt, pol Policy, 
 		unrefined = append([]Response(nil), rs...)
 		t0 = time.Now()
 		var refined int32
-		res.err = r.fanOut(ctx, &res, len(rs), &refined, func(ctx context.Context, i int) error {
-			ctx = WithSeed(ctx, seeds.Derive(seed, "refine", strconv.Itoa(i)))
+		res.err = r.fanOut(ctx, &res, len(rs), &refined, seed, "refine", func(ctx context.Context, i int) error {
 			refined, err := r.Refiner.Refine(ctx, p, rs[i])
 			if err == nil {
 				rs[i] = refined
@@ -924,9 +927,8 @@ func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs
 	scores := make([]float64, n)
 	if r.Comparer != nil {
 		probs := make([]float64, n*n*r.k)
-		err := r.fanOut(ctx, res, n*(n-1)/2*r.k, &res.judgments, func(ctx context.Context, c int) error {
+		err := r.fanOut(ctx, res, n*(n-1)/2*r.k, &res.judgments, seed, "compare", func(ctx context.Context, c int) error {
 			a, b := pairIndex(c/r.k, n)
-			ctx = WithSeed(ctx, seeds.Derive(seed, "compare", strconv.Itoa(c)))
 			cmp, err := r.Comparer.Compare(ctx, p, rs[a], rs[b])
 			if err != nil {
 				return err
@@ -954,8 +956,7 @@ func (r *run) judgeAll(ctx context.Context, res *item, seed uint64, p Prompt, rs
 		return scores, nil, probs, nil
 	}
 	raw := make([]Judgment, n*r.k)
-	err := r.fanOut(ctx, res, n*r.k, &res.judgments, func(ctx context.Context, c int) error {
-		ctx = WithSeed(ctx, seeds.Derive(seed, "judge", strconv.Itoa(c)))
+	err := r.fanOut(ctx, res, n*r.k, &res.judgments, seed, "judge", func(ctx context.Context, c int) error {
 		j, err := judge.j.Judge(ctx, p, rs[c/r.k])
 		if err != nil {
 			return err
@@ -991,8 +992,9 @@ func pairIndex(c, n int) (a, b int) {
 // fanOut runs f(0..n−1), each as one retried call, concurrently up to the
 // run's call limit, adds the number that succeeded to *done, and returns the
 // first permanent error, which cancels the calls not yet run. It returns
-// once every call has settled.
-func (r *run) fanOut(ctx context.Context, res *item, n int, done *int32, f func(ctx context.Context, i int) error) error {
+// once every call has settled. Call i's context carries (see SeedFrom)
+// the seed derived from (seed, label, i).
+func (r *run) fanOut(ctx context.Context, res *item, n int, done *int32, seed uint64, label string, f func(ctx context.Context, i int) error) error {
 	if n == 0 {
 		return context.Cause(ctx) // nil unless ctx ended
 	}
@@ -1003,7 +1005,10 @@ func (r *run) fanOut(ctx context.Context, res *item, n int, done *int32, f func(
 	calls := make([]attempt, n)
 	for i := range calls {
 		a := &calls[i]
-		a.ctx, a.f, a.i, a.fan, a.key = cctx, f, i, fo, res.index
+		// The seeded context lives in the attempt, already allocated,
+		// rather than in one more allocation per call by WithSeed.
+		a.seeded = seedCtx{cctx, seeds.Derive(seed, label, strconv.Itoa(i))}
+		a.ctx, a.f, a.i, a.fan, a.key = &a.seeded, f, i, fo, res.index
 		r.slots.submit(a)
 	}
 	<-fo.finished

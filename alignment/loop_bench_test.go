@@ -36,7 +36,9 @@ var constJudge = alignmenttest.JudgeFunc(func(ctx context.Context, p alignment.P
 // Every round runs the Loop and then the same latencies with no Loop
 // ("timers alone": as many goroutines as call slots, each taking the next
 // latency of the run's calls, in an order fixed by their seeds, and
-// waiting it), so that both see the same machine. The metrics are
+// waiting it as the fake calls wait theirs, on a timer in a select with
+// a context's Done), so that both see the same machine and the same
+// primitive. The metrics are
 // wall/ideal and timers-alone/ideal, where ideal is the sum of the
 // latencies ÷ concurrency, and their ratio wall/timers-alone, the figure
 // of merit: the share of the slots the Loop leaves idle beyond what the
@@ -116,6 +118,14 @@ func (l *latencies) wait(ctx context.Context, seed uint64) error {
 	if i := l.made.Add(1) - 1; i < int64(len(l.drawn)) {
 		l.drawn[i] = drawn{seed, d}
 	}
+	return sleep(ctx, d)
+}
+
+// sleep waits d, or until ctx is done, as a backend call does. The fake
+// calls and the timers alone both wait with it, so that the baseline pays
+// for the same primitive — a timer in a select with ctx.Done() — as the
+// calls it is compared with.
+func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	select {
 	case <-ctx.Done():
@@ -167,7 +177,8 @@ func (l *latencies) sum() time.Duration {
 }
 
 // timersAlone returns the wall time of workers goroutines taking the
-// latencies drawn from a shared counter and waiting each on a timer: what
+// latencies drawn from a shared counter and waiting each as the fake
+// calls do (sleep, on a context that can end): what
 // the machine's timers and the packing of the calls into the slots cost,
 // with no Loop and no order between calls. The latencies are taken in the
 // order of their seeds, one the Loop has no part in, or, unless bySeed, in
@@ -184,9 +195,15 @@ func (l *latencies) timersAlone(workers int, bySeed bool) time.Duration {
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
+			// A context that can end, as the Loop's calls have: a select
+			// on its Done costs what theirs does, where a bare timer would
+			// not. One per worker, so that no two wait on the same
+			// channel, which would make the baseline slower than the
+			// least the primitive costs.
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
 			for i := next.Add(1) - 1; i < int64(len(ds)); i = next.Add(1) - 1 {
-				t := time.NewTimer(ds[i].latency)
-				<-t.C
+				_ = sleep(ctx, ds[i].latency) // ctx does not end before the workers do
 			}
 		})
 	}

@@ -57,6 +57,9 @@ type attempt struct {
 	state atomic.Int32
 	fan   *fan
 	done  chan error
+	// seeded is ctx for a call of a fan-out, whose context carries the
+	// call's seed.
+	seeded seedCtx
 }
 
 func newSlots() *slots {
