@@ -237,7 +237,11 @@ func packPanel(dst []float32, b matrix, kb, kl, j, cols int) {
 		if cols < nr {
 			clear(dst)
 		}
-		for q := range cols {
+		q := 0
+		for ; q+8 <= cols; q += 8 {
+			transpose8(dst[q:], nr, b.data[(j+q)*b.cs+kb:], b.cs, kl)
+		}
+		for ; q < cols; q++ {
 			src := b.data[(j+q)*b.cs+kb:]
 			src = src[:kl]
 			for p, v := range src {
@@ -322,6 +326,14 @@ func kernelGo(mr, nr, k int, a []float32, rs, cs int, b []float32, ldb int, c []
 func packRowsGo(dst, src []float32, rows, ld, w int) {
 	for p := range rows {
 		copy(dst[p*w:(p+1)*w], src[p*ld:p*ld+w])
+	}
+}
+
+func transpose8Go(dst []float32, ldd int, src []float32, lds, n int) {
+	for q := range 8 {
+		for p, v := range src[q*lds : q*lds+n] {
+			dst[p*ldd+q] = v
+		}
 	}
 }
 
