@@ -9,8 +9,8 @@ import (
 
 // The matrix products of the model, in float32. One micro-kernel computes a
 // tile of mr×nr elements of C (6×16 with AVX2 or in Go, 8×32 with
-// AVX-512) from mr rows of A, read in place when they are rows of a
-// row-major matrix and packed otherwise, and a panel of nr columns of B
+// AVX-512) from mr rows of A, read in place when they are rows or columns of
+// a row-major matrix and packed otherwise, and a panel of nr columns of B
 // packed contiguously, which keeps the panel in the L1 cache (and in few
 // pages of the TLB) while the rows of A stream past it. sgemm tiles any
 // product with it, in blocks of kc along the inner dimension, and splits the
@@ -76,24 +76,22 @@ func sgemm(buf *gemmBuf, m, n, k int, a, b matrix, bp []float32, c []float32, ld
 		}
 		return
 	}
-	// Full strips of a row-major A are read in place; the others (all of a
-	// transposed A, the last partial strip of any) are packed, zero-padded,
-	// as rows of mr: strip s, inner index p, row r at packA[s*mr*k + p*mr + r].
+	// Full strips of a row-major A, or of the transpose of one, are read
+	// in place with their strides; the others (the last partial strip, all
+	// of a general view) are packed, zero-padded, as rows of mr: strip s,
+	// inner index p, row r at packA[s*mr*k + p*mr + r]. Reading a
+	// transposed A in place costs the kernel little (its mr elements of
+	// each inner index are consecutive) and saves a pass over A whose
+	// strided writes to the strips conflict in the cache.
 	strips := (m + mr - 1) / mr
 	inPlace := 0
-	if a.cs == 1 {
+	if a.cs == 1 || a.rs == 1 {
 		inPlace = m / mr
 	}
 	buf.packA = grow(buf.packA, (strips-inPlace)*mr*k)
 	for s := inPlace; s < strips; s++ {
 		dst := buf.packA[(s-inPlace)*mr*k : (s-inPlace+1)*mr*k]
 		rows := min(mr, m-s*mr)
-		if a.rs == 1 && rows == mr {
-			for p := range k {
-				copy(dst[p*mr:p*mr+mr], a.data[s*mr+p*a.cs:])
-			}
-			continue
-		}
 		for p := range k {
 			d := dst[p*mr : p*mr+mr]
 			for r := range rows {
@@ -104,7 +102,7 @@ func sgemm(buf *gemmBuf, m, n, k int, a, b matrix, bp []float32, c []float32, ld
 	}
 	strip := func(s, kb int) (data []float32, rs, cs int) {
 		if s < inPlace {
-			return a.data[s*mr*a.rs+kb:], a.rs, 1
+			return a.data[s*mr*a.rs+kb*a.cs:], a.rs, a.cs
 		}
 		return buf.packA[(s-inPlace)*mr*k+kb*mr:], 1, mr
 	}
@@ -239,7 +237,11 @@ func packPanel(dst []float32, b matrix, kb, kl, j, cols int) {
 		if cols < nr {
 			clear(dst)
 		}
-		for q := range cols {
+		q := 0
+		for ; q+8 <= cols; q += 8 {
+			transpose8(dst[q:], nr, b.data[(j+q)*b.cs+kb:], b.cs, kl)
+		}
+		for ; q < cols; q++ {
 			src := b.data[(j+q)*b.cs+kb:]
 			src = src[:kl]
 			for p, v := range src {
@@ -324,6 +326,14 @@ func kernelGo(mr, nr, k int, a []float32, rs, cs int, b []float32, ldb int, c []
 func packRowsGo(dst, src []float32, rows, ld, w int) {
 	for p := range rows {
 		copy(dst[p*w:(p+1)*w], src[p*ld:p*ld+w])
+	}
+}
+
+func transpose8Go(dst []float32, ldd int, src []float32, lds, n int) {
+	for q := range 8 {
+		for p, v := range src[q*lds : q*lds+n] {
+			dst[p*ldd+q] = v
+		}
 	}
 }
 

@@ -43,6 +43,9 @@ func adamAVX2(p, grad, m, v *float32, n int, c *[8]float32)
 //go:noescape
 func packRowsAVX2(dst, src *float32, rows, ld, w int)
 
+//go:noescape
+func transposeAVX2(dst *float32, ldd int, src *float32, lds int, blocks int)
+
 func cpuid(eax, ecx uint32) (a, b, c, d uint32)
 
 func xgetbv() (eax, edx uint32)
@@ -225,4 +228,22 @@ func packRows(dst, src []float32, rows, ld, w int) {
 	}
 	_, _ = dst[rows*w-1], src[(rows-1)*ld+w-1]
 	packRowsAVX2(&dst[0], &src[0], rows, ld, w)
+}
+
+// transpose8 sets dst[p*ldd + q] = src[q*lds + p] for q < 8 and p < n: it
+// writes the transpose of 8 rows of n floats (row stride lds) as n rows of 8
+// (row stride ldd).
+func transpose8(dst []float32, ldd int, src []float32, lds, n int) {
+	if n == 0 {
+		return
+	}
+	_, _ = dst[(n-1)*ldd+7], src[7*lds+n-1]
+	p := 0
+	if useAVX2 && n >= 8 {
+		p = n &^ 7
+		transposeAVX2(&dst[0], ldd, &src[0], lds, p/8)
+	}
+	if p < n {
+		transpose8Go(dst[p*ldd:], ldd, src[p:], lds, n-p)
+	}
 }

@@ -758,3 +758,77 @@ ex5done:
 	VMOVSS       X0, ret+32(FP)
 	VZEROUPPER
 	RET
+
+// func transposeAVX2(dst *float32, ldd int, src *float32, lds int, blocks int)
+//
+// Transposes blocks 8×8 blocks: the 8 rows src[q*lds + 8b : q*lds + 8b+8]
+// (q < 8) of block b become the rows dst[(8b+i)*ldd : (8b+i)*ldd+8]
+// (i < 8), dst[(8b+i)*ldd + q] = src[q*lds + 8b+i].
+TEXT ·transposeAVX2(SB), NOSPLIT, $0-40
+	MOVQ  dst+0(FP), DI
+	MOVQ  ldd+8(FP), DX
+	SHLQ  $2, DX
+	MOVQ  src+16(FP), SI
+	MOVQ  lds+24(FP), R8
+	SHLQ  $2, R8
+	MOVQ  blocks+32(FP), CX
+	LEAQ  (R8)(R8*2), R9  // 3·lds
+	LEAQ  (SI)(R8*4), R10 // rows 4…7 of src
+	LEAQ  (DX)(DX*2), R11 // 3·ldd
+	LEAQ  (DI)(DX*4), R12 // rows 4…7 of a dst block
+	MOVQ  DX, R13
+	SHLQ  $3, R13         // 8·ldd
+	TESTQ CX, CX
+	JEQ   trdone
+
+trloop:
+	VMOVUPS    (SI), Y0
+	VMOVUPS    (SI)(R8*1), Y1
+	VMOVUPS    (SI)(R8*2), Y2
+	VMOVUPS    (SI)(R9*1), Y3
+	VMOVUPS    (R10), Y4
+	VMOVUPS    (R10)(R8*1), Y5
+	VMOVUPS    (R10)(R8*2), Y6
+	VMOVUPS    (R10)(R9*1), Y7
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y9
+	VUNPCKLPS  Y3, Y2, Y10
+	VUNPCKHPS  Y3, Y2, Y11
+	VUNPCKLPS  Y5, Y4, Y12
+	VUNPCKHPS  Y5, Y4, Y13
+	VUNPCKLPS  Y7, Y6, Y14
+	VUNPCKHPS  Y7, Y6, Y15
+	VSHUFPS    $0x44, Y10, Y8, Y0
+	VSHUFPS    $0xEE, Y10, Y8, Y1
+	VSHUFPS    $0x44, Y11, Y9, Y2
+	VSHUFPS    $0xEE, Y11, Y9, Y3
+	VSHUFPS    $0x44, Y14, Y12, Y4
+	VSHUFPS    $0xEE, Y14, Y12, Y5
+	VSHUFPS    $0x44, Y15, Y13, Y6
+	VSHUFPS    $0xEE, Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x31, Y7, Y3, Y15
+	VMOVUPS    Y8, (DI)
+	VMOVUPS    Y9, (DI)(DX*1)
+	VMOVUPS    Y10, (DI)(DX*2)
+	VMOVUPS    Y11, (DI)(R11*1)
+	VMOVUPS    Y12, (R12)
+	VMOVUPS    Y13, (R12)(DX*1)
+	VMOVUPS    Y14, (R12)(DX*2)
+	VMOVUPS    Y15, (R12)(R11*1)
+	ADDQ       $32, SI
+	ADDQ       $32, R10
+	ADDQ       R13, DI
+	ADDQ       R13, R12
+	DECQ       CX
+	JNZ        trloop
+
+trdone:
+	VZEROUPPER
+	RET

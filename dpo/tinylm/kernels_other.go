@@ -33,3 +33,7 @@ func tanh32(x []float32) { tanhGo(x) }
 func adamUpdate(p, g, m, v []float32, c *[8]float32) { adamGo(p, g, m, v, c) }
 
 func packRows(dst, src []float32, rows, ld, w int) { packRowsGo(dst, src, rows, ld, w) }
+
+func transpose8(dst []float32, ldd int, src []float32, lds, n int) {
+	transpose8Go(dst, ldd, src, lds, n)
+}
