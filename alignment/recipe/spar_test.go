@@ -113,10 +113,14 @@ func (v *votes) ScoreRange() (lo, hi float64) { return 0, 1 }
 // search's pairs are the iteration's only pairs, the refiner's included
 // when the refiner is the actor's own model.
 func TestSPaRRefinesFailingAnswers(t *testing.T) {
+	// A text whose scripted votes differ appears once among a prompt's 5
+	// samples: the votes judge counts calls per text, and the 5 judgments
+	// of two equal answers, made concurrently, would share out its votes
+	// in any order.
 	texts := func(v int, id string) []string {
 		return map[string][]string{
-			"q1": {"three of five", "all pass"},
-			"q2": {"two of five", "none pass"},
+			"q1": {"three of five", "all pass", "all pass", "all pass", "all pass"},
+			"q2": {"two of five", "none pass", "none pass", "none pass", "none pass"},
 			"q3": {"all pass"},
 		}[id]
 	}
