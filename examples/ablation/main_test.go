@@ -168,7 +168,7 @@ func TestShortRun(t *testing.T) {
 	defer f.Close()
 	img, err := png.Decode(f)
 	require.NoError(t, err)
-	assert.Equal(t, image.Rect(0, 0, 2*panelWidth, panelHeight), img.Bounds(), "two panels: score and length")
+	assert.Equal(t, image.Rect(0, 0, 2*panelWidth, 100+legendRow*len(allArms())), img.Bounds(), "two panels, score and length, tall enough for every arm in the legend")
 }
 
 // The chart of a report over seeds decodes as two panels, and a report it

@@ -355,8 +355,10 @@ func plateau(a summary) string {
 	return s + "; the plateau safeguard (the win rate's lower 95% bound ≤ 0.5) would stop the run: " + strings.Join(per, ", ")
 }
 
-// Panel size of report.png in pixels; the image is two panels wide.
-const panelWidth, panelHeight = 560, 380
+// Panel size of report.png in pixels; the image is two panels wide, and
+// taller than panelHeight when the legend needs legendRow pixels for each
+// of more arms.
+const panelWidth, panelHeight, legendRow = 560, 380, 32
 
 // drawChart draws two panels: the held-out score per iteration, with the
 // seeds' standard deviation as error bars, and the held-out answers' mean
@@ -376,9 +378,9 @@ func drawChart(rep report, w io.Writer) error {
 			p.Title += fmt.Sprintf(" (mean ± sd, %d seeds)", len(rep.Seeds))
 		}
 		for ai, a := range rep.Arms {
-			// Arms are spread a little along x so their error bars do not
-			// hide each other.
-			shift := (float64(ai) - float64(len(rep.Arms)-1)/2) * 0.04
+			// Arms are spread a little along x, over at most a third of
+			// an iteration, so their error bars do not hide each other.
+			shift := (float64(ai) - float64(len(rep.Arms)-1)/2) * min(0.04, 0.3/float64(max(1, len(rep.Arms)-1)))
 			s := chart.Series{Name: a.Name}
 			for _, it := range a.Iterations {
 				st := sp.value(it)
@@ -391,7 +393,7 @@ func drawChart(rep report, w io.Writer) error {
 		}
 		panels = append(panels, p)
 	}
-	return chart.WritePNG(w, panelWidth, panelHeight, panels...)
+	return chart.WritePNG(w, panelWidth, max(panelHeight, 100+legendRow*len(rep.Arms)), panels...)
 }
 
 // syncLog serialises the progress lines of arms running at once.

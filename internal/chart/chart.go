@@ -60,7 +60,8 @@ type Panel struct {
 const legendWidth = 170
 
 // palette holds the series colours in order (matplotlib's tab10), so that
-// series i has the same colour in every panel.
+// series i has the same colour in every panel; series 10 to 19 repeat the
+// colours with dashed lines, 20 to 29 solid again, and so on.
 var palette = []drawing.Color{
 	{R: 31, G: 119, B: 180, A: 255},
 	{R: 255, G: 127, B: 14, A: 255},
@@ -253,12 +254,16 @@ func (p Panel) chart(width, height int) chartdraw.Chart {
 	var named []chartdraw.Series
 	for i, s := range p.Series {
 		col := palette[i%len(palette)]
+		style := chartdraw.Style{StrokeColor: col, StrokeWidth: 2, DotColor: col, DotWidth: 3}
+		if i/len(palette)%2 == 1 {
+			style.StrokeDashArray = []float64{6, 3}
+		}
 		line := chartdraw.ContinuousSeries{
 			Name:    s.Name,
 			XValues: s.X,
 			YValues: s.Y,
 			YAxis:   chartdraw.YAxisSecondary,
-			Style:   chartdraw.Style{StrokeColor: col, StrokeWidth: 2, DotColor: col, DotWidth: 3},
+			Style:   style,
 		}
 		c.Series = append(c.Series, line)
 		named = append(named, line)
@@ -293,13 +298,21 @@ func yLabel(text string) chartdraw.Renderable {
 }
 
 // integerTicks returns a tick at every whole number in [lo, hi], or at
-// every k-th one when there would be more than 20.
+// every k-th one when there would be more than 20, and unlabelled ticks at
+// lo and hi when they are not whole: chartdraw spans the axis from its
+// first tick to its last, and points outside would fall off the plot.
 func integerTicks(lo, hi float64) []chartdraw.Tick {
 	first, last := int(math.Ceil(lo)), int(math.Floor(hi))
 	step := max(1, (last-first)/20+1)
 	var ts []chartdraw.Tick
+	if lo < float64(first) {
+		ts = append(ts, chartdraw.Tick{Value: lo})
+	}
 	for x := first; x <= last; x += step {
 		ts = append(ts, chartdraw.Tick{Value: float64(x), Label: fmt.Sprint(x)})
+	}
+	if hi > ts[len(ts)-1].Value {
+		ts = append(ts, chartdraw.Tick{Value: hi})
 	}
 	return ts
 }

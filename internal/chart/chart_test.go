@@ -8,6 +8,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func panels() []Panel {
@@ -94,4 +97,18 @@ func TestBadInput(t *testing.T) {
 	if err := WritePNG(new(bytes.Buffer), 10, 300, panels()...); err == nil {
 		t.Error("a 10-pixel-wide panel drew without error")
 	}
+}
+
+// TestIntegerTicksSpanThePoints: chartdraw spans the x axis from its first
+// tick to its last, so points spread beyond the whole iterations get
+// unlabelled ticks that keep them on the plot.
+func TestIntegerTicksSpanThePoints(t *testing.T) {
+	ts := integerTicks(-0.3, 5.3)
+	require.Len(t, ts, 8)
+	assert.Equal(t, -0.3, ts[0].Value)
+	assert.Empty(t, ts[0].Label)
+	assert.Equal(t, 5.3, ts[7].Value)
+	assert.Empty(t, ts[7].Label)
+	assert.Equal(t, "0", ts[1].Label)
+	assert.Len(t, integerTicks(0, 5), 6, "whole bounds need no extra tick")
 }
