@@ -159,9 +159,9 @@ func rlFindings(find func(string) *summary) []string {
 	return out
 }
 
-// rmStat is the reward model's held-out gold accuracy over an arm's seeds,
-// nil unless every seed has it.
-func rmStat(a summary) *stat {
+// rmAccuracies returns the reward model's held-out gold accuracy on each
+// of an arm's seeds, nil unless every seed has it.
+func rmAccuracies(a summary) []float64 {
 	var xs []float64
 	for _, r := range a.Runs {
 		acc := r.Points[len(r.Points)-1].RMAccuracy
@@ -170,6 +170,13 @@ func rmStat(a summary) *stat {
 		}
 		xs = append(xs, *acc)
 	}
+	return xs
+}
+
+// rmStat is the reward model's held-out gold accuracy over an arm's seeds,
+// nil unless every seed has it.
+func rmStat(a summary) *stat {
+	xs := rmAccuracies(a)
 	if len(xs) == 0 {
 		return nil
 	}
@@ -183,23 +190,16 @@ func rmAccuracy(a *summary) string {
 	if a == nil {
 		return ""
 	}
-	var xs []float64
-	var per []string
-	for _, r := range a.Runs {
-		acc := r.Points[len(r.Points)-1].RMAccuracy
-		if acc == nil {
-			return ""
-		}
-		xs = append(xs, *acc)
-		per = append(per, fmt.Sprintf("%.3f", *acc))
-	}
+	xs := rmAccuracies(*a)
 	if len(xs) == 0 {
 		return ""
 	}
 	s := newStat(xs)
+	per := make([]string, len(xs))
 	lo, hi := xs[0], xs[0]
-	for _, x := range xs {
+	for i, x := range xs {
 		lo, hi = min(lo, x), max(hi, x)
+		per[i] = fmt.Sprintf("%.3f", x)
 	}
 	out := fmt.Sprintf("reward model (%s): held-out gold pairwise accuracy %.3f", a.Name, s.Mean)
 	if s.N > 1 {
