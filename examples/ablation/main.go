@@ -15,9 +15,10 @@
 //   - a model that judges itself against a verifier: Self-Rewarding (the
 //     policy judges its own answers, as the quickstart's -judge self),
 //     Meta-Rewarding (it also meta-judges its judgments and learns to judge
-//     from them; see examples/metarewarding) and Self-Rewarding with a
-//     stabiliser of judge–policy co-evolution (the EFT judgments mixed back
-//     each iteration), each against the on-policy arm, whose judge is the
+//     from them; see examples/metarewarding) and Self-Rewarding with one
+//     of two stabilisers of judge–policy co-evolution (the EFT judgments
+//     mixed back each iteration, or a judge anchor: M1 frozen as the
+//     judge), each against the on-policy arm, whose judge is the
 //     world's rules, and the policy's accuracy as a judge on the world's
 //     gold set from the fine-tuned model M1 to the last iteration;
 //   - and, as they are cheap here: frequent-refresh DPO (recipe.OnlineDPO
