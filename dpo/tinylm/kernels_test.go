@@ -260,3 +260,28 @@ func TestExpSumKernelsAgree(t *testing.T) {
 		assert.Equal(t, math.Float32bits(sum[0]), math.Float32bits(sum[1]), "n=%d: sum", n)
 	}
 }
+
+// TestTranspose8 checks the transpose of 8 rows that packs B panels of a
+// transposed weight against its definition, at lengths on and off the
+// assembly's blocks of 8 and with padded strides on both sides.
+func TestTranspose8(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{1, 7, 8, 9, 16, 31, 256} {
+		for _, pad := range []int{0, 5} {
+			lds, ldd := n+pad, 8+2*pad
+			src := make([]float32, 7*lds+n)
+			for i := range src {
+				src[i] = r.Float32()
+			}
+			dst := make([]float32, (n-1)*ldd+8)
+			transpose8(dst, ldd, src, lds, n)
+			for q := range 8 {
+				for p := range n {
+					if dst[p*ldd+q] != src[q*lds+p] {
+						t.Fatalf("n=%d pad=%d: dst[%d][%d] = %v, want src[%d][%d] = %v", n, pad, p, q, dst[p*ldd+q], q, p, src[q*lds+p])
+					}
+				}
+			}
+		}
+	}
+}
