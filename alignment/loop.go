@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/selfalign/selfalign/internal/seeds"
 	"github.com/selfalign/selfalign/internal/typednil"
 )
@@ -652,22 +650,40 @@ func (r *run) pass(ctx context.Context, w *writer, pol Policy, judge judging, fi
 	var produceErr error
 	go func() {
 		defer close(results)
-		var g errgroup.Group
-		g.SetLimit(4 * r.concurrency)
-		defer g.Wait()
-		index := first
+		// The prompts go to as many goroutines as the calls can keep busy,
+		// started as the first prompts need them and kept to the end of
+		// the pass: a goroutine per prompt would grow a new stack for each.
+		type job struct {
+			index int
+			p     Prompt
+		}
+		jobs := make(chan job)
+		var workers sync.WaitGroup
+		defer workers.Wait()
+		defer close(jobs)
+		started, index := 0, first
 		err := feed(ctx, func(p Prompt) bool {
 			select {
 			case window <- struct{}{}:
 			case <-ctx.Done():
 				return false
 			}
-			i := index
+			j := job{index, p}
 			index++
-			g.Go(func() error {
-				results <- r.process(ctx, w.it, i, p, pol, judge)
-				return nil
-			})
+			select {
+			case jobs <- j: // an idle goroutine takes it
+			default:
+				if started == 4*r.concurrency {
+					jobs <- j
+					break
+				}
+				started++
+				workers.Go(func() {
+					for ok := true; ok; j, ok = <-jobs {
+						results <- r.process(ctx, w.it, j.index, j.p, pol, judge)
+					}
+				})
+			}
 			return true
 		})
 		if err != nil {
@@ -1009,8 +1025,8 @@ func (r *run) fanOut(ctx context.Context, res *item, n int, done *int32, seed ui
 		// rather than in one more allocation per call by WithSeed.
 		a.seeded = seedCtx{cctx, seeds.Derive(seed, label, strconv.Itoa(i))}
 		a.ctx, a.f, a.i, a.fan, a.key = &a.seeded, f, i, fo, res.index
-		r.slots.submit(a)
 	}
+	r.slots.submitAll(calls)
 	<-fo.finished
 	if fo.err == nil && ctx.Err() != nil {
 		// The calls stopped before all ran: what they return is partial

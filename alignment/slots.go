@@ -11,7 +11,9 @@ import (
 // next queued call itself, so a freed slot starts its next call at once,
 // without waking another goroutine first; the goroutine that wanted the
 // call is woken afterwards, to read its outcome, and a fan-out's only when
-// its last call is done.
+// its last call is done. A worker waits only when the queue is empty, and
+// a call queued then wakes one waiting worker: with calls queued, as when
+// every slot is busy, taking the next costs one lock and no wake-up.
 //
 // The queue is served in an order that keeps the slots busy to the end:
 // sampling calls first, as each unlocks its prompt's judge calls, then
@@ -20,13 +22,14 @@ import (
 // does not end waiting on it, and neither does the writer, which takes
 // prompts in order.
 type slots struct {
-	mu    sync.Mutex
-	queue queue
-	seq   uint64
-	// ready holds a token per queued attempt; its elements take no
-	// memory, so it can be deep enough never to block.
-	ready   chan struct{}
-	quit    chan struct{}
+	mu     sync.Mutex
+	queue  queue
+	seq    uint64
+	idle   int  // workers waiting for a token on wake
+	closed bool // set by stop: idle workers return
+	// wake carries a token to each waiting worker that a call queued (or
+	// stop) wakes; as many tokens as workers fit, so sending never blocks.
+	wake    chan struct{}
 	workers sync.WaitGroup
 }
 
@@ -52,8 +55,7 @@ type attempt struct {
 	i     int
 	tries int // attempts made before this one
 	lane  int
-	key   int    // the prompt's index in its pass: earlier is served first
-	seq   uint64 // arrival order, among equal lanes and keys
+	key   int // the prompt's index in its pass: earlier is served first
 	state atomic.Int32
 	fan   *fan
 	done  chan error
@@ -62,34 +64,53 @@ type attempt struct {
 	seeded seedCtx
 }
 
-func newSlots() *slots {
-	return &slots{ready: make(chan struct{}, 1<<30), quit: make(chan struct{})}
-}
+func newSlots() *slots { return &slots{} }
 
 // start starts n workers running r's calls; stop ends them once they are
 // idle. Every call must be done (or abandoned) before stop.
 func (s *slots) start(r *run, n int) (stop func()) {
+	s.wake = make(chan struct{}, n)
 	s.workers.Add(n)
 	for range n {
 		go s.work(r)
 	}
 	return func() {
-		close(s.quit)
+		s.mu.Lock()
+		s.closed = true
+		w := s.idle
+		s.idle = 0
+		s.mu.Unlock()
+		for range w {
+			s.wake <- struct{}{}
+		}
 		s.workers.Wait()
 	}
+}
+
+// next returns the next queued attempt, waiting for one while the queue
+// is empty, or nil once stop was called and the queue is empty.
+func (s *slots) next() *attempt {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.queue) == 0 {
+		if s.closed {
+			return nil
+		}
+		s.idle++
+		s.mu.Unlock()
+		<-s.wake
+		s.mu.Lock()
+	}
+	return s.queue.pop()
 }
 
 func (s *slots) work(r *run) {
 	defer s.workers.Done()
 	for {
-		select {
-		case <-s.ready:
-		case <-s.quit:
+		a := s.next()
+		if a == nil {
 			return
 		}
-		s.mu.Lock()
-		a := s.queue.pop()
-		s.mu.Unlock()
 		if !a.state.CompareAndSwap(queued, running) {
 			continue // abandoned
 		}
@@ -116,11 +137,32 @@ func (s *slots) work(r *run) {
 func (s *slots) submit(a *attempt) {
 	a.state.Store(queued)
 	s.mu.Lock()
-	a.seq = s.seq
+	s.queue.push(entry{rank: order(a.lane, a.key), seq: s.seq, one: a})
 	s.seq++
-	s.queue.push(a)
+	s.woken(1)
+}
+
+// submitAll queues the attempts of as, which share a lane and key, as one
+// entry of the queue, served in their order.
+func (s *slots) submitAll(as []attempt) {
+	for i := range as {
+		as[i].state.Store(queued)
+	}
+	s.mu.Lock()
+	s.queue.push(entry{rank: order(as[0].lane, as[0].key), seq: s.seq, run: as})
+	s.seq += uint64(len(as))
+	s.woken(len(as))
+}
+
+// woken unlocks s.mu, which the caller holds, having queued n attempts,
+// and wakes as many waiting workers, or as many as there are.
+func (s *slots) woken(n int) {
+	w := min(n, s.idle)
+	s.idle -= w
 	s.mu.Unlock()
-	s.ready <- struct{}{}
+	for range w {
+		s.wake <- struct{}{}
+	}
 }
 
 // do runs one attempt of f in a slot and returns its error. When ctx ends
@@ -139,22 +181,41 @@ func (s *slots) do(ctx context.Context, lane, key int, f func(ctx context.Contex
 	}
 }
 
-// queue is a binary heap of attempts, the next to serve at the root.
-type queue []*attempt
+// order ranks the lanes and keys of the queue: the first lane before the
+// rest, then the earliest key.
+func order(lane, key int) uint64 {
+	r := uint64(key)
+	if lane != laneFirst {
+		r |= 1 << 63
+	}
+	return r
+}
+
+// entry is a run of queued attempts with one lane and key and consecutive
+// arrival numbers: one attempt, or the calls of a fan-out, queued at once
+// and served from the front. Its order is that of its first attempt left,
+// which serving the front keeps the least in the queue: no attempt
+// arrived between those of the run.
+type entry struct {
+	rank uint64
+	seq  uint64 // arrival number of the first attempt left
+	one  *attempt
+	run  []attempt // the attempts left, when one is nil
+}
+
+// queue is a binary heap of entries, the next to serve at the root.
+type queue []entry
 
 func (q queue) before(i, j int) bool {
-	a, b := q[i], q[j]
-	if a.lane != b.lane {
-		return a.lane > b.lane
-	}
-	if a.key != b.key {
-		return a.key < b.key
+	a, b := &q[i], &q[j]
+	if a.rank != b.rank {
+		return a.rank < b.rank
 	}
 	return a.seq < b.seq
 }
 
-func (q *queue) push(a *attempt) {
-	*q = append(*q, a)
+func (q *queue) push(e entry) {
+	*q = append(*q, e)
 	h := *q
 	for i := len(h) - 1; i > 0; {
 		p := (i - 1) / 2
@@ -166,10 +227,23 @@ func (q *queue) push(a *attempt) {
 	}
 }
 
+// pop takes the next attempt from the root entry, and the entry off the
+// heap when that was its last.
 func (q *queue) pop() *attempt {
 	h := *q
-	top, n := h[0], len(h)-1
-	h[0], h[n] = h[n], nil
+	top := &h[0]
+	if top.one == nil && len(top.run) > 1 {
+		a := &top.run[0]
+		top.run = top.run[1:]
+		top.seq++
+		return a
+	}
+	a := top.one
+	if a == nil {
+		a = &top.run[0]
+	}
+	n := len(h) - 1
+	h[0], h[n] = h[n], entry{}
 	h = h[:n]
 	for i := 0; ; {
 		c := 2*i + 1
@@ -186,7 +260,7 @@ func (q *queue) pop() *attempt {
 		i = c
 	}
 	*q = h
-	return top
+	return a
 }
 
 // fan is one fanOut: n calls of f, each retried, whose outcomes the

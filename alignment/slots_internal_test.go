@@ -1,6 +1,7 @@
 package alignment
 
 import (
+	"cmp"
 	"context"
 	"math/rand/v2"
 	"slices"
@@ -100,37 +101,66 @@ func TestSlotsAbandonedCallNeverRuns(t *testing.T) {
 func (s *slots) queued() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.queue)
+	n := 0
+	for _, e := range s.queue {
+		if e.one != nil {
+			n++
+		}
+		n += len(e.run)
+	}
+	return n
 }
 
-// The queue gives back every attempt, in lane, key and arrival order,
-// however they were pushed.
+// The queue gives back every attempt, single or queued in a run, in lane,
+// key and arrival order, however they were pushed and popped: each pop
+// returns the least of the attempts left, as a sorted list of them says.
 func TestQueueOrder(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	var q queue
-	var want []*attempt
-	for seq := range 500 {
-		a := &attempt{lane: rng.IntN(2), key: rng.IntN(20), seq: uint64(seq)}
-		want = append(want, a)
-		q.push(a)
-		if rng.IntN(4) == 0 { // pops between pushes too
-			want = slices.DeleteFunc(want, func(b *attempt) bool { return b == q[0] })
-			got := q.pop()
-			for _, b := range append(want, q...) {
-				require.False(t, slices.Contains(q, got) || before(b, got), "popped %+v before %+v", got, b)
+	type queuedAttempt struct {
+		a    *attempt
+		rank uint64
+		seq  uint64
+	}
+	var (
+		q    queue
+		left []queuedAttempt // what the queue holds, in arrival order
+		seq  uint64
+	)
+	popped := 0
+	pop := func() {
+		least := slices.MinFunc(left, func(x, y queuedAttempt) int {
+			if c := cmp.Compare(x.rank, y.rank); c != 0 {
+				return c
+			}
+			return cmp.Compare(x.seq, y.seq)
+		})
+		got := q.pop()
+		require.Same(t, least.a, got, "pop %d: got lane %d key %d, want lane %d key %d", popped, got.lane, got.key, least.a.lane, least.a.key)
+		left = slices.DeleteFunc(left, func(x queuedAttempt) bool { return x.a == got })
+		popped++
+	}
+	for range 500 {
+		lane, key := rng.IntN(2), rng.IntN(20)
+		e := entry{rank: order(lane, key), seq: seq}
+		if rng.IntN(2) == 0 {
+			e.one = &attempt{lane: lane, key: key}
+			left = append(left, queuedAttempt{e.one, e.rank, seq})
+			seq++
+		} else {
+			e.run = make([]attempt, 1+rng.IntN(5))
+			for i := range e.run {
+				e.run[i].lane, e.run[i].key = lane, key
+				left = append(left, queuedAttempt{&e.run[i], e.rank, seq})
+				seq++
 			}
 		}
-	}
-	slices.SortFunc(want, func(a, b *attempt) int {
-		if before(a, b) {
-			return -1
+		q.push(e)
+		for rng.IntN(3) == 0 && len(left) > 0 { // pops between pushes too
+			pop()
 		}
-		return 1
-	})
-	for _, a := range want {
-		require.Same(t, a, q.pop())
+	}
+	for len(left) > 0 {
+		pop()
 	}
 	assert.Empty(t, q)
 }
-
-func before(a, b *attempt) bool { return queue{a, b}.before(0, 1) }
