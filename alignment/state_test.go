@@ -453,7 +453,7 @@ func TestLoopResumeRetriesFailedPrompts(t *testing.T) {
 // run resumed any number of times writes the uninterrupted run's file, and
 // every report counts the failures.
 func TestLoopResumeWithFailuresIsExact(t *testing.T) {
-	faults := &alignmenttest.Faults{PermanentIDs: []string{"p5", "p17", "p60", "p200"}, Delay: 100 * time.Microsecond}
+	faults := &alignmenttest.Faults{PermanentIDs: []string{"p5", "p17", "p60", "p200"}, Delay: time.Millisecond}
 	newLoop := func(dir string) *alignment.Loop {
 		return &alignment.Loop{Policy: faults.Policy(seedPolicy()), Judge: digitJudge, Prompts: genSource{250}, Dir: dir,
 			Iterations: 2, Concurrency: 4, Seed: 5}
