@@ -33,19 +33,31 @@ var constJudge = alignmenttest.JudgeFunc(func(ctx context.Context, p alignment.P
 // that the log-normal figures average over as many draws as rounds: where
 // the few longest calls fall decides much of one draw's wall time.
 //
+// A call waits its latency in one of two ways. "timer" waits on a Go
+// timer in a select with the call's context's Done. "fd" waits, on Linux,
+// for a kernel timer (timerfd) to make a file readable, as a call to a
+// server waits for its socket: the runtime's network poller wakes the
+// call when the file is ready, where Go timers that fall due while the
+// process idles are run by a poller whose sleep is counted in whole
+// milliseconds — so that each burst of CPU after a round of timers
+// delays the next round by its length (runtime/netpoll_epoll.go), which
+// a socket's readiness does not wait for.
+//
 // Every round runs the Loop and then the same latencies with no Loop
 // ("timers alone": as many goroutines as call slots, each taking the next
 // latency of the run's calls, in an order fixed by their seeds, and
-// waiting it as the fake calls wait theirs, on a timer in a select with
-// a context's Done), so that both see the same machine and the same
-// primitive. The metrics are
-// wall/ideal and timers-alone/ideal, where ideal is the sum of the
-// latencies ÷ concurrency, and their ratio wall/timers-alone, the figure
-// of merit: the share of the slots the Loop leaves idle beyond what the
-// timers and the packing of the calls already cost. With long tails that
-// packing depends on where the longest calls fall in the order, so
-// wall/replay, against the timers taking the calls in the order the Loop
-// started them, separates the slots left idle from that luck.
+// waiting it as the fake calls wait theirs), so that both see the same
+// machine and the same primitive. The metrics are wall/ideal and
+// timers-alone/ideal, where ideal is the sum of the latencies ÷
+// concurrency, and their ratio wall/timers-alone, the figure of merit.
+// With long tails the packing of the calls into the slots depends on
+// where the longest calls fall in the order, so wall/replay, against the
+// timers taking the calls in the order the Loop started them, separates
+// the Loop's cost from that luck. Two more pairs of metrics say where the
+// wall time went: idle-slot-% is the share of the slots' time with no call
+// in flight (concurrency × wall − the calls' measured durations), and
+// late-µs/call how much longer, on average, a call took than its latency;
+// each for the Loop and, prefixed alone-, for the timers alone.
 func BenchmarkLoopLatency(b *testing.B) {
 	const (
 		prompts = 500
@@ -68,42 +80,72 @@ func BenchmarkLoopLatency(b *testing.B) {
 			return time.Duration(float64(median) * math.Exp(sigma*z))
 		}},
 	} {
-		for _, concurrency := range []int{64, 256} {
-			b.Run(d.name+"/concurrency="+strconv.Itoa(concurrency), func(b *testing.B) {
-				calls := prompts * (1 + n*k)
-				var wall, timers, replay, ideal time.Duration
-				for round := uint64(0); b.Loop(); round++ {
-					lat := &latencies{latency: d.latency, drawn: make([]drawn, calls)}
-					loop := alignment.Loop{Policy: lat.policy(seedPolicy()), Judge: lat.judge(constJudge), Prompts: genSource{prompts},
-						Samples: n, JudgeSamples: k, Concurrency: concurrency, Seed: round}
-					start := time.Now()
-					if _, err := loop.Run(context.Background()); err != nil {
-						b.Fatal(err)
+		for _, wait := range []string{"timer", "fd"} {
+			for _, concurrency := range []int{64, 256} {
+				b.Run(d.name+"/"+wait+"/concurrency="+strconv.Itoa(concurrency), func(b *testing.B) {
+					calls := prompts * (1 + n*k)
+					var loop, timers, replay waited
+					var ideal, sum time.Duration
+					for round := uint64(0); b.Loop(); round++ {
+						w, err := newWaiter(wait)
+						if err != nil {
+							b.Skip(err)
+						}
+						lat := &latencies{latency: d.latency, waiter: w, drawn: make([]drawn, calls)}
+						l := alignment.Loop{Policy: lat.policy(seedPolicy()), Judge: lat.judge(constJudge), Prompts: genSource{prompts},
+							Samples: n, JudgeSamples: k, Concurrency: concurrency, Seed: round}
+						start := time.Now()
+						if _, err := l.Run(context.Background()); err != nil {
+							b.Fatal(err)
+						}
+						loop.wall += time.Since(start)
+						loop.busy += time.Duration(lat.busy.Load())
+						if n := lat.made.Load(); n != int64(calls) {
+							b.Fatalf("made %d calls, want %d", n, calls)
+						}
+						sum += lat.sum()
+						ideal += lat.sum() / time.Duration(concurrency)
+						timers.add(lat.timersAlone(concurrency, true))
+						replay.add(lat.timersAlone(concurrency, false))
+						if err := w.close(); err != nil {
+							b.Fatal(err)
+						}
 					}
-					wall += time.Since(start)
-					if n := lat.made.Load(); n != int64(calls) {
-						b.Fatalf("made %d calls, want %d", n, calls)
-					}
-					ideal += lat.sum() / time.Duration(concurrency)
-					timers += lat.timersAlone(concurrency, true)
-					replay += lat.timersAlone(concurrency, false)
-				}
-				b.ReportMetric(float64(wall)/float64(ideal), "wall/ideal")
-				b.ReportMetric(float64(timers)/float64(ideal), "timers-alone/ideal")
-				b.ReportMetric(float64(wall)/float64(timers), "wall/timers-alone")
-				b.ReportMetric(float64(wall)/float64(replay), "wall/replay")
-			})
+					b.ReportMetric(float64(loop.wall)/float64(ideal), "wall/ideal")
+					b.ReportMetric(float64(timers.wall)/float64(ideal), "timers-alone/ideal")
+					b.ReportMetric(float64(loop.wall)/float64(timers.wall), "wall/timers-alone")
+					b.ReportMetric(float64(loop.wall)/float64(replay.wall), "wall/replay")
+					b.ReportMetric(loop.idle(concurrency), "idle-slot-%")
+					b.ReportMetric(timers.idle(concurrency), "alone-idle-slot-%")
+					b.ReportMetric(float64(loop.busy-sum)/float64(b.N*calls)/1e3, "late-µs/call")
+					b.ReportMetric(float64(timers.busy-sum)/float64(b.N*calls)/1e3, "alone-late-µs/call")
+				})
+			}
 		}
 	}
+}
+
+// waited is what a run of calls took: its wall time, and the sum of the
+// calls' measured durations.
+type waited struct{ wall, busy time.Duration }
+
+func (w *waited) add(x waited) { w.wall += x.wall; w.busy += x.busy }
+
+// idle is the percentage of concurrency slots' time over the wall time
+// that no call was in flight in.
+func (w waited) idle(concurrency int) float64 {
+	return 100 * (1 - float64(w.busy)/(float64(concurrency)*float64(w.wall)))
 }
 
 // latencies makes the calls of the policy and judge it wraps wait a
 // latency drawn from the call's seed, and records what each call drew,
 // in the order the calls started, in drawn, which must have room for
-// every call.
+// every call, and the sum of the calls' measured durations in busy.
 type latencies struct {
 	latency func(seed uint64) time.Duration
+	waiter  waiter
 	made    atomic.Int64
+	busy    atomic.Int64
 	drawn   []drawn
 }
 
@@ -112,20 +154,26 @@ type drawn struct {
 	latency time.Duration
 }
 
-// wait waits the latency of the call seeded seed, or until ctx is done.
-func (l *latencies) wait(ctx context.Context, seed uint64) error {
-	d := l.latency(seed)
-	if i := l.made.Add(1) - 1; i < int64(len(l.drawn)) {
-		l.drawn[i] = drawn{seed, d}
-	}
-	return sleep(ctx, d)
+// waiter waits a latency as a backend call does, or until ctx is done.
+type waiter interface {
+	wait(ctx context.Context, d time.Duration) error
+	// close frees what the waiter holds, once no wait is under way.
+	close() error
 }
 
-// sleep waits d, or until ctx is done, as a backend call does. The fake
-// calls and the timers alone both wait with it, so that the baseline pays
-// for the same primitive — a timer in a select with ctx.Done() — as the
-// calls it is compared with.
-func sleep(ctx context.Context, d time.Duration) error {
+// newWaiter returns the waiter named "timer" or "fd", or an error when
+// the platform has no such waiter.
+func newWaiter(name string) (waiter, error) {
+	if name == "fd" {
+		return newFDWaiter()
+	}
+	return timerWaiter{}, nil
+}
+
+// timerWaiter waits on a Go timer in a select with the context's Done.
+type timerWaiter struct{}
+
+func (timerWaiter) wait(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	select {
 	case <-ctx.Done():
@@ -134,6 +182,25 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+func (timerWaiter) close() error { return nil }
+
+// timed waits d with w, and adds how long that took to *busy.
+func timed(ctx context.Context, w waiter, d time.Duration, busy *atomic.Int64) error {
+	start := time.Now()
+	err := w.wait(ctx, d)
+	busy.Add(int64(time.Since(start)))
+	return err
+}
+
+// wait waits the latency of the call seeded seed, or until ctx is done.
+func (l *latencies) wait(ctx context.Context, seed uint64) error {
+	d := l.latency(seed)
+	if i := l.made.Add(1) - 1; i < int64(len(l.drawn)) {
+		l.drawn[i] = drawn{seed, d}
+	}
+	return timed(ctx, l.waiter, d, &l.busy)
 }
 
 func (l *latencies) policy(p alignment.Policy) alignment.Policy { return latencyPolicy{l, p} }
@@ -176,21 +243,21 @@ func (l *latencies) sum() time.Duration {
 	return s
 }
 
-// timersAlone returns the wall time of workers goroutines taking the
-// latencies drawn from a shared counter and waiting each as the fake
-// calls do (sleep, on a context that can end): what
-// the machine's timers and the packing of the calls into the slots cost,
-// with no Loop and no order between calls. The latencies are taken in the
+// timersAlone returns what workers goroutines took to wait the latencies
+// drawn, each taking the next from a shared counter and waiting it as the
+// fake calls do (on the same waiter, on a context that can end): what the
+// machine's timers and the packing of the calls into the slots cost, with
+// no Loop and no order between calls. The latencies are taken in the
 // order of their seeds, one the Loop has no part in, or, unless bySeed, in
 // the order the Loop started the calls (a replay), which leaves out the
 // luck of where the longest calls fall and keeps only the slots the Loop
 // left idle and its own cost.
-func (l *latencies) timersAlone(workers int, bySeed bool) time.Duration {
+func (l *latencies) timersAlone(workers int, bySeed bool) waited {
 	ds := slices.Clone(l.drawn)
 	if bySeed {
 		slices.SortFunc(ds, func(a, b drawn) int { return cmp.Compare(a.seed, b.seed) })
 	}
-	var next atomic.Int64
+	var next, busy atomic.Int64
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range workers {
@@ -203,12 +270,12 @@ func (l *latencies) timersAlone(workers int, bySeed bool) time.Duration {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			for i := next.Add(1) - 1; i < int64(len(ds)); i = next.Add(1) - 1 {
-				_ = sleep(ctx, ds[i].latency) // ctx does not end before the workers do
+				_ = timed(ctx, l.waiter, ds[i].latency, &busy) // ctx does not end before the workers do
 			}
 		})
 	}
 	wg.Wait()
-	return time.Since(start)
+	return waited{time.Since(start), time.Duration(busy.Load())}
 }
 
 // BenchmarkLoopOverhead measures the Loop's own cost per judged response
