@@ -3,7 +3,6 @@ package tinylm
 import (
 	"math"
 	"runtime"
-	"sync"
 	"sync/atomic"
 )
 
@@ -13,17 +12,19 @@ import (
 // a row-major matrix and packed otherwise, and a panel of nr columns of B
 // packed contiguously, which keeps the panel in the L1 cache (and in few
 // pages of the TLB) while the rows of A stream past it. sgemm tiles any
-// product with it, in blocks of kc along the inner dimension, and splits the
-// panels of B over the cores when the product is large enough to pay for
-// the goroutines. Packing B from a transposed view is how the backward pass
-// multiplies by a transposed weight without a transposed copy.
+// product with it, in blocks of kc along the inner dimension. A product
+// large enough to pay for more cores is cut into units of a block of strips
+// of A by one panel of B, shared out by parallelFor to the crew of helpers
+// (parallel.go) in one fork per product; the first unit to need a panel
+// packs it for all. Packing B from a transposed view is how the backward
+// pass multiplies by a transposed weight without a transposed copy.
 //
 // Every kernel sums each element of C from zero over its block of the inner
 // dimension in order, with fused multiply-adds in the assembly, and then
-// adds it to C, so the result of an element depends neither on the tile
-// shape nor on the rest of its tile, nor on how the panels are shared out:
-// the AVX2 and AVX-512 kernels give the same bits, and so does any number
-// of cores.
+// adds it to C, and every unit runs the blocks of its elements in order, so
+// the result of an element depends neither on the tile shape nor on the
+// rest of its tile, nor on how the units are shared out: the AVX2 and
+// AVX-512 kernels give the same bits, and so does any number of cores.
 const (
 	kc = 256 // inner-dimension block
 
@@ -31,9 +32,13 @@ const (
 	maxMR, maxNR = 8, 32
 
 	// parallelWork is the number of multiply-adds above which a product is
-	// split over the cores; below it goroutine start-up costs more than it
-	// saves.
+	// split over the cores; below it handing out the units costs more than
+	// it saves.
 	parallelWork = 1 << 20
+
+	// l2Floats is the share of the L2 cache, in floats, that the rows of
+	// A multiplied by one panel may fill (256 KiB).
+	l2Floats = 1 << 16
 )
 
 // matrix is a read-only view of a matrix: element (i, p) is
@@ -47,10 +52,11 @@ type matrix struct {
 func (m matrix) at(i, p int) float32 { return m.data[i*m.rs+p*m.cs] }
 
 // gemmBuf holds the packing buffers of sgemm, reused across calls by one
-// goroutine (which sgemm may fan out).
+// goroutine (whose products parallelFor may share out).
 type gemmBuf struct {
-	packA []float32
-	packB [][]float32 // one per worker
+	packA  []float32
+	packB  []float32       // B packed as packAll lays it out
+	packed []atomic.Uint32 // per panel of packB: 0 to pack, 1 packing, 2 packed
 }
 
 // sgemm sets C to op(A)·B, adds op(A)·B to C when acc is true, or sets C
@@ -108,96 +114,114 @@ func sgemm(buf *gemmBuf, m, n, k int, a, b matrix, bp []float32, c []float32, ld
 	}
 
 	// Packing B pays when many strips reuse a panel; for the few rows of
-	// token-by-token sampling a row-major B is read in place.
+	// token-by-token sampling a row-major B is read in place, all but a
+	// partial last panel, which is packed zero-padded.
 	packB := b.cs != 1 || strips >= 4
 	panels := (n + nr - 1) / nr
-	workers := min(runtime.GOMAXPROCS(0), panels)
+	needPack := func(jp int) bool { return bp == nil && (packB || n-jp*nr < nr) }
+	packed := bp
+	if needPack(panels - 1) {
+		buf.packB = grow(buf.packB, k*panels*nr)
+		packed = buf.packB
+		if cap(buf.packed) < panels {
+			buf.packed = make([]atomic.Uint32, panels)
+		}
+		buf.packed = buf.packed[:panels]
+		for i := range buf.packed {
+			buf.packed[i].Store(0)
+		}
+	}
+	workers := runtime.GOMAXPROCS(0)
 	if m*n*k < parallelWork {
 		workers = 1
 	}
-	for len(buf.packB) < workers {
-		buf.packB = append(buf.packB, make([]float32, kc*nr))
+	// The work is split into units of a block of sb strips by one panel,
+	// each summed over the whole inner dimension, block of kc by block of
+	// kc, so every element of C is summed in the same order whatever the
+	// number of workers. The strips of a block fit in a share of the L2
+	// cache and are reused across panels by the worker that takes the
+	// next unit; with several workers there are at least four units each.
+	sb := max(1, l2Floats/(mr*k))
+	if workers > 1 {
+		blocks := (4*workers + panels - 1) / panels
+		sb = min(sb, (strips+blocks-1)/blocks)
 	}
-	// Each block of the inner dimension is a round in which the workers
-	// take panels from a shared counter: a worker that the scheduler
-	// delays leaves its panels to the others instead of holding up the
-	// round. Rounds run in order, so every element is summed in the same
-	// order whatever the number of workers.
-	for kb := 0; kb < k; kb += kc {
-		kl := min(kc, k-kb)
-		add := acc || kb > 0
-		var next atomic.Int32
-		run := func(w int) {
-			var tile [maxMR * maxNR]float32
-			pb := buf.packB[w]
-			for {
-				jp := int(next.Add(1)) - 1
-				if jp >= panels {
-					return
+	sb = min(sb, strips)
+	blocks := (strips + sb - 1) / sb
+	parallelFor(blocks*panels, workers, func(u int) {
+		var tile [maxMR * maxNR]float32
+		rb, jp := u/panels, u%panels
+		j := jp * nr
+		cols := min(nr, n-j)
+		if needPack(jp) {
+			// The first unit of a panel packs it for all of them.
+			state := &buf.packed[jp]
+			switch {
+			case state.CompareAndSwap(0, 1):
+				for kb := 0; kb < k; kb += kc {
+					kl := min(kc, k-kb)
+					off := kb*panels*nr + jp*kl*nr
+					packPanel(packed[off:off+kl*nr], b, kb, kl, j, cols)
 				}
-				j := jp * nr
-				cols := min(nr, n-j)
-				panel, ldb := pb, nr
+				state.Store(2)
+			default:
+				for state.Load() != 2 {
+					runtime.Gosched()
+				}
+			}
+		}
+		for kb := 0; kb < k; kb += kc {
+			kl := min(kc, k-kb)
+			add := acc || kb > 0
+			panel, ldb := b.data[kb*b.rs+j:], b.rs
+			if packed != nil && (bp != nil || needPack(jp)) {
+				panel, ldb = packed[kb*panels*nr+jp*kl*nr:], nr
+			}
+			for s := rb * sb; s < min(strips, rb*sb+sb); s++ {
+				i := s * mr
+				rows := min(mr, m-i)
+				ad, rs, cs := strip(s, kb)
+				// What the sums are added to: C itself, the bias (row
+				// stride 0) or nothing.
+				var d []float32
+				ldd := 0
 				switch {
-				case bp != nil:
-					panel = bp[kb*panels*nr+jp*kl*nr:]
-				case packB || cols < nr:
-					packPanel(pb[:kl*nr], b, kb, kl, j, cols)
-				default:
-					panel, ldb = b.data[kb*b.rs+j:], b.rs
+				case add:
+					d, ldd = c[i*ldc+j:], ldc
+				case bias != nil:
+					d = bias[j:]
 				}
-				for s := range strips {
-					i := s * mr
-					rows := min(mr, m-i)
-					ad, rs, cs := strip(s, kb)
-					// What the sums are added to: C itself, the bias
-					// (row stride 0) or nothing.
-					var d []float32
-					ldd := 0
+				switch {
+				case rows == mr && cols == nr:
+					kernel(kl, ad, rs, cs, panel, ldb, c[i*ldc+j:], ldc, d, ldd)
+					continue
+				case rows == 1 && cols == nr:
+					kernelRow(kl, ad, cs, panel, ldb, c[i*ldc+j:], d)
+					continue
+				case rows == 1:
+					kernelRow(kl, ad, cs, panel, ldb, tile[:], nil)
+				default:
+					kernel(kl, ad, rs, cs, panel, ldb, tile[:], nr, nil, 0)
+				}
+				for r := range rows {
+					ci := c[(i+r)*ldc+j : (i+r)*ldc+j+cols]
+					ti := tile[r*nr : r*nr+cols]
 					switch {
 					case add:
-						d, ldd = c[i*ldc+j:], ldc
-					case bias != nil:
-						d = bias[j:]
-					}
-					switch {
-					case rows == mr && cols == nr:
-						kernel(kl, ad, rs, cs, panel, ldb, c[i*ldc+j:], ldc, d, ldd)
-						continue
-					case rows == 1 && cols == nr:
-						kernelRow(kl, ad, cs, panel, ldb, c[i*ldc+j:], d)
-						continue
-					case rows == 1:
-						kernelRow(kl, ad, cs, panel, ldb, tile[:], nil)
-					default:
-						kernel(kl, ad, rs, cs, panel, ldb, tile[:], nr, nil, 0)
-					}
-					for r := range rows {
-						ci := c[(i+r)*ldc+j : (i+r)*ldc+j+cols]
-						ti := tile[r*nr : r*nr+cols]
-						switch {
-						case add:
-							for q := range ci {
-								ci[q] += ti[q]
-							}
-						case bias != nil:
-							for q := range ci {
-								ci[q] = bias[j+q] + ti[q]
-							}
-						default:
-							copy(ci, ti)
+						for q := range ci {
+							ci[q] += ti[q]
 						}
+					case bias != nil:
+						for q := range ci {
+							ci[q] = bias[j+q] + ti[q]
+						}
+					default:
+						copy(ci, ti)
 					}
 				}
 			}
 		}
-		var wg sync.WaitGroup
-		for w := 1; w < workers; w++ {
-			wg.Go(func() { run(w) })
-		}
-		run(0)
-		wg.Wait()
-	}
+	})
 }
 
 // packAll returns the k×n view b packed, as sgemm's bp argument takes it:
@@ -257,34 +281,6 @@ func packPanel(dst []float32, b matrix, kb, kl, j, cols int) {
 			clear(row[cols:])
 		}
 	}
-}
-
-// parallelRows calls f over ranges of [0, n) that together cover it, on up
-// to GOMAXPROCS goroutines (the caller's among them) taking chunks from a
-// shared counter when work (an operation count) is large enough.
-func parallelRows(n, work int, f func(lo, hi int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers < 2 || work < parallelWork/4 {
-		f(0, n)
-		return
-	}
-	chunk := max(1, n/(4*workers))
-	var next atomic.Int64
-	run := func() {
-		for {
-			lo := int(next.Add(int64(chunk))) - chunk
-			if lo >= n {
-				return
-			}
-			f(lo, min(lo+chunk, n))
-		}
-	}
-	var wg sync.WaitGroup
-	for range workers - 1 {
-		wg.Go(run)
-	}
-	run()
-	wg.Wait()
 }
 
 // grow returns s resliced to n elements, reallocated when too short. The
