@@ -14,12 +14,16 @@ import (
 // on the 2-core VM this package is benchmarked on), longer than many of a
 // step's products take on one core. So a helper that has finished its part
 // spins for helperSpin before it sleeps, as OpenMP's threads do
-// (GOMP_SPINCOUNT): the products of a step follow each other within
-// microseconds and find the helpers awake. The crew has GOMAXPROCS−1
+// (GOMP_SPINCOUNT), yielding its P to any other goroutine that wants it
+// every few microseconds: the products of a step follow each other within
+// microseconds, and the steps of training within a millisecond (the
+// optimizer, the next batch's tokens), so they find the helpers awake. The
+// price is up to helperSpin of otherwise idle CPU per helper after the
+// last product of a burst. The crew has GOMAXPROCS−1
 // helpers at most, whatever the number of models, and serves one caller at
 // a time; a caller that finds it busy runs its work alone rather than
 // oversubscribing the cores.
-const helperSpin = 200 * time.Microsecond
+const helperSpin = time.Millisecond
 
 // job is one call of parallelFor: units numbered from 0, claimed one at a
 // time from a shared counter, so that a helper the scheduler delays leaves
@@ -113,8 +117,12 @@ func (c *crew) next(last *job) *job {
 		if j := c.cur.Load(); j != last {
 			return j
 		}
-		if spins&255 == 255 && time.Since(start) > helperSpin {
-			break
+		if spins&255 == 255 {
+			if time.Since(start) > helperSpin {
+				break
+			}
+			// Let any other goroutine waiting for this P run.
+			runtime.Gosched()
 		}
 	}
 	c.sleep.Lock()
