@@ -48,4 +48,13 @@
 // number of cores; the portable one agrees with them to float32 rounding.
 // The benchmarks are named with their dimensions so the PyTorch peer can be
 // run with the same ones.
+//
+// The split runs on up to GOMAXPROCS−1 helper goroutines shared by all the
+// models of a process, started at the first large product and kept for its
+// life (a goroutine-leak check in a test sees them). After its last piece
+// of work a helper keeps polling for the next for up to a millisecond,
+// yielding to other goroutines as it does, then sleeps: the products of a
+// training step follow each other faster than an idle core wakes. One
+// caller uses the helpers at a time; another, meanwhile, runs its products
+// on its own goroutine.
 package tinylm

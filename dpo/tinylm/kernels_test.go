@@ -149,7 +149,6 @@ func TestExpSum(t *testing.T) {
 }
 
 func TestExpfAgainstMath(t *testing.T) {
-	require.True(t, true)
 	worst := 0.0
 	for x := -87.0; x < 88; x += 0.001 {
 		got := float64(expf(float32(x)))
