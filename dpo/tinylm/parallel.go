@@ -8,21 +8,20 @@ import (
 )
 
 // The parallel parts of a pass run on a crew of helper goroutines that
-// outlive them. Starting a goroutine for every product costs little in
-// Go, but the goroutine has to land on an idle core, and waking an idle
-// core costs tens of microseconds on a virtual machine (40–50 µs measured
-// on the 2-core VM this package is benchmarked on), longer than many of a
-// step's products take on one core. So a helper that has finished its part
-// spins for helperSpin before it sleeps, as OpenMP's threads do
-// (GOMP_SPINCOUNT), yielding its P to any other goroutine that wants it
-// every few microseconds: the products of a step follow each other within
+// outlive them. Starting a goroutine for every product costs little in Go,
+// but the goroutine has to land on an idle core, and waking an idle core
+// costs tens of microseconds on a virtual machine (30–70 µs measured on the
+// 2-core VM this package is benchmarked on), longer than many of a step's
+// products take on one core. So a helper that has finished its part spins
+// for helperSpin before it sleeps, as OpenMP's threads do (GOMP_SPINCOUNT),
+// yielding its P to any other goroutine that wants it every few
+// microseconds: the products of a step follow each other within
 // microseconds, and the steps of training within a millisecond (the
 // optimizer, the next batch's tokens), so they find the helpers awake. The
-// price is up to helperSpin of otherwise idle CPU per helper after the
-// last product of a burst. The crew has GOMAXPROCS−1
-// helpers at most, whatever the number of models, and serves one caller at
-// a time; a caller that finds it busy runs its work alone rather than
-// oversubscribing the cores.
+// price is up to helperSpin of otherwise idle CPU per helper after the last
+// product of a burst. The crew has GOMAXPROCS−1 helpers at most, whatever
+// the number of models, and serves one caller at a time; a caller that
+// finds it busy runs its work alone rather than oversubscribing the cores.
 const helperSpin = time.Millisecond
 
 // job is one call of parallelFor: units numbered from 0, claimed one at a
@@ -142,8 +141,9 @@ func (c *crew) next(last *job) *job {
 // operation count) is large enough to pay for them.
 func parallelRows(n, work int, f func(lo, hi int)) {
 	workers := runtime.GOMAXPROCS(0)
-	if work < parallelWork/4 {
-		workers = 1
+	if workers < 2 || work < parallelWork/4 {
+		f(0, n)
+		return
 	}
 	chunk := max(1, n/(4*workers))
 	parallelFor((n+chunk-1)/chunk, workers, func(u int) {
