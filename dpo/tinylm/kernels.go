@@ -140,7 +140,8 @@ func sgemm(buf *gemmBuf, m, n, k int, a, b matrix, bp []float32, c []float32, ld
 	// kc, so every element of C is summed in the same order whatever the
 	// number of workers. The strips of a block fit in a share of the L2
 	// cache and are reused across panels by the worker that takes the
-	// next unit; with several workers there are at least four units each.
+	// next unit; with several workers there are at least four units each
+	// when there are strips enough.
 	sb := max(1, l2Floats/(mr*k))
 	if workers > 1 {
 		blocks := (4*workers + panels - 1) / panels
@@ -174,7 +175,7 @@ func sgemm(buf *gemmBuf, m, n, k int, a, b matrix, bp []float32, c []float32, ld
 			kl := min(kc, k-kb)
 			add := acc || kb > 0
 			panel, ldb := b.data[kb*b.rs+j:], b.rs
-			if packed != nil && (bp != nil || needPack(jp)) {
+			if bp != nil || needPack(jp) {
 				panel, ldb = packed[kb*panels*nr+jp*kl*nr:], nr
 			}
 			for s := rb * sb; s < min(strips, rb*sb+sb); s++ {

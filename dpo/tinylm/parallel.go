@@ -9,14 +9,14 @@ import (
 
 // The parallel parts of a pass run on a crew of helper goroutines that
 // outlive them. Starting a goroutine for every product costs little in Go,
-// but the goroutine has to land on an idle core, and waking an idle core
-// costs tens of microseconds on a virtual machine (30–70 µs measured on the
-// 2-core VM this package is benchmarked on), longer than many of a step's
-// products take on one core. So a helper that has finished its part spins
-// for helperSpin before it sleeps, as OpenMP's threads do (GOMP_SPINCOUNT),
-// yielding its P to any other goroutine that wants it every few
-// microseconds: the products of a step follow each other within
-// microseconds, and the steps of training within a millisecond (the
+// but the goroutine has to land on an idle core while its caller works,
+// which took about 100 µs on the 2-core VM this package is benchmarked on,
+// and 1.7 ms after the process slept (BenchmarkStartOnIdleCore), longer
+// than many of a step's products take on one core. So a helper that has
+// finished its part spins for helperSpin before it sleeps, as OpenMP's
+// threads do (GOMP_SPINCOUNT), yielding its P to any other goroutine that
+// wants it every few microseconds: the products of a step follow each other
+// within microseconds, and the steps of training within a millisecond (the
 // optimizer, the next batch's tokens), so they find the helpers awake. The
 // price is up to helperSpin of otherwise idle CPU per helper after the last
 // product of a burst. The crew has GOMAXPROCS−1 helpers at most, whatever

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 )
@@ -64,4 +65,63 @@ func TestParallelRowsCoversRange(t *testing.T) {
 			}
 		}
 	}
+}
+
+// BenchmarkStartOnIdleCore measures what the crew saves: the time from
+// handing out work until a second core starts on it, while the caller
+// keeps its own core busy, as it does in parallelFor. "goroutine" starts a
+// new goroutine, as a fork per product did, after the caller slept 2 ms or
+// worked 100 µs (as between the products of a step); "crew" hands a unit
+// to a helper 100 µs after its last one, within helperSpin. The metric
+// start-µs is the mean delay; ns/op includes the time between. The timer
+// is not stopped around that time: stopping it reads the memory
+// statistics, which stops the world and deschedules the helper.
+func BenchmarkStartOnIdleCore(b *testing.B) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		b.Skip("needs two Ps")
+	}
+	between := func(d time.Duration) {
+		if d > time.Millisecond {
+			time.Sleep(d)
+			return
+		}
+		for t := time.Now(); time.Since(t) < d; {
+		}
+	}
+	for _, d := range []time.Duration{2 * time.Millisecond, 100 * time.Microsecond} {
+		b.Run("goroutine/after="+d.String(), func(b *testing.B) {
+			var total time.Duration
+			for range b.N {
+				between(d)
+				var started atomic.Bool
+				t0 := time.Now()
+				go started.Store(true)
+				for !started.Load() {
+				}
+				total += time.Since(t0)
+			}
+			b.ReportMetric(float64(total.Nanoseconds())/1e3/float64(b.N), "start-µs")
+		})
+	}
+	b.Run("crew/after=100µs", func(b *testing.B) {
+		parallelFor(2, 2, func(int) {}) // start the helper
+		var total time.Duration
+		for range b.N {
+			between(100 * time.Microsecond)
+			var started atomic.Bool
+			t0 := time.Now()
+			// The caller claims unit 0 and waits in it for a helper to
+			// claim unit 1.
+			parallelFor(2, 2, func(u int) {
+				if u == 1 {
+					started.Store(true)
+					return
+				}
+				for !started.Load() {
+				}
+			})
+			total += time.Since(t0)
+		}
+		b.ReportMetric(float64(total.Nanoseconds())/1e3/float64(b.N), "start-µs")
+	})
 }
